@@ -1,0 +1,190 @@
+// Package store persists what the relay must remember: accounts, device
+// public keys, prekeys, single-use registration tokens and mailboxes of
+// opaque envelopes. It holds nothing a relay could read: envelope payloads
+// are end-to-end ciphertext, keys are public keys.
+//
+// There is ONE SQL code path. The same statements (with $n placeholders)
+// run on SQLite (the embedded default, see Open) and PostgreSQL; migrations
+// are embedded. The storetest package is the conformance suite every
+// implementation passes.
+//
+// Durability: Submit returns only after the envelopes are committed to
+// disk; concurrent submissions are group-committed by one writer. Ack
+// deletes need not be synced on their own: losing one only redelivers an
+// envelope the client drops as a duplicate.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"parley.dev/internal/addr"
+)
+
+// Errors callers branch on. Implementations wrap them with context.
+var (
+	ErrNotFound    = errors.New("store: not found")
+	ErrExists      = errors.New("store: already exists")
+	ErrTokenUsed   = errors.New("store: registration token already used")
+	ErrMailboxFull = errors.New("store: mailbox full")
+	ErrLimit       = errors.New("store: limit exceeded")
+	ErrClosed      = errors.New("store: closed")
+)
+
+// Store is the relay's persistence. Implementations are safe for concurrent
+// use. Every method may fail; none panics on bad input.
+type Store interface {
+	// CreateUser records a new user with its public identity.
+	// It fails with ErrExists if the user exists.
+	CreateUser(ctx context.Context, u User) error
+	// ReplaceIdentity sets a new identity for an existing user and revokes
+	// all of its devices (their keys and mailboxes are deleted) in one
+	// transaction. It returns the revoked device IDs.
+	ReplaceIdentity(ctx context.Context, u User) ([]addr.DeviceID, error)
+	// User returns a user, or ErrNotFound.
+	User(ctx context.Context, id addr.UserID) (User, error)
+
+	// AddDevice assigns the user's next device ID (never reused) to d and
+	// stores it. d.Address.Device is ignored.
+	AddDevice(ctx context.Context, d Device) (addr.DeviceID, error)
+	// Device returns one device, or ErrNotFound (also once revoked).
+	Device(ctx context.Context, a addr.Address) (Device, error)
+	// Devices lists a user's current devices in ID order.
+	Devices(ctx context.Context, u addr.UserID) ([]Device, error)
+	// RevokeDevice deletes a device, its prekeys and its mailbox.
+	RevokeDevice(ctx context.Context, a addr.Address) error
+
+	// UseToken marks a registration token (by its hash) as used until it
+	// expires. A second use fails with ErrTokenUsed.
+	UseToken(ctx context.Context, hash [32]byte, expires time.Time) error
+
+	// PutPreKeys stores a device's prekeys: Signed and LastResortKEM replace
+	// the current ones when set; one-time keys are appended, and the call
+	// fails with ErrLimit (storing nothing) if a kind would exceed
+	// MaxOneTimePreKeys or an ID is already present.
+	PutPreKeys(ctx context.Context, a addr.Address, up PreKeyUpload) error
+	// TakeBundle returns the device's signed prekey and KEM prekey and
+	// removes the one-time keys it hands out, so that each is handed out at
+	// most once. With no one-time KEM key left it returns the last-resort
+	// KEM key; with no one-time EC key left, OneTimeEC is nil. ErrNotFound
+	// if the device has no signed prekey or no KEM key at all.
+	TakeBundle(ctx context.Context, a addr.Address) (Bundle, error)
+	// PreKeyCounts reports how many one-time keys a device has left.
+	PreKeyCounts(ctx context.Context, a addr.Address) (PreKeyCounts, error)
+
+	// Submit stores envelopes durably, returning one result per envelope
+	// in order. It is idempotent on (To, From, ID): a resubmission reports
+	// Duplicate and stores nothing. An envelope to an unknown device gets
+	// ErrNotFound and one to a mailbox at its cap gets ErrMailboxFull, in
+	// its result; the others are still stored.
+	Submit(ctx context.Context, envs []Envelope) ([]SubmitResult, error)
+	// Pending returns up to limit envelopes of a mailbox with Seq > after,
+	// in Seq order, skipping expired ones.
+	Pending(ctx context.Context, to addr.Address, after int64, limit int) ([]Envelope, error)
+	// Ack deletes the given envelopes of one mailbox and reports how many
+	// existed. Seqs of other mailboxes are ignored.
+	Ack(ctx context.Context, to addr.Address, seqs []int64) (int, error)
+	// Expire deletes up to limit envelopes whose Expires is not after now
+	// and, in the same transaction, queues one KindExpired notice per
+	// (sender, recipient) pair into the sender's mailbox (if the sender
+	// device still exists). It returns what it expired.
+	Expire(ctx context.Context, now time.Time, limit int) ([]Expired, error)
+	// MailboxLen returns the number of envelopes queued for a device.
+	MailboxLen(ctx context.Context, a addr.Address) (int, error)
+
+	// Close flushes pending writes and closes the database.
+	Close() error
+}
+
+// Limits every implementation enforces.
+const (
+	// MaxOneTimePreKeys is the most one-time keys of one kind a device may
+	// have stored.
+	MaxOneTimePreKeys = 1000
+)
+
+// User is an account: an ID and the encoded public identity (see
+// internal/keys).
+type User struct {
+	ID       addr.UserID
+	Identity []byte
+	Created  time.Time
+}
+
+// Device is one registered device: its address, its encoded public
+// authentication key and the certificate by which the user's identity key
+// vouches for it (both see internal/keys).
+type Device struct {
+	Address addr.Address
+	Key     []byte
+	Cert    []byte
+	Created time.Time
+}
+
+// PreKey is one encoded public prekey as uploaded by its device. The store
+// does not interpret Public or Signature.
+type PreKey struct {
+	ID        uint32
+	Public    []byte
+	Signature []byte
+}
+
+// PreKeyUpload is one upload of prekeys by a device.
+type PreKeyUpload struct {
+	Signed        *PreKey
+	LastResortKEM *PreKey
+	OneTimeEC     []PreKey
+	OneTimeKEM    []PreKey
+}
+
+// Bundle is what a sender fetches to start a session with a device.
+type Bundle struct {
+	Signed        PreKey
+	OneTimeEC     *PreKey // nil when exhausted
+	KEM           PreKey
+	KEMLastResort bool // KEM is the last-resort key
+}
+
+// PreKeyCounts is how many one-time keys a device has left.
+type PreKeyCounts struct {
+	OneTimeEC  int
+	OneTimeKEM int
+}
+
+// Kind tells what an envelope carries.
+type Kind uint8
+
+const (
+	// KindMessage is end-to-end ciphertext from another device.
+	KindMessage Kind = 1
+	// KindExpired is a relay notice: Payload is the concatenated 16-byte IDs
+	// of messages this device sent to From that expired undelivered.
+	KindExpired Kind = 2
+)
+
+// Envelope is one queued item of a mailbox.
+type Envelope struct {
+	Seq     int64 // assigned by Submit; orders a mailbox
+	To      addr.Address
+	From    addr.Address
+	ID      addr.MessageID
+	Kind    Kind
+	Created time.Time
+	Expires time.Time
+	Payload []byte
+}
+
+// SubmitResult is the outcome of one submitted envelope.
+type SubmitResult struct {
+	Seq       int64 // of the stored (or previously stored) envelope
+	Duplicate bool  // an envelope with this (To, From, ID) was already stored
+	Err       error // nil, or wraps ErrNotFound or ErrMailboxFull
+}
+
+// Expired is what Expire removed for one (sender, recipient) pair.
+type Expired struct {
+	From addr.Address
+	To   addr.Address
+	IDs  []addr.MessageID
+}
