@@ -1,0 +1,630 @@
+package keys
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/mlkem"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"parley.dev/internal/addr"
+)
+
+// fixture is a full set of keys built from fixed seeds.
+type fixture struct {
+	id     *Identity
+	dev    *DeviceKey
+	cert   []byte
+	spk    *SignedPreKey
+	spkSig []byte
+	otk    *OneTimePreKey
+	kem    *KEMPreKey
+	kemSig []byte
+	last   *KEMPreKey
+	lrSig  []byte
+}
+
+const testUser addr.UserID = "alice"
+
+func seed(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+
+// must panics on err: only for setup steps that cannot fail.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func newFixture(t testing.TB, s byte) *fixture {
+	t.Helper()
+	f := &fixture{}
+	f.id = must(NewIdentity(seed(s, 32), seed(s+1, 32)))
+	f.dev = must(NewDeviceKey(seed(s+2, 32)))
+	f.cert = must(f.id.SignDeviceCert(testUser, f.dev.Public()))
+	f.spk = must(NewSignedPreKey(7, seed(s+3, 32)))
+	f.spkSig = f.id.SignSignedPreKey(f.spk.Public())
+	f.otk = must(NewOneTimePreKey(8, seed(s+4, 32)))
+	f.kem = must(NewKEMPreKey(9, false, seed(s+5, 64)))
+	f.kemSig = f.id.SignKEMPreKey(f.kem.Public())
+	f.last = must(NewKEMPreKey(10, true, seed(s+6, 64)))
+	f.lrSig = f.id.SignKEMPreKey(f.last.Public())
+	return f
+}
+
+func (f *fixture) bundle() *Bundle {
+	otk := f.otk.Public()
+	return &Bundle{
+		Address:  addr.Address{User: testUser, Device: 3},
+		Identity: f.id.Public(), Device: f.dev.Public(), DeviceCert: f.cert,
+		SignedPreKey: f.spk.Public(), SignedPreKeySig: f.spkSig,
+		OneTimePreKey: &otk, KEMPreKey: f.kem.Public(), KEMPreKeySig: f.kemSig,
+	}
+}
+
+func TestPublicRoundTrips(t *testing.T) {
+	f := newFixture(t, 1)
+	ip := f.id.Public()
+	if got := must(ParseIdentityPublic(ip.Bytes())); got != ip || !got.Equal(ip) {
+		t.Error("identity round trip changed the key")
+	}
+	if got := must(ParseDevicePublic(f.dev.Public().Bytes())); got != f.dev.Public() {
+		t.Error("device round trip changed the key")
+	}
+	if got := must(ParseSignedPreKeyPublic(f.spk.Public().Bytes())); got != f.spk.Public() {
+		t.Error("signed prekey round trip changed the key")
+	}
+	if got := must(ParseOneTimePreKeyPublic(f.otk.Public().Bytes())); got != f.otk.Public() {
+		t.Error("one-time prekey round trip changed the key")
+	}
+	for _, k := range []*KEMPreKey{f.kem, f.last} {
+		if got := must(ParseKEMPreKeyPublic(k.Public().Bytes())); got != k.Public() {
+			t.Error("KEM prekey round trip changed the key")
+		}
+	}
+	if len(ip.Bytes()) != IdentityPublicSize || len(f.kem.Public().Bytes()) != KEMPreKeySize ||
+		len(f.spk.Public().Bytes()) != ECPreKeySize || len(f.cert) != DeviceCertSize {
+		t.Error("encoding sizes differ from the documented constants")
+	}
+}
+
+func TestTextRoundTrips(t *testing.T) {
+	f := newFixture(t, 1)
+	text := must(f.id.Public().MarshalText())
+	if !strings.HasPrefix(string(text), "parley-identity-1:") || string(text) != f.id.Public().String() {
+		t.Fatalf("identity text %q", text)
+	}
+	var ip IdentityPublic
+	if err := ip.UnmarshalText(text); err != nil || !ip.Equal(f.id.Public()) {
+		t.Fatalf("identity text round trip: %v", err)
+	}
+	dtext := must(f.dev.Public().MarshalText())
+	var dp DevicePublic
+	if err := dp.UnmarshalText(dtext); err != nil || dp != f.dev.Public() {
+		t.Fatalf("device text round trip: %v", err)
+	}
+	// A device key's text is not an identity's, even with the prefix swapped.
+	swapped := strings.Replace(string(dtext), "parley-device-1", "parley-identity-1", 1)
+	if err := ip.UnmarshalText([]byte(swapped)); !errors.Is(err, ErrWrongType) {
+		t.Errorf("device text as identity: %v, want ErrWrongType", err)
+	}
+	if err := dp.UnmarshalText(text); !errors.Is(err, ErrWrongType) {
+		t.Errorf("identity text as device: %v, want ErrWrongType", err)
+	}
+	for _, s := range []fmt.Stringer{f.spk.Public(), f.otk.Public(), f.kem.Public()} {
+		if !strings.HasPrefix(s.String(), "parley-") {
+			t.Errorf("text form %.30q has no type prefix", s.String())
+		}
+	}
+}
+
+func TestSecretRoundTrips(t *testing.T) {
+	f := newFixture(t, 1)
+	id := must(ParseIdentitySecret(f.id.MarshalSecret()))
+	if !id.Public().Equal(f.id.Public()) || id.Public() != f.id.Public() {
+		t.Error("identity secret round trip changed the key")
+	}
+	if must(ParseDeviceSecret(f.dev.MarshalSecret())).Public() != f.dev.Public() {
+		t.Error("device secret round trip changed the key")
+	}
+	if must(ParseSignedPreKeySecret(f.spk.MarshalSecret())).Public() != f.spk.Public() {
+		t.Error("signed prekey secret round trip changed the key")
+	}
+	if must(ParseOneTimePreKeySecret(f.otk.MarshalSecret())).Public() != f.otk.Public() {
+		t.Error("one-time prekey secret round trip changed the key")
+	}
+	for _, k := range []*KEMPreKey{f.kem, f.last} {
+		if must(ParseKEMPreKeySecret(k.MarshalSecret())).Public() != k.Public() {
+			t.Error("KEM prekey secret round trip changed the key")
+		}
+	}
+	// A one-time prekey secret is not a signed prekey secret.
+	if _, err := ParseSignedPreKeySecret(f.otk.MarshalSecret()); !errors.Is(err, ErrWrongType) {
+		t.Errorf("one-time secret as signed: %v", err)
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	id := must(GenerateIdentity())
+	id2 := must(GenerateIdentity())
+	if id.Public().Equal(id2.Public()) {
+		t.Fatal("two generated identities are equal")
+	}
+	must(ParseIdentityPublic(id.Public().Bytes()))
+	dev := must(GenerateDeviceKey())
+	sig := dev.Sign([]byte("challenge"))
+	if !dev.Public().Verify([]byte("challenge"), sig) || dev.Public().Verify([]byte("other"), sig) {
+		t.Error("device signature does not verify exactly its message")
+	}
+	spk := must(GenerateSignedPreKey(1))
+	if err := id.Public().VerifySignedPreKey(spk.Public(), id.SignSignedPreKey(spk.Public())); err != nil {
+		t.Error(err)
+	}
+	must(GenerateOneTimePreKey(1))
+	kem := must(GenerateKEMPreKey(1, true))
+	if err := id.Public().VerifyKEMPreKey(kem.Public(), id.SignKEMPreKey(kem.Public())); err != nil {
+		t.Error(err)
+	}
+	for _, err := range []error{
+		errOf(GenerateSignedPreKey(0)), errOf(GenerateOneTimePreKey(0)), errOf(GenerateKEMPreKey(0, false)),
+	} {
+		if err == nil {
+			t.Error("prekey ID 0 accepted")
+		}
+	}
+}
+
+func errOf[T any](_ T, err error) error { return err }
+
+func TestDHAgrees(t *testing.T) {
+	f := newFixture(t, 1)
+	eph := must(ecdh.X25519().GenerateKey(rand.Reader))
+	idKey := must(f.id.Public().DHKey())
+	a := must(f.id.DH(eph.PublicKey()))
+	b := must(eph.ECDH(idKey))
+	spkKey := must(f.spk.Public().Key())
+	c := must(f.spk.DH(eph.PublicKey()))
+	d := must(eph.ECDH(spkKey))
+	otkKey := must(f.otk.Public().Key())
+	e := must(f.otk.DH(eph.PublicKey()))
+	g := must(eph.ECDH(otkKey))
+	if !bytes.Equal(a, b) || !bytes.Equal(c, d) || !bytes.Equal(e, g) {
+		t.Fatal("DH results disagree")
+	}
+	if f.spk.PrivateKey().PublicKey().Equal(spkKey) == false {
+		t.Fatal("signed prekey private key does not match its public key")
+	}
+	ek := must(f.kem.Public().EncapsulationKey())
+	ss, ct := ek.Encapsulate()
+	if got := must(f.kem.Decapsulate(ct)); !bytes.Equal(got, ss) {
+		t.Fatal("KEM shared secrets disagree")
+	}
+	if _, err := f.kem.Decapsulate(ct[1:]); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("short ciphertext: %v", err)
+	}
+}
+
+// TestSecretsRedacted prints every secret type with every common verb, as a
+// value and as a pointer, and looks for its key bytes in hex and base64.
+func TestSecretsRedacted(t *testing.T) {
+	f := newFixture(t, 1)
+	secrets := []struct {
+		name string
+		v    any
+		val  any
+		raw  []byte
+	}{
+		{"Identity", f.id, *f.id, f.id.MarshalSecret()},
+		{"DeviceKey", f.dev, *f.dev, f.dev.MarshalSecret()},
+		{"SignedPreKey", f.spk, *f.spk, f.spk.MarshalSecret()},
+		{"OneTimePreKey", f.otk, *f.otk, f.otk.MarshalSecret()},
+		{"KEMPreKey", f.kem, *f.kem, f.kem.MarshalSecret()},
+	}
+	for _, s := range secrets {
+		out := fmt.Sprintf("%v %+v %#v %s %x %X %q %d", s.v, s.v, s.v, s.v, s.v, s.v, s.v, s.v) +
+			fmt.Sprintf("%v %+v %#v %s %x", s.val, s.val, s.val, s.val, s.val) +
+			fmt.Sprint(s.v, s.val) + fmt.Sprintf("%v", []any{s.v}) + fmt.Sprintf("%+v", struct{ K any }{s.v})
+		if !strings.Contains(out, redacted) {
+			t.Errorf("%s: output %q lacks %s", s.name, out, redacted)
+		}
+		// Any 16 key bytes would do: take the first and the last after the
+		// version and type bytes.
+		for _, secret := range [][]byte{s.raw[headerLen : headerLen+16], s.raw[len(s.raw)-16:]} {
+			for _, enc := range []string{hex.EncodeToString(secret), strings.ToUpper(hex.EncodeToString(secret)),
+				base64.StdEncoding.EncodeToString(secret)[:20], base64.RawURLEncoding.EncodeToString(secret)[:20]} {
+				if strings.Contains(out, enc) {
+					t.Errorf("%s: printed output contains key bytes %s", s.name, enc)
+				}
+			}
+		}
+		if reflect.TypeOf(s.val).Comparable() {
+			t.Errorf("%s is comparable", s.name)
+		}
+	}
+}
+
+func TestDeviceCert(t *testing.T) {
+	f, g := newFixture(t, 1), newFixture(t, 50)
+	ip := f.id.Public()
+	if err := ip.VerifyDeviceCert(testUser, f.dev.Public(), f.cert); err != nil {
+		t.Fatal(err)
+	}
+	gcert := must(g.id.SignDeviceCert(testUser, f.dev.Public()))
+	cases := map[string]error{
+		"other user":     ip.VerifyDeviceCert("mallory", f.dev.Public(), f.cert),
+		"other device":   ip.VerifyDeviceCert(testUser, g.dev.Public(), f.cert),
+		"other identity": ip.VerifyDeviceCert(testUser, f.dev.Public(), gcert),
+		"zero device":    ip.VerifyDeviceCert(testUser, DevicePublic{}, f.cert),
+		"invalid user":   ip.VerifyDeviceCert("Bad User", f.dev.Public(), f.cert),
+		"prekey sig as cert": ip.VerifyDeviceCert(testUser, f.dev.Public(),
+			append([]byte{Version, typeDeviceCert}, f.spkSig...)),
+	}
+	for name, err := range cases {
+		if !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v, want ErrBadSignature", name, err)
+		}
+	}
+	for i := range len(f.cert) * 8 {
+		bad := bytes.Clone(f.cert)
+		bad[i/8] ^= 1 << (i % 8)
+		if ip.VerifyDeviceCert(testUser, f.dev.Public(), bad) == nil {
+			t.Fatalf("certificate with bit %d flipped verifies", i)
+		}
+	}
+	if _, err := f.id.SignDeviceCert("Bad User", f.dev.Public()); err == nil {
+		t.Error("signed a certificate for an invalid user ID")
+	}
+}
+
+// TestAttack04ForgedPreKeySignature: a forged or bit-flipped prekey
+// signature, a signature by another identity, and a KEM key where an EC key
+// belongs (or the reverse) are all rejected.
+func TestAttack04ForgedPreKeySignature(t *testing.T) {
+	f, g := newFixture(t, 1), newFixture(t, 50)
+	ip := f.id.Public()
+	if err := ip.VerifySignedPreKey(f.spk.Public(), f.spkSig); err != nil {
+		t.Fatal(err)
+	}
+	if err := ip.VerifyKEMPreKey(f.kem.Public(), f.kemSig); err != nil {
+		t.Fatal(err)
+	}
+	for i := range len(f.spkSig) * 8 {
+		bad := bytes.Clone(f.spkSig)
+		bad[i/8] ^= 1 << (i % 8)
+		if ip.VerifySignedPreKey(f.spk.Public(), bad) == nil {
+			t.Fatalf("signed prekey signature with bit %d flipped verifies", i)
+		}
+		bad = bytes.Clone(f.kemSig)
+		bad[i/8] ^= 1 << (i % 8)
+		if ip.VerifyKEMPreKey(f.kem.Public(), bad) == nil {
+			t.Fatalf("KEM prekey signature with bit %d flipped verifies", i)
+		}
+	}
+	flippedLR := f.kem.Public()
+	flippedLR.LastResort = true
+	renumbered := f.spk.Public()
+	renumbered.ID++
+	cases := map[string]error{
+		"spk signed by another identity": ip.VerifySignedPreKey(f.spk.Public(), g.id.SignSignedPreKey(f.spk.Public())),
+		"kem signed by another identity": ip.VerifyKEMPreKey(f.kem.Public(), g.id.SignKEMPreKey(f.kem.Public())),
+		"another identity's spk":         ip.VerifySignedPreKey(g.spk.Public(), g.spkSig),
+		"kem signature on spk":           ip.VerifySignedPreKey(f.spk.Public(), f.kemSig),
+		"spk signature on kem":           ip.VerifyKEMPreKey(f.kem.Public(), f.spkSig),
+		"one-time kem as last resort":    ip.VerifyKEMPreKey(flippedLR, f.kemSig),
+		"last-resort sig on one-time":    ip.VerifyKEMPreKey(f.kem.Public(), f.lrSig),
+		"renumbered spk":                 ip.VerifySignedPreKey(renumbered, f.spkSig),
+		"empty signature":                ip.VerifySignedPreKey(f.spk.Public(), nil),
+		"identity binding sig as spk sig": ip.VerifySignedPreKey(f.spk.Public(),
+			ip.sig[:]),
+	}
+	for name, err := range cases {
+		if !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v, want ErrBadSignature", name, err)
+		}
+	}
+	// Kind confusion at the encoding level.
+	if _, err := ParseSignedPreKeyPublic(f.kem.Public().Bytes()); !errors.Is(err, ErrWrongType) {
+		t.Errorf("KEM key parsed as signed EC prekey: %v", err)
+	}
+	if _, err := ParseKEMPreKeyPublic(f.spk.Public().Bytes()); !errors.Is(err, ErrWrongType) {
+		t.Errorf("EC key parsed as KEM prekey: %v", err)
+	}
+	if _, err := ParseOneTimePreKeyPublic(f.spk.Public().Bytes()); !errors.Is(err, ErrWrongType) {
+		t.Errorf("signed prekey parsed as one-time prekey: %v", err)
+	}
+	if _, err := ParseDevicePublic(f.id.Public().Bytes()); !errors.Is(err, ErrWrongType) {
+		t.Errorf("identity parsed as device key: %v", err)
+	}
+	if err := ip.VerifyKEMPreKey(KEMPreKeyPublic{}, f.kemSig); !errors.Is(err, ErrNoKEM) {
+		t.Errorf("zero KEM key: %v", err)
+	}
+}
+
+// TestX25519LowOrderList checks the low-order list against crypto/ecdh:
+// every listed point makes X25519 output zero, and random keys do not.
+func TestX25519LowOrderList(t *testing.T) {
+	priv := must(ecdh.X25519().GenerateKey(rand.Reader))
+	for _, lo := range x25519LowOrder {
+		pub := must(ecdh.X25519().NewPublicKey(lo))
+		if _, err := priv.ECDH(pub); err == nil {
+			t.Errorf("%x: X25519 output is nonzero; not a low-order point", lo)
+		}
+	}
+	for range 100 {
+		k := must(ecdh.X25519().GenerateKey(rand.Reader))
+		if err := CheckX25519(k.PublicKey().Bytes()); err != nil {
+			t.Fatalf("random key rejected: %v", err)
+		}
+	}
+}
+
+// TestEd25519SmallOrderList checks each listed point has order dividing 8:
+// with R the identity and S = 0, Ed25519 verification holds exactly when
+// [k]A is the identity, which for some k = H(R, A, M) happens only if A
+// has small order.
+func TestEd25519SmallOrderList(t *testing.T) {
+	sig := append(bytes.Clone(ed25519SmallOrder[0]), make([]byte, 32)...)
+	for _, lo := range ed25519SmallOrder {
+		if lo[31]&0x80 != 0 && (lo[0] == 0x01 || lo[0] == 0xec) {
+			continue // x = 0 with the sign bit set: not a point Go decodes
+		}
+		ok := false
+		for i := 0; i < 200 && !ok; i++ {
+			ok = ed25519.Verify(lo, []byte{byte(i)}, sig)
+		}
+		if !ok {
+			t.Errorf("%x: no message verifies with R = identity, S = 0; not of small order", lo)
+		}
+	}
+}
+
+// TestAttack08LowOrderPoints: low-order, all-zero and non-canonical public
+// keys are rejected wherever a key is parsed.
+func TestAttack08LowOrderPoints(t *testing.T) {
+	f := newFixture(t, 1)
+	var bad [][]byte
+	bad = append(bad, x25519LowOrder...)
+	nonCanonical := []string{
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p+1 (≡ 1)
+		"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // 2^255-1
+	}
+	for _, s := range nonCanonical {
+		bad = append(bad, mustHex(s))
+	}
+	good := f.otk.Public().key
+	highBit := good
+	highBit[31] |= 0x80
+	bad = append(bad, highBit[:])
+	for _, k := range bad {
+		if err := CheckX25519(k); !errors.Is(err, ErrWeakKey) {
+			t.Errorf("%x: %v, want ErrWeakKey", k, err)
+		}
+		enc := appendECPreKey(typeOneTimePreKey, 1, (*[32]byte)(k))
+		if _, err := ParseOneTimePreKeyPublic(enc); !errors.Is(err, ErrWeakKey) {
+			t.Errorf("one-time prekey %x: %v, want ErrWeakKey", k, err)
+		}
+		if _, err := ParseSignedPreKeyPublic(appendECPreKey(typeSignedPreKey, 1, (*[32]byte)(k))); !errors.Is(err, ErrWeakKey) {
+			t.Errorf("signed prekey %x: %v, want ErrWeakKey", k, err)
+		}
+		if _, err := ParseIdentityPublic(forgeIdentity(t, k)); !errors.Is(err, ErrWeakKey) {
+			t.Errorf("identity with DH key %x (validly signed): %v, want ErrWeakKey", k, err)
+		}
+		if _, err := f.id.DH(must(ecdh.X25519().NewPublicKey(k))); err == nil && isLowOrder(k) {
+			t.Errorf("identity DH with %x gave a result", k)
+		}
+	}
+	for _, k := range append(ed25519SmallOrder, mustHex(nonCanonical[0])) {
+		enc := append([]byte{Version, typeDevicePublic}, k...)
+		if _, err := ParseDevicePublic(enc); !errors.Is(err, ErrWeakKey) {
+			t.Errorf("device key %x: %v, want ErrWeakKey", k, err)
+		}
+	}
+	// A device whose signing key is fine is accepted: the checks are not
+	// rejecting everything.
+	if _, err := ParseDevicePublic(f.dev.Public().Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func isLowOrder(k []byte) bool {
+	for _, lo := range x25519LowOrder {
+		if bytes.Equal(k, lo) {
+			return true
+		}
+	}
+	return false
+}
+
+// forgeIdentity returns an identity encoding with the given DH key and a
+// valid binding signature, as a malicious user could upload.
+func forgeIdentity(t *testing.T, dh []byte) []byte {
+	t.Helper()
+	sk := ed25519.NewKeyFromSeed(seed(99, 32))
+	pub := sk.Public().(ed25519.PublicKey)
+	sig := ed25519.Sign(sk, signed(sigIdentityDH, pub, dh))
+	b := append([]byte{Version, typeIdentityPublic}, pub...)
+	b = append(b, dh...)
+	return append(b, sig...)
+}
+
+func TestIdentityBinding(t *testing.T) {
+	f, g := newFixture(t, 1), newFixture(t, 50)
+	// Swap in another identity's DH key: the binding signature fails.
+	b := f.id.Public().Bytes()
+	gp := g.id.Public()
+	copy(b[headerLen+32:], gp.dh[:])
+	if _, err := ParseIdentityPublic(b); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("identity with a swapped DH key: %v, want ErrBadSignature", err)
+	}
+}
+
+func TestBundle(t *testing.T) {
+	f := newFixture(t, 1)
+	b := f.bundle()
+	if err := b.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	enc := must(b.MarshalBinary())
+	got := must(ParseBundle(enc))
+	if err := got.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, b) {
+		t.Fatalf("bundle round trip:\n got %+v\nwant %+v", got, b)
+	}
+	b.OneTimePreKey = nil
+	got = must(ParseBundle(must(b.MarshalBinary())))
+	if got.OneTimePreKey != nil || got.Verify() != nil {
+		t.Fatal("bundle without a one-time key did not round trip")
+	}
+	if _, err := ParseBundle(append(enc, 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("trailing byte: %v", err)
+	}
+	if _, err := ParseBundle(make([]byte, MaxBundleSize+1)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("oversized bundle: %v", err)
+	}
+}
+
+func TestBundleVerifyRejects(t *testing.T) {
+	f, g := newFixture(t, 1), newFixture(t, 50)
+	cases := map[string]func(b *Bundle){
+		"bad address":         func(b *Bundle) { b.Address.Device = 0 },
+		"no identity":         func(b *Bundle) { b.Identity = IdentityPublic{} },
+		"other identity":      func(b *Bundle) { b.Identity = g.id.Public() },
+		"other device":        func(b *Bundle) { b.Device = g.dev.Public() },
+		"cert for other user": func(b *Bundle) { b.Address.User = "bob" },
+		"forged spk sig":      func(b *Bundle) { b.SignedPreKeySig = g.spkSig },
+		"forged kem sig":      func(b *Bundle) { b.KEMPreKeySig = g.kemSig },
+		"swapped spk":         func(b *Bundle) { b.SignedPreKey = g.spk.Public() },
+		"zero one-time key":   func(b *Bundle) { b.OneTimePreKey = &OneTimePreKeyPublic{ID: 1} },
+		"no KEM key":          func(b *Bundle) { b.KEMPreKey, b.KEMPreKeySig = KEMPreKeyPublic{}, nil },
+	}
+	for name, mutate := range cases {
+		b := f.bundle()
+		mutate(b)
+		if err := b.Verify(); err == nil {
+			t.Errorf("%s: bundle verifies", name)
+		}
+	}
+}
+
+// TestAttack10Downgrade: a bundle without a post-quantum prekey is refused,
+// and so is an encoding of an unknown version.
+func TestAttack10Downgrade(t *testing.T) {
+	f := newFixture(t, 1)
+	b := f.bundle()
+	b.KEMPreKey, b.KEMPreKeySig = KEMPreKeyPublic{}, nil
+	if err := b.Verify(); !errors.Is(err, ErrNoKEM) {
+		t.Errorf("bundle without KEM prekey: %v, want ErrNoKEM", err)
+	}
+	for _, enc := range [][]byte{f.id.Public().Bytes(), f.kem.Public().Bytes(), must(f.bundle().MarshalBinary())} {
+		enc[0] = Version + 1
+		_, err1 := ParseIdentityPublic(enc)
+		_, err2 := ParseKEMPreKeyPublic(enc)
+		_, err3 := ParseBundle(enc)
+		if !errors.Is(err1, ErrVersion) || !errors.Is(err2, ErrVersion) || !errors.Is(err3, ErrVersion) {
+			t.Errorf("version %d accepted: %v, %v, %v", enc[0], err1, err2, err3)
+		}
+	}
+}
+
+// TestAttack14MalformedKeys truncates every encoding at every length and
+// flips every bit: parsers return an error, never panic, and never accept
+// a changed signed value.
+func TestAttack14MalformedKeys(t *testing.T) {
+	f := newFixture(t, 1)
+	encs := map[string][]byte{
+		"identity": f.id.Public().Bytes(), "device": f.dev.Public().Bytes(),
+		"spk": f.spk.Public().Bytes(), "otk": f.otk.Public().Bytes(), "kem": f.kem.Public().Bytes(),
+		"identity secret": f.id.MarshalSecret(), "kem secret": f.kem.MarshalSecret(),
+		"bundle": must(f.bundle().MarshalBinary()),
+	}
+	for name, enc := range encs {
+		for n := range len(enc) {
+			if parseAny(enc[:n]) == nil {
+				t.Errorf("%s truncated to %d bytes parses", name, n)
+			}
+		}
+	}
+	ident := encs["identity"]
+	for i := range len(ident) * 8 {
+		bad := bytes.Clone(ident)
+		bad[i/8] ^= 1 << (i % 8)
+		if _, err := ParseIdentityPublic(bad); err == nil {
+			t.Fatalf("identity with bit %d flipped parses", i)
+		}
+	}
+	// No bit flip may leave a bundle that verifies, except in two unsigned
+	// fields. The relay assigns device numbers, so no certificate can bind
+	// them; a wrong one misroutes the first message, which the responder
+	// rejects (pqxdh's TestAttack06FirstMessageToOtherDevice). One-time
+	// prekeys are unsigned (as in X3DH and PQXDH); a substituted one makes
+	// the first message fail to decrypt, consuming nothing.
+	bundle := encs["bundle"]
+	devStart := headerLen + 1 + len(testUser)
+	otk := bytes.Index(bundle, f.otk.Public().Bytes())
+	for i := range bundle { // one bit per byte, a different bit each time
+		if i >= devStart && i < devStart+4 || i >= otk && i < otk+ECPreKeySize {
+			continue
+		}
+		bad := bytes.Clone(bundle)
+		bad[i] ^= 1 << (i % 8)
+		if b, err := ParseBundle(bad); err == nil && b.Verify() == nil {
+			t.Fatalf("bundle with byte %d flipped verifies", i)
+		}
+	}
+}
+
+// parseAny runs the parser named by b's type byte and returns its error.
+func parseAny(b []byte) error {
+	parsers := []func([]byte) error{
+		func(b []byte) error { _, err := ParseIdentityPublic(b); return err },
+		func(b []byte) error { _, err := ParseDevicePublic(b); return err },
+		func(b []byte) error { _, err := ParseSignedPreKeyPublic(b); return err },
+		func(b []byte) error { _, err := ParseOneTimePreKeyPublic(b); return err },
+		func(b []byte) error { _, err := ParseKEMPreKeyPublic(b); return err },
+		func(b []byte) error { _, err := ParseBundle(b); return err },
+		func(b []byte) error { _, err := ParseIdentitySecret(b); return err },
+		func(b []byte) error { _, err := ParseDeviceSecret(b); return err },
+		func(b []byte) error { _, err := ParseSignedPreKeySecret(b); return err },
+		func(b []byte) error { _, err := ParseOneTimePreKeySecret(b); return err },
+		func(b []byte) error { _, err := ParseKEMPreKeySecret(b); return err },
+	}
+	var errs []error
+	for _, p := range parsers {
+		err := p(b)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func TestKEMFlags(t *testing.T) {
+	f := newFixture(t, 1)
+	enc := f.kem.Public().Bytes()
+	enc[headerLen+preKeyIDSize] = 0x02
+	if _, err := ParseKEMPreKeyPublic(enc); !errors.Is(err, ErrMalformed) {
+		t.Errorf("unknown KEM flag: %v", err)
+	}
+	enc = f.kem.Public().Bytes()
+	// An encapsulation key with a coefficient >= q is invalid (FIPS 203 7.2).
+	for i := headerLen + preKeyIDSize + kemFlagsSize; i < headerLen+preKeyIDSize+kemFlagsSize+3; i++ {
+		enc[i] = 0xff
+	}
+	if _, err := ParseKEMPreKeyPublic(enc); !errors.Is(err, ErrWeakKey) {
+		t.Errorf("invalid encapsulation key: %v", err)
+	}
+	if len(enc) != KEMPreKeySize || mlkem.EncapsulationKeySize1024 != 1568 {
+		t.Error("unexpected KEM sizes")
+	}
+}
