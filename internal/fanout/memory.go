@@ -1,0 +1,100 @@
+package fanout
+
+import (
+	"context"
+	"sync"
+
+	"parley.dev/internal/addr"
+)
+
+// Memory is the in-process Fanout: Publish calls the handlers of the
+// device's subscribers directly, on the publisher's goroutine. Its zero
+// value is ready to use; it is safe for concurrent use.
+type Memory struct {
+	mu     sync.RWMutex
+	subs   map[addr.Address]map[*subscription]struct{}
+	closed bool
+}
+
+type subscription struct {
+	h    Handler
+	mu   sync.RWMutex // held for reading while h runs, for writing to cancel
+	done bool
+}
+
+var _ Fanout = (*Memory)(nil)
+
+// NewMemory returns an empty in-process fanout.
+func NewMemory() *Memory { return &Memory{} }
+
+// Publish calls the handler of every subscriber of e.Device.
+func (m *Memory) Publish(ctx context.Context, e Event) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for s := range m.subs[e.Device] {
+		s.call(e)
+	}
+	return nil
+}
+
+func (s *subscription) call(e Event) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.done {
+		s.h(e)
+	}
+}
+
+// Subscribe registers h for events of device a.
+func (m *Memory) Subscribe(a addr.Address, h Handler) (func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if m.subs == nil {
+		m.subs = make(map[addr.Address]map[*subscription]struct{})
+	}
+	set := m.subs[a]
+	if set == nil {
+		set = make(map[*subscription]struct{})
+		m.subs[a] = set
+	}
+	s := &subscription{h: h}
+	set[s] = struct{}{}
+	return func() { m.unsubscribe(a, s) }, nil
+}
+
+func (m *Memory) unsubscribe(a addr.Address, s *subscription) {
+	s.mu.Lock() // waits for a running handler, then stops further calls
+	s.done = true
+	s.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if set := m.subs[a]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(m.subs, a)
+		}
+	}
+}
+
+// Close drops every subscription.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.subs = nil
+	return nil
+}
+
+// Subscribers returns how many subscriptions device a has, for tests and
+// metrics.
+func (m *Memory) Subscribers(a addr.Address) int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.subs[a])
+}

@@ -1,0 +1,53 @@
+package fanout_test
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/fanout"
+	"parley.dev/internal/fanout/fanouttest"
+)
+
+func TestMemory(t *testing.T) {
+	fanouttest.Run(t, func(t *testing.T) fanout.Fanout { return fanout.NewMemory() })
+}
+
+func TestMemoryZeroValue(t *testing.T) {
+	fanouttest.Run(t, func(t *testing.T) fanout.Fanout { return new(fanout.Memory) })
+}
+
+// TestMemoryUnsubscribeWaitsForHandler checks the promise that after
+// unsubscribe returns the handler is not running and will not run again.
+func TestMemoryUnsubscribeWaitsForHandler(t *testing.T) {
+	m := fanout.NewMemory()
+	a := addr.Address{User: "alice", Device: 1}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var running atomic.Bool
+	var calls atomic.Int32
+	unsub, _ := m.Subscribe(a, func(fanout.Event) {
+		if calls.Add(1) == 1 {
+			running.Store(true)
+			close(entered)
+			<-release
+			running.Store(false)
+		}
+	})
+	go m.Publish(context.Background(), fanout.Event{Device: a, Kind: fanout.Mail})
+	<-entered
+	done := make(chan bool)
+	go func() { unsub(); done <- running.Load() }()
+	for range 100 {
+		runtime.Gosched() // let a wrong unsubscribe return while the handler runs
+	}
+	close(release)
+	if <-done {
+		t.Fatal("unsubscribe returned while the handler was running")
+	}
+	m.Publish(context.Background(), fanout.Event{Device: a, Kind: fanout.Mail})
+	if calls.Load() != 1 || m.Subscribers(a) != 0 {
+		t.Fatalf("calls = %d, subscribers = %d", calls.Load(), m.Subscribers(a))
+	}
+}
