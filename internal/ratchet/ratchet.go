@@ -229,6 +229,11 @@ func (s *State) Encrypt(plaintext, extraAD []byte) ([]byte, error) {
 	return msg, nil
 }
 
+// HasReceived reports whether this side has decrypted a message from the
+// peer. Until it has, an initiator should keep attaching its session-setup
+// header to every message, since none may have arrived yet.
+func (s *State) HasReceived() bool { return s.hasCKr }
+
 // String returns "REDACTED": a State holds secrets.
 func (State) String() string { return redacted }
 

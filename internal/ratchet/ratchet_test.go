@@ -31,8 +31,17 @@ func TestResponderCannotSendFirst(t *testing.T) {
 	if _, err := b.Encrypt([]byte("hi"), nil); !errors.Is(err, ErrNoSendingChain) {
 		t.Fatalf("responder Encrypt before any message: %v, want ErrNoSendingChain", err)
 	}
+	if a.HasReceived() || b.HasReceived() {
+		t.Fatal("HasReceived before any message")
+	}
 	decrypt(t, b, encrypt(t, a, "hello"), "hello")
+	if a.HasReceived() || !b.HasReceived() {
+		t.Fatalf("HasReceived after a's first message: a %v, b %v", a.HasReceived(), b.HasReceived())
+	}
 	decrypt(t, a, encrypt(t, b, "hi"), "hi")
+	if !clone(t, a).HasReceived() {
+		t.Fatal("HasReceived lost after the reply and a round trip")
+	}
 }
 
 func TestSizeLimits(t *testing.T) {
