@@ -30,6 +30,10 @@ var (
 	ErrMailboxFull = errors.New("store: mailbox full")
 	ErrLimit       = errors.New("store: limit exceeded")
 	ErrClosed      = errors.New("store: closed")
+	// ErrInvalid is wrapped when an argument is malformed or out of range
+	// (an invalid address, a zero message ID, an oversized value). The
+	// call changes nothing.
+	ErrInvalid = errors.New("store: invalid argument")
 )
 
 // Store is the relay's persistence. Implementations are safe for concurrent
@@ -46,7 +50,9 @@ type Store interface {
 	User(ctx context.Context, id addr.UserID) (User, error)
 
 	// AddDevice assigns the user's next device ID (never reused) to d and
-	// stores it. d.Address.Device is ignored.
+	// stores it. d.Address.Device is ignored. It fails with ErrNotFound if
+	// the user does not exist and with ErrLimit if the user already has
+	// MaxDevices devices.
 	AddDevice(ctx context.Context, d Device) (addr.DeviceID, error)
 	// Device returns one device, or ErrNotFound (also once revoked).
 	Device(ctx context.Context, a addr.Address) (Device, error)
@@ -56,7 +62,8 @@ type Store interface {
 	RevokeDevice(ctx context.Context, a addr.Address) error
 
 	// UseToken marks a registration token (by its hash) as used until it
-	// expires. A second use fails with ErrTokenUsed.
+	// expires. A second use fails with ErrTokenUsed. The caller must itself
+	// refuse tokens past their expiry: once expired, a hash is forgotten.
 	UseToken(ctx context.Context, hash [32]byte, expires time.Time) error
 
 	// PutPreKeys stores a device's prekeys: Signed and LastResortKEM replace
@@ -77,31 +84,66 @@ type Store interface {
 	// in order. It is idempotent on (To, From, ID): a resubmission reports
 	// Duplicate and stores nothing. An envelope to an unknown device gets
 	// ErrNotFound and one to a mailbox at its cap gets ErrMailboxFull, in
-	// its result; the others are still stored.
+	// its result; the others are still stored. A zero Created becomes
+	// now, a zero Expires becomes Created plus the TTL option, and a zero
+	// Kind means KindMessage; callers may not submit KindExpired. A
+	// malformed envelope (invalid address, zero ID, empty or oversized
+	// payload, Expires not after Created) or more than MaxBatch envelopes
+	// fail the whole call with ErrInvalid, storing nothing. An envelope
+	// acknowledged (deleted) and then resubmitted is stored again.
 	Submit(ctx context.Context, envs []Envelope) ([]SubmitResult, error)
 	// Pending returns up to limit envelopes of a mailbox with Seq > after,
-	// in Seq order, skipping expired ones.
+	// in Seq order, skipping expired ones. A limit above MaxBatch is
+	// lowered to it; a limit below 1 is ErrInvalid. An unknown mailbox is
+	// empty.
 	Pending(ctx context.Context, to addr.Address, after int64, limit int) ([]Envelope, error)
 	// Ack deletes the given envelopes of one mailbox and reports how many
-	// existed. Seqs of other mailboxes are ignored.
+	// existed. Seqs of other mailboxes are ignored. It returns after the
+	// deletion is committed but does not wait for it to reach the disk.
 	Ack(ctx context.Context, to addr.Address, seqs []int64) (int, error)
 	// Expire deletes up to limit envelopes whose Expires is not after now
 	// and, in the same transaction, queues one KindExpired notice per
 	// (sender, recipient) pair into the sender's mailbox (if the sender
-	// device still exists). It returns what it expired.
+	// device still exists and its mailbox is below its cap). It returns
+	// the expired KindMessage envelopes grouped by (sender, recipient);
+	// expired notices are deleted silently. It also forgets registration
+	// tokens whose expiry is not after now. A limit above MaxBatch is
+	// lowered to it.
 	Expire(ctx context.Context, now time.Time, limit int) ([]Expired, error)
-	// MailboxLen returns the number of envelopes queued for a device.
+	// MailboxLen returns the number of envelopes queued for a device
+	// (expired ones included until Expire removes them), or ErrNotFound.
 	MailboxLen(ctx context.Context, a addr.Address) (int, error)
 
 	// Close flushes pending writes and closes the database.
 	Close() error
 }
 
-// Limits every implementation enforces.
+// Limits every implementation enforces. Exceeding a size or batch limit
+// fails with ErrInvalid; exceeding a count limit fails with ErrLimit.
 const (
 	// MaxOneTimePreKeys is the most one-time keys of one kind a device may
 	// have stored.
 	MaxOneTimePreKeys = 1000
+	// MaxDevices is the most current (unrevoked) devices a user may have.
+	MaxDevices = 100
+	// MaxValueLen bounds every stored public value: an identity, a device
+	// key or certificate, a prekey's public key or signature. (An
+	// ML-KEM-1024 public key is 1,568 bytes.)
+	MaxValueLen = 8 << 10
+	// MaxPayloadLen bounds one envelope's payload (the largest a wire
+	// frame carries; the relay may accept less).
+	MaxPayloadLen = 1 << 20
+	// MaxBatch is the most envelopes one Submit call takes, and the most
+	// rows one Pending or Expire call returns (larger limits are lowered
+	// to it).
+	MaxBatch = 1000
+	// DefaultMailboxCap is the default most envelopes queued per device.
+	DefaultMailboxCap = 20000
+	// DefaultTTL is how long an envelope waits when Submit is given no
+	// Expires.
+	DefaultTTL = 30 * 24 * time.Hour
+	// DefaultNoticeTTL is how long a KindExpired notice waits.
+	DefaultNoticeTTL = 30 * 24 * time.Hour
 )
 
 // User is an account: an ID and the encoded public identity (see

@@ -1,0 +1,42 @@
+package store
+
+import (
+	"strings"
+)
+
+// dialect is everything that differs between the SQL backends. The
+// statements (queries.go) and the schema (migrations/) are shared; only
+// these few details are not.
+type dialect struct {
+	name string
+	// rebind rewrites a shared statement's $n placeholders for the driver.
+	rebind func(query string) string
+	// syncStmt returns the statement that makes the next commit durable
+	// (durable) or lets it skip the disk flush (!durable), and whether it
+	// runs inside the transaction (else just before BEGIN). "" means none.
+	syncStmt func(durable bool) (stmt string, inTx bool)
+}
+
+var sqliteDialect = dialect{
+	name:   "sqlite",
+	rebind: dollarToQuestion,
+	// In WAL mode with synchronous=NORMAL a commit appends to the WAL
+	// without fsync; the next synchronous=FULL commit (or checkpoint)
+	// flushes the WAL up to and including it. A crash can therefore lose
+	// only a suffix of relaxed commits, never reorder or corrupt them. The
+	// setting is per connection and may not change inside a transaction.
+	syncStmt: func(durable bool) (string, bool) {
+		if durable {
+			return "PRAGMA synchronous = FULL", false
+		}
+		return "PRAGMA synchronous = NORMAL", false
+	},
+}
+
+// dollarToQuestion rewrites $n placeholders to ?n. SQLite reads "$1" as a
+// named parameter and numbers named parameters by first appearance, so
+// "$2 ... $1" would bind the wrong values; "?n" binds argument n. Shared
+// statements contain no string literals, so every '$' is a placeholder.
+func dollarToQuestion(q string) string {
+	return strings.ReplaceAll(q, "$", "?")
+}

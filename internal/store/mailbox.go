@@ -1,0 +1,309 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"parley.dev/internal/addr"
+)
+
+func (s *sqlStore) Submit(ctx context.Context, envs []Envelope) ([]SubmitResult, error) {
+	if len(envs) > MaxBatch {
+		return nil, fmt.Errorf("%w: %d envelopes in one submission, limit %d", ErrInvalid, len(envs), MaxBatch)
+	}
+	if len(envs) == 0 {
+		return nil, nil
+	}
+	now := s.opt.Now()
+	norm := make([]Envelope, len(envs))
+	for i, e := range envs {
+		if err := normalize(&e, now, s.opt.TTL); err != nil {
+			return nil, fmt.Errorf("envelope %d: %w", i, err)
+		}
+		norm[i] = e
+	}
+	results := make([]SubmitResult, len(norm))
+	err := s.w.do(ctx, true, len(norm), func(t *txn) error {
+		for i := range norm {
+			r, err := storeEnvelope(t, &norm[i])
+			if err != nil {
+				return err
+			}
+			results[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// storeEnvelope inserts e into its mailbox unless it is a duplicate, the
+// device is unknown or the mailbox is full (each reported in the result).
+func storeEnvelope(t *txn, e *Envelope) (SubmitResult, error) {
+	m, err := t.mailbox(e.To)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	if m.gone {
+		return SubmitResult{Err: fmt.Errorf("%w: device %s", ErrNotFound, e.To)}, nil
+	}
+	if m.queued >= t.w.cap {
+		return duplicateOr(t, e, fmt.Errorf("%w: device %s has %d envelopes", ErrMailboxFull, e.To, m.queued))
+	}
+	n, err := t.exec(qInsertEnvelope, string(e.To.User), int64(e.To.Device), m.lastSeq+1,
+		string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
+		micros(e.Created), micros(e.Expires), e.Payload)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	if n == 0 {
+		return duplicateOr(t, e, fmt.Errorf("store: envelope %s conflicts but is not stored", e.ID))
+	}
+	m.lastSeq++
+	m.queued++
+	m.dirty = true
+	return SubmitResult{Seq: m.lastSeq}, nil
+}
+
+// duplicateOr reports e as a duplicate if it is stored, and otherwise
+// returns a result carrying err (a sentinel) or, for any other err, fails.
+func duplicateOr(t *txn, e *Envelope, err error) (SubmitResult, error) {
+	var seq int64
+	ok, qerr := t.queryRow(qFindEnvelope, []any{string(e.To.User), int64(e.To.Device),
+		string(e.From.User), int64(e.From.Device), e.ID[:]}, &seq)
+	switch {
+	case qerr != nil:
+		return SubmitResult{}, qerr
+	case ok:
+		return SubmitResult{Seq: seq, Duplicate: true}, nil
+	case isClean(err):
+		return SubmitResult{Err: err}, nil
+	default:
+		return SubmitResult{}, err
+	}
+}
+
+func (s *sqlStore) Pending(ctx context.Context, to addr.Address, after int64, limit int) ([]Envelope, error) {
+	if err := checkAddr(to); err != nil {
+		return nil, err
+	}
+	if limit < 1 {
+		return nil, fmt.Errorf("%w: pending limit %d", ErrInvalid, limit)
+	}
+	limit = min(limit, MaxBatch)
+	var out []Envelope
+	args := []any{string(to.User), int64(to.Device), after, micros(s.opt.Now()), limit}
+	err := s.query(ctx, qPending, args, func(r *sql.Rows) error {
+		e, err := scanEnvelope(r, to)
+		out = append(out, e)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func scanEnvelope(r *sql.Rows, to addr.Address) (Envelope, error) {
+	e := Envelope{To: to}
+	var from string
+	var fromDev, kind, created, expires int64
+	var id []byte
+	if err := r.Scan(&e.Seq, &from, &fromDev, &id, &kind, &created, &expires, &e.Payload); err != nil {
+		return e, err
+	}
+	if len(id) != addr.MessageIDLen {
+		return e, fmt.Errorf("envelope %d has a %d-byte message ID", e.Seq, len(id))
+	}
+	copy(e.ID[:], id)
+	e.From = addr.Address{User: addr.UserID(from), Device: addr.DeviceID(fromDev)}
+	e.Kind, e.Created, e.Expires = Kind(kind), fromMicros(created), fromMicros(expires)
+	return e, nil
+}
+
+// Ack runs as relaxed writes: losing an ack in a crash only redelivers an
+// envelope that the client drops as a duplicate, so acks ride along in the
+// next durable commit instead of paying for a flush of their own.
+func (s *sqlStore) Ack(ctx context.Context, to addr.Address, seqs []int64) (int, error) {
+	if err := checkAddr(to); err != nil {
+		return 0, err
+	}
+	total := 0
+	for len(seqs) > 0 {
+		chunk := seqs[:min(len(seqs), MaxBatch)]
+		seqs = seqs[len(chunk):]
+		var n int
+		err := s.w.do(ctx, false, len(chunk), func(t *txn) (err error) {
+			n, err = ack(t, to, chunk)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func ack(t *txn, to addr.Address, seqs []int64) (int, error) {
+	m, err := t.mailbox(to)
+	if err != nil || m.gone {
+		return 0, err
+	}
+	n := 0
+	for _, seq := range seqs {
+		k, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
+		if err != nil {
+			return 0, err
+		}
+		n += int(k)
+	}
+	if n > 0 {
+		m.queued -= int64(n)
+		m.dirty = true
+	}
+	return n, nil
+}
+
+// expiring is one envelope Expire removes.
+type expiring struct {
+	to, from addr.Address
+	seq      int64
+	id       addr.MessageID
+	kind     Kind
+}
+
+// Expire, like Ack, commits without its own flush: if a crash loses it,
+// the envelopes come back and the next Expire removes them (and queues
+// their notices) again.
+func (s *sqlStore) Expire(ctx context.Context, now time.Time, limit int) ([]Expired, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("%w: expire limit %d", ErrInvalid, limit)
+	}
+	if err := checkTime("expire time", now); err != nil {
+		return nil, err
+	}
+	limit = min(limit, MaxBatch)
+	var out []Expired
+	err := s.w.do(ctx, false, limit, func(t *txn) (err error) {
+		out, err = s.expire(t, now, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *sqlStore) expire(t *txn, now time.Time, limit int) ([]Expired, error) {
+	gone, err := listExpiring(t, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range gone {
+		if err := deleteEnvelope(t, e.to, e.seq); err != nil {
+			return nil, err
+		}
+	}
+	out := groupExpired(gone)
+	for _, x := range out {
+		if err := s.notify(t, x, now); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := t.exec(qPurgeTokens, micros(now), limit); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func listExpiring(t *txn, now time.Time, limit int) ([]expiring, error) {
+	rows, err := t.query(qExpiring, micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []expiring
+	for rows.Next() {
+		var e expiring
+		var to, from string
+		var toDev, fromDev, kind int64
+		var id []byte
+		if err := rows.Scan(&to, &toDev, &e.seq, &from, &fromDev, &id, &kind); err != nil {
+			return nil, fmt.Errorf("store: expire: %w", err)
+		}
+		copy(e.id[:], id)
+		e.to = addr.Address{User: addr.UserID(to), Device: addr.DeviceID(toDev)}
+		e.from = addr.Address{User: addr.UserID(from), Device: addr.DeviceID(fromDev)}
+		e.kind = Kind(kind)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: expire: %w", err)
+	}
+	return out, nil
+}
+
+func deleteEnvelope(t *txn, to addr.Address, seq int64) error {
+	n, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
+	if err != nil || n == 0 {
+		return err
+	}
+	m, err := t.mailbox(to)
+	if err != nil || m.gone {
+		return err
+	}
+	m.queued -= n
+	m.dirty = true
+	return nil
+}
+
+// groupExpired groups expired messages by (sender, recipient) in the order
+// first seen; expired notices are left out.
+func groupExpired(gone []expiring) []Expired {
+	var out []Expired
+	index := map[[2]addr.Address]int{}
+	for _, e := range gone {
+		if e.kind != KindMessage {
+			continue
+		}
+		k := [2]addr.Address{e.from, e.to}
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, Expired{From: e.from, To: e.to})
+		}
+		out[i].IDs = append(out[i].IDs, e.id)
+	}
+	return out
+}
+
+// notify queues a KindExpired notice for x into the sender's mailbox,
+// unless the sender device is gone or its mailbox is full.
+func (s *sqlStore) notify(t *txn, x Expired, now time.Time) error {
+	payload := make([]byte, 0, len(x.IDs)*addr.MessageIDLen)
+	for _, id := range x.IDs {
+		payload = append(payload, id[:]...)
+	}
+	n := Envelope{To: x.From, From: x.To, ID: addr.NewMessageID(), Kind: KindExpired,
+		Created: now, Expires: now.Add(s.opt.NoticeTTL), Payload: payload}
+	r, err := storeEnvelope(t, &n)
+	if err != nil {
+		return err
+	}
+	if r.Err != nil {
+		// No addresses in logs: the reason is enough to watch for.
+		reason := "mailbox full"
+		if errors.Is(r.Err, ErrNotFound) {
+			reason = "sender device gone"
+		}
+		s.opt.Logger.Debug("store: expiry notice dropped", "reason", reason, "ids", len(x.IDs))
+	}
+	return nil
+}

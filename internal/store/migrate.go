@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Migrations are embedded SQL files named NNNN_description.sql, applied in
+// order; schema_version holds the number of the last one applied.
+//
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations parses the embedded files. Their numbers must run 1, 2, 3...
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var ms []migration
+	for i, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil || v != i+1 {
+			return nil, fmt.Errorf("store: migration %s: want number %d", base, i+1)
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, stmts: splitSQL(string(body))})
+	}
+	return ms, nil
+}
+
+// splitSQL splits a migration into statements at semicolons ending a line,
+// dropping "--" comment lines. Migrations contain no string literals.
+func splitSQL(body string) []string {
+	var stmts []string
+	var cur strings.Builder
+	for line := range strings.Lines(body) {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		if strings.HasSuffix(trimmed, ";") {
+			stmts = append(stmts, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		stmts = append(stmts, s)
+	}
+	return stmts
+}
+
+// migrate brings the schema up to date in one transaction. It is
+// idempotent and refuses a database whose schema is newer than the code.
+func migrate(ctx context.Context, db *sql.DB, d dialect) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	have, err := schemaVersion(ctx, tx, d)
+	if err != nil {
+		return err
+	}
+	if have > len(ms) {
+		return fmt.Errorf("store: database schema version %d is newer than this program's %d", have, len(ms))
+	}
+	for _, m := range ms[have:] {
+		for _, s := range m.stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("store: migration %s: %w", m.name, err)
+			}
+		}
+	}
+	if have < len(ms) {
+		if _, err := tx.ExecContext(ctx, d.rebind(`UPDATE schema_version SET version = $1`), len(ms)); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return nil
+}
+
+// schemaVersion creates the version table if needed and reads it.
+func schemaVersion(ctx context.Context, tx *sql.Tx, d dialect) (int, error) {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)`,
+		`INSERT INTO schema_version (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version)`,
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return 0, fmt.Errorf("store: schema version: %w", err)
+		}
+	}
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return v, nil
+}

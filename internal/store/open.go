@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
+)
+
+// Options configures Open. The zero value is valid: every zero field takes
+// its documented default.
+type Options struct {
+	// MailboxCap is the most envelopes queued per device
+	// (default DefaultMailboxCap).
+	MailboxCap int
+	// TTL is how long an envelope submitted without Expires waits
+	// (default DefaultTTL).
+	TTL time.Duration
+	// NoticeTTL is how long a KindExpired notice waits
+	// (default DefaultNoticeTTL).
+	NoticeTTL time.Duration
+	// Now is the clock (default time.Now). Tests inject their own.
+	Now func() time.Time
+	// Logger receives operational events; nil is silent. Nothing logged
+	// carries a payload, key or token.
+	Logger *slog.Logger
+	// QueueLen is how many write requests may wait for the writer before
+	// callers block (default 1,024).
+	QueueLen int
+	// ReadConns is the size of the read-only connection pool (default 4).
+	ReadConns int
+	// WALAutocheckpoint is SQLite's wal_autocheckpoint in pages (default
+	// 10,000, about 40 MB of WAL). SQLite checkpoints inside COMMIT; at its
+	// own default of 1,000 the checkpoints cost the writer far more.
+	WALAutocheckpoint int
+
+	// insecureDelete turns SQLite's secure_delete off; benchmarks use it
+	// to measure what secure_delete costs.
+	insecureDelete bool
+}
+
+const (
+	defaultReadConns  = 4
+	defaultCheckpoint = 10000
+	busyTimeoutMillis = 10000
+	writerCacheKiB    = 16384
+)
+
+func (o Options) withDefaults() Options {
+	if o.MailboxCap <= 0 {
+		o.MailboxCap = DefaultMailboxCap
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.NoticeTTL <= 0 {
+		o.NoticeTTL = DefaultNoticeTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = defaultQueueLen
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = defaultReadConns
+	}
+	if o.WALAutocheckpoint <= 0 {
+		o.WALAutocheckpoint = defaultCheckpoint
+	}
+	return o
+}
+
+// Open opens (creating if needed) the store named by dsn and migrates its
+// schema. dsn is a SQLite file path, optionally prefixed "sqlite:";
+// "postgres://" and "postgresql://" URLs name a PostgreSQL database. The
+// caller must Close the store.
+func Open(ctx context.Context, dsn string, opt Options) (Store, error) {
+	opt = opt.withDefaults()
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn, opt)
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opt)
+	default:
+		return openSQLite(ctx, dsn, opt)
+	}
+}
+
+// openSQLite opens the file twice: one write connection for the writer
+// goroutine and a pool of read-only connections, which WAL lets read
+// while the writer commits.
+func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
+	if path == "" || path == ":memory:" || strings.Contains(path, "mode=memory") {
+		return nil, fmt.Errorf("%w: sqlite store needs a file path, got %q", ErrInvalid, path)
+	}
+	wdb, err := driver.Open(path, execInit(writerPragmas(opt)))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	if err := migrate(ctx, wdb, sqliteDialect); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rdb, err := driver.Open(path, execInit(readerPragmas))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(opt.ReadConns)
+	rdb.SetMaxIdleConns(opt.ReadConns)
+	return newSQLStore(ctx, wdb, rdb, sqliteDialect, opt)
+}
+
+func execInit(pragmas string) func(*sqlite3.Conn) error {
+	return func(c *sqlite3.Conn) error { return c.Exec(pragmas) }
+}
+
+// writerPragmas configures the write connection. WAL lets readers run
+// beside the writer; synchronous=FULL makes each durable commit reach the
+// disk (relaxed commits switch to NORMAL, see dialect.go); secure_delete
+// overwrites deleted envelopes and prekeys with zeros so that they do not
+// linger in free pages (they may still sit in the WAL until it is
+// checkpointed and overwritten); temp_store keeps sort spills off disk.
+func writerPragmas(opt Options) string {
+	secure := "ON"
+	if opt.insecureDelete {
+		secure = "OFF"
+	}
+	return fmt.Sprintf(`PRAGMA busy_timeout = %d;
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
+PRAGMA foreign_keys = ON;
+PRAGMA secure_delete = %s;
+PRAGMA wal_autocheckpoint = %d;
+PRAGMA journal_size_limit = %d;
+PRAGMA temp_store = MEMORY;
+PRAGMA cache_size = -%d;`,
+		busyTimeoutMillis, secure, opt.WALAutocheckpoint,
+		2*opt.WALAutocheckpoint*4096, writerCacheKiB)
+}
+
+// readerPragmas configures the read pool; query_only makes a stray write
+// an error instead of a second writer.
+var readerPragmas = fmt.Sprintf(`PRAGMA busy_timeout = %d;
+PRAGMA query_only = ON;
+PRAGMA temp_store = MEMORY;`, busyTimeoutMillis)
+
+// openPostgres is reserved for the PostgreSQL backend.
+func openPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
+	return nil, fmt.Errorf("%w: the PostgreSQL backend is not built yet", ErrInvalid)
+}

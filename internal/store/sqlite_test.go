@@ -1,0 +1,138 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/ncruces/go-sqlite3/driver"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/store"
+	"parley.dev/internal/store/storetest"
+)
+
+// sqliteOpener opens each key as a file in one directory per suite run.
+func sqliteOpener(dir string) storetest.Opener {
+	return func(t *testing.T, key string, opt store.Options) store.Store {
+		t.Helper()
+		s, err := store.Open(t.Context(), filepath.Join(dir, key+".db"), opt)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	}
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, sqliteOpener(t.TempDir()))
+}
+
+func TestOpenDSN(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "p.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p.db")); err != nil {
+		t.Fatalf("sqlite: prefix not stripped: %v", err)
+	}
+	for _, dsn := range []string{"", "sqlite:", ":memory:", "file:x?mode=memory"} {
+		if s, err := store.Open(ctx, dsn, store.Options{}); !errors.Is(err, store.ErrInvalid) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open(%q) = %v, want ErrInvalid", dsn, err)
+		}
+	}
+	if _, err := store.Open(ctx, filepath.Join(dir, "missing", "dir", "p.db"), store.Options{}); err == nil {
+		t.Error("Open in a missing directory succeeded")
+	}
+}
+
+// TestMigrations reopens a database (a no-op migration) and refuses one
+// whose schema is newer than the code.
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	ctx := t.Context()
+	for range 2 {
+		s, err := store.Open(ctx, path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil || v < 1 {
+		t.Fatalf("schema_version = %d, %v", v, err)
+	}
+	if _, err := db.Exec(`UPDATE schema_version SET version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = store.Open(ctx, path, store.Options{})
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema = %v, want refusal", err)
+	}
+}
+
+// TestSecureDelete checks that an acked payload's bytes are gone from the
+// database file once the WAL is checkpointed into it.
+func TestSecureDelete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	ctx := context.Background()
+	s, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := mustUser(t, s, "alice")
+	marker := []byte("SECRET-CIPHERTEXT-MARKER-0123456789")
+	payload := []byte(strings.Repeat(string(marker), 100))
+	res, err := s.Submit(ctx, []store.Envelope{{From: alice, To: alice, ID: [16]byte{1}, Payload: payload}})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	if n, err := s.Ack(ctx, alice, []int64{res[0].Seq}); err != nil || n != 1 {
+		t.Fatal(n, err)
+	}
+	if err := s.Close(); err != nil { // checkpoints the WAL into the file
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal"} {
+		data, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), string(marker)) {
+			t.Errorf("%s still holds deleted payload bytes", filepath.Base(name))
+		}
+	}
+}
+
+func mustUser(t testing.TB, s store.Store, id addr.UserID) addr.Address {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, store.User{ID: id, Identity: []byte("identity")}); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := s.AddDevice(ctx, store.Device{Address: addr.Address{User: id}, Key: []byte("key"), Cert: []byte("cert")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr.Address{User: id, Device: dev}
+}

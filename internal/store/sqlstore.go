@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"parley.dev/internal/addr"
+)
+
+// sqlStore is the Store over database/sql, shared by every backend: writes
+// go through the writer (group commit), reads through a pool.
+type sqlStore struct {
+	opt       Options
+	d         dialect
+	wdb, rdb  *sql.DB
+	w         *writer
+	reads     *stmtCache
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newSQLStore starts the writer; on failure it closes both databases.
+func newSQLStore(ctx context.Context, wdb, rdb *sql.DB, d dialect, opt Options) (*sqlStore, error) {
+	w, err := newWriter(ctx, wdb, d, opt.Logger, opt.QueueLen, opt.MailboxCap)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
+	return &sqlStore{opt: opt, d: d, wdb: wdb, rdb: rdb, w: w, reads: newStmtCache(rdb, d)}, nil
+}
+
+// Close commits every queued write, then closes the database. Later calls
+// return nil; calls on a closed store fail with ErrClosed.
+func (s *sqlStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.w.close()
+		s.reads.close()
+		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// readErr maps a read failure to a store error.
+func (s *sqlStore) readErr(err error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return fmt.Errorf("store: read: %w", err)
+}
+
+// queryRow runs a one-row read; a missing row is (false, nil).
+func (s *sqlStore) queryRow(ctx context.Context, q string, args []any, dest ...any) (bool, error) {
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
+	st, err := s.reads.get(ctx, q)
+	if err != nil {
+		return false, s.readErr(err)
+	}
+	err = st.QueryRowContext(ctx, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.readErr(err)
+	}
+	return true, nil
+}
+
+// query runs a read, calling scan for each row.
+func (s *sqlStore) query(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	st, err := s.reads.get(ctx, q)
+	if err != nil {
+		return s.readErr(err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return s.readErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return s.readErr(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.readErr(err)
+	}
+	return nil
+}
+
+func (s *sqlStore) User(ctx context.Context, id addr.UserID) (User, error) {
+	if err := checkUser(id); err != nil {
+		return User{}, err
+	}
+	u := User{ID: id}
+	var created int64
+	ok, err := s.queryRow(ctx, qUser, []any{string(id)}, &u.Identity, &created)
+	if err != nil {
+		return User{}, err
+	}
+	if !ok {
+		return User{}, fmt.Errorf("%w: user %q", ErrNotFound, string(id))
+	}
+	u.Created = fromMicros(created)
+	return u, nil
+}
+
+func (s *sqlStore) Device(ctx context.Context, a addr.Address) (Device, error) {
+	if err := checkAddr(a); err != nil {
+		return Device{}, err
+	}
+	d := Device{Address: a}
+	var created int64
+	ok, err := s.queryRow(ctx, qDevice, []any{string(a.User), int64(a.Device)}, &d.Key, &d.Cert, &created)
+	if err != nil {
+		return Device{}, err
+	}
+	if !ok {
+		return Device{}, fmt.Errorf("%w: device %s", ErrNotFound, a)
+	}
+	d.Created = fromMicros(created)
+	return d, nil
+}
+
+func (s *sqlStore) Devices(ctx context.Context, u addr.UserID) ([]Device, error) {
+	if err := checkUser(u); err != nil {
+		return nil, err
+	}
+	var ds []Device
+	err := s.query(ctx, qDevices, []any{string(u)}, func(r *sql.Rows) error {
+		d := Device{Address: addr.Address{User: u}}
+		var id, created int64
+		if err := r.Scan(&id, &d.Key, &d.Cert, &created); err != nil {
+			return err
+		}
+		d.Address.Device, d.Created = addr.DeviceID(id), fromMicros(created)
+		ds = append(ds, d)
+		return nil
+	})
+	return ds, err
+}
+
+func (s *sqlStore) MailboxLen(ctx context.Context, a addr.Address) (int, error) {
+	if err := checkAddr(a); err != nil {
+		return 0, err
+	}
+	var n int64
+	ok, err := s.queryRow(ctx, qQueued, []any{string(a.User), int64(a.Device)}, &n)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: device %s", ErrNotFound, a)
+	}
+	return int(n), nil
+}
+
+func (s *sqlStore) PreKeyCounts(ctx context.Context, a addr.Address) (PreKeyCounts, error) {
+	if err := checkAddr(a); err != nil {
+		return PreKeyCounts{}, err
+	}
+	if _, err := s.Device(ctx, a); err != nil {
+		return PreKeyCounts{}, err
+	}
+	var c PreKeyCounts
+	err := s.query(ctx, qCountOneTime, []any{string(a.User), int64(a.Device)}, func(r *sql.Rows) error {
+		var kind, n int64
+		if err := r.Scan(&kind, &n); err != nil {
+			return err
+		}
+		switch prekeyKind(kind) {
+		case kindEC:
+			c.OneTimeEC = int(n)
+		case kindKEM:
+			c.OneTimeKEM = int(n)
+		}
+		return nil
+	})
+	return c, err
+}

@@ -1,0 +1,165 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"parley.dev/internal/addr"
+)
+
+// Account writes. Each is one writer op; each checks before it writes, so
+// that the sentinel errors it returns leave nothing behind.
+
+func (s *sqlStore) CreateUser(ctx context.Context, u User) error {
+	if err := checkUser(u.ID); err != nil {
+		return err
+	}
+	if err := checkValue("identity", u.Identity, false); err != nil {
+		return err
+	}
+	created := orNow(u.Created, s.opt.Now)
+	if err := checkTime("user created", created); err != nil {
+		return err
+	}
+	return s.w.do(ctx, true, 1, func(t *txn) error {
+		n, err := t.exec(qCreateUser, string(u.ID), u.Identity, micros(created))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: user %q", ErrExists, string(u.ID))
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) ReplaceIdentity(ctx context.Context, u User) ([]addr.DeviceID, error) {
+	if err := checkUser(u.ID); err != nil {
+		return nil, err
+	}
+	if err := checkValue("identity", u.Identity, false); err != nil {
+		return nil, err
+	}
+	var revoked []addr.DeviceID
+	err := s.w.do(ctx, true, 1, func(t *txn) error {
+		revoked = nil
+		n, err := t.exec(qReplaceIdentity, string(u.ID), u.Identity)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: user %q", ErrNotFound, string(u.ID))
+		}
+		revoked, err = deleteDevices(t, u.ID)
+		return err
+	})
+	return revoked, err
+}
+
+// deleteDevices deletes all of a user's devices; foreign keys cascade to
+// their prekeys and mailboxes.
+func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
+	rows, err := t.query(qDeleteDevices, string(u))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []addr.DeviceID
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: revoke: %w", err)
+		}
+		ids = append(ids, addr.DeviceID(id))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: revoke: %w", err)
+	}
+	t.forget(u)
+	return ids, nil
+}
+
+func (s *sqlStore) AddDevice(ctx context.Context, d Device) (addr.DeviceID, error) {
+	if err := checkUser(d.Address.User); err != nil {
+		return 0, err
+	}
+	if err := checkValue("device key", d.Key, false); err != nil {
+		return 0, err
+	}
+	if err := checkValue("device certificate", d.Cert, false); err != nil {
+		return 0, err
+	}
+	created := orNow(d.Created, s.opt.Now)
+	if err := checkTime("device created", created); err != nil {
+		return 0, err
+	}
+	var id addr.DeviceID
+	err := s.w.do(ctx, true, 1, func(t *txn) (err error) {
+		id, err = addDevice(t, d, created)
+		return err
+	})
+	return id, err
+}
+
+func addDevice(t *txn, d Device, created time.Time) (addr.DeviceID, error) {
+	u := string(d.Address.User)
+	var n, last int64
+	if _, err := t.queryRow(qCountDevices, []any{u}, &n); err != nil {
+		return 0, err
+	}
+	if n >= MaxDevices {
+		return 0, fmt.Errorf("%w: user %q has %d devices", ErrLimit, u, n)
+	}
+	ok, err := t.queryRow(qNextDevice, []any{u, int64(math.MaxUint32)}, &last)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		// Nothing was written: either there is no such user or it has
+		// used up every device ID.
+		if found, err := t.queryRow(qUser, []any{u}, new([]byte), new(int64)); err != nil || found {
+			return 0, cmp.Or(err, fmt.Errorf("%w: user %q has used every device ID", ErrLimit, u))
+		}
+		return 0, fmt.Errorf("%w: user %q", ErrNotFound, u)
+	}
+	if _, err := t.exec(qAddDevice, u, last, d.Key, d.Cert, micros(created)); err != nil {
+		return 0, err
+	}
+	return addr.DeviceID(last), nil
+}
+
+func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
+	if err := checkAddr(a); err != nil {
+		return err
+	}
+	return s.w.do(ctx, true, 1, func(t *txn) error {
+		n, err := t.exec(qDeleteDevice, string(a.User), int64(a.Device))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: device %s", ErrNotFound, a)
+		}
+		t.forget(a.User)
+		return nil
+	})
+}
+
+func (s *sqlStore) UseToken(ctx context.Context, hash [32]byte, expires time.Time) error {
+	if err := checkTime("token expiry", expires); err != nil {
+		return err
+	}
+	return s.w.do(ctx, true, 1, func(t *txn) error {
+		n, err := t.exec(qUseToken, hash[:], micros(expires))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrTokenUsed
+		}
+		return nil
+	})
+}

@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// Group commit: one goroutine owns the only write connection. Callers queue
+// a writeOp and wait; the writer takes every op that is queued (up to
+// maxBatchOps ops and maxBatchWeight envelopes), runs them in ONE
+// transaction, commits once (one fsync for all of them) and only then
+// replies to each. While it commits, new ops queue up and form the next
+// batch, so the batch size adapts to the load with no timer.
+//
+// An op's run function must return a "clean" error (one wrapping a store
+// sentinel such as ErrNotFound) only before it has written anything; the
+// other ops of its batch then commit normally. Any other error (a failed
+// statement) aborts the batch's transaction, and each op is then rerun in a
+// transaction of its own so that one failure cannot cost the others.
+//
+// Durability: an op is durable (its commit must reach the disk before the
+// caller hears back) or relaxed (acks, expiry). A batch of relaxed ops only
+// commits without flushing; see dialect.syncStmt.
+const (
+	maxBatchOps    = 256
+	maxBatchWeight = 4 * MaxBatch
+	// defaultQueueLen is how many write requests may wait for the writer
+	// before callers block (backpressure).
+	defaultQueueLen = 1024
+)
+
+// writeOp is one queued write: a function run inside the writer's
+// transaction. Results reach the caller through variables captured by run,
+// which must therefore (re)set every output each time it runs.
+type writeOp struct {
+	ctx     context.Context
+	durable bool
+	weight  int
+	run     func(t *txn) error
+	err     error
+	done    chan struct{}
+}
+
+// writer owns the write connection. Its zero value is not usable; see
+// newWriter. Its methods other than do and close run on its goroutine only.
+type writer struct {
+	db      *sql.DB // MaxOpenConns 1
+	d       dialect
+	log     *slog.Logger
+	stmts   *stmtCache
+	cap     int64 // mailbox cap
+	queue   chan *writeOp
+	carry   *writeOp // taken from the queue but left for the next batch
+	synced  bool     // the connection's current sync setting is durable
+	mu      sync.RWMutex
+	closed  bool
+	stopped chan struct{}
+}
+
+func newWriter(ctx context.Context, db *sql.DB, d dialect, log *slog.Logger, queueLen int, mailboxCap int) (*writer, error) {
+	w := &writer{
+		db:      db,
+		d:       d,
+		log:     log,
+		stmts:   newStmtCache(db, d),
+		cap:     int64(mailboxCap),
+		queue:   make(chan *writeOp, queueLen),
+		synced:  true, // the connection opens with synchronous = FULL
+		stopped: make(chan struct{}),
+	}
+	if err := w.stmts.prepare(ctx, writeQueries); err != nil {
+		w.stmts.close()
+		return nil, err
+	}
+	go w.loop()
+	return w, nil
+}
+
+// do queues run and waits for the commit (or failure) of its batch. If ctx
+// ends first, do returns ctx's error and run may still commit later.
+func (w *writer) do(ctx context.Context, durable bool, weight int, run func(*txn) error) error {
+	op := &writeOp{ctx: ctx, durable: durable, weight: weight, run: run, done: make(chan struct{})}
+	if err := w.enqueue(op); err != nil {
+		return err
+	}
+	select {
+	case <-op.done:
+		return op.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *writer) enqueue(op *writeOp) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	select {
+	case w.queue <- op:
+		return nil
+	case <-op.ctx.Done():
+		return op.ctx.Err()
+	}
+}
+
+// close stops taking ops, lets the writer commit every queued one and
+// waits for it to finish.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.stopped
+	w.stmts.close()
+}
+
+func (w *writer) loop() {
+	defer close(w.stopped)
+	for {
+		batch := w.gather()
+		if batch == nil {
+			return
+		}
+		w.commit(batch)
+	}
+}
+
+// gather blocks for one op and then takes whatever else is queued, within
+// the batch bounds. It returns nil once the queue is closed and empty.
+func (w *writer) gather() []*writeOp {
+	first := w.carry
+	w.carry = nil
+	if first == nil {
+		op, ok := <-w.queue
+		if !ok {
+			return nil
+		}
+		first = op
+	}
+	batch, weight := []*writeOp{first}, first.weight
+	for len(batch) < maxBatchOps {
+		select {
+		case op, ok := <-w.queue:
+			if !ok {
+				return batch
+			}
+			if weight+op.weight > maxBatchWeight {
+				w.carry = op
+				return batch
+			}
+			batch, weight = append(batch, op), weight+op.weight
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs a batch and replies to every op in it.
+func (w *writer) commit(batch []*writeOp) {
+	live := batch[:0]
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			w.reply(op, err)
+			continue
+		}
+		live = append(live, op)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := w.runTx(live, false)
+	if err == nil {
+		return
+	}
+	if len(live) > 1 {
+		w.log.Warn("store: batch failed, retrying its writes one by one", "ops", len(live), "err", err)
+		for _, op := range live {
+			w.runTx([]*writeOp{op}, true)
+		}
+		return
+	}
+	w.reply(live[0], err)
+}
+
+// runTx runs ops in one transaction and replies to them, unless the
+// transaction fails before COMMIT with more than one op (then it returns
+// the error and replies to none, so that the caller can retry them one by
+// one). alone means every error is final.
+func (w *writer) runTx(ops []*writeOp, alone bool) error {
+	durable := false
+	for _, op := range ops {
+		durable = durable || op.durable
+	}
+	t, err := w.begin(durable)
+	if err != nil {
+		return w.fail(ops, alone, err)
+	}
+	for _, op := range ops {
+		op.err = op.run(t)
+		if op.err != nil && (alone || !isClean(op.err)) {
+			t.rollback()
+			return w.fail(ops, alone, op.err)
+		}
+	}
+	if err := t.commit(); err != nil {
+		return w.fail(ops, alone, err)
+	}
+	for _, op := range ops {
+		w.reply(op, op.err)
+	}
+	return nil
+}
+
+// fail replies err to every op when alone, and otherwise hands err back.
+func (w *writer) fail(ops []*writeOp, alone bool, err error) error {
+	if !alone {
+		return err
+	}
+	for _, op := range ops {
+		w.reply(op, err)
+	}
+	return nil
+}
+
+func (w *writer) reply(op *writeOp, err error) {
+	op.err = err
+	close(op.done)
+}
+
+// begin sets the connection's sync mode and starts a transaction.
+func (w *writer) begin(durable bool) (*txn, error) {
+	ctx := context.Background() // one caller giving up must not abort the others' batch
+	stmt, inTx := w.d.syncStmt(durable)
+	if stmt != "" && !inTx && durable != w.synced {
+		if _, err := w.db.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("store: set sync mode: %w", err)
+		}
+		w.synced = durable
+	}
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	t := &txn{ctx: ctx, tx: tx, w: w, stmts: map[string]*sql.Stmt{}, boxes: map[mailboxKey]*mailboxState{}}
+	if stmt != "" && inTx {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			t.rollback()
+			return nil, fmt.Errorf("store: set sync mode: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// isClean reports whether an op error is one an op returns before writing.
+func isClean(err error) bool {
+	for _, s := range []error{ErrNotFound, ErrExists, ErrTokenUsed, ErrMailboxFull, ErrLimit, ErrInvalid} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
