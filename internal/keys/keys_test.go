@@ -628,6 +628,13 @@ func TestKEMFlags(t *testing.T) {
 	if _, err := ParseKEMPreKeyPublic(enc); !errors.Is(err, ErrWeakKey) {
 		t.Errorf("invalid encapsulation key: %v", err)
 	}
+	zero := KEMPreKeyPublic{ID: 1}.Bytes() // all-zero t and ρ: passes FIPS 203's check
+	if _, err := mlkem.NewEncapsulationKey1024(zero[headerLen+preKeyIDSize+kemFlagsSize:]); err != nil {
+		t.Fatalf("mlkem now rejects the all-zero key (%v); the extra check may go", err)
+	}
+	if _, err := ParseKEMPreKeyPublic(zero); !errors.Is(err, ErrWeakKey) {
+		t.Errorf("all-zero encapsulation key: %v, want ErrWeakKey", err)
+	}
 	if len(enc) != KEMPreKeySize || mlkem.EncapsulationKeySize1024 != 1568 {
 		t.Error("unexpected KEM sizes")
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // PreKeyID names one prekey of one device. The device chooses it; zero is
@@ -31,6 +32,10 @@ const (
 	ecPreKeySecretSize  = headerLen + preKeyIDSize + X25519Size
 	kemPreKeySecretSize = headerLen + preKeyIDSize + kemFlagsSize + mlkem.SeedSize
 )
+
+// kemSeedRhoSize is the size of ρ, the public seed ending an ML-KEM
+// encapsulation key (FIPS 203).
+const kemSeedRhoSize = 32
 
 // kemFlagLastResort marks a last-resort KEM prekey in the flags byte; the
 // other bits must be zero.
@@ -137,6 +142,11 @@ func ParseKEMPreKeyPublic(b []byte) (KEMPreKeyPublic, error) {
 	ek := b[preKeyIDSize+kemFlagsSize:]
 	if _, err := mlkem.NewEncapsulationKey1024(ek); err != nil {
 		return KEMPreKeyPublic{}, fmt.Errorf("%w: KEM prekey: %v", ErrWeakKey, err)
+	}
+	// An all-zero t (the vector before the 32-byte seed ρ) passes the
+	// modulus check but leaves encapsulated secrets unprotected.
+	if !slices.ContainsFunc(ek[:len(ek)-kemSeedRhoSize], func(c byte) bool { return c != 0 }) {
+		return KEMPreKeyPublic{}, fmt.Errorf("%w: KEM prekey: all-zero key", ErrWeakKey)
 	}
 	p.key = string(ek)
 	return p, nil
