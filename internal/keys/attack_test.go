@@ -10,6 +10,9 @@ import (
 	"testing"
 )
 
+// TestAttack04ForgedPreKeySignature: a forged or bit-flipped prekey
+// signature, a signature by another identity, and a KEM key where an EC key
+// belongs (or the reverse) are all rejected.
 func TestAttack04ForgedPreKeySignature(t *testing.T) {
 	f, g := newFixture(t, 1), newFixture(t, 50)
 	ip := f.id.Public()
@@ -71,6 +74,8 @@ func TestAttack04ForgedPreKeySignature(t *testing.T) {
 	}
 }
 
+// TestX25519LowOrderList checks the low-order list against crypto/ecdh:
+// every listed point makes X25519 output zero, and random keys do not.
 func TestX25519LowOrderList(t *testing.T) {
 	priv := must(ecdh.X25519().GenerateKey(rand.Reader))
 	for _, lo := range x25519LowOrder {
@@ -87,6 +92,10 @@ func TestX25519LowOrderList(t *testing.T) {
 	}
 }
 
+// TestEd25519SmallOrderList checks each listed point has order dividing 8:
+// with R the identity and S = 0, Ed25519 verification holds exactly when
+// [k]A is the identity, which for some k = H(R, A, M) happens only if A
+// has small order.
 func TestEd25519SmallOrderList(t *testing.T) {
 	sig := append(bytes.Clone(ed25519SmallOrder[0]), make([]byte, 32)...)
 	for _, lo := range ed25519SmallOrder {
@@ -103,6 +112,8 @@ func TestEd25519SmallOrderList(t *testing.T) {
 	}
 }
 
+// TestAttack08LowOrderPoints: low-order, all-zero and non-canonical public
+// keys are rejected wherever a key is parsed.
 func TestAttack08LowOrderPoints(t *testing.T) {
 	f := newFixture(t, 1)
 	var bad [][]byte
@@ -159,6 +170,8 @@ func isLowOrder(k []byte) bool {
 	return false
 }
 
+// forgeIdentity returns an identity encoding with the given DH key and a
+// valid binding signature, as a malicious user could upload.
 func forgeIdentity(t *testing.T, dh []byte) []byte {
 	t.Helper()
 	sk := ed25519.NewKeyFromSeed(seed(99, 32))
@@ -169,6 +182,8 @@ func forgeIdentity(t *testing.T, dh []byte) []byte {
 	return append(b, sig...)
 }
 
+// TestAttack10Downgrade: a bundle without a post-quantum prekey is refused,
+// and so is an encoding of an unknown version.
 func TestAttack10Downgrade(t *testing.T) {
 	f := newFixture(t, 1)
 	b := f.bundle()
@@ -187,6 +202,10 @@ func TestAttack10Downgrade(t *testing.T) {
 	}
 }
 
+// TestAttack14MalformedKeys truncates every encoding at every length and
+// flips bits (every bit of an identity, a bit of every byte of a bundle):
+// parsers return an error, never panic, and never accept a changed signed
+// value.
 func TestAttack14MalformedKeys(t *testing.T) {
 	f := newFixture(t, 1)
 	encs := map[string][]byte{
@@ -235,6 +254,7 @@ func TestAttack14MalformedKeys(t *testing.T) {
 	}
 }
 
+// parseAny runs every parser on b: nil if any accepts it, else all errors.
 func parseAny(b []byte) error {
 	parsers := []func([]byte) error{
 		func(b []byte) error { _, err := ParseIdentityPublic(b); return err },

@@ -282,19 +282,6 @@ func TestDeviceCert(t *testing.T) {
 	}
 }
 
-// TestAttack04ForgedPreKeySignature: a forged or bit-flipped prekey
-// signature, a signature by another identity, and a KEM key where an EC key
-// belongs (or the reverse) are all rejected.
-// TestX25519LowOrderList checks the low-order list against crypto/ecdh:
-// every listed point makes X25519 output zero, and random keys do not.
-// TestEd25519SmallOrderList checks each listed point has order dividing 8:
-// with R the identity and S = 0, Ed25519 verification holds exactly when
-// [k]A is the identity, which for some k = H(R, A, M) happens only if A
-// has small order.
-// TestAttack08LowOrderPoints: low-order, all-zero and non-canonical public
-// keys are rejected wherever a key is parsed.
-// forgeIdentity returns an identity encoding with the given DH key and a
-// valid binding signature, as a malicious user could upload.
 func TestIdentityBinding(t *testing.T) {
 	f, g := newFixture(t, 1), newFixture(t, 50)
 	// Swap in another identity's DH key: the binding signature fails.
@@ -356,12 +343,6 @@ func TestBundleVerifyRejects(t *testing.T) {
 	}
 }
 
-// TestAttack10Downgrade: a bundle without a post-quantum prekey is refused,
-// and so is an encoding of an unknown version.
-// TestAttack14MalformedKeys truncates every encoding at every length and
-// flips every bit: parsers return an error, never panic, and never accept
-// a changed signed value.
-// parseAny runs the parser named by b's type byte and returns its error.
 func TestKEMFlags(t *testing.T) {
 	f := newFixture(t, 1)
 	enc := f.kem.Public().Bytes()
