@@ -1,0 +1,131 @@
+package vault
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
+	_ "github.com/ncruces/go-sqlite3/vfs/xts" // registers the "xts" VFS
+)
+
+// The records live in an SQLite database, itself encrypted page by page
+// with AES-256-XTS (ncruces's "xts" VFS) under a key derived from the data
+// key. XTS covers the main file and its WAL and rollback journal;
+// temporary files stay in memory (temp_store=MEMORY), and exclusive locking
+// keeps the WAL index in memory, so no -shm file is written. XTS hides the
+// page structure (how many records, how large, which namespace); it is not
+// authenticated, so every record is also sealed with an AEAD.
+const (
+	dbFile        = "vault.db"
+	dbVFS         = "xts"
+	schemaVersion = 1   // PRAGMA user_version
+	busyTimeoutMS = 500 // another process holding the vault fails fast
+)
+
+// dbSideFiles are the files SQLite may create beside dbFile.
+var dbSideFiles = []string{"-wal", "-journal", "-shm"}
+
+// connPragmas run on every new connection, in this order, after the key.
+var connPragmas = []string{
+	fmt.Sprintf("PRAGMA busy_timeout=%d", busyTimeoutMS),
+	"PRAGMA locking_mode=EXCLUSIVE", // one process at a time; no -shm file
+	"PRAGMA journal_mode=WAL",
+	"PRAGMA synchronous=FULL", // a commit is on disk when Update returns
+	"PRAGMA temp_store=MEMORY",
+	"PRAGMA secure_delete=ON",
+	"PRAGMA cell_size_check=ON", // stricter checks of tampered pages
+}
+
+const schema = `
+CREATE TABLE records (
+	id  BLOB NOT NULL UNIQUE, -- HMAC of namespace and key
+	ns  BLOB NOT NULL,        -- HMAC of namespace
+	val BLOB NOT NULL         -- sealed record
+);
+CREATE INDEX records_ns ON records(ns);
+CREATE TABLE meta (
+	name TEXT PRIMARY KEY,
+	val  BLOB NOT NULL
+);
+PRAGMA user_version = 1;
+`
+
+// openDB opens (creating if needed) dir's database with the given XTS
+// key. The pool holds one connection: a vault is one user's store, and
+// SQLite serializes writers anyway.
+func openDB(dir string, xtsKey []byte) (*sql.DB, error) {
+	u := url.URL{Scheme: "file", OmitHost: true, Path: filepath.Join(dir, dbFile), RawQuery: "vfs=" + dbVFS}
+	// The key reaches SQLite as a PRAGMA; the hex string is an immutable
+	// Go string that cannot be zeroed (see docs/threat-model.md).
+	keyPragma := "PRAGMA hexkey='" + hex.EncodeToString(xtsKey) + "'"
+	db, err := driver.Open(u.String(), func(c *sqlite3.Conn) error {
+		if err := c.Exec(keyPragma); err != nil {
+			return err
+		}
+		for _, p := range connPragmas {
+			if err := c.Exec(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vault: opening database: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	return db, nil
+}
+
+// createSchema creates the tables in a new database.
+func createSchema(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, schema)
+	return dbErr("creating schema", err)
+}
+
+// checkSchema fails with ErrCorrupt unless db has this version's schema.
+func checkSchema(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return dbErr("reading schema version", err)
+	}
+	if v != schemaVersion {
+		return corrupt("database schema version %d, want %d", v, schemaVersion)
+	}
+	return nil
+}
+
+// dbErr maps SQLite's errors: corruption (which is what tampering with
+// the encrypted file looks like) to ErrCorrupt, a lock held elsewhere to
+// ErrBusy.
+func dbErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sqlite3.CORRUPT), errors.Is(err, sqlite3.NOTADB),
+		errors.Is(err, sqlite3.IOERR_SHORT_READ), errors.Is(err, sqlite3.FORMAT):
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, what, err)
+	case errors.Is(err, sqlite3.BUSY), errors.Is(err, sqlite3.LOCKED):
+		return fmt.Errorf("%w: %s: %v", ErrBusy, what, err)
+	}
+	return fmt.Errorf("vault: %s: %w", what, err)
+}
+
+// removeDB deletes the database and its side files.
+func removeDB(dir string) error {
+	var first error
+	for _, suffix := range append([]string{""}, dbSideFiles...) {
+		err := os.Remove(filepath.Join(dir, dbFile+suffix))
+		if err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+			first = fmt.Errorf("vault: %w", err)
+		}
+	}
+	return first
+}

@@ -1,0 +1,171 @@
+package vault
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Tx is a transaction of Update. It is valid only during the function
+// Update calls, and not safe for concurrent use. Its reads see its own
+// writes.
+type Tx struct {
+	q    querier
+	keys *recordKeys
+	done bool // set when Update returns
+}
+
+// check validates a namespace and key and that tx is still usable.
+func (tx *Tx) check(ns, key string) error {
+	if tx.done {
+		return errTxDone
+	}
+	return checkName(ns, key)
+}
+
+// Get returns the value of the record (ns, key), ErrNotFound if there is
+// none, or ErrCorrupt if it fails authentication.
+func (tx *Tx) Get(ns, key string) ([]byte, error) {
+	if err := tx.check(ns, key); err != nil {
+		return nil, err
+	}
+	id := tx.keys.recordID(ns, key)
+	var sealed []byte
+	err := tx.q.QueryRowContext(context.Background(), "SELECT val FROM records WHERE id = ?", id).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, dbErr("reading record", err)
+	}
+	r, err := tx.keys.openRecord(ns, id, sealed)
+	return r.Value, err
+}
+
+// Put stores val as the record (ns, key), replacing any previous value.
+func (tx *Tx) Put(ns, key string, val []byte) error {
+	if err := tx.check(ns, key); err != nil {
+		return err
+	}
+	if len(val) > MaxValueLen {
+		return fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
+	}
+	id, nsTag, sealed := tx.keys.sealRecord(ns, key, val)
+	_, err := tx.q.ExecContext(context.Background(),
+		"INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val",
+		id, nsTag, sealed)
+	return dbErr("writing record", err)
+}
+
+// Delete removes the record (ns, key). Deleting a missing record is not an
+// error. With secure_delete the old bytes are overwritten in the database.
+func (tx *Tx) Delete(ns, key string) error {
+	if err := tx.check(ns, key); err != nil {
+		return err
+	}
+	_, err := tx.q.ExecContext(context.Background(), "DELETE FROM records WHERE id = ?", tx.keys.recordID(ns, key))
+	return dbErr("deleting record", err)
+}
+
+// List decrypts every record of namespace ns and returns them sorted by
+// key. It fails with ErrCorrupt, returning nothing, if any fails
+// authentication. It reads the whole namespace, so keep namespaces to a
+// size that fits in memory (for example one per conversation).
+func (tx *Tx) List(ns string) ([]Record, error) {
+	if err := tx.check(ns, ""); err != nil {
+		return nil, err
+	}
+	rows, err := tx.q.QueryContext(context.Background(), "SELECT id, val FROM records WHERE ns = ?", tx.keys.nsTag(ns))
+	if err != nil {
+		return nil, dbErr("listing records", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var id, sealed []byte
+		if err := rows.Scan(&id, &sealed); err != nil {
+			return nil, dbErr("listing records", err)
+		}
+		r, err := tx.keys.openRecord(ns, id, sealed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("listing records", err)
+	}
+	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// view runs fn on a Tx over the database itself (one statement, its own
+// implicit transaction).
+func (v *Vault) view(fn func(*Tx) error) error {
+	v.closeMu.RLock()
+	defer v.closeMu.RUnlock()
+	if v.closed {
+		return ErrClosed
+	}
+	return fn(&Tx{q: v.db, keys: v.keys})
+}
+
+// Get returns the value of the record (ns, key); see Tx.Get.
+func (v *Vault) Get(ns, key string) (val []byte, err error) {
+	err = v.view(func(tx *Tx) error { val, err = tx.Get(ns, key); return err })
+	return val, err
+}
+
+// Put stores one record durably; see Tx.Put.
+func (v *Vault) Put(ns, key string, val []byte) error {
+	return v.view(func(tx *Tx) error { return tx.Put(ns, key, val) })
+}
+
+// Delete removes one record; see Tx.Delete.
+func (v *Vault) Delete(ns, key string) error {
+	return v.view(func(tx *Tx) error { return tx.Delete(ns, key) })
+}
+
+// List returns a namespace's records sorted by key; see Tx.List.
+func (v *Vault) List(ns string) (recs []Record, err error) {
+	err = v.view(func(tx *Tx) error { recs, err = tx.List(ns); return err })
+	return recs, err
+}
+
+// Update runs fn in one transaction: if fn returns nil, every change it
+// made is committed durably (on disk when Update returns); otherwise, or
+// if fn panics, none is, and Update returns fn's error. fn must not call
+// the Vault's own methods (they would wait for the transaction: deadlock)
+// and must not keep tx.
+func (v *Vault) Update(fn func(*Tx) error) error {
+	v.closeMu.RLock()
+	defer v.closeMu.RUnlock()
+	if v.closed {
+		return ErrClosed
+	}
+	sqlTx, err := v.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return dbErr("beginning transaction", err)
+	}
+	defer sqlTx.Rollback() // no-op after Commit; also runs on panic
+	tx := &Tx{q: sqlTx, keys: v.keys}
+	defer func() { tx.done = true }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	tx.done = true
+	return dbErr("committing", sqlTx.Commit())
+}
+
+// errTxDone is returned by a Tx used after its Update returned.
+var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
