@@ -345,3 +345,27 @@ func (f *fixedFactor) Name() string { return f.name }
 func (f *fixedFactor) Secret(context.Context, []byte) ([]byte, error) {
 	return bytes.Clone(f.secret), nil
 }
+
+func TestSetFactors(t *testing.T) {
+	v, dir := newVault(t, Options{})
+	mustPut(t, v, "ns", "k", "intact")
+	ks := &keystore{name: "keystore", key: []byte("hw")}
+	wantErr(t, v.SetFactors(context.Background(), otherPIN, []Factor{ks}), ErrWrongPIN)
+	if err := v.SetFactors(context.Background(), testPIN, []Factor{ks}); err != nil {
+		t.Fatal(err)
+	}
+	// ChangePIN keeps the new factor.
+	if err := v.ChangePIN(context.Background(), testPIN, otherPIN); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	_, err := Open(context.Background(), dir, otherPIN, Options{})
+	wantErr(t, err, ErrFactorMismatch)
+	v = mustOpen(t, dir, otherPIN, Options{Factors: []Factor{ks}})
+	mustGet(t, v, "ns", "k", "intact")
+	if err := v.SetFactors(context.Background(), otherPIN, nil); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	mustOpen(t, dir, otherPIN, Options{})
+}

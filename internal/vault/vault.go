@@ -8,8 +8,8 @@
 // under a fresh random nonce, bound to the record's namespace and key. The
 // data key is wrapped by a key-encryption key derived from the PIN with
 // Argon2id and from optional further factors (see Factor), such as a
-// platform keystore secret. Changing the PIN re-wraps the data key; records
-// are not rewritten. Nothing readable reaches disk: record keys are stored
+// platform keystore secret. Changing the PIN (ChangePIN) or the factors
+// (SetFactors) re-wraps the data key; records are not rewritten. Nothing readable reaches disk: record keys are stored
 // as HMACs, and the SQLite database (with its WAL) is itself encrypted with
 // AES-XTS, so not even page counts show. docs/protocol.md ("Device vault")
 // gives every byte of the files; docs/threat-model.md ("A thief of the
@@ -311,6 +311,23 @@ func (v *Vault) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
 	if err := checkPIN(newPIN); err != nil {
 		return err
 	}
+	return v.rekey(ctx, oldPIN, newPIN, nil, false)
+}
+
+// SetFactors re-wraps the data key under pin and a new set of factors
+// (nil removes them all), for example to add a platform keystore factor to
+// an existing vault. pin is checked like ChangePIN's oldPIN; later Opens
+// need exactly the new factors.
+func (v *Vault) SetFactors(ctx context.Context, pin []byte, factors []Factor) error {
+	if _, err := factorNames(factors); err != nil {
+		return err
+	}
+	return v.rekey(ctx, pin, pin, append([]Factor(nil), factors...), true)
+}
+
+// rekey checks oldPIN with the current factors, then writes a header
+// wrapping the data key under newPIN and, if replace, the given factors.
+func (v *Vault) rekey(ctx context.Context, oldPIN, newPIN []byte, factors []Factor, replace bool) error {
 	if err := checkPIN(oldPIN); err != nil {
 		return err
 	}
@@ -330,12 +347,19 @@ func (v *Vault) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
 	if !same {
 		return corrupt("header wraps a different data key")
 	}
-	return v.rewrap(ctx, newPIN)
+	if !replace {
+		factors = v.opt.Factors
+	}
+	return v.rewrap(ctx, newPIN, factors)
 }
 
-// rewrap writes a header wrapping the data key under pin.
-func (v *Vault) rewrap(ctx context.Context, pin []byte) error {
-	h := &header{state: stateActive, kdf: v.hdr.kdf, vaultID: v.hdr.vaultID, factors: v.hdr.factors}
+// rewrap writes a header wrapping the data key under pin and factors.
+func (v *Vault) rewrap(ctx context.Context, pin []byte, factors []Factor) error {
+	names, err := factorNames(factors)
+	if err != nil {
+		return err
+	}
+	h := &header{state: stateActive, kdf: v.hdr.kdf, vaultID: v.hdr.vaultID, factors: names}
 	if v.opt.KDF != (KDFParams{}) {
 		h.kdf = v.opt.KDF
 	}
@@ -343,7 +367,7 @@ func (v *Vault) rewrap(ctx context.Context, pin []byte) error {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	randomBytes(h.salt[:])
-	kek, err := deriveKEK(ctx, pin, h, v.opt.Factors)
+	kek, err := deriveKEK(ctx, pin, h, factors)
 	if err != nil {
 		return err
 	}
@@ -352,8 +376,8 @@ func (v *Vault) rewrap(ctx context.Context, pin []byte) error {
 	if err := writeFileAtomic(v.dir, headerFile, h.marshal()); err != nil {
 		return err
 	}
-	v.hdr = h
-	v.opt.Logger.Info("vault: PIN changed")
+	v.hdr, v.opt.Factors = h, factors
+	v.opt.Logger.Info("vault: re-wrapped the data key", "factors", len(names))
 	return nil
 }
 
