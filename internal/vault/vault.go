@@ -9,9 +9,10 @@
 // data key is wrapped by a key-encryption key derived from the PIN with
 // Argon2id and from optional further factors (see Factor), such as a
 // platform keystore secret. Changing the PIN (ChangePIN) or the factors
-// (SetFactors) re-wraps the data key; records are not rewritten. Nothing readable reaches disk: record keys are stored
-// as HMACs, and the SQLite database (with its WAL) is itself encrypted with
-// AES-XTS, so not even page counts show. docs/protocol.md ("Device vault")
+// (SetFactors) re-wraps the data key; records are not rewritten. Nothing
+// readable reaches disk: record keys are stored as HMACs, and the SQLite
+// database (with its WAL) is itself encrypted with AES-XTS, so not even
+// page counts show. docs/protocol.md ("Device vault")
 // gives every byte of the files; docs/threat-model.md ("A thief of the
 // phone") says what this does and does not protect against.
 //
