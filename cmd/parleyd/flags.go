@@ -1,0 +1,138 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"parley.dev/internal/wire"
+	"parley.dev/server"
+)
+
+// envPrefix starts every flag's environment twin.
+const envPrefix = "PARLEY_"
+
+// config is the relay's command line.
+type config struct {
+	data, listen, store, metricsListen string
+	dev                                bool
+	tlsCert, tlsKey                    string
+	acmeDomains, acmeEmail             string
+	registration, tokenKey             string
+	maxEnvelope, mailboxCap            int
+	mailboxTTL                         time.Duration
+	challengeRate, registerRate        rateFlag
+	bundleRate                         rateFlag
+	logLevel                           slog.Level
+}
+
+// rateFlag is a server.Rate as a flag.Value.
+type rateFlag struct{ server.Rate }
+
+func (r *rateFlag) Set(s string) (err error) {
+	r.Rate, err = server.ParseRate(s)
+	return err
+}
+
+func (r *rateFlag) String() string { return r.Rate.String() }
+
+func newFlagSet(cfg *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("parleyd", flag.ContinueOnError)
+	fs.StringVar(&cfg.data, "data", "parleyd-data", "")
+	fs.StringVar(&cfg.listen, "listen", ":8443", "")
+	fs.StringVar(&cfg.store, "store", "", "")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "")
+	fs.BoolVar(&cfg.dev, "dev", false, "")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "")
+	fs.StringVar(&cfg.acmeDomains, "acme-domain", "", "")
+	fs.StringVar(&cfg.acmeEmail, "acme-email", "", "")
+	fs.StringVar(&cfg.registration, "registration", string(server.RegisterOpen), "")
+	fs.StringVar(&cfg.tokenKey, "token-key", "", "")
+	fs.IntVar(&cfg.maxEnvelope, "max-envelope", wire.DefaultMaxEnvelope, "")
+	fs.IntVar(&cfg.mailboxCap, "mailbox-cap", server.DefaultMailboxCap, "")
+	fs.DurationVar(&cfg.mailboxTTL, "mailbox-ttl", server.DefaultMailboxTTL, "")
+	cfg.challengeRate.Rate = server.DefaultChallengeRate
+	cfg.registerRate.Rate = server.DefaultRegisterRate
+	cfg.bundleRate.Rate = server.DefaultBundleRate
+	fs.Var(&cfg.challengeRate, "challenge-rate", "")
+	fs.Var(&cfg.registerRate, "register-rate", "")
+	fs.Var(&cfg.bundleRate, "bundle-rate", "")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")
+	return fs
+}
+
+// envName is a flag's environment twin: "mailbox-ttl" -> PARLEY_MAILBOX_TTL.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags reads the environment, then the command line over it.
+func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
+	cfg := new(config)
+	fs := newFlagSet(cfg)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = usagef("%s: %v", envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			io.WriteString(stdout, usage)
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, cfg.check()
+}
+
+// check refuses contradictory settings.
+func (c *config) check() error {
+	modes := 0
+	for _, on := range []bool{c.dev, c.tlsCert != "" || c.tlsKey != "", c.acmeDomains != ""} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case modes == 0:
+		return usagef("no TLS certificate: use --dev, --tls-cert and --tls-key, or --acme-domain")
+	case modes > 1:
+		return usagef("choose one of --dev, --tls-cert/--tls-key and --acme-domain")
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return usagef("--tls-cert and --tls-key go together")
+	case c.registration != string(server.RegisterOpen) && c.registration != string(server.RegisterToken):
+		return usagef("--registration %q: want open or token", c.registration)
+	case c.registration == string(server.RegisterToken) && c.tokenKey == "":
+		return usagef("--registration token needs --token-key (make one with \"parleyd token-key\")")
+	case c.data == "":
+		return usagef("--data is empty")
+	}
+	return nil
+}
+
+func (c *config) String() string {
+	mode := "tls files"
+	switch {
+	case c.dev:
+		mode = "dev mode"
+	case c.acmeDomains != "":
+		mode = "acme"
+	}
+	return fmt.Sprintf("%s, %s registration", mode, c.registration)
+}

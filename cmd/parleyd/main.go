@@ -1,0 +1,110 @@
+// Command parleyd runs the Parley relay: TLS 1.3, device authentication, a
+// prekey directory and offline mailboxes in an embedded SQLite database.
+//
+//	parleyd --dev --data DIR --listen 127.0.0.1:8443
+//	parleyd --data DIR --tls-cert cert.pem --tls-key key.pem
+//	parleyd --data DIR --acme-domain relay.example.com
+//	parleyd token-key --out token
+//	parleyd token --key token.key --ttl 1h alice
+//
+// Every flag has a PARLEY_* environment twin; run "parleyd --help".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(os.Stderr, "parleyd: %v\nRun \"parleyd --help\" for usage.\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "parleyd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run is parleyd: it dispatches to a subcommand or runs the relay until
+// ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "token-key":
+			return runTokenKey(args[1:], stdout, stderr)
+		case "token":
+			return runToken(args[1:], stdout, stderr)
+		case "help":
+			io.WriteString(stdout, usage)
+			return nil
+		}
+	}
+	cfg, err := parseFlags(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stdout, stderr)
+}
+
+// usageError is a mistake in the command line or environment.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+const usage = `Usage:
+  parleyd [flags]                         run the relay
+  parleyd token-key [--out PREFIX]        make a registration token key pair
+  parleyd token --key FILE [--ttl D] USER mint a registration token for USER
+
+TLS (exactly one):
+  --dev                   development: a local CA and a certificate for
+                          localhost, 127.0.0.1 and ::1, kept in --data
+                          (clients trust DATA/ca.pem)
+  --tls-cert FILE --tls-key FILE
+                          certificate chain and key, PEM
+  --acme-domain NAMES     certificates from Let's Encrypt for these
+                          comma-separated names (TLS-ALPN-01 on --listen,
+                          which must be reachable on port 443); cache in
+                          DATA/acme
+  --acme-email ADDR       contact address for the ACME account
+
+Relay:
+  --data DIR              data directory (default "parleyd-data")
+  --listen ADDR           TLS listen address (default ":8443")
+  --store DSN             database instead of DATA/parley.db
+  --registration MODE     "open" (rate-limited per network; the default)
+                          or "token" (every registration needs a token)
+  --token-key FILE        the Ed25519 public key (PEM) that verifies
+                          registration tokens; required with "token"
+  --max-envelope BYTES    largest envelope accepted (default 262144)
+  --mailbox-cap N         most envelopes queued per device (default 20000)
+  --mailbox-ttl DURATION  how long an envelope waits (default 720h)
+  --challenge-rate RATE   challenges per client network (default 60/1m)
+  --register-rate RATE    registrations per client network (default 10/1h)
+  --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
+  --metrics-listen ADDR   serve /metrics there (plain HTTP) instead of on
+                          the main listener
+  --log-level LEVEL       debug, info, warn or error (default info)
+
+A RATE is BURST/DURATION, such as 10/1h. Every flag can also be set by an
+environment variable: PARLEY_ and the flag's name in capitals with "_" for
+"-", such as PARLEY_MAILBOX_TTL=240h. Flags override the environment.
+
+SIGINT or SIGTERM stops the relay gracefully: it finishes the requests and
+submissions in progress, closes every connection and the database.
+`

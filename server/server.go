@@ -1,0 +1,396 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"parley.dev/internal/fanout"
+	"parley.dev/internal/store"
+	"parley.dev/internal/wire"
+)
+
+// DatabaseFile is the SQLite database's name inside DataDir.
+const DatabaseFile = "parley.db"
+
+// RegistrationMode says who may register.
+type RegistrationMode string
+
+const (
+	// RegisterOpen lets anyone register, rate-limited per client network
+	// (consumer apps, development). It is the zero value's mode.
+	RegisterOpen RegistrationMode = "open"
+	// RegisterToken requires, for every registration, a token signed by
+	// the host app's backend key (Server.TokenKey); see
+	// NewRegistrationToken.
+	RegisterToken RegistrationMode = "token"
+)
+
+// Defaults of the Server fields.
+const (
+	DefaultMailboxCap      = store.DefaultMailboxCap
+	DefaultMailboxTTL      = 720 * time.Hour
+	DefaultWindow          = 256
+	DefaultMaxInFlight     = 64
+	DefaultPreKeyLowWater  = 10
+	DefaultChallengeTTL    = 60 * time.Second
+	DefaultMaxChallenges   = 100_000
+	DefaultWriteTimeout    = 15 * time.Second
+	DefaultSweepInterval   = time.Minute
+	DefaultRecheckInterval = time.Minute
+)
+
+// Default rates.
+var (
+	DefaultChallengeRate = Rate{Burst: 60, Per: time.Minute}
+	DefaultRegisterRate  = Rate{Burst: 10, Per: time.Hour}
+	DefaultBundleRate    = Rate{Burst: 60, Per: time.Minute}
+)
+
+// Server is a Parley relay. Configure it by setting fields, then call
+// Serve (or ListenAndServe) and, to stop, Shutdown. Zero fields take the
+// defaults named beside them. Fields must not change once the server has
+// started. A Server is safe for concurrent use; it cannot be restarted
+// after Shutdown (make a new one on the same DataDir).
+type Server struct {
+	// DataDir holds the SQLite database (DatabaseFile); it is created if
+	// missing. Required unless StoreDSN is set.
+	DataDir string
+	// StoreDSN names the database instead of DataDir: a SQLite file path
+	// (optionally "sqlite:"-prefixed) or a "postgres://" URL.
+	StoreDSN string
+	// TLSConfig holds the relay's certificates (required). Whatever it
+	// says, the relay speaks TLS 1.3 only and HTTP/1.1. DevTLS makes one
+	// for development; golang.org/x/crypto/acme/autocert's
+	// Manager.TLSConfig another.
+	TLSConfig *tls.Config
+
+	// Registration is RegisterOpen (the default) or RegisterToken.
+	Registration RegistrationMode
+	// TokenKey verifies registration tokens (required with RegisterToken).
+	TokenKey ed25519.PublicKey
+
+	// MaxEnvelope is the largest envelope payload accepted, in bytes
+	// (default wire.DefaultMaxEnvelope, at most store.MaxPayloadLen).
+	MaxEnvelope int
+	// MailboxCap is the most envelopes queued per device
+	// (DefaultMailboxCap).
+	MailboxCap int
+	// MailboxTTL is how long an envelope waits for its device before it
+	// expires and its sender is told (DefaultMailboxTTL).
+	MailboxTTL time.Duration
+	// Window is the most deliveries a connection has unacknowledged
+	// (DefaultWindow).
+	Window int
+	// MaxInFlight is the most submissions of one connection processed at
+	// once (DefaultMaxInFlight); further frames wait to be read.
+	MaxInFlight int
+	// PreKeyLowWater: a device whose one-time prekeys of either kind fall
+	// below it is told to upload more (DefaultPreKeyLowWater).
+	PreKeyLowWater int
+
+	// ChallengeRate limits challenges per client network, and so every
+	// authenticated request (DefaultChallengeRate).
+	ChallengeRate Rate
+	// RegisterRate limits registrations per client network
+	// (DefaultRegisterRate).
+	RegisterRate Rate
+	// BundleRate limits prekey bundle fetches per requesting device
+	// (DefaultBundleRate).
+	BundleRate Rate
+	// ChallengeTTL is how long a challenge stays valid (DefaultChallengeTTL).
+	ChallengeTTL time.Duration
+	// MaxChallenges bounds outstanding challenges (DefaultMaxChallenges).
+	MaxChallenges int
+
+	// WriteTimeout bounds one WebSocket write: a client that stops reading
+	// is disconnected after it (DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// SweepInterval is how often expired envelopes are swept
+	// (DefaultSweepInterval).
+	SweepInterval time.Duration
+	// RecheckInterval is how often an idle connection re-reads its mailbox
+	// in case a wake-up was lost (DefaultRecheckInterval).
+	RecheckInterval time.Duration
+
+	// SeparateMetrics keeps /metrics off the main listener; serve
+	// MetricsHandler elsewhere.
+	SeparateMetrics bool
+
+	// Logger receives operational events; nil is silent. Nothing logged
+	// carries envelope bytes, keys, proofs or tokens.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now); tests inject their own.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	r       *relay
+	stopped bool
+}
+
+// ErrServerClosed is returned by Serve and Start after Shutdown.
+var ErrServerClosed = errors.New("server: closed")
+
+// Start opens the database and starts background work. Serve calls it;
+// call it first to learn of configuration errors before serving.
+func (s *Server) Start(ctx context.Context) error {
+	_, err := s.relay(ctx)
+	return err
+}
+
+func (s *Server) relay(ctx context.Context) (*relay, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, ErrServerClosed
+	}
+	if s.r != nil {
+		return s.r, nil
+	}
+	r, err := newRelay(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	s.r = r
+	return r, nil
+}
+
+// Serve accepts TLS connections on l until Shutdown, when it returns nil.
+// It closes l.
+func (s *Server) Serve(l net.Listener) error {
+	r, err := s.relay(context.Background())
+	if err != nil {
+		l.Close()
+		return err
+	}
+	err = r.http.Serve(tls.NewListener(l, r.tls))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ListenAndServe listens on the TCP address addr and calls Serve.
+func (s *Server) ListenAndServe(addr string) error {
+	if err := s.Start(context.Background()); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return s.Serve(l)
+}
+
+// Shutdown stops the relay gracefully: it stops accepting, lets running
+// requests finish, closes every WebSocket (submissions already read are
+// completed first), stops the sweeper and closes the database. If ctx ends
+// first, remaining connections are cut and Shutdown returns ctx's error
+// after closing the database.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	r := s.r
+	s.stopped = true
+	s.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.shutdown(ctx)
+}
+
+// MetricsHandler serves the relay's metrics in the Prometheus text format.
+// It is valid after Start.
+func (s *Server) MetricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.mu.Lock()
+		r := s.r
+		s.mu.Unlock()
+		if r == nil {
+			http.Error(w, "relay not started", http.StatusServiceUnavailable)
+			return
+		}
+		r.metrics.ServeHTTP(w, req)
+	})
+}
+
+// relay is a started Server: resolved settings and running state.
+type relay struct {
+	maxEnvelope, mailboxCap, window, maxInFlight, lowWater int
+	ttl, writeTimeout, recheck                             time.Duration
+	registration                                           RegistrationMode
+	tokenKey                                               ed25519.PublicKey
+	now                                                    func() time.Time
+	log                                                    *slog.Logger
+
+	store      store.Store
+	fan        fanout.Fanout
+	tls        *tls.Config
+	http       *http.Server
+	metrics    *metrics
+	challenges *challenges
+	challengeL *limiter
+	registerL  *limiter
+	bundleL    *limiter
+	conns      *connSet
+
+	ctx    context.Context // ends at shutdown
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // sweeper
+}
+
+func newRelay(ctx context.Context, s *Server) (*relay, error) {
+	r := &relay{
+		maxEnvelope:  orInt(s.MaxEnvelope, wire.DefaultMaxEnvelope),
+		mailboxCap:   orInt(s.MailboxCap, DefaultMailboxCap),
+		window:       orInt(s.Window, DefaultWindow),
+		maxInFlight:  orInt(s.MaxInFlight, DefaultMaxInFlight),
+		lowWater:     orInt(s.PreKeyLowWater, DefaultPreKeyLowWater),
+		ttl:          orDuration(s.MailboxTTL, DefaultMailboxTTL),
+		writeTimeout: orDuration(s.WriteTimeout, DefaultWriteTimeout),
+		recheck:      orDuration(s.RecheckInterval, DefaultRecheckInterval),
+		registration: s.Registration,
+		tokenKey:     s.TokenKey,
+		now:          s.Now,
+		log:          s.Logger,
+		metrics:      newMetrics(),
+		fan:          fanout.NewMemory(),
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if err := r.check(s); err != nil {
+		return nil, err
+	}
+	r.challenges = newChallenges(orDuration(s.ChallengeTTL, DefaultChallengeTTL), orInt(s.MaxChallenges, DefaultMaxChallenges), r.now)
+	r.metrics.challenges = r.challenges.len
+	r.challengeL = newLimiter(s.ChallengeRate.orDefault(DefaultChallengeRate), r.now)
+	r.registerL = newLimiter(s.RegisterRate.orDefault(DefaultRegisterRate), r.now)
+	r.bundleL = newLimiter(s.BundleRate.orDefault(DefaultBundleRate), r.now)
+	r.conns = newConnSet()
+	r.tls = relayTLS(s.TLSConfig)
+	if err := r.openStore(ctx, s); err != nil {
+		return nil, err
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.http = r.newHTTPServer(!s.SeparateMetrics)
+	r.bg.Add(1)
+	go r.sweepLoop(orDuration(s.SweepInterval, DefaultSweepInterval))
+	return r, nil
+}
+
+func (r *relay) check(s *Server) error {
+	switch {
+	case s.TLSConfig == nil:
+		return errors.New("server: no TLSConfig (use DevTLS for development)")
+	case s.DataDir == "" && s.StoreDSN == "":
+		return errors.New("server: no DataDir or StoreDSN")
+	case r.registration == "":
+		r.registration = RegisterOpen
+	case r.registration != RegisterOpen && r.registration != RegisterToken:
+		return fmt.Errorf("server: registration mode %q: want %q or %q", r.registration, RegisterOpen, RegisterToken)
+	}
+	if r.registration == RegisterToken && len(r.tokenKey) != ed25519.PublicKeySize {
+		return errors.New("server: token registration needs an Ed25519 TokenKey")
+	}
+	if r.maxEnvelope < 1 || r.maxEnvelope > store.MaxPayloadLen {
+		return fmt.Errorf("server: MaxEnvelope %d not in 1..%d", r.maxEnvelope, store.MaxPayloadLen)
+	}
+	if r.window > wire.MaxAckBatch || r.maxInFlight > 1<<15 {
+		return fmt.Errorf("server: Window at most %d, MaxInFlight at most %d", wire.MaxAckBatch, 1<<15)
+	}
+	return nil
+}
+
+func (r *relay) openStore(ctx context.Context, s *Server) error {
+	dsn := s.StoreDSN
+	if dsn == "" {
+		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+			return fmt.Errorf("server: data directory: %w", err)
+		}
+		dsn = filepath.Join(s.DataDir, DatabaseFile)
+	}
+	st, err := store.Open(ctx, dsn, store.Options{
+		MailboxCap: r.mailboxCap,
+		TTL:        r.ttl,
+		NoticeTTL:  r.ttl,
+		Now:        r.now,
+		Logger:     r.log,
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	r.store = &meteredStore{Store: st, m: r.metrics}
+	return nil
+}
+
+// HTTP server timeouts. WebSocket connections clear the deadlines once
+// upgraded.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 16 << 10
+)
+
+func (r *relay) newHTTPServer(metricsOnMain bool) *http.Server {
+	return &http.Server{
+		Handler:           r.routes(metricsOnMain),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          log.New(debugWriter{r.log}, "", 0),
+		BaseContext:       func(net.Listener) context.Context { return r.ctx },
+	}
+}
+
+// debugWriter sends net/http's own messages (TLS handshake failures and
+// the like) to the logger at debug level.
+type debugWriter struct{ log *slog.Logger }
+
+func (d debugWriter) Write(p []byte) (int, error) {
+	d.log.Debug(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (r *relay) shutdown(ctx context.Context) error {
+	err := r.http.Shutdown(ctx)
+	r.conns.closeAll(ctx)
+	r.cancel()
+	r.bg.Wait()
+	r.fan.Close()
+	if cerr := r.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func orInt(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}

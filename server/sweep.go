@@ -1,0 +1,62 @@
+package server
+
+import (
+	"time"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/fanout"
+	"parley.dev/internal/store"
+)
+
+// maxSweepRounds bounds one sweep; the next tick continues.
+const maxSweepRounds = 100
+
+// sweepLoop periodically expires undelivered envelopes and forgets expired
+// challenges and idle rate-limit buckets.
+func (r *relay) sweepLoop(every time.Duration) {
+	defer r.bg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			r.sweep()
+		}
+	}
+}
+
+func (r *relay) sweep() {
+	r.challenges.purge()
+	r.challengeL.prune()
+	r.registerL.prune()
+	r.bundleL.prune()
+	for range maxSweepRounds {
+		expired, err := r.store.Expire(r.ctx, r.now(), store.MaxBatch)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.log.Error("expire", "err", err)
+			}
+			return
+		}
+		if len(expired) == 0 {
+			return
+		}
+		r.notifyExpired(expired)
+	}
+}
+
+// notifyExpired counts what expired and wakes each sender: the store has
+// queued a notice listing the expired message IDs in its mailbox.
+func (r *relay) notifyExpired(expired []store.Expired) {
+	senders := make(map[addr.Address]bool)
+	for _, e := range expired {
+		r.metrics.expired.Add(int64(len(e.IDs)))
+		senders[e.From] = true
+	}
+	for a := range senders {
+		r.publish(a, fanout.Mail)
+	}
+	r.log.Info("envelopes expired", "pairs", len(expired), "senders", len(senders))
+}
