@@ -9,7 +9,9 @@ import (
 // these few details are not.
 type dialect struct {
 	name string
-	// rebind rewrites a shared statement's $n placeholders for the driver.
+	// rebind rewrites a shared statement for the driver: its $n
+	// placeholders and, for SQLite, a trailing FOR UPDATE (which SQLite
+	// lacks and its single writer does not need).
 	rebind func(query string) string
 	// syncStmt returns the statement that makes the next commit durable
 	// (durable) or lets it skip the disk flush (!durable), and whether it
@@ -18,8 +20,10 @@ type dialect struct {
 }
 
 var sqliteDialect = dialect{
-	name:   "sqlite",
-	rebind: dollarToQuestion,
+	name: "sqlite",
+	rebind: func(q string) string {
+		return dollarToQuestion(strings.TrimSuffix(q, forUpdate))
+	},
 	// In WAL mode with synchronous=NORMAL a commit appends to the WAL
 	// without fsync; the next synchronous=FULL commit (or checkpoint)
 	// flushes the WAL up to and including it. A crash can therefore lose

@@ -47,7 +47,7 @@ const (
 	defaultReadConns  = 4
 	defaultCheckpoint = 10000
 	busyTimeoutMillis = 10000
-	writerCacheKiB    = 16384
+	writerCacheKiB    = 8192
 )
 
 func (o Options) withDefaults() Options {

@@ -4,7 +4,11 @@ package store
 // PostgreSQL both accept, with $n placeholders (the SQLite dialect rewrites
 // them to ?n, which SQLite binds by number; see dialect.go). Portable
 // features only: ON CONFLICT (...) DO NOTHING/UPDATE, RETURNING, LIMIT in
-// SELECT (never in DELETE), row values not needed.
+// SELECT (never in DELETE), and a trailing FOR UPDATE that only
+// PostgreSQL keeps.
+
+// forUpdate ends a SELECT whose rows the transaction must lock.
+const forUpdate = " FOR UPDATE"
 
 // Users and devices.
 const (
@@ -57,12 +61,13 @@ WHERE user_id = $1 AND device_id = $2 GROUP BY kind`
 
 // Mailboxes.
 const (
-	// qLockMailbox reads a mailbox's counters. It is an UPDATE, not a
-	// SELECT, so that PostgreSQL row-locks the device until commit: Seqs
-	// are then handed out and committed in order even across relay nodes.
-	// (On SQLite the writer already holds the database's write lock.)
-	qLockMailbox = `UPDATE devices SET last_seq = last_seq
-WHERE user_id = $1 AND device_id = $2 RETURNING last_seq, queued`
+	// qLockMailbox reads a mailbox's counters and, on PostgreSQL, locks
+	// the device row until commit, so that Seqs are handed out and
+	// committed in order even across relay nodes. SQLite has no FOR
+	// UPDATE and needs none: the writer holds the database's write lock
+	// (the SQLite dialect drops the clause, see dialect.go).
+	qLockMailbox = `SELECT last_seq, queued FROM devices
+WHERE user_id = $1 AND device_id = $2` + forUpdate
 	qSaveMailbox = `UPDATE devices SET last_seq = $3, queued = $4
 WHERE user_id = $1 AND device_id = $2`
 	qQueued = `SELECT queued FROM devices WHERE user_id = $1 AND device_id = $2`

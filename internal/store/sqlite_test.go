@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver"
 
@@ -135,4 +137,73 @@ func mustUser(t testing.TB, s store.Store, id addr.UserID) addr.Address {
 		t.Fatal(err)
 	}
 	return addr.Address{User: id, Device: dev}
+}
+
+// FuzzSubmit throws arbitrary envelopes at a store: each is refused with
+// ErrInvalid (storing nothing), refused per envelope with ErrNotFound, or
+// stored and read back byte for byte.
+func FuzzSubmit(f *testing.F) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), store.Options{MailboxCap: 1 << 30})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close() })
+	bob, alice := mustUser(f, s, "bob"), mustUser(f, s, "alice")
+	f.Add("bob", uint32(1), "alice", uint32(1), []byte("0123456789abcdef"), uint8(1), int64(3600), []byte("payload"))
+	f.Add("bob", uint32(2), "alice", uint32(1), []byte("0123456789abcdef"), uint8(0), int64(0), []byte("x"))
+	f.Add("Bob", uint32(1), "", uint32(0), []byte{}, uint8(2), int64(-1), []byte{})
+	created := time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC) // never expired by the real clock
+	f.Fuzz(func(t *testing.T, toUser string, toDev uint32, fromUser string, fromDev uint32, id []byte, kind uint8, ttl int64, payload []byte) {
+		e := store.Envelope{
+			To:   addr.Address{User: addr.UserID(toUser), Device: addr.DeviceID(toDev)},
+			From: addr.Address{User: addr.UserID(fromUser), Device: addr.DeviceID(fromDev)},
+			Kind: store.Kind(kind), Payload: payload,
+		}
+		copy(e.ID[:], id)
+		if ttl != 0 {
+			e.Created, e.Expires = created, created.Add(time.Duration(ttl)*time.Second)
+		}
+		before := mailboxLens(t, s, bob, alice)
+		res, err := s.Submit(ctx, []store.Envelope{e})
+		if err != nil {
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("Submit error %v is not ErrInvalid", err)
+			}
+			if after := mailboxLens(t, s, bob, alice); after != before {
+				t.Fatalf("refused Submit changed mailboxes: %v -> %v", before, after)
+			}
+			return
+		}
+		r := res[0]
+		known := e.To == bob || e.To == alice
+		if !known {
+			if !errors.Is(r.Err, store.ErrNotFound) {
+				t.Fatalf("Submit to unknown %v: %+v", e.To, r)
+			}
+			return
+		}
+		if r.Err != nil || r.Seq <= 0 {
+			t.Fatalf("Submit to %v: %+v", e.To, r)
+		}
+		// A duplicate (an earlier input with the same key) keeps the
+		// payload first stored.
+		got, err := s.Pending(ctx, e.To, r.Seq-1, 1)
+		if err != nil || len(got) != 1 || got[0].Seq != r.Seq || got[0].ID != e.ID || got[0].From != e.From ||
+			!r.Duplicate && !bytes.Equal(got[0].Payload, e.Payload) {
+			t.Fatalf("stored envelope %d not read back: %v, %d envelopes", r.Seq, err, len(got))
+		}
+	})
+}
+
+func mailboxLens(t *testing.T, s store.Store, as ...addr.Address) [2]int {
+	t.Helper()
+	var n [2]int
+	for i, a := range as[:2] {
+		var err error
+		if n[i], err = s.MailboxLen(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 // Group commit: one goroutine owns the only write connection. Callers queue
@@ -48,17 +49,20 @@ type writeOp struct {
 // writer owns the write connection. Its zero value is not usable; see
 // newWriter. Its methods other than do and close run on its goroutine only.
 type writer struct {
-	db      *sql.DB // MaxOpenConns 1
-	d       dialect
-	log     *slog.Logger
-	stmts   *stmtCache
-	cap     int64 // mailbox cap
-	queue   chan *writeOp
-	carry   *writeOp // taken from the queue but left for the next batch
-	synced  bool     // the connection's current sync setting is durable
-	mu      sync.RWMutex
-	closed  bool
-	stopped chan struct{}
+	db     *sql.DB // MaxOpenConns 1
+	d      dialect
+	log    *slog.Logger
+	stmts  *stmtCache
+	cap    int64 // mailbox cap
+	queue  chan *writeOp
+	carry  *writeOp // taken from the queue but left for the next batch
+	synced bool     // the connection's current sync setting is durable
+	// commits and committed count transactions and the ops in them
+	// (benchmarks report the batch size from them).
+	commits, committed atomic.Int64
+	mu                 sync.RWMutex
+	closed             bool
+	stopped            chan struct{}
 }
 
 func newWriter(ctx context.Context, db *sql.DB, d dialect, log *slog.Logger, queueLen int, mailboxCap int) (*writer, error) {
@@ -214,6 +218,8 @@ func (w *writer) runTx(ops []*writeOp, alone bool) error {
 	if err := t.commit(); err != nil {
 		return w.fail(ops, alone, err)
 	}
+	w.commits.Add(1)
+	w.committed.Add(int64(len(ops)))
 	for _, op := range ops {
 		w.reply(op, op.err)
 	}
