@@ -17,6 +17,10 @@ type dialect struct {
 	// (durable) or lets it skip the disk flush (!durable), and whether it
 	// runs inside the transaction (else just before BEGIN). "" means none.
 	syncStmt func(durable bool) (stmt string, inTx bool)
+	// migrateLock, if set, runs first in the migration transaction to
+	// keep concurrent migrations apart (SQLite's BEGIN IMMEDIATE already
+	// does).
+	migrateLock string
 }
 
 var sqliteDialect = dialect{

@@ -201,13 +201,20 @@ func (s *sqlStore) Expire(ctx context.Context, now time.Time, limit int) ([]Expi
 }
 
 func (s *sqlStore) expire(t *txn, now time.Time, limit int) ([]Expired, error) {
-	gone, err := listExpiring(t, now, limit)
+	found, err := listExpiring(t, now, limit)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range gone {
-		if err := deleteEnvelope(t, e.to, e.seq); err != nil {
+	// Only what this transaction deleted counts: on PostgreSQL another
+	// relay node may have expired the same rows a moment before.
+	gone := found[:0]
+	for _, e := range found {
+		deleted, err := deleteEnvelope(t, e.to, e.seq)
+		if err != nil {
 			return nil, err
+		}
+		if deleted {
+			gone = append(gone, e)
 		}
 	}
 	out := groupExpired(gone)
@@ -249,18 +256,20 @@ func listExpiring(t *txn, now time.Time, limit int) ([]expiring, error) {
 	return out, nil
 }
 
-func deleteEnvelope(t *txn, to addr.Address, seq int64) error {
-	n, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
-	if err != nil || n == 0 {
-		return err
-	}
+// deleteEnvelope deletes one envelope and reports whether it existed. It
+// locks the mailbox first, in the same order as Submit and Ack.
+func deleteEnvelope(t *txn, to addr.Address, seq int64) (bool, error) {
 	m, err := t.mailbox(to)
 	if err != nil || m.gone {
-		return err
+		return false, err
+	}
+	n, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
+	if err != nil || n == 0 {
+		return false, err
 	}
 	m.queued -= n
 	m.dirty = true
-	return nil
+	return true, nil
 }
 
 // groupExpired groups expired messages by (sender, recipient) in the order

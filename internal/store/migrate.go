@@ -81,6 +81,11 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	defer tx.Rollback()
+	if d.migrateLock != "" {
+		if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+	}
 	have, err := schemaVersion(ctx, tx, d)
 	if err != nil {
 		return err

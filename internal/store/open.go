@@ -36,6 +36,7 @@ type Options struct {
 	// WALAutocheckpoint is SQLite's wal_autocheckpoint in pages (default
 	// 10,000, about 40 MB of WAL). SQLite checkpoints inside COMMIT; at its
 	// own default of 1,000 the checkpoints cost the writer far more.
+	// PostgreSQL ignores it.
 	WALAutocheckpoint int
 
 	// insecureDelete turns SQLite's secure_delete off; benchmarks use it
@@ -79,9 +80,9 @@ func (o Options) withDefaults() Options {
 }
 
 // Open opens (creating if needed) the store named by dsn and migrates its
-// schema. dsn is a SQLite file path, optionally prefixed "sqlite:";
-// "postgres://" and "postgresql://" URLs name a PostgreSQL database. The
-// caller must Close the store.
+// schema. dsn is a SQLite file path, optionally prefixed "sqlite:", or a
+// "postgres://" or "postgresql://" URL naming a PostgreSQL database (add
+// search_path=... to pick a schema). The caller must Close the store.
 func Open(ctx context.Context, dsn string, opt Options) (Store, error) {
 	opt = opt.withDefaults()
 	switch {
@@ -154,8 +155,3 @@ PRAGMA cache_size = -%d;`,
 var readerPragmas = fmt.Sprintf(`PRAGMA busy_timeout = %d;
 PRAGMA query_only = ON;
 PRAGMA temp_store = MEMORY;`, busyTimeoutMillis)
-
-// openPostgres is reserved for the PostgreSQL backend.
-func openPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
-	return nil, fmt.Errorf("%w: the PostgreSQL backend is not built yet", ErrInvalid)
-}

@@ -16,10 +16,10 @@ const (
 VALUES ($1, $2, $3, 0) ON CONFLICT (user_id) DO NOTHING`
 	qUser            = `SELECT identity, created FROM users WHERE user_id = $1`
 	qReplaceIdentity = `UPDATE users SET identity = $2 WHERE user_id = $1`
-	qNextDevice      = `UPDATE users SET last_device = last_device + 1
-WHERE user_id = $1 AND last_device < $2 RETURNING last_device`
-	qCountDevices = `SELECT COUNT(*) FROM devices WHERE user_id = $1`
-	qAddDevice    = `INSERT INTO devices (user_id, device_id, device_key, cert, created, last_seq, queued)
+	qLockUser        = `SELECT last_device FROM users WHERE user_id = $1` + forUpdate
+	qSetLastDevice   = `UPDATE users SET last_device = $2 WHERE user_id = $1`
+	qCountDevices    = `SELECT COUNT(*) FROM devices WHERE user_id = $1`
+	qAddDevice       = `INSERT INTO devices (user_id, device_id, device_key, cert, created, last_seq, queued)
 VALUES ($1, $2, $3, $4, $5, 0, 0)`
 	qDevice = `SELECT device_key, cert, created FROM devices
 WHERE user_id = $1 AND device_id = $2`
@@ -90,7 +90,7 @@ FROM envelopes WHERE expires <= $1 ORDER BY expires LIMIT $2`
 // when it starts: once a transaction holds the writer's only connection,
 // preparing another statement on the pool would wait for it forever.
 var writeQueries = []string{
-	qCreateUser, qUser, qReplaceIdentity, qNextDevice, qCountDevices, qAddDevice,
+	qCreateUser, qReplaceIdentity, qLockUser, qSetLastDevice, qCountDevices, qAddDevice,
 	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
 	qLockMailbox, qSaveMailbox, qInsertEnvelope, qFindEnvelope, qDeleteEnvelope, qExpiring,

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -104,31 +103,34 @@ func (s *sqlStore) AddDevice(ctx context.Context, d Device) (addr.DeviceID, erro
 	return id, err
 }
 
+// addDevice locks the user's row, checks, and only then writes, so that
+// its ErrNotFound and ErrLimit leave nothing behind.
 func addDevice(t *txn, d Device, created time.Time) (addr.DeviceID, error) {
 	u := string(d.Address.User)
-	var n, last int64
+	var last, n int64
+	ok, err := t.queryRow(qLockUser, []any{u}, &last)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: user %q", ErrNotFound, u)
+	}
 	if _, err := t.queryRow(qCountDevices, []any{u}, &n); err != nil {
 		return 0, err
 	}
 	if n >= MaxDevices {
 		return 0, fmt.Errorf("%w: user %q has %d devices", ErrLimit, u, n)
 	}
-	ok, err := t.queryRow(qNextDevice, []any{u, int64(math.MaxUint32)}, &last)
-	if err != nil {
+	if last >= math.MaxUint32 {
+		return 0, fmt.Errorf("%w: user %q has used every device ID", ErrLimit, u)
+	}
+	if _, err := t.exec(qSetLastDevice, u, last+1); err != nil {
 		return 0, err
 	}
-	if !ok {
-		// Nothing was written: either there is no such user or it has
-		// used up every device ID.
-		if found, err := t.queryRow(qUser, []any{u}, new([]byte), new(int64)); err != nil || found {
-			return 0, cmp.Or(err, fmt.Errorf("%w: user %q has used every device ID", ErrLimit, u))
-		}
-		return 0, fmt.Errorf("%w: user %q", ErrNotFound, u)
-	}
-	if _, err := t.exec(qAddDevice, u, last, d.Key, d.Cert, micros(created)); err != nil {
+	if _, err := t.exec(qAddDevice, u, last+1, d.Key, d.Cert, micros(created)); err != nil {
 		return 0, err
 	}
-	return addr.DeviceID(last), nil
+	return addr.DeviceID(last + 1), nil
 }
 
 func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
