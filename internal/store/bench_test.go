@@ -1,8 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -18,11 +22,18 @@ import (
 
 const benchPayload = 1024
 
-// benchStore opens a fresh store in b's temp dir with n recipients.
+// benchStore opens a fresh SQLite store in b's temp dir with n
+// recipients.
 func benchStore(b *testing.B, opt Options, n int) (Store, addr.Address, []addr.Address) {
 	b.Helper()
+	return benchOpen(b, filepath.Join(b.TempDir(), "bench.db"), opt, n)
+}
+
+// benchOpen opens dsn and creates a sender and n recipients.
+func benchOpen(b *testing.B, dsn string, opt Options, n int) (Store, addr.Address, []addr.Address) {
+	b.Helper()
 	opt.MailboxCap = 1 << 30
-	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), opt)
+	s, err := Open(context.Background(), dsn, opt)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -101,24 +112,30 @@ func BenchmarkSubmit(b *testing.B) {
 		})
 		b.Run(v.name+"/concurrent64", func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
-			ctx := context.Background()
-			var next atomic.Int64
-			b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-			cpu := startCPU()
-			b.RunParallel(func(pb *testing.PB) {
-				me := to[int(next.Add(1)-1)%len(to)]
-				for pb.Next() {
-					if res, err := s.Submit(ctx, []Envelope{benchEnvelope(from, me)}); err != nil || res[0].Err != nil {
-						b.Error(err, res)
-						return
-					}
-				}
-			})
-			reportRate(b, int64(b.N), "envelopes/s")
-			cpu.report(b, int64(b.N), "cpu-µs/envelope")
-			reportBatch(b, s)
+			concurrentSubmit(b, s, from, to)
 		})
 	}
+}
+
+// concurrentSubmit has 64 goroutines submit one envelope per call, each
+// to its own recipient.
+func concurrentSubmit(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	cpu := startCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		me := to[int(next.Add(1)-1)%len(to)]
+		for pb.Next() {
+			if res, err := s.Submit(ctx, []Envelope{benchEnvelope(from, me)}); err != nil || res[0].Err != nil {
+				b.Error(err, res)
+				return
+			}
+		}
+	})
+	reportRate(b, int64(b.N), "envelopes/s")
+	cpu.report(b, int64(b.N), "cpu-µs/envelope")
+	reportBatch(b, s)
 }
 
 // BenchmarkSubmitAck measures durable insert + delete pairs from 64
@@ -127,29 +144,33 @@ func BenchmarkSubmitAck(b *testing.B) {
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
-			ctx := context.Background()
-			var next atomic.Int64
-			b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
-			cpu := startCPU()
-			b.RunParallel(func(pb *testing.PB) {
-				me := to[int(next.Add(1)-1)%len(to)]
-				for pb.Next() {
-					res, err := s.Submit(ctx, []Envelope{benchEnvelope(from, me)})
-					if err != nil || res[0].Err != nil {
-						b.Error(err, res)
-						return
-					}
-					if n, err := s.Ack(ctx, me, []int64{res[0].Seq}); err != nil || n != 1 {
-						b.Error(n, err)
-						return
-					}
-				}
-			})
-			reportRate(b, int64(b.N), "pairs/s")
-			cpu.report(b, int64(b.N), "cpu-µs/pair")
-			reportBatch(b, s)
+			submitAck(b, s, from, to)
 		})
 	}
+}
+
+func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	cpu := startCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		me := to[int(next.Add(1)-1)%len(to)]
+		for pb.Next() {
+			res, err := s.Submit(ctx, []Envelope{benchEnvelope(from, me)})
+			if err != nil || res[0].Err != nil {
+				b.Error(err, res)
+				return
+			}
+			if n, err := s.Ack(ctx, me, []int64{res[0].Seq}); err != nil || n != 1 {
+				b.Error(n, err)
+				return
+			}
+		}
+	})
+	reportRate(b, int64(b.N), "pairs/s")
+	cpu.report(b, int64(b.N), "cpu-µs/pair")
+	reportBatch(b, s)
 }
 
 // BenchmarkPending drains 10,000 queued envelopes from one mailbox in
@@ -276,4 +297,39 @@ VALUES ($1, 1, $2, 'sender', 1, $3, 1, $4, $5, $6)`},
 			cpu.report(b, int64(b.N)*batch, "cpu-µs/envelope")
 		})
 	}
+}
+
+// BenchmarkPostgres runs the concurrent benchmarks on PostgreSQL
+// (PARLEY_TEST_POSTGRES, default postgres://127.0.0.1:5432/test), each in
+// a fresh schema; it skips when the server is unreachable.
+func BenchmarkPostgres(b *testing.B) {
+	base := cmp.Or(os.Getenv("PARLEY_TEST_POSTGRES"), "postgres://127.0.0.1:5432/test")
+	admin, err := sql.Open("pgx", base)
+	if err == nil {
+		err = admin.Ping()
+	}
+	if err != nil {
+		b.Skipf("PostgreSQL unreachable: %v", err)
+	}
+	defer admin.Close()
+	open := func(b *testing.B) (Store, addr.Address, []addr.Address) {
+		schema := fmt.Sprintf("bench_%x", addr.NewMessageID().String()[:12])
+		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
+		u, _ := url.Parse(base)
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return benchOpen(b, u.String(), Options{}, 64)
+	}
+	b.Run("Submit/concurrent64", func(b *testing.B) {
+		s, from, to := open(b)
+		concurrentSubmit(b, s, from, to)
+	})
+	b.Run("SubmitAck", func(b *testing.B) {
+		s, from, to := open(b)
+		submitAck(b, s, from, to)
+	})
 }
