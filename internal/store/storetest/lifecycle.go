@@ -142,6 +142,66 @@ func testConcurrentSubmit(t *testing.T, e *env) {
 	}
 }
 
+// testCloseDrains closes the store while submitters are busy: each call
+// either succeeds, and its envelope survives a restart, or fails with
+// ErrClosed.
+func testCloseDrains(t *testing.T, e *env) {
+	const writers = 8
+	sender, box := e.user("sender"), e.user("box")
+	var mu sync.Mutex
+	var acked []store.Envelope
+	started := make(chan struct{}, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				m := msg(sender, box, fmt.Sprint("w", w, "i", i))
+				res, err := e.s.Submit(e.ctx, []store.Envelope{m})
+				if i == 0 {
+					started <- struct{}{}
+				}
+				if errors.Is(err, store.ErrClosed) {
+					return
+				}
+				if err != nil || res[0].Err != nil {
+					t.Errorf("Submit: %v %+v", err, res)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, m)
+				mu.Unlock()
+			}
+		})
+	}
+	for range writers {
+		<-started
+	}
+	if err := e.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	e.reopen()
+	stored := map[addr.MessageID]bool{}
+	for after := int64(0); ; {
+		page, err := e.s.Pending(e.ctx, box, after, store.MaxBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			stored[m.ID] = true
+		}
+		after = page[len(page)-1].Seq
+	}
+	for _, m := range acked {
+		if !stored[m.ID] {
+			t.Fatalf("envelope acknowledged before Close is missing (%d acknowledged, %d stored)", len(acked), len(stored))
+		}
+	}
+}
+
 func testClosed(t *testing.T, e *env) {
 	ctx, s := e.ctx, e.s
 	alice := e.user("alice")

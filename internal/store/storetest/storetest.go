@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"Revoke", testRevoke},
 		{"Restart", testRestart},
 		{"ConcurrentSubmit", testConcurrentSubmit},
+		{"CloseDrains", testCloseDrains},
 		{"Closed", testClosed},
 		{"Canceled", testCanceled},
 	}
