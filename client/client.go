@@ -1,0 +1,313 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"parley.dev/client/internal/relay"
+	"parley.dev/internal/addr"
+	"parley.dev/internal/keys"
+	"parley.dev/internal/vault"
+)
+
+// Client is one device of one user. Set the exported fields, then call
+// Create (first run) or Unlock (every later run). Fields must not change
+// after that. A Client is safe for concurrent use once unlocked; its zero
+// value with Home set is ready for Create or Unlock.
+//
+// Locks, in the order they are taken: recvMu (one Sync or Listen),
+// flushMu (one outbox flush), preKeyMu (one prekey upload), mu (the
+// fields below; never held across I/O).
+type Client struct {
+	// Home is the directory holding the device's vault (created by Create,
+	// mode 0700). Required.
+	Home string
+	// Server is the relay's base URL, "https://host[:port]". It is saved
+	// at Register; later runs may leave it empty, or set it to override.
+	Server string
+	// CAFile names a PEM file of CA certificates to trust instead of the
+	// system's (a development relay's CA). Saved at Register like Server.
+	CAFile string
+	// Pins are optional SPKI pins of the relay, "sha256/<base64>": none,
+	// or at least two (the key in use and a backup). Saved at Register.
+	Pins []string
+	// Factors are extra secrets the vault key needs besides the PIN (see
+	// Factor). Unlock needs the same factors, by name, as Create.
+	Factors []Factor
+	// WipeAfter destroys the vault after this many consecutive wrong PINs
+	// at Unlock; 0 never wipes.
+	WipeAfter int
+	// Logger receives operational events; nil is silent. It never
+	// receives message text, keys, PINs, tokens or link codes.
+	Logger *slog.Logger
+
+	recvMu   sync.Mutex
+	flushMu  sync.Mutex
+	preKeyMu sync.Mutex
+
+	mu   sync.Mutex
+	v    *vault.Vault
+	log  *slog.Logger
+	acct *account      // nil until Register has begun
+	rc   *relay.Client // built on first use
+	live *relay.Conn   // Sync's or Listen's connection
+	emit func(Event)   // where events go while Sync or Listen runs
+
+	now     func() time.Time // the clock; tests replace it
+	backoff time.Duration    // Listen's first reconnect wait; tests shorten it
+}
+
+// Factor is an extra secret the vault's key is derived from, besides the
+// PIN: typically a platform keystore (Android Keystore, iOS Secure
+// Enclave) that computes an HMAC under a key it never reveals. Secret gets
+// 32 bytes derived from the PIN and must return the same 16 to 1,024
+// bytes for the same input; Name (1 to 64 printable ASCII bytes) tells
+// factors apart. See internal/vault's Factor for the construction.
+type Factor interface {
+	Name() string
+	Secret(ctx context.Context, input []byte) ([]byte, error)
+}
+
+// account is a device's registration: its keys and address. Immutable
+// once built; replaced whole under Client.mu.
+type account struct {
+	prof     profileRec
+	identity *keys.Identity
+	device   *keys.DeviceKey
+}
+
+func (a *account) self() addr.Address { return a.prof.address() }
+
+func (a *account) registered() bool { return a.prof.Device != 0 }
+
+func (a *account) auth() relay.Auth { return relay.Auth{Address: a.self(), Key: a.device} }
+
+func (c *Client) vaultOptions() vault.Options {
+	fs := make([]vault.Factor, len(c.Factors))
+	for i, f := range c.Factors {
+		fs[i] = f
+	}
+	return vault.Options{Factors: fs, WipeAfter: c.WipeAfter, Logger: c.Logger, Now: c.now}
+}
+
+// Create makes a new vault in Home locked by pin (and Factors), and leaves
+// the Client unlocked. It fails with ErrExists if Home holds one. It costs
+// one Argon2id run (about 150 ms on a phone-class CPU).
+func (c *Client) Create(ctx context.Context, pin []byte) error {
+	if c.Home == "" {
+		return fmt.Errorf("%w: Home is not set", ErrInvalid)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v != nil {
+		return fmt.Errorf("%w: this Client is already unlocked", ErrExists)
+	}
+	v, err := vault.Create(ctx, c.Home, pin, c.vaultOptions())
+	if err != nil {
+		return vaultErr(err)
+	}
+	c.open(v)
+	return nil
+}
+
+// Unlock opens the vault in Home with pin (and Factors). A wrong PIN
+// returns a *PINError (ErrWrongPIN) and changes nothing but the attempt
+// counter; after five, each further attempt waits longer (ErrLocked), and
+// with WipeAfter the vault is destroyed (ErrWiped).
+func (c *Client) Unlock(ctx context.Context, pin []byte) error {
+	if c.Home == "" {
+		return fmt.Errorf("%w: Home is not set", ErrInvalid)
+	}
+	if _, err := os.Stat(c.Home); err != nil || !vault.Exists(c.Home) {
+		return ErrNoVault
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v != nil {
+		return nil
+	}
+	v, err := vault.Open(ctx, c.Home, pin, c.vaultOptions())
+	if err != nil {
+		return vaultErr(err)
+	}
+	acct, err := loadAccount(v)
+	if err != nil {
+		v.Close()
+		return err
+	}
+	c.open(v)
+	c.acct = acct
+	return nil
+}
+
+func (c *Client) open(v *vault.Vault) {
+	c.v = v
+	c.log = c.Logger
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+}
+
+// loadAccount reads the registration, if any.
+func loadAccount(v *vault.Vault) (*account, error) {
+	var a *account
+	err := v.Update(func(tx *vault.Tx) error {
+		var prof profileRec
+		err := getJSON(tx, nsAccount, keyProfile, &prof)
+		if notFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a, err = readAccountKeys(tx, prof)
+		return err
+	})
+	return a, vaultErr(err)
+}
+
+func readAccountKeys(tx *vault.Tx, prof profileRec) (*account, error) {
+	idb, err := tx.Get(nsAccount, keyIdentity)
+	if err != nil {
+		return nil, err
+	}
+	devb, err := tx.Get(nsAccount, keyDevice)
+	if err != nil {
+		return nil, err
+	}
+	id, err := keys.ParseIdentitySecret(idb)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := keys.ParseDeviceSecret(devb)
+	if err != nil {
+		return nil, err
+	}
+	return &account{prof: prof, identity: id, device: dev}, nil
+}
+
+// ChangePIN re-wraps the vault's key under newPIN. oldPIN must be the
+// current PIN; a wrong one counts as a failed attempt.
+func (c *Client) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	return vaultErr(v.ChangePIN(ctx, oldPIN, newPIN))
+}
+
+// Close locks the Client again: it closes the vault (zeroing the keys it
+// can) and the relay connections. A running Sync or Listen fails.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	v, live, rc := c.v, c.live, c.rc
+	c.v, c.acct, c.rc = nil, nil, nil
+	c.mu.Unlock()
+	if live != nil {
+		live.Close()
+	}
+	if rc != nil {
+		rc.CloseIdle()
+	}
+	if v == nil {
+		return nil
+	}
+	return vaultErr(v.Close())
+}
+
+// vault returns the open vault, or ErrNotOpen.
+func (c *Client) vault() (*vault.Vault, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v == nil {
+		return nil, ErrNotOpen
+	}
+	return c.v, nil
+}
+
+// registered returns the open vault and the device's account, or
+// ErrNotOpen or ErrNotRegistered.
+func (c *Client) registered() (*vault.Vault, *account, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.v == nil:
+		return nil, nil, ErrNotOpen
+	case c.acct == nil || !c.acct.registered():
+		return nil, nil, ErrNotRegistered
+	}
+	return c.v, c.acct, nil
+}
+
+// Address returns this device's address, or ErrNotRegistered.
+func (c *Client) Address() (Address, error) {
+	_, a, err := c.registered()
+	if err != nil {
+		return Address{}, err
+	}
+	return publicAddress(a.self()), nil
+}
+
+// relayClient returns the client for the configured relay, building it on
+// first use from the fields, or else from what Register saved.
+func (c *Client) relayClient() (*relay.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v == nil {
+		return nil, ErrNotOpen
+	}
+	if c.rc != nil {
+		return c.rc, nil
+	}
+	var saved profileRec
+	if c.acct != nil {
+		saved = c.acct.prof
+	}
+	cfg, err := c.relayConfig(saved)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := relay.New(cfg)
+	if err != nil {
+		return nil, relayErr(err)
+	}
+	c.rc = rc
+	return rc, nil
+}
+
+// relayConfig merges the fields over saved settings.
+func (c *Client) relayConfig(saved profileRec) (relay.Config, error) {
+	cfg := relay.Config{URL: saved.Server, Roots: saved.CA, Pins: saved.Pins, Logger: c.log}
+	if c.Server != "" {
+		cfg.URL = c.Server
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: CA file: %v", ErrBadConfig, err)
+		}
+		cfg.Roots = pem
+	}
+	if len(c.Pins) > 0 {
+		cfg.Pins = c.Pins
+	}
+	if cfg.URL == "" {
+		return cfg, ErrNoServer
+	}
+	return cfg, nil
+}
+
+// clock returns the current time.
+func (c *Client) clock() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
+}

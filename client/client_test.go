@@ -1,0 +1,118 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"parley.dev/client"
+)
+
+func TestRoundTrip(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+
+	id := send(t, alice, "bob", "Hi Bob, it's Alice.")
+	evs := sync(t, bob)
+	wantTexts(t, "bob's new messages", texts(evs, client.EventMessage), "Hi Bob, it's Alice.")
+	m := evs[len(evs)-1].Message
+	if m.ID != id || m.Contact != "alice" || m.Outgoing || m.Status != client.StatusReceived || m.NewIdentity {
+		t.Fatalf("bob's message = %+v", m)
+	}
+
+	send(t, bob, "alice", "Hi Alice!")
+	wantTexts(t, "alice's new messages", texts(sync(t, alice), client.EventMessage), "Hi Alice!")
+	send(t, alice, "bob", "Got it.")
+	wantTexts(t, "bob's new messages", texts(sync(t, bob), client.EventMessage), "Got it.")
+
+	wantTexts(t, "alice's history", historyTexts(t, alice, "bob"), "Hi Bob, it's Alice.", "Hi Alice!", "Got it.")
+	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "Hi Bob, it's Alice.", "Hi Alice!", "Got it.")
+	h, _ := alice.History(context.Background(), "bob")
+	if !h[0].Outgoing || h[0].Status != client.StatusSent || h[1].Outgoing {
+		t.Fatalf("alice's history = %+v", h)
+	}
+	if evs := sync(t, bob); len(texts(evs, client.EventMessage)) != 0 {
+		t.Fatalf("second sync delivered again: %+v", evs)
+	}
+}
+
+func TestOfflineDelivery(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	for _, s := range []string{"one", "two", "three"} {
+		send(t, alice, "bob", s)
+	}
+	bob = reopen(t, bob) // bob was not even running
+	wantTexts(t, "bob's messages", texts(sync(t, bob), client.EventMessage), "one", "two", "three")
+	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "one", "two", "three")
+}
+
+func TestOutboxWhileRelayDown(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	send(t, alice, "bob", "before")
+	r.Stop(t)
+
+	ctx := context.Background()
+	var ids []client.MessageID
+	for _, s := range []string{"while down 1", "while down 2"} {
+		id, err := alice.Send(ctx, "bob", s)
+		wantErr(t, "Send while the relay is down", err, client.ErrUnreachable)
+		if id == (client.MessageID{}) {
+			t.Fatal("Send while down returned no ID: the message was not queued")
+		}
+		ids = append(ids, id)
+	}
+	h, _ := alice.History(ctx, "bob")
+	if len(h) != 3 || h[1].Status != client.StatusQueued || h[2].Status != client.StatusQueued {
+		t.Fatalf("history while down = %+v", h)
+	}
+	_, err := alice.Sync(ctx)
+	wantErr(t, "Sync while the relay is down", err, client.ErrUnreachable)
+
+	r.Restart(t)
+	alice = reopen(t, alice) // the outbox survives a restart of the app too
+	evs := sync(t, alice)
+	wantTexts(t, "alice's sent events", texts(evs, client.EventSent), "while down 1", "while down 2")
+	h, _ = alice.History(ctx, "bob")
+	for _, m := range h {
+		if m.Status != client.StatusSent {
+			t.Errorf("after reconnecting, %q is %v", m.Text, m.Status)
+		}
+	}
+	wantTexts(t, "bob's messages", texts(sync(t, bob), client.EventMessage), "before", "while down 1", "while down 2")
+	hb, _ := bob.History(ctx, "alice")
+	if hb[1].ID != ids[0] || hb[2].ID != ids[1] {
+		t.Fatalf("bob's IDs differ from alice's")
+	}
+}
+
+func TestWrongPIN(t *testing.T) {
+	r := startRelay(t)
+	alice := register(t, r, "alice")
+	alice.Close()
+	ctx := context.Background()
+	c := &client.Client{Home: alice.Home, WipeAfter: 10}
+	err := c.Unlock(ctx, []byte("000000"))
+	wantErr(t, "Unlock with a wrong PIN", err, client.ErrWrongPIN)
+	var pe *client.PINError
+	if !errors.As(err, &pe) || pe.Remaining != 9 {
+		t.Fatalf("err = %#v, want a *PINError with 9 attempts left", err)
+	}
+	if _, err := c.Send(ctx, "bob", "x"); !errors.Is(err, client.ErrNotOpen) {
+		t.Fatalf("Send after a wrong PIN: %v, want ErrNotOpen", err)
+	}
+	if err := c.Unlock(ctx, testPIN); err != nil {
+		t.Fatalf("Unlock with the right PIN after a wrong one: %v", err)
+	}
+	if a, err := c.Address(); err != nil || a.String() != "alice/1" {
+		t.Fatalf("Address = %v, %v", a, err)
+	}
+	c.Close()
+	if err := (&client.Client{Home: t.TempDir()}).Unlock(ctx, testPIN); !errors.Is(err, client.ErrNoVault) {
+		t.Fatalf("Unlock of an empty home: %v, want ErrNoVault", err)
+	}
+	if err := (&client.Client{Home: alice.Home}).Create(ctx, testPIN); !errors.Is(err, client.ErrExists) {
+		t.Fatalf("Create over a vault: %v, want ErrExists", err)
+	}
+}

@@ -1,0 +1,75 @@
+// Package client is the Parley SDK: one device of one user, exchanging
+// end-to-end encrypted messages through a Parley relay that cannot read
+// them. Apps embed it directly, through gomobile, or as WebAssembly.
+//
+// # A first conversation
+//
+// Configure a Client with exported fields, then create its vault (first
+// run) or unlock it (every later run) with the user's PIN:
+//
+//	c := &client.Client{
+//		Home:   dir,                        // the device's encrypted vault
+//		Server: "https://relay.example",    // saved at Register
+//		CAFile: "ca.pem",                   // optional: a development relay's CA
+//	}
+//	err := c.Create(ctx, pin)               // first run; later: c.Unlock(ctx, pin)
+//	defer c.Close()
+//	_, err = c.Register(ctx, "alice", client.RegisterOptions{})
+//
+//	id, err := c.Send(ctx, "bob", "Hi Bob!")
+//	events, err := c.Sync(ctx)              // receive what is queued, then return
+//	err = c.Listen(ctx, func(e client.Event) { ... }) // or stay connected
+//
+// Send returns once the relay has stored the message for every device of
+// the recipient. When the relay cannot be reached it returns
+// ErrUnreachable, but the message is safe in the encrypted outbox and goes
+// out on the next Send, Sync or Listen. Sync and Listen report Events:
+// new messages, queued messages that went out, messages that expired
+// undelivered, identity changes, and messages that could not be read.
+// History and Contacts read what is stored.
+//
+// # Storage
+//
+// Everything the device knows (its keys, sessions, contacts, history and
+// outbox) is in a vault in Home, sealed under a key derived from the PIN
+// with Argon2id and from optional Factors such as a platform keystore
+// secret; nothing readable is written to disk and nothing secret is
+// logged. Wrong PINs are counted: after five, each attempt waits longer
+// (a *PINError says until when), and WipeAfter can destroy the vault
+// after N. Only one process may open a vault at a time.
+//
+// # Delivery
+//
+// Each message is encrypted separately to every device of the recipient
+// (certified by the recipient's identity key; the relay cannot add one)
+// and, as a transcript, to this user's other devices, over PQXDH sessions
+// with ML-KEM-1024 and the Double Ratchet. The encrypted copies and the
+// advanced session state are saved before anything is sent, and saved
+// copies are resubmitted unchanged after a crash. A received message is
+// stored with its session state before the relay is told to delete it, so
+// a crash loses nothing and shows nothing twice; duplicates and replays
+// from the relay are dropped.
+//
+// # Identities and safety numbers
+//
+// The first identity seen for a user is trusted. If it changes, an
+// EventIdentityChanged says so. Compare SafetyNumber with the other user
+// (read the digits or scan the QR code) and call Verify; if the identity
+// of a verified contact changes, sending to them is held (ErrIdentityChanged)
+// until you compare again and call AcceptIdentity or Verify.
+//
+// # Errors
+//
+// Errors are branchable with errors.Is: each sentinel (ErrWrongPIN,
+// ErrUnreachable, ErrUnknownUser, ErrIdentityChanged ...) documents what
+// the user should do next. The relay's other refusals are *RelayError.
+//
+// # Transport
+//
+// The relay is reached over https and wss only, TLS 1.3, with its chain
+// and host name verified against the system roots or CAFile, and
+// optionally pinned (Pins, with a backup pin). There is no plaintext mode
+// and no way to skip verification.
+//
+// A Client is safe for concurrent use once unlocked.
+package client

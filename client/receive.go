@@ -1,0 +1,262 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+
+	"parley.dev/client/internal/content"
+	"parley.dev/internal/addr"
+	"parley.dev/internal/pqxdh"
+	"parley.dev/internal/session"
+	"parley.dev/internal/vault"
+	"parley.dev/internal/wire"
+)
+
+// The receive pipeline, for each delivered envelope: route it by
+// session.Peek to the session with its base key, to session.Respond for a
+// new one, or to each stored session in turn; check the sender's identity;
+// drop duplicates (the ratchet's, and a message ID already in the
+// history); then, in ONE vault transaction, store the message, the
+// advanced session and the deletion of used one-time prekeys. Only then is
+// the envelope acknowledged, so a crash before the ack redelivers a
+// message that is then a duplicate, and a crash before the commit loses
+// nothing. A message that can never be read is acknowledged and dropped
+// with an EventError; a vault failure is not acknowledged.
+
+// ErrUnreadable is the Err of an EventError for a message that could not
+// be decrypted or parsed and was dropped. Nothing of it is stored.
+var ErrUnreadable = errors.New("client: unreadable message dropped")
+
+// dropError is a message that can never be read: acknowledge and drop.
+type dropError struct {
+	err       error
+	duplicate bool
+}
+
+func (e *dropError) Error() string { return e.err.Error() }
+
+// received is what one delivery produced.
+type received struct {
+	events    []Event
+	responded bool  // a new session started on this device's prekeys
+	unread    error // the session advanced but the content was refused
+	duplicate bool
+}
+
+// receive handles one delivery. ack reports whether the envelope may be
+// acknowledged; err is a failure to store (then it may not).
+func (c *Client) receive(d *wire.Deliver) (r received, ack bool, err error) {
+	v, a, err := c.registered()
+	if err != nil {
+		return r, false, err
+	}
+	switch d.Kind {
+	case wire.KindExpired:
+		r.events, err = c.receiveExpiry(v, a, d)
+		return r, err == nil, err
+	case wire.KindMessage:
+	default:
+		c.log.Warn("unknown delivery kind dropped", "kind", int(d.Kind))
+		return r, true, nil
+	}
+	info, err := session.Peek(d.Payload)
+	if err != nil {
+		return c.dropped(d, err)
+	}
+	err = v.Update(func(tx *vault.Tx) error {
+		r = received{}
+		return c.store(tx, a, d, info, &r)
+	})
+	var drop *dropError
+	switch {
+	case errors.As(err, &drop) && drop.duplicate:
+		c.log.Debug("duplicate dropped", "from", d.From.String())
+		return received{duplicate: true}, true, nil
+	case errors.As(err, &drop):
+		return c.dropped(d, drop.err)
+	case err != nil:
+		return r, false, vaultErr(err)
+	case r.unread != nil:
+		c.log.Warn("message content refused", "from", d.From.String(), "err", r.unread)
+		r.events = append(r.events, Event{Kind: EventError, Err: fmt.Errorf("%w: from %s: %v", ErrUnreadable, d.From, r.unread)})
+	}
+	return r, true, nil
+}
+
+// dropped reports a message that could not be read.
+func (c *Client) dropped(d *wire.Deliver, err error) (received, bool, error) {
+	c.log.Warn("undecryptable message dropped", "from", d.From.String(), "err", err)
+	e := Event{Kind: EventError, Err: fmt.Errorf("%w: from %s: %v", ErrUnreadable, d.From, err)}
+	return received{events: []Event{e}}, true, nil
+}
+
+// store decrypts d and stores what it carries, within tx.
+func (c *Client) store(tx *vault.Tx, a *account, d *wire.Deliver, info session.Info, r *received) error {
+	list, err := loadSessions(tx, d.From)
+	if err != nil {
+		return err
+	}
+	s, pt, used, isNew, err := decrypt(tx, a, d.From, list, info, d.Payload)
+	if err != nil {
+		return err
+	}
+	if isNew {
+		list = list.withFirst(s)
+	}
+	pending, change, err := c.checkSender(tx, a, d.From, s)
+	if err != nil {
+		return err
+	}
+	// The message is authentic: the session has advanced for good.
+	if err := list.save(tx, d.From); err != nil {
+		return err
+	}
+	if err := deleteUsed(tx, used); err != nil {
+		return err
+	}
+	r.responded = isNew
+	if change != nil {
+		r.events = append(r.events, Event{Kind: EventIdentityChanged, Identity: change})
+	}
+	m, err := content.Parse(pt)
+	if err != nil {
+		r.unread = err // stored nothing but the session: the message is spent
+		return nil
+	}
+	return c.file(tx, a, d.From, m, pending, r)
+}
+
+// decrypt routes payload to its session (attack 2: a replayed first
+// message reaches its session by base key and is a duplicate).
+func decrypt(tx *vault.Tx, a *account, from addr.Address, list sessionList, info session.Info, payload []byte) (
+	s *session.Session, pt []byte, used pqxdh.Used, isNew bool, err error) {
+	if info.Type == session.TypePreKey {
+		bk, _ := info.BaseKey()
+		if s := list.byBaseKey(bk); s != nil {
+			pt, err := s.Decrypt(payload)
+			return s, pt, used, false, dropped(err)
+		}
+		src := &vaultPreKeys{tx: tx}
+		s, pt, used, err := session.Respond(a.identity, a.self(), from, src, payload)
+		if src.err != nil {
+			return nil, nil, used, false, src.err
+		}
+		return s, pt, used, true, dropped(err)
+	}
+	last := errors.New("client: no session with the sender")
+	for _, s := range list {
+		pt, err := s.Decrypt(payload)
+		if err == nil || errors.Is(err, session.ErrDuplicate) {
+			return s, pt, used, false, dropped(err)
+		}
+		last = err
+	}
+	return nil, nil, used, false, &dropError{err: last}
+}
+
+// dropped wraps a decryption error as a dropError.
+func dropped(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &dropError{err: err, duplicate: errors.Is(err, session.ErrDuplicate)}
+}
+
+// checkSender applies the trust rules to the session's identity. A device
+// of this user must carry this user's identity.
+func (c *Client) checkSender(tx *vault.Tx, a *account, from addr.Address, s *session.Session) (pending bool, change *IdentityChange, err error) {
+	id := s.RemoteIdentity()
+	if from.User == a.self().User {
+		if !id.Equal(a.identity.Public()) {
+			return false, nil, &dropError{err: errors.New("client: a device of this user under another identity")}
+		}
+		return false, nil, nil
+	}
+	if _, change, err = observeIdentity(tx, from.User, id); err != nil {
+		return false, nil, err
+	}
+	pending, err = underPending(tx, from.User, id)
+	return pending, change, err
+}
+
+func deleteUsed(tx *vault.Tx, used pqxdh.Used) error {
+	if used.OneTimePreKey != 0 {
+		if err := tx.Delete(nsPreKeys, otkKey(used.OneTimePreKey)); err != nil {
+			return err
+		}
+	}
+	if used.KEMPreKey != 0 {
+		return tx.Delete(nsPreKeys, kemKey(used.KEMPreKey))
+	}
+	return nil
+}
+
+// file stores a decrypted message in its conversation, unless that
+// conversation has its ID already. Its errors are the vault's; a message
+// that makes no sense here is reported in r.unread.
+func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Message, pending bool, r *received) error {
+	conv, outgoing := from.User, false
+	switch {
+	case from.User == a.self().User && m.Kind == content.KindTranscript && m.To != a.self().User:
+		conv, outgoing = m.To, true
+	case from.User != a.self().User && m.Kind == content.KindText:
+	default:
+		r.unread = fmt.Errorf("client: a message of kind %d from %s", m.Kind, from)
+		return nil
+	}
+	ns := historyNS(conv)
+	_, err := tx.Get(ns, m.ID.String())
+	if err == nil {
+		r.duplicate = true
+		return nil
+	}
+	if !notFound(err) {
+		return err
+	}
+	h := historyRec{V: recordVersion, ID: m.ID.String(), Outgoing: outgoing, Text: m.Text,
+		Sent: m.Sent.UnixMilli(), Received: c.clock().UnixMilli(), Status: StatusReceived, NewIdentity: pending}
+	if outgoing {
+		h.Status = StatusSent
+	}
+	if err := putJSON(tx, ns, h.ID, &h); err != nil {
+		return err
+	}
+	msg := h.message(conv)
+	r.events = append(r.events, Event{Kind: EventMessage, Message: &msg})
+	return nil
+}
+
+// receiveExpiry marks the messages an expiry notice lists: copies this
+// device sent to d.From that expired before that device fetched them.
+func (c *Client) receiveExpiry(v *vault.Vault, a *account, d *wire.Deliver) ([]Event, error) {
+	if len(d.Payload) == 0 || len(d.Payload)%addr.MessageIDLen != 0 {
+		c.log.Warn("malformed expiry notice dropped")
+		return nil, nil
+	}
+	if d.From.User == a.self().User {
+		return nil, nil // a transcript to another device of ours expired
+	}
+	var events []Event
+	err := v.Update(func(tx *vault.Tx) error {
+		events = events[:0]
+		for p := d.Payload; len(p) > 0; p = p[addr.MessageIDLen:] {
+			id := addr.MessageID(p[:addr.MessageIDLen])
+			var h historyRec
+			err := getJSON(tx, historyNS(d.From.User), id.String(), &h)
+			if notFound(err) || (err == nil && !h.Outgoing) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			h.Status = StatusExpired
+			if err := putJSON(tx, historyNS(d.From.User), h.ID, &h); err != nil {
+				return err
+			}
+			m := h.message(d.From.User)
+			events = append(events, Event{Kind: EventExpired, Message: &m})
+		}
+		return nil
+	})
+	return events, vaultErr(err)
+}

@@ -1,0 +1,154 @@
+package client
+
+// The vault layout: every record this package keeps, by namespace. All of
+// them are sealed by internal/vault; nothing else is written to disk.
+// docs/architecture.md ("Client SDK") describes the same table.
+//
+//	namespace  key                 value
+//	account    "identity"          identity secret (keys encoding)
+//	account    "device"            device secret (keys encoding)
+//	account    "profile"           profileRec (JSON): address, relay URL, CA, pins
+//	account    "prekeys"           preKeyMeta (JSON): IDs, rotation times, pending uploads
+//	account    "link"              a pending device link's X25519 secret
+//	prekeys    "spk/N" "otk/N" "kem/N"   prekey secrets (keys encodings)
+//	contacts   user ID             contactRec (JSON): identity, verified, pending identity
+//	sessions   "user/device"       session list (binary, see marshalSessions)
+//	outbox     "TTTTTTTTTTTTTTTT-ID"  outboxItem (JSON), in enqueue order
+//	h/HASH     message ID (hex)    historyRec (JSON); one namespace per contact
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/vault"
+)
+
+// Namespaces and fixed keys.
+const (
+	nsAccount  = "account"
+	nsPreKeys  = "prekeys"
+	nsContacts = "contacts"
+	nsSessions = "sessions"
+	nsOutbox   = "outbox"
+	// nsHistoryPrefix starts each contact's history namespace; the rest is
+	// a hash of the user ID, because a namespace holds at most 64 bytes.
+	nsHistoryPrefix = "h/"
+
+	keyIdentity = "identity"
+	keyDevice   = "device"
+	keyProfile  = "profile"
+	keyPreKeys  = "prekeys"
+	keyLink     = "link"
+)
+
+// recordVersion is the "v" of every JSON record.
+const recordVersion = 1
+
+// historyNS returns the history namespace of the conversation with user.
+func historyNS(user addr.UserID) string {
+	sum := sha256.Sum256([]byte("parley.dev/client/v1 history\x00" + string(user)))
+	return nsHistoryPrefix + base64.RawURLEncoding.EncodeToString(sum[:18])
+}
+
+// profileRec is who this device is and which relay it uses.
+type profileRec struct {
+	V      int      `json:"v"`
+	User   string   `json:"user"`
+	Device uint32   `json:"device"` // 0 until the relay answered
+	Server string   `json:"server"`
+	CA     []byte   `json:"ca,omitempty"` // PEM
+	Pins   []string `json:"pins,omitempty"`
+}
+
+func (p *profileRec) address() addr.Address {
+	return addr.Address{User: addr.UserID(p.User), Device: addr.DeviceID(p.Device)}
+}
+
+// contactRec is what this device knows of another user.
+type contactRec struct {
+	V int `json:"v"`
+	// Identity is the accepted identity (keys encoding): first seen, or
+	// accepted since.
+	Identity []byte `json:"identity"`
+	Verified bool   `json:"verified,omitempty"`
+	// Pending is a different identity seen while Verified: sending is
+	// held until it is accepted.
+	Pending []byte `json:"pending,omitempty"`
+}
+
+// historyRec is one message of a conversation.
+type historyRec struct {
+	V           int    `json:"v"`
+	ID          string `json:"id"`
+	Outgoing    bool   `json:"out,omitempty"`
+	Text        string `json:"text"`
+	Sent        int64  `json:"sent"` // Unix ms
+	Received    int64  `json:"recv"` // Unix ms
+	Status      Status `json:"status"`
+	NewIdentity bool   `json:"newid,omitempty"`
+}
+
+func (h *historyRec) message(contact addr.UserID) Message {
+	id, _ := addr.ParseMessageID(h.ID)
+	return Message{ID: MessageID(id), Contact: string(contact), Outgoing: h.Outgoing, Text: h.Text,
+		Sent: time.UnixMilli(h.Sent), Received: time.UnixMilli(h.Received), Status: h.Status,
+		NewIdentity: h.NewIdentity}
+}
+
+// outboxItem is one message waiting for the relay. Until it is encrypted
+// Ready is nil; then Ready holds one envelope per device, sealed under
+// session states already saved, and is resubmitted as is (never
+// re-encrypted) until the relay has answered for each.
+type outboxItem struct {
+	V     int             `json:"v"`
+	ID    string          `json:"id"`
+	To    string          `json:"to"`
+	Text  string          `json:"text"`
+	Sent  int64           `json:"sent"` // Unix ms
+	Ready []readyEnvelope `json:"ready,omitempty"`
+	// Stored counts the recipient's devices whose copy the relay stored;
+	// none when every envelope is answered means the message failed.
+	Stored int `json:"stored,omitempty"`
+
+	key string // the record key, not stored
+}
+
+// readyEnvelope is one encrypted copy for one device.
+type readyEnvelope struct {
+	To      string `json:"to"` // "user/device"
+	Payload []byte `json:"payload"`
+}
+
+// outboxKey orders items by enqueue time, then ID.
+func outboxKey(sent time.Time, id addr.MessageID) string {
+	return fmt.Sprintf("%016x-%s", uint64(sent.UnixNano()), id)
+}
+
+// getJSON reads a JSON record into v.
+func getJSON(tx *vault.Tx, ns, key string, v any) error {
+	b, err := tx.Get(ns, key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("client: record %s/%s: %w", ns, key, err)
+	}
+	return nil
+}
+
+// putJSON stores v as a JSON record.
+func putJSON(tx *vault.Tx, ns, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ns, key, b)
+}
+
+// notFound reports whether err is the vault's "no such record".
+func notFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }

@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"parley.dev/client/internal/content"
+	"parley.dev/client/internal/relay"
+	"parley.dev/internal/addr"
+	"parley.dev/internal/vault"
+)
+
+// MaxTextLen is the longest message text, in bytes of UTF-8.
+const MaxTextLen = content.MaxTextLen
+
+// Send writes text to user. It first stores the message in the history and
+// in the encrypted outbox, in one transaction, then tries to send
+// everything in the outbox: the message is encrypted separately to every
+// device of the recipient and, as a transcript, to this user's other
+// devices, starting sessions from prekey bundles where needed.
+//
+// The returned ID is valid whenever the message was stored, even with an
+// error:
+//   - nil: the relay stored a copy for every device;
+//   - ErrUnreachable: the message waits in the outbox and goes out on the
+//     next Send, Sync or Listen;
+//   - ErrIdentityChanged: the recipient's verified identity changed; the
+//     message is held (StatusHeld) until AcceptIdentity. If the change was
+//     known before, nothing is stored and the ID is zero;
+//   - ErrUnknownUser: there is no such user (or no device); the message is
+//     marked failed.
+//
+// Other errors (ErrInvalid, ErrNotRegistered, ErrNotOpen ...) store
+// nothing and return a zero ID.
+func (c *Client) Send(ctx context.Context, to, text string) (MessageID, error) {
+	v, a, err := c.registered()
+	if err != nil {
+		return MessageID{}, err
+	}
+	user, err := addr.ParseUserID(to)
+	if err != nil {
+		return MessageID{}, fmt.Errorf("%w: user name %q", ErrInvalid, to)
+	}
+	switch {
+	case user == a.self().User:
+		return MessageID{}, fmt.Errorf("%w: cannot send to yourself", ErrInvalid)
+	case text == "" || len(text) > MaxTextLen || !utf8.ValidString(text):
+		return MessageID{}, fmt.Errorf("%w: text must be 1 to %d bytes of UTF-8", ErrInvalid, MaxTextLen)
+	}
+	id, err := c.enqueue(v, user, text)
+	if err != nil {
+		return MessageID{}, err
+	}
+	errs, err := c.flushNow(ctx)
+	if err == nil {
+		err = errs[user]
+	}
+	return MessageID(id), err
+}
+
+// enqueue stores a new outgoing message in the history and the outbox.
+func (c *Client) enqueue(v *vault.Vault, user addr.UserID, text string) (addr.MessageID, error) {
+	id := addr.NewMessageID()
+	now := c.clock()
+	ms := now.UnixMilli()
+	err := v.Update(func(tx *vault.Tx) error {
+		rec, _, err := loadContact(tx, user)
+		if err != nil {
+			return err
+		}
+		if rec.Pending != nil {
+			return fmt.Errorf("%w: %s", ErrIdentityChanged, user)
+		}
+		item := outboxItem{V: recordVersion, ID: id.String(), To: string(user), Text: text, Sent: ms}
+		if err := putJSON(tx, nsOutbox, outboxKey(now, id), &item); err != nil {
+			return err
+		}
+		h := historyRec{V: recordVersion, ID: id.String(), Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
+		return putJSON(tx, historyNS(user), id.String(), &h)
+	})
+	if errors.Is(err, ErrIdentityChanged) {
+		return addr.MessageID{}, err
+	}
+	return id, vaultErr(err)
+}
+
+// flushNow sends the outbox over the live connection, or over a short
+// one of its own. It returns the outcome per recipient, and an error if
+// the relay could not be reached at all.
+func (c *Client) flushNow(ctx context.Context) (map[addr.UserID]error, error) {
+	conn, release, err := c.flushConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return c.flush(ctx, conn)
+}
+
+// flushConn returns the live connection of Sync or Listen, or dials one
+// that ignores deliveries (they stay at the relay for the next reader).
+func (c *Client) flushConn(ctx context.Context) (*relay.Conn, func(), error) {
+	c.mu.Lock()
+	live := c.live
+	c.mu.Unlock()
+	if live != nil && live.Err() == nil {
+		return live, func() {}, nil
+	}
+	conn, err := c.dial(ctx, relay.DialOptions{Discard: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, func() { conn.Close() }, nil
+}
+
+// dial opens the device's WebSocket.
+func (c *Client) dial(ctx context.Context, opt relay.DialOptions) (*relay.Conn, error) {
+	_, a, err := c.registered()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := c.relayClient()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := rc.Dial(ctx, a.auth(), opt)
+	return conn, relayErr(err)
+}
+
+// emitEvent hands e to the running Sync or Listen, if any.
+func (c *Client) emitEvent(e Event) {
+	c.mu.Lock()
+	f := c.emit
+	c.mu.Unlock()
+	if f != nil {
+		f(e)
+	}
+}
+
+// setStatus changes the status of one history record.
+func setStatus(tx *vault.Tx, user addr.UserID, id string, s Status) (*historyRec, error) {
+	var h historyRec
+	if err := getJSON(tx, historyNS(user), id, &h); err != nil {
+		return nil, err
+	}
+	h.Status = s
+	return &h, putJSON(tx, historyNS(user), id, &h)
+}

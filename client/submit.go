@@ -1,0 +1,148 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/vault"
+	"parley.dev/internal/wire"
+)
+
+// submit hands the ready envelopes of items to the relay and forgets
+// each the relay answered for. An item whose every envelope is answered
+// leaves the outbox: sent if the relay stored a copy for at least one
+// device of the recipient, failed otherwise.
+func (f *flusher) submit(ctx context.Context, user addr.UserID, items []*outboxItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	var subs []*wire.Submit
+	for _, it := range items {
+		id, err := addr.ParseMessageID(it.ID)
+		if err != nil {
+			return err
+		}
+		for _, e := range it.Ready {
+			to, err := addr.ParseAddress(e.To)
+			if err != nil {
+				return err
+			}
+			subs = append(subs, &wire.Submit{To: to, ID: id, Payload: e.Payload})
+		}
+	}
+	results, connErr := f.conn.Submit(ctx, subs)
+	retry, err := f.settle(user, items, results)
+	if err != nil {
+		return err
+	}
+	if connErr != nil {
+		return relayErr(connErr)
+	}
+	return retry
+}
+
+// outcome classifies a relay's answer to one envelope.
+type outcome int
+
+const (
+	pending outcome = iota // no answer, or try again later
+	stored                 // the relay has it
+	gone                   // the device no longer exists: nothing to do
+	refused                // the relay will never take it
+)
+
+func classifyResult(r *wire.SubmitResult) outcome {
+	switch {
+	case r == nil:
+		return pending
+	case r.Code == wire.CodeOK:
+		return stored
+	case r.Code == wire.CodeUnknownDevice:
+		return gone
+	case r.Code == wire.CodeRateLimited, r.Code == wire.CodeUnavailable, r.Code == wire.CodeInternal,
+		r.Code == wire.CodeMailboxFull:
+		return pending
+	}
+	return refused
+}
+
+// settle records the relay's answers: results[i] answers the i-th ready
+// envelope of items, in order. It returns the error to retry on, if any.
+func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.SubmitResult) (error, error) {
+	var retry error
+	var done []Event
+	err := f.v.Update(func(tx *vault.Tx) error {
+		done = done[:0]
+		i := 0
+		for _, it := range items {
+			var left []readyEnvelope
+			for _, e := range it.Ready {
+				r := results[i]
+				i++
+				switch classifyResult(r) {
+				case pending:
+					left = append(left, e)
+					if r != nil {
+						retry = relayErr(r.Err())
+					}
+				case stored:
+					if !isOwn(e, f.a) {
+						it.Stored++
+					}
+				case refused:
+					f.c.log.Warn("relay refused an envelope", "device", e.To, "code", r.Code.String())
+				}
+			}
+			ev, err := f.finish(tx, user, it, left)
+			if err != nil {
+				return err
+			}
+			if ev != nil {
+				done = append(done, *ev)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, vaultErr(err)
+	}
+	for _, e := range done {
+		f.c.emitEvent(e)
+	}
+	return retry, nil
+}
+
+func isOwn(e readyEnvelope, a *account) bool {
+	to, err := addr.ParseAddress(e.To)
+	return err == nil && to.User == a.self().User
+}
+
+// finish saves an item with the envelopes left, or retires it and returns
+// the event that reports it.
+func (f *flusher) finish(tx *vault.Tx, user addr.UserID, it *outboxItem, left []readyEnvelope) (*Event, error) {
+	if len(left) > 0 {
+		it.Ready = left
+		return nil, putJSON(tx, nsOutbox, it.key, it)
+	}
+	if err := tx.Delete(nsOutbox, it.key); err != nil {
+		return nil, err
+	}
+	st, kind := StatusSent, EventSent
+	var cause error
+	if it.Stored == 0 {
+		st, kind, cause = StatusFailed, EventError, fmt.Errorf("%w: the relay took no copy for %s", ErrUnknownUser, user)
+	}
+	h, err := setStatus(tx, user, it.ID, st)
+	if notFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := h.message(user)
+	return &Event{Kind: kind, Message: &m, Err: cause}, nil
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
