@@ -137,7 +137,7 @@ func (s *connSet) closeAll(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 		for _, c := range conns {
-			c.ws.CloseNow()
+			c.cancel()
 		}
 		<-done
 	}
@@ -148,9 +148,9 @@ type conn struct {
 	r        *relay
 	ws       *websocket.Conn
 	addr     addr.Address
-	ctx      context.Context // ends when the connection does
-	cancel   context.CancelFunc
-	inflight chan struct{} // semaphore: submissions and acks being processed
+	ctx      context.Context    // ends when the connection does
+	cancel   context.CancelFunc // closes the socket at once (via the reader's Read)
+	inflight chan struct{}      // semaphore: submissions and acks being processed
 	work     sync.WaitGroup
 
 	mu            sync.Mutex
@@ -434,7 +434,7 @@ func (c *conn) deliverLoop() {
 			c.mu.Unlock()
 			if err != nil && c.ctx.Err() == nil {
 				c.r.log.Debug("delivery stopped", "device", c.addr.String(), "err", err)
-				c.ws.CloseNow()
+				c.cancel()
 			}
 			return
 		}
@@ -504,12 +504,29 @@ func (c *conn) drain(ctx context.Context) {
 		select {
 		case c.inflight <- struct{}{}:
 		case <-ctx.Done():
-			c.ws.CloseNow()
+			c.cancel()
 			return
 		case <-c.ctx.Done():
 			return
 		}
 	}
-	c.ws.Close(websocket.StatusGoingAway, "relay shutting down")
-	c.cancel() // the reader may be waiting for a slot
+	closed := make(chan struct{})
+	go func() {
+		c.ws.Close(websocket.StatusGoingAway, "relay shutting down")
+		close(closed)
+	}()
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C: // the client does not answer the close handshake
+	case <-ctx.Done():
+	}
+	// Ending the reader's context closes the socket (CloseNow would wait
+	// for the handshake) and wakes a reader waiting for a slot.
+	c.cancel()
+	<-closed
 }
+
+// closeGrace bounds the close handshake at shutdown.
+const closeGrace = time.Second

@@ -64,19 +64,25 @@ func msgID(n int) addr.MessageID {
 	return id
 }
 
-// next reads one frame of type F, failing t on anything else.
+// next reads the next frame of type F, skipping PreKeyStatus and Synced
+// frames (unless F is one of them) and failing t on anything else.
 func next[F wire.Frame](t testing.TB, ws *testclient.WS) F {
 	t.Helper()
-	f, err := ws.Next()
-	if err != nil {
-		t.Fatalf("read frame: %v", err)
-	}
-	out, ok := f.(F)
-	if !ok {
+	for {
+		f, err := ws.Next()
+		if err != nil {
+			t.Fatalf("read frame: %v", err)
+		}
+		if out, ok := f.(F); ok {
+			return out
+		}
+		switch f.(type) {
+		case *wire.PreKeyStatus, *wire.Synced:
+			continue
+		}
 		var zero F
 		t.Fatalf("got %v frame (%v), want %v", f.Type(), f, zero.Type())
 	}
-	return out
 }
 
 // submit sends one envelope and waits for its result.
@@ -115,6 +121,37 @@ func drain(t testing.TB, ws *testclient.WS) []*wire.Deliver {
 			t.Fatalf("drain: unexpected %v frame", f.Type())
 		}
 	}
+}
+
+// drainAcking reads and acknowledges deliveries until Synced, and until
+// every ack is confirmed, and returns them. Unlike drain it works past
+// the delivery window.
+func drainAcking(t testing.TB, ws *testclient.WS) []*wire.Deliver {
+	t.Helper()
+	var out []*wire.Deliver
+	pending, synced := 0, false
+	for !synced || pending > 0 {
+		f, err := ws.Next()
+		if err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+		switch f := f.(type) {
+		case *wire.Deliver:
+			out = append(out, f)
+			if err := ws.Send(&wire.Ack{Seqs: []uint64{f.Seq}}); err != nil {
+				t.Fatal(err)
+			}
+			pending++
+		case *wire.AckResult:
+			pending -= len(f.Seqs)
+		case *wire.Synced:
+			synced = true
+		case *wire.PreKeyStatus:
+		default:
+			t.Fatalf("drain: unexpected %v frame", f.Type())
+		}
+	}
+	return out
 }
 
 // ack acknowledges seqs and waits for the confirmation.

@@ -41,13 +41,14 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	errc := make(chan error, 2)
 	go func() { errc <- s.Serve(l) }()
 	var metrics *http.Server
+	var metricsAddr net.Addr
 	if cfg.metricsListen != "" {
-		if metrics, err = serveMetrics(cfg.metricsListen, s, errc); err != nil {
+		if metrics, metricsAddr, err = serveMetrics(cfg.metricsListen, s, errc); err != nil {
 			s.Shutdown(context.Background())
 			return err
 		}
 	}
-	greet(stdout, cfg, l.Addr())
+	greet(stdout, cfg, l.Addr(), metricsAddr)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -67,10 +68,10 @@ func stop(s *server.Server, metrics *http.Server, err error) error {
 
 // serveMetrics serves /metrics on its own plain-HTTP listener (for a
 // scraper on a private network).
-func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Server, error) {
+func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		return nil, nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.MetricsHandler())
@@ -80,7 +81,7 @@ func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Serve
 			errc <- fmt.Errorf("metrics: %w", err)
 		}
 	}()
-	return hs, nil
+	return hs, l.Addr(), nil
 }
 
 func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
@@ -131,20 +132,20 @@ func tlsConfig(cfg *config) (*tls.Config, error) {
 }
 
 // greet tells the operator where the relay is and how a client connects.
-func greet(w io.Writer, cfg *config, addr net.Addr) {
+func greet(w io.Writer, cfg *config, addr, metricsAddr net.Addr) {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "localhost"
 	}
 	url := "https://" + net.JoinHostPort(host, port)
 	fmt.Fprintf(w, "parleyd: relay listening on %s (%v)\n", url, cfg)
+	if metricsAddr != nil {
+		fmt.Fprintf(w, "parleyd: metrics on http://%s/metrics\n", metricsAddr)
+	}
 	if cfg.dev {
 		ca := filepath.Join(cfg.data, server.DevCAFile)
 		fmt.Fprintf(w, "parleyd: clients must trust the development CA %s, for example:\n", ca)
 		fmt.Fprintf(w, "  curl --cacert %s %s/healthz\n", ca, url)
-	}
-	if cfg.metricsListen != "" {
-		fmt.Fprintf(w, "parleyd: metrics on http://%s/metrics\n", cfg.metricsListen)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -349,4 +350,24 @@ func (d *Device) kemPreKey(t testing.TB, id uint32, lastResort bool) *wire.PreKe
 		t.Fatal(err)
 	}
 	return &wire.PreKey{ID: id, Public: k.Public().Bytes(), Signature: d.Identity.SignKEMPreKey(k.Public())}
+}
+
+// SetReceiveBuffer makes d's new connections use a socket receive buffer
+// of n bytes (turning off the kernel's autotuning), so that a test can
+// fill it: a stalled reader on loopback could otherwise buffer tens of MB.
+func (d *Device) SetReceiveBuffer(n int) {
+	dialer := &net.Dialer{}
+	d.HTTP = &http.Client{Timeout: Timeout, Transport: &http.Transport{
+		TLSClientConfig: d.TLS,
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, address)
+			if err != nil {
+				return nil, err
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetReadBuffer(n)
+			}
+			return c, nil
+		},
+	}}
 }

@@ -1,0 +1,213 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/wire"
+	"parley.dev/server"
+	"parley.dev/server/internal/testclient"
+)
+
+// childEnv makes the test binary run as a relay (see TestMain), so that a
+// test can kill a real relay process with SIGKILL.
+const (
+	childEnv    = "PARLEY_TEST_RELAY_DIR"
+	childBanner = "relay listening on "
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		runChildRelay(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runChildRelay serves a relay on DIR until killed.
+func runChildRelay(dir string) {
+	conf, err := server.DevTLS(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	generous := server.Rate{Burst: 1 << 20, Per: time.Second}
+	s := &server.Server{DataDir: dir, TLSConfig: conf, ChallengeRate: generous, RegisterRate: generous, BundleRate: generous}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("%shttps://%s\n", childBanner, l.Addr())
+	s.Serve(l)
+}
+
+// childRelay is a relay in another process.
+type childRelay struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startChild(t testing.TB, dir string) *childRelay {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, childBanner) {
+		t.Fatalf("child relay said %q (%v)", line, err)
+	}
+	return &childRelay{cmd: cmd, url: strings.TrimSpace(strings.TrimPrefix(line, childBanner))}
+}
+
+func caTLS(t testing.TB, dir string) *tls.Config {
+	pem, err := os.ReadFile(filepath.Join(dir, server.DevCAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+}
+
+// TestDurabilityAcrossSIGKILL: every envelope acknowledged to its sender
+// survives the relay process being killed with SIGKILL and restarted on
+// the same data directory.
+func TestDurabilityAcrossSIGKILL(t *testing.T) {
+	const n = 300
+	dir := t.TempDir()
+	child := startChild(t, dir)
+	conf := caTLS(t, dir)
+	alice := testclient.NewDevice(t, child.url, conf, "alice", testclient.NewIdentity(t))
+	bob := testclient.NewDevice(t, child.url, conf, "bob", testclient.NewIdentity(t))
+	alice.Register(t, "")
+	bob.Register(t, "")
+	bws := bob.Dial(t)
+	// Pipeline all submissions so that they are group-committed.
+	for i := range n {
+		if err := bws.Send(&wire.Submit{To: alice.Addr, ID: msgID(i), Payload: fmt.Appendf(nil, "durable %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := map[addr.MessageID]bool{}
+	for len(acked) < n {
+		r := next[*wire.SubmitResult](t, bws)
+		if r.Code != wire.CodeOK {
+			t.Fatalf("submit: %v", r.Code)
+		}
+		acked[r.ID] = true
+	}
+	if err := child.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
+		t.Fatal(err)
+	}
+	child.cmd.Wait()
+
+	again := startChild(t, dir)
+	alice.Base = again.url
+	got := drainAcking(t, alice.Dial(t))
+	for _, d := range got {
+		delete(acked, d.ID)
+	}
+	if len(acked) != 0 || len(got) != n {
+		t.Fatalf("after SIGKILL: %d envelopes delivered, %d acknowledged ones lost", len(got), len(acked))
+	}
+}
+
+// TestShutdownDrains: a graceful shutdown completes the submissions it
+// has read, answers them, and closes the connections with "going away".
+func TestShutdownDrains(t *testing.T) {
+	const n = 100
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	bws := bob.Dial(t)
+	for i := range n {
+		if err := bws.Send(&wire.Submit{To: alice.Addr, ID: msgID(i), Payload: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { r.Stop(t); close(stopped) }()
+	ok := map[addr.MessageID]bool{}
+	var closeStatus websocket.StatusCode
+	for {
+		f, err := bws.Next()
+		if err != nil {
+			closeStatus = websocket.CloseStatus(err)
+			break
+		}
+		if res, isRes := f.(*wire.SubmitResult); isRes && res.Code == wire.CodeOK {
+			ok[res.ID] = true
+		}
+	}
+	<-stopped
+	if closeStatus != websocket.StatusGoingAway && closeStatus != -1 {
+		t.Errorf("closed with %v", closeStatus)
+	}
+	r.Restart(t)
+	got := drain(t, alice.Dial(t))
+	for _, d := range got {
+		delete(ok, d.ID)
+	}
+	if len(ok) != 0 {
+		t.Fatalf("%d envelopes acknowledged before the shutdown were lost", len(ok))
+	}
+}
+
+func TestRevocation(t *testing.T) {
+	r := startRelay(t)
+	phone := register(t, r, "alice")
+	laptop := sibling(t, r, phone)
+	bob := register(t, r, "bob")
+	lws := laptop.Dial(t)
+	drain(t, lws)
+	if _, err := bob.Call("DELETE", "/v1/users/alice/devices/2", nil); codeOf(err) != wire.CodeForbidden {
+		t.Errorf("bob revoking alice's laptop: %v, want forbidden", err)
+	}
+	if _, err := phone.Call("DELETE", "/v1/users/alice/devices/9", nil); codeOf(err) != wire.CodeUnknownDevice {
+		t.Errorf("revoking an unknown device: %v", err)
+	}
+	if _, err := phone.Call("DELETE", "/v1/users/alice/devices/2", nil); err != nil {
+		t.Fatal(err)
+	}
+	if e := next[*wire.Error](t, lws); e.Code != wire.CodeUnauthorized {
+		t.Errorf("revoked connection got %v", e)
+	}
+	if s := closedWith(t, lws); s != websocket.StatusPolicyViolation {
+		t.Errorf("revoked connection closed with %v", s)
+	}
+	if _, err := laptop.Call("GET", "/v1/prekeys", nil); codeOf(err) != wire.CodeUnauthorized {
+		t.Errorf("revoked device request: %v", err)
+	}
+	if res := submit(t, bob.Dial(t), laptop.Addr, msgID(1), []byte("x")); res.Code != wire.CodeUnknownDevice {
+		t.Errorf("submit to a revoked device: %v", res.Code)
+	}
+	// A device may revoke itself.
+	if _, err := phone.Call("DELETE", "/v1/users/alice/devices/1", nil); err != nil {
+		t.Errorf("self-revocation: %v", err)
+	}
+}
