@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"parley.dev/client"
+)
+
+// timeLayout is how message times print: local time, to the minute.
+const timeLayout = "2006-01-02 15:04"
+
+// jsonMessage is a message in --json output.
+type jsonMessage struct {
+	Type   string    `json:"type"` // "message"
+	ID     string    `json:"id"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Time   time.Time `json:"time"`
+	Text   string    `json:"text"`
+	Status string    `json:"status"`
+}
+
+// formatMessage is the text form of a message: "[time] sender: text".
+func formatMessage(self string, m *client.Message) string {
+	from := m.Contact
+	if m.Outgoing {
+		from = self
+	}
+	line := fmt.Sprintf("[%s] %s: %s", m.Sent.Local().Format(timeLayout), from, m.Text)
+	if m.Outgoing && m.Status != client.StatusSent {
+		line += " (" + m.Status.String() + ")"
+	}
+	if m.NewIdentity {
+		line += " (sent under a new, unverified identity)"
+	}
+	return line
+}
+
+// printMessage prints one message of the conversation between self and
+// m.Contact.
+func (c *cli) printMessage(self string, m *client.Message) error {
+	j := jsonMessage{Type: "message", ID: m.ID.String(), From: m.Contact, To: self,
+		Time: m.Sent, Text: m.Text, Status: m.Status.String()}
+	if m.Outgoing {
+		j.From, j.To = self, m.Contact
+	}
+	return c.emit(j, formatMessage(self, m))
+}
+
+// printEvent prints what Sync or Listen reports: messages on standard
+// output, the rest as notes on standard error.
+func (c *cli) printEvent(self string, ev client.Event) error {
+	switch ev.Kind {
+	case client.EventMessage:
+		return c.printMessage(self, ev.Message)
+	case client.EventSent:
+		c.notef("sent a queued message to %s", ev.Message.Contact)
+	case client.EventExpired:
+		c.notef("warning: a message to %s expired on the relay before it was delivered", ev.Message.Contact)
+	case client.EventIdentityChanged:
+		c.noteIdentityChange(ev.Identity)
+	case client.EventError:
+		c.notef("warning: %s", cleanMessage(ev.Err))
+	}
+	return nil
+}
+
+func (c *cli) noteIdentityChange(ic *client.IdentityChange) {
+	u := ic.User
+	if !ic.Held {
+		c.notef("note: %s's identity changed (a new phone, or someone in the middle)", u)
+		c.notef("hint: compare safety numbers with %s: parley safety %s", u, u)
+		return
+	}
+	c.notef("warning: %s's verified identity changed: sending to %s is held", u, u)
+	c.notef("hint: compare safety numbers with %s: parley safety %s", u, u)
+	c.notef("hint: if they match, accept the new identity: parley accept %s", u)
+}

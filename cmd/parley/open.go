@@ -1,0 +1,44 @@
+package main
+
+import (
+	"parley.dev/client"
+)
+
+// open unlocks the vault in --home with the PIN. The caller closes it.
+func (c *cli) open() (*client.Client, error) {
+	pin, err := c.pin("PIN for " + c.home + ": ")
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pin)
+	cl := &client.Client{Home: c.home}
+	if err := cl.Unlock(c.ctx, pin); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// withClient parses a command's arguments, unlocks the vault, runs f and
+// closes the vault.
+func (c *cli) withClient(name string, args []string, nargs int, f func(cl *client.Client, args []string) error) error {
+	fs := c.flagSet(name)
+	rest, err := c.parse(fs, args, nargs)
+	if err != nil {
+		return err
+	}
+	cl, err := c.open()
+	if err != nil {
+		return err
+	}
+	err = f(cl, rest)
+	if cerr := cl.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// self returns this device's user name, or ErrNotRegistered.
+func self(cl *client.Client) (string, error) {
+	a, err := cl.Address()
+	return a.User, err
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"errors"
+
+	"parley.dev/client"
+)
+
+// cmdSend encrypts and sends one message: "parley send USER TEXT". When
+// the relay is unreachable the message stays in the encrypted outbox, the
+// command says so and succeeds: the next send or sync delivers it.
+func cmdSend(c *cli, args []string) error {
+	return c.withClient("send", args, 2, func(cl *client.Client, args []string) error {
+		to, text := args[0], args[1]
+		id, err := cl.Send(c.ctx, to, text)
+		status := "sent"
+		switch {
+		case errors.Is(err, client.ErrUnreachable):
+			status = "queued"
+			c.notef("the relay is unreachable: the message waits, encrypted, in the outbox")
+			c.notef("hint: run \"parley sync\" later to send it")
+		case err != nil:
+			return sendError(to, id != client.MessageID{}, err)
+		}
+		return c.emit(map[string]string{"id": id.String(), "to": to, "status": status}, status+" to "+to)
+	})
+}
+
+// sendError adds the next steps that need the recipient's name. stored
+// says whether the message was kept (held) rather than refused.
+func sendError(to string, stored bool, err error) error {
+	switch {
+	case errors.Is(err, client.ErrIdentityChanged):
+		what := "the message was not sent"
+		if stored {
+			what = "the message is held, not sent"
+		}
+		return withHints(errors.New(to+"'s identity changed since you verified it: "+what),
+			"compare safety numbers with "+to+": parley safety "+to,
+			"if they match, accept the new identity (held messages then go out): parley accept "+to)
+	case errors.Is(err, client.ErrUnknownUser):
+		return withHints(errors.New("no user "+to+" on this relay"),
+			"check the name: "+to+" must have run \"parley register\" on the same relay")
+	}
+	return err
+}

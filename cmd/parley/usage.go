@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+const usage = `Usage:
+    parley [--home DIR] [--json] COMMAND [ARGS]
+
+Start here:
+    parley demo [--keep]             run a relay, alice and bob in-process
+                                     (--keep: leave their files behind)
+
+Commands:
+    init                             create the vault (asks for a new PIN twice)
+    register --server URL [--ca FILE] [--token T] USER
+                                     create the identity and this device on a relay
+    send USER TEXT                   encrypt and send (queued if the relay is unreachable)
+    sync                             fetch pending messages, print them, exit
+    listen [--count N]               stay online and print messages as they arrive
+                                     (--count: exit after N messages)
+    chat USER                        talk with USER: typed lines are sent, /quit exits
+    history USER                     print the conversation with USER
+    contacts                         list contacts and whether they are verified
+    safety USER                      print the safety number shared with USER
+    verify USER NUMBER               mark USER verified if NUMBER matches theirs
+    accept USER                      accept USER's new identity after checking it
+    passwd                           change the PIN
+    help [COMMAND]                   print this text, or one command's
+
+Global flags (before or after COMMAND, before its arguments):
+    --home DIR     the vault's directory (default ~/.parley)           PARLEY_HOME
+    --json         print JSON lines instead of text                    PARLEY_JSON=1
+    --server URL   the relay, https only (register)                    PARLEY_SERVER
+    --ca FILE      trust this CA certificate for the relay (register)  PARLEY_CA
+    --token T      a registration token from your app's backend        PARLEY_TOKEN
+
+The PIN is read from the terminal without echo. Scripts may set PARLEY_PIN
+instead; that is less safe: other programs of yours can read a process's
+environment, and shells keep history.
+
+Messages print as "[time] sender: text". Errors go to standard error as
+"parley: error: ..." followed by hints on what to do next.
+`
+
+// commandUsage is the short usage text of one command.
+func commandUsage(cmd command) string {
+	var b strings.Builder
+	synopsis := strings.TrimSpace("parley " + cmd.name + " " + cmd.args)
+	summary := strings.ToUpper(cmd.summary[:1]) + cmd.summary[1:]
+	fmt.Fprintf(&b, "Usage:\n    %s\n\n%s.\n", synopsis, summary)
+	fmt.Fprintf(&b, "\nRun \"parley help\" for the global flags and environment variables.\n")
+	return b.String()
+}
