@@ -22,6 +22,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"bob is offline; alice sends him three messages",
+		"the relay's counters: 3 envelopes stored, 0 delivered, 0 devices connected",
 		"ok: bob received all three, once each, in order",
 		"ok: alice received the reply",
 		"ok: they match",
