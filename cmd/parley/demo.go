@@ -52,7 +52,7 @@ func cmdDemo(c *cli, args []string) error {
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	d := &demo{c: c, ctx: ctx, dir: dir}
+	d := &demo{c: c, ctx: ctx, dir: dir, keep: *keep}
 	defer d.close()
 	if err := d.run(); err != nil {
 		return withHints(fmt.Errorf("demo failed at step %d: %w", d.step, err),
@@ -68,6 +68,7 @@ type demo struct {
 	c    *cli
 	ctx  context.Context
 	dir  string
+	keep bool // leave dir behind
 	step int
 
 	relay      *server.Server
@@ -80,7 +81,11 @@ type demo struct {
 
 func (d *demo) run() error {
 	d.printf("Parley demo: a relay and two users, alice and bob, all in this process.")
-	d.printf("Everything lives in %s and is deleted at the end.", d.dir)
+	if d.keep {
+		d.printf("Everything lives in %s, which is kept (--keep).", d.dir)
+	} else {
+		d.printf("Everything lives in %s and is deleted at the end.", d.dir)
+	}
 	for _, s := range []struct {
 		title string
 		f     func() error

@@ -17,7 +17,7 @@ func cmdInit(c *cli, args []string) error {
 	defer clear(pin)
 	cl := &client.Client{Home: c.home}
 	if err := cl.Create(c.ctx, pin); err != nil {
-		return err
+		return c.homeError(err)
 	}
 	if err := cl.Close(); err != nil {
 		return err

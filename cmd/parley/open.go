@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"parley.dev/client"
 )
 
@@ -13,10 +15,35 @@ func (c *cli) open() (*client.Client, error) {
 	defer clear(pin)
 	cl := &client.Client{Home: c.home}
 	if err := cl.Unlock(c.ctx, pin); err != nil {
-		return nil, err
+		return nil, c.homeError(err)
 	}
 	return cl, nil
 }
+
+// homeError names the home directory in the SDK's errors about it.
+func (c *cli) homeError(err error) error {
+	var msg string
+	switch {
+	case errors.Is(err, client.ErrNoVault):
+		msg = "no Parley vault in " + c.home
+	case errors.Is(err, client.ErrExists):
+		msg = c.home + " already holds a Parley vault"
+	case errors.Is(err, client.ErrInUse):
+		msg = "the vault in " + c.home + " is in use by another process"
+	default:
+		return err
+	}
+	return &renamedError{msg: msg, err: err}
+}
+
+// renamedError replaces an error's message, keeping it for errors.Is.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }
 
 // withClient parses a command's arguments, unlocks the vault, runs f and
 // closes the vault.

@@ -18,7 +18,7 @@ func cmdPasswd(c *cli, args []string) error {
 	defer clear(old)
 	cl := &client.Client{Home: c.home}
 	if err := cl.Unlock(c.ctx, old); err != nil {
-		return err
+		return c.homeError(err)
 	}
 	defer cl.Close()
 	pin, err := c.newPIN(envNewPIN, "New PIN for "+c.home+": ")
