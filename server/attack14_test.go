@@ -127,16 +127,15 @@ func TestAttack14OversizedMessage(t *testing.T) {
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	ws := bob.Dial(t)
 	big, _ := wire.Marshal(&wire.Submit{To: alice.Addr, ID: msgID(1), Payload: make([]byte, 64<<10)})
-	if err := ws.SendRaw(big); err != nil {
-		t.Fatal(err)
+	// The relay may cut the connection while the client is still writing.
+	writeErr := ws.SendRaw(big)
+	if s := closedWith(t, ws); s != websocket.StatusMessageTooBig && (writeErr == nil || s != -1) {
+		t.Errorf("closed with %v (write error %v), want message too big", s, writeErr)
 	}
-	if s := closedWith(t, ws); s != websocket.StatusMessageTooBig {
-		t.Errorf("closed with %v, want message too big", s)
-	}
-	m := metricsText(t, r.Client(), r.URL+"/metrics")
-	if !strings.Contains(m, `parley_rejected_total{reason="too-large"} 1`) {
-		t.Error("the oversized message was not counted")
-	}
+	waitFor(t, func() bool {
+		m := metricsText(t, r.Client(), r.URL+"/metrics")
+		return strings.Contains(m, `parley_rejected_total{reason="too-large"} 1`)
+	})
 	checkServing(t, r, alice, bob)
 }
 

@@ -30,8 +30,8 @@ import (
 // stay allocated for the life of every idle connection; these are enough
 // for frame headers and small frames, and larger payloads bypass them.
 const (
-	wsReadBuffer  = 1 << 10
-	wsWriteBuffer = 2 << 10
+	wsReadBuffer  = 512
+	wsWriteBuffer = 1 << 10
 )
 
 // handleWebSocket authenticates the upgrade (before any mailbox is
@@ -159,6 +159,7 @@ type conn struct {
 	again         bool // a wake-up arrived while delivering
 	synced        bool // a Synced frame was sent
 	sentSinceSync bool
+	windowFull    bool // delivery stopped for want of window: an ack resumes it
 	lastSent      int64
 	unacked       map[int64]struct{}
 	timer         *time.Timer
@@ -276,9 +277,12 @@ func (c *conn) write(f wire.Frame) error {
 		c.r.log.Error("marshal frame", "type", f.Type().String(), "err", err)
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.r.writeTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageBinary, b)
+	// A watchdog rather than a deadline context: the library keeps the
+	// last write's context reachable, and the connection's own costs
+	// nothing extra per idle connection.
+	watchdog := time.AfterFunc(c.r.writeTimeout, c.cancel)
+	defer watchdog.Stop()
+	return c.ws.Write(c.ctx, websocket.MessageBinary, b)
 }
 
 // spawn runs fn on a goroutine the connection waits for, unless the
@@ -394,16 +398,16 @@ func (c *conn) ack(m *wire.Ack) {
 		return
 	}
 	c.r.metrics.acked.Add(int64(n))
-	freed := false
+	resume := false
 	c.mu.Lock()
 	for _, q := range seqs {
 		if _, ok := c.unacked[q]; ok {
 			delete(c.unacked, q)
-			freed = true
+			resume = c.windowFull
 		}
 	}
 	c.mu.Unlock()
-	if freed {
+	if resume {
 		c.kick()
 	}
 	c.write(&wire.AckResult{Seqs: m.Seqs})
@@ -450,6 +454,7 @@ func (c *conn) deliver() error {
 		c.mu.Lock()
 		limit := min(c.r.window-len(c.unacked), store.MaxBatch)
 		after := c.lastSent
+		c.windowFull = limit <= 0 // under the lock an ack checks it with
 		c.mu.Unlock()
 		if limit <= 0 {
 			return nil // an ack will kick

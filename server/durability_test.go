@@ -7,9 +7,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +30,7 @@ import (
 const (
 	childEnv    = "PARLEY_TEST_RELAY_DIR"
 	childBanner = "relay listening on "
+	memBanner   = "memory report on "
 )
 
 func TestMain(m *testing.M) {
@@ -55,14 +59,30 @@ func runChildRelay(dir string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Printf("%shttps://%s\n", childBanner, l.Addr())
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	go http.Serve(ml, http.HandlerFunc(reportMemory))
+	fmt.Printf("%shttps://%s\n%shttp://%s/\n", childBanner, l.Addr(), memBanner, ml.Addr())
 	s.Serve(l)
+}
+
+// reportMemory writes, after a GC that returns free memory to the OS, the
+// Go heap and stacks in use, the resident set size and the goroutines.
+func reportMemory(w http.ResponseWriter, _ *http.Request) {
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(w, "%d %d %d\n", ms.HeapInuse+ms.StackInuse, rssBytes(), runtime.NumGoroutine())
 }
 
 // childRelay is a relay in another process.
 type childRelay struct {
-	cmd *exec.Cmd
-	url string
+	cmd    *exec.Cmd
+	url    string
+	memURL string
 }
 
 func startChild(t testing.TB, dir string) *childRelay {
@@ -78,11 +98,15 @@ func startChild(t testing.TB, dir string) *childRelay {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, childBanner) {
-		t.Fatalf("child relay said %q (%v)", line, err)
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
+	memLine, err2 := br.ReadString('\n')
+	if err != nil || err2 != nil || !strings.HasPrefix(line, childBanner) || !strings.HasPrefix(memLine, memBanner) {
+		t.Fatalf("child relay said %q %q (%v %v)", line, memLine, err, err2)
 	}
-	return &childRelay{cmd: cmd, url: strings.TrimSpace(strings.TrimPrefix(line, childBanner))}
+	return &childRelay{cmd: cmd,
+		url:    strings.TrimSpace(strings.TrimPrefix(line, childBanner)),
+		memURL: strings.TrimSpace(strings.TrimPrefix(memLine, memBanner))}
 }
 
 func caTLS(t testing.TB, dir string) *tls.Config {
