@@ -72,13 +72,15 @@ func (ch *chat) run() error {
 }
 
 // show prints an event of the conversation; other users' messages are
-// only mentioned.
+// only mentioned. EventSent is not shown: the SDK reports it for every
+// line typed (each passes through the outbox), and a line queued while
+// offline was announced as such.
 func (ch *chat) show(ev client.Event) {
-	if ev.Kind == client.EventMessage && ev.Message.Contact != ch.peer {
+	switch {
+	case ev.Kind == client.EventSynced, ev.Kind == client.EventSent:
+	case ev.Kind == client.EventMessage && ev.Message.Contact != ch.peer:
 		ch.notef("new message from %s: parley history %s", ev.Message.Contact, ev.Message.Contact)
-		return
-	}
-	if ev.Kind != client.EventSynced {
+	default:
 		ch.printEvent(ch.me, ev)
 	}
 }
