@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -110,7 +111,9 @@ func (r *Relay) Stop(t testing.TB) {
 		if err := r.Server.Shutdown(ctx); err != nil {
 			t.Errorf("servertest: shutdown: %v", err)
 		}
-		if err := <-r.done; err != nil {
+		// Serve may not have begun before Shutdown; it then reports
+		// ErrServerClosed, which is no failure.
+		if err := <-r.done; err != nil && !errors.Is(err, server.ErrServerClosed) {
 			t.Errorf("servertest: serve: %v", err)
 		}
 	})
