@@ -59,6 +59,10 @@ type Client struct {
 
 	now     func() time.Time // the clock; tests replace it
 	backoff time.Duration    // Listen's first reconnect wait; tests shorten it
+	hooks   *testHooks       // nil outside this package's tests
+	// backlog holds events emitted while neither Sync nor Listen ran (a
+	// Send that found an identity change); the next one reports them.
+	backlog []Event
 }
 
 // Factor is an extra secret the vault's key is derived from, besides the

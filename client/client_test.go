@@ -13,7 +13,7 @@ func TestRoundTrip(t *testing.T) {
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 
 	id := send(t, alice, "bob", "Hi Bob, it's Alice.")
-	evs := sync(t, bob)
+	evs := syncNow(t, bob)
 	wantTexts(t, "bob's new messages", texts(evs, client.EventMessage), "Hi Bob, it's Alice.")
 	m := evs[len(evs)-1].Message
 	if m.ID != id || m.Contact != "alice" || m.Outgoing || m.Status != client.StatusReceived || m.NewIdentity {
@@ -21,9 +21,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	send(t, bob, "alice", "Hi Alice!")
-	wantTexts(t, "alice's new messages", texts(sync(t, alice), client.EventMessage), "Hi Alice!")
+	wantTexts(t, "alice's new messages", texts(syncNow(t, alice), client.EventMessage), "Hi Alice!")
 	send(t, alice, "bob", "Got it.")
-	wantTexts(t, "bob's new messages", texts(sync(t, bob), client.EventMessage), "Got it.")
+	wantTexts(t, "bob's new messages", texts(syncNow(t, bob), client.EventMessage), "Got it.")
 
 	wantTexts(t, "alice's history", historyTexts(t, alice, "bob"), "Hi Bob, it's Alice.", "Hi Alice!", "Got it.")
 	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "Hi Bob, it's Alice.", "Hi Alice!", "Got it.")
@@ -31,7 +31,7 @@ func TestRoundTrip(t *testing.T) {
 	if !h[0].Outgoing || h[0].Status != client.StatusSent || h[1].Outgoing {
 		t.Fatalf("alice's history = %+v", h)
 	}
-	if evs := sync(t, bob); len(texts(evs, client.EventMessage)) != 0 {
+	if evs := syncNow(t, bob); len(texts(evs, client.EventMessage)) != 0 {
 		t.Fatalf("second sync delivered again: %+v", evs)
 	}
 }
@@ -43,7 +43,7 @@ func TestOfflineDelivery(t *testing.T) {
 		send(t, alice, "bob", s)
 	}
 	bob = reopen(t, bob) // bob was not even running
-	wantTexts(t, "bob's messages", texts(sync(t, bob), client.EventMessage), "one", "two", "three")
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "one", "two", "three")
 	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "one", "two", "three")
 }
 
@@ -72,7 +72,7 @@ func TestOutboxWhileRelayDown(t *testing.T) {
 
 	r.Restart(t)
 	alice = reopen(t, alice) // the outbox survives a restart of the app too
-	evs := sync(t, alice)
+	evs := syncNow(t, alice)
 	wantTexts(t, "alice's sent events", texts(evs, client.EventSent), "while down 1", "while down 2")
 	h, _ = alice.History(ctx, "bob")
 	for _, m := range h {
@@ -80,7 +80,7 @@ func TestOutboxWhileRelayDown(t *testing.T) {
 			t.Errorf("after reconnecting, %q is %v", m.Text, m.Status)
 		}
 	}
-	wantTexts(t, "bob's messages", texts(sync(t, bob), client.EventMessage), "before", "while down 1", "while down 2")
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "before", "while down 1", "while down 2")
 	hb, _ := bob.History(ctx, "alice")
 	if hb[1].ID != ids[0] || hb[2].ID != ids[1] {
 		t.Fatalf("bob's IDs differ from alice's")

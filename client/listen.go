@@ -141,7 +141,7 @@ func (c *Client) process(ctx context.Context, conn *relay.Conn, untilSynced bool
 			for _, e := range r.events {
 				c.emitEvent(e)
 			}
-			if ack {
+			if ack && !c.acksDropped() {
 				acks = append(acks, f.Seq)
 			}
 			if len(conn.Incoming()) == 0 || len(acks) >= wire.MaxAckBatch {
@@ -280,10 +280,23 @@ func (c *Client) minBackoff() time.Duration {
 	return minBackoff
 }
 
+// maxBacklog bounds the events kept while neither Sync nor Listen runs;
+// the oldest are dropped beyond it (what they report is in the vault).
+const maxBacklog = 1024
+
+// setEmitter directs events to f (nil: keep them for the next Sync or
+// Listen), first handing f the events kept so far.
 func (c *Client) setEmitter(f func(Event)) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.emit = f
+	var kept []Event
+	if f != nil {
+		kept, c.backlog = c.backlog, nil
+	}
+	c.mu.Unlock()
+	for _, e := range kept {
+		f(e)
+	}
 }
 
 // eventQueue calls fn with each pushed event on its own goroutine, in

@@ -78,7 +78,7 @@ func send(t *testing.T, c *client.Client, to, text string) client.MessageID {
 	return id
 }
 
-func sync(t *testing.T, c *client.Client) []client.Event {
+func syncNow(t *testing.T, c *client.Client) []client.Event {
 	t.Helper()
 	evs, err := c.Sync(context.Background())
 	if err != nil {

@@ -65,7 +65,13 @@ func (c *Client) receive(d *wire.Deliver) (r received, ack bool, err error) {
 	}
 	err = v.Update(func(tx *vault.Tx) error {
 		r = received{}
-		return c.store(tx, a, d, info, &r)
+		if err := c.store(tx, a, d, info, &r); err != nil {
+			return err
+		}
+		if c.crashBeforeCommit() {
+			return errTestCrash
+		}
+		return nil
 	})
 	var drop *dropError
 	switch {

@@ -128,10 +128,17 @@ func (c *Client) dial(ctx context.Context, opt relay.DialOptions) (*relay.Conn, 
 	return conn, relayErr(err)
 }
 
-// emitEvent hands e to the running Sync or Listen, if any.
+// emitEvent hands e to the running Sync or Listen, or keeps it for the
+// next one.
 func (c *Client) emitEvent(e Event) {
 	c.mu.Lock()
 	f := c.emit
+	if f == nil {
+		if len(c.backlog) == maxBacklog {
+			c.backlog = c.backlog[1:]
+		}
+		c.backlog = append(c.backlog, e)
+	}
 	c.mu.Unlock()
 	if f != nil {
 		f(e)

@@ -14,25 +14,31 @@ import (
 // each the relay answered for. An item whose every envelope is answered
 // leaves the outbox: sent if the relay stored a copy for at least one
 // device of the recipient, failed otherwise.
+//
+// Items go one after the other (each item's copies to all devices at
+// once): the relay may store concurrent submissions in any order, and a
+// device should receive one sender's messages in the order they were
+// written.
 func (f *flusher) submit(ctx context.Context, user addr.UserID, items []*outboxItem) error {
 	if len(items) == 0 {
 		return nil
 	}
-	var subs []*wire.Submit
+	var results []*wire.SubmitResult
+	var connErr error
 	for _, it := range items {
-		id, err := addr.ParseMessageID(it.ID)
+		subs, err := itemSubmits(it)
 		if err != nil {
 			return err
 		}
-		for _, e := range it.Ready {
-			to, err := addr.ParseAddress(e.To)
-			if err != nil {
-				return err
-			}
-			subs = append(subs, &wire.Submit{To: to, ID: id, Payload: e.Payload})
+		var res []*wire.SubmitResult
+		if connErr == nil {
+			res, connErr = f.c.submitVia(ctx, f.conn, subs)
 		}
+		if len(res) < len(subs) {
+			res = make([]*wire.SubmitResult, len(subs)) // unanswered: retried later
+		}
+		results = append(results, res...)
 	}
-	results, connErr := f.conn.Submit(ctx, subs)
 	retry, err := f.settle(user, items, results)
 	if err != nil {
 		return err
@@ -41,6 +47,23 @@ func (f *flusher) submit(ctx context.Context, user addr.UserID, items []*outboxI
 		return relayErr(connErr)
 	}
 	return retry
+}
+
+// itemSubmits returns the Submit frames of an item's ready envelopes.
+func itemSubmits(it *outboxItem) ([]*wire.Submit, error) {
+	id, err := addr.ParseMessageID(it.ID)
+	if err != nil {
+		return nil, err
+	}
+	subs := make([]*wire.Submit, 0, len(it.Ready))
+	for _, e := range it.Ready {
+		to, err := addr.ParseAddress(e.To)
+		if err != nil {
+			return nil, err
+		}
+		subs = append(subs, &wire.Submit{To: to, ID: id, Payload: e.Payload})
+	}
+	return subs, nil
 }
 
 // outcome classifies a relay's answer to one envelope.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,11 +50,11 @@ type Conn struct {
 	discard  bool
 
 	mu      sync.Mutex
-	results map[resultKey]chan *wire.SubmitResult
-	unacked int           // sequence numbers acked but not yet confirmed
-	settled chan struct{} // closed when unacked reaches zero
-	done    chan struct{} // closed when the reader ends
-	err     error         // why it ended
+	results map[resultKey][]chan *wire.SubmitResult // waiting, oldest first
+	unacked int                                     // sequence numbers acked but not yet confirmed
+	settled chan struct{}                           // closed when unacked reaches zero
+	done    chan struct{}                           // closed when the reader ends
+	err     error                                   // why it ended
 
 	quit      chan struct{} // closed by Close: the reader stops waiting for the consumer
 	closeOnce sync.Once
@@ -81,7 +82,7 @@ func (c *Client) Dial(ctx context.Context, a Auth, opt DialOptions) (*Conn, erro
 		return nil, dialError(ctx, resp, err)
 	}
 	ws.SetReadLimit(wire.MaxFrame)
-	conn := &Conn{ws: ws, discard: opt.Discard, results: make(map[resultKey]chan *wire.SubmitResult),
+	conn := &Conn{ws: ws, discard: opt.Discard, results: make(map[resultKey][]chan *wire.SubmitResult),
 		done: make(chan struct{}), quit: make(chan struct{})}
 	if err := conn.readWelcome(ctx); err != nil {
 		ws.CloseNow()
@@ -153,8 +154,10 @@ func (c *Conn) readLoop() {
 	err := c.read()
 	c.mu.Lock()
 	c.err = err
-	for k, ch := range c.results {
-		close(ch)
+	for k, chs := range c.results {
+		for _, ch := range chs {
+			close(ch)
+		}
 		delete(c.results, k)
 	}
 	c.mu.Unlock()
@@ -193,9 +196,12 @@ func (c *Conn) dispatch(f wire.Frame) error {
 	case *wire.SubmitResult:
 		c.mu.Lock()
 		k := resultKey{f.To, f.ID}
-		if ch, ok := c.results[k]; ok {
-			ch <- f
-			delete(c.results, k)
+		if chs := c.results[k]; len(chs) > 0 {
+			chs[0] <- f
+			c.results[k] = chs[1:]
+			if len(chs) == 1 {
+				delete(c.results, k)
+			}
 		}
 		c.mu.Unlock()
 	case *wire.AckResult:
@@ -245,8 +251,7 @@ func (c *Conn) write(ctx context.Context, f wire.Frame) error {
 
 // Submit sends the envelopes and waits for the relay's result of each.
 // results[i] answers subs[i]; it is nil if the connection or ctx ended
-// first, and then err says why. Envelopes must be distinct (recipient,
-// ID) pairs.
+// first, and then err says why. The same envelope may appear twice.
 func (c *Conn) Submit(ctx context.Context, subs []*wire.Submit) (results []*wire.SubmitResult, err error) {
 	chans := make([]chan *wire.SubmitResult, len(subs))
 	c.mu.Lock()
@@ -256,10 +261,11 @@ func (c *Conn) Submit(ctx context.Context, subs []*wire.Submit) (results []*wire
 	}
 	for i, s := range subs {
 		chans[i] = make(chan *wire.SubmitResult, 1)
-		c.results[resultKey{s.To, s.ID}] = chans[i]
+		k := resultKey{s.To, s.ID}
+		c.results[k] = append(c.results[k], chans[i])
 	}
 	c.mu.Unlock()
-	defer c.forget(subs)
+	defer c.forget(chans, subs)
 	for _, s := range subs {
 		if err := c.write(ctx, s); err != nil {
 			return make([]*wire.SubmitResult, len(subs)), err
@@ -280,11 +286,16 @@ func (c *Conn) Submit(ctx context.Context, subs []*wire.Submit) (results []*wire
 	return results, nil
 }
 
-func (c *Conn) forget(subs []*wire.Submit) {
+// forget drops the waiters of one Submit call that got no answer.
+func (c *Conn) forget(chans []chan *wire.SubmitResult, subs []*wire.Submit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range subs {
-		delete(c.results, resultKey{s.To, s.ID})
+	for i, s := range subs {
+		k := resultKey{s.To, s.ID}
+		c.results[k] = slices.DeleteFunc(c.results[k], func(ch chan *wire.SubmitResult) bool { return ch == chans[i] })
+		if len(c.results[k]) == 0 {
+			delete(c.results, k)
+		}
 	}
 }
 

@@ -1,0 +1,78 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"parley.dev/client/internal/relay"
+	"parley.dev/internal/wire"
+)
+
+// Test-only access for package client_test.
+
+func (c *Client) hooksLocked() *testHooks {
+	if c.hooks == nil {
+		c.hooks = &testHooks{}
+	}
+	return c.hooks
+}
+
+// SetClock replaces c's clock. Call before Create or Unlock.
+func SetClock(c *Client, now func() time.Time) { c.now = now }
+
+// SetBackoff shortens Listen's first reconnect wait.
+func SetBackoff(c *Client, d time.Duration) { c.backoff = d }
+
+// InterceptSubmits hands c's outgoing envelopes to f instead of the relay.
+func InterceptSubmits(c *Client, f func([]*wire.Submit) []*wire.SubmitResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooksLocked().submit = f
+}
+
+// DropAcks makes c store deliveries without acknowledging them.
+func DropAcks(c *Client, drop bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooksLocked().dropAcks = drop
+}
+
+// FailStores makes c's next n stores of a delivery fail before commit.
+func FailStores(c *Client, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooksLocked().failStores = n
+}
+
+// SubmitRaw submits envelopes as c's device, over a connection of its own.
+func SubmitRaw(ctx context.Context, c *Client, subs []*wire.Submit) ([]*wire.SubmitResult, error) {
+	conn, err := c.dial(ctx, relay.DialOptions{Discard: true})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.Submit(ctx, subs)
+}
+
+// PreKeyStatus asks the relay how many one-time prekeys c has left.
+func PreKeyStatus(ctx context.Context, c *Client) (*wire.PreKeyStatus, error) {
+	_, a, err := c.registered()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := c.relayClient()
+	if err != nil {
+		return nil, err
+	}
+	return rc.PreKeyStatus(ctx, a.auth())
+}
+
+// KeyCanaries returns byte strings that must never appear in c's files:
+// its identity and device keys, public and secret.
+func KeyCanaries(c *Client) [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a := c.acct
+	return [][]byte{a.identity.MarshalSecret()[2:34], a.identity.MarshalSecret()[34:],
+		a.identity.Public().KeyBytes(), a.device.MarshalSecret()[2:], a.device.Public().Bytes()[2:]}
+}

@@ -1,0 +1,49 @@
+package client
+
+import (
+	"context"
+	"errors"
+
+	"parley.dev/client/internal/relay"
+	"parley.dev/internal/wire"
+)
+
+// testHooks let this package's tests play a misbehaving relay or a
+// crashing app. Production code never sets them (Client.hooks is nil).
+type testHooks struct {
+	// submit replaces the relay for outgoing envelopes when set.
+	submit func([]*wire.Submit) []*wire.SubmitResult
+	// dropAcks stores deliveries without acknowledging them, as if the
+	// app died right after each commit.
+	dropAcks bool
+	// failStores makes this many next stores fail inside their
+	// transaction, as if the app died before the commit.
+	failStores int
+}
+
+var errTestCrash = errors.New("client: test hook: simulated crash")
+
+// submitVia sends envelopes over conn, or to the test hook.
+func (c *Client) submitVia(ctx context.Context, conn *relay.Conn, subs []*wire.Submit) ([]*wire.SubmitResult, error) {
+	if c.hooks != nil && c.hooks.submit != nil {
+		return c.hooks.submit(subs), nil
+	}
+	return conn.Submit(ctx, subs)
+}
+
+// crashBeforeCommit reports whether a test wants this store to fail.
+func (c *Client) crashBeforeCommit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hooks == nil || c.hooks.failStores == 0 {
+		return false
+	}
+	c.hooks.failStores--
+	return true
+}
+
+func (c *Client) acksDropped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hooks != nil && c.hooks.dropAcks
+}
