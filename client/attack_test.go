@@ -96,6 +96,7 @@ func kinds(evs []client.Event, k client.EventKind) []client.Event {
 // message included, delivered again before and after a restart of the
 // recipient, are shown once.
 func TestAttack02ReplayEnvelope(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	rec := record(t, alice)
@@ -130,6 +131,7 @@ func TestAttack02ReplayEnvelope(t *testing.T) {
 // through a relay that reorders, duplicates and drops them, across a
 // ratchet step: every surviving message is shown exactly once.
 func TestAttack03RelayReordersDropsDuplicates(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	evil := hold(alice)
@@ -200,6 +202,7 @@ func TestAttack03RelayReordersDropsDuplicates(t *testing.T) {
 // delivered again after a restart and not shown twice; a message whose
 // store did not commit is delivered again and shown once.
 func TestCrashBetweenStoreAndAck(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	for _, s := range []string{"one", "two", "three"} {
@@ -230,6 +233,7 @@ func TestCrashBetweenStoreAndAck(t *testing.T) {
 // verified bob, gets an identity-change event and her sending is held
 // until she accepts; carol, who did not verify him, is told and goes on.
 func TestAttack05IdentitySwap(t *testing.T) {
+	t.Parallel()
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	r := startRelay(t, func(s *server.Server) { s.Registration = server.RegisterToken; s.TokenKey = pub })
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 // either device's home holds a message text, a user name or key bytes in
 // the clear, while the vaults are open and after they are closed.
 func TestCanaryNothingReadableOnDisk(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	const aliceName, bobName = "canary-alice-7f3a", "canary-bob-91c2"
 	texts := []string{"canary text: the vault door is blue", "canary reply: meet at the old mill at noon"}

@@ -60,6 +60,7 @@ type Client struct {
 	now     func() time.Time // the clock; tests replace it
 	backoff time.Duration    // Listen's first reconnect wait; tests shorten it
 	hooks   *testHooks       // nil outside this package's tests
+	oneTime int              // one-time prekeys to keep per kind; 0 means oneTimeTarget
 	// backlog holds events emitted while neither Sync nor Listen ran (a
 	// Send that found an identity change); the next one reports them.
 	backlog []Event

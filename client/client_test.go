@@ -9,6 +9,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 
@@ -37,6 +38,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestOfflineDelivery(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	for _, s := range []string{"one", "two", "three"} {
@@ -48,6 +50,7 @@ func TestOfflineDelivery(t *testing.T) {
 }
 
 func TestOutboxWhileRelayDown(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	send(t, alice, "bob", "before")
@@ -88,6 +91,7 @@ func TestOutboxWhileRelayDown(t *testing.T) {
 }
 
 func TestWrongPIN(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice := register(t, r, "alice")
 	alice.Close()

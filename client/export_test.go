@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"parley.dev/client/internal/relay"
+	"parley.dev/internal/vault"
 	"parley.dev/internal/wire"
 )
 
@@ -19,6 +20,10 @@ func (c *Client) hooksLocked() *testHooks {
 
 // SetClock replaces c's clock. Call before Create or Unlock.
 func SetClock(c *Client, now func() time.Time) { c.now = now }
+
+// SetOneTimePreKeys sets how many one-time prekeys of each kind c keeps
+// at the relay (fewer make tests fast). Call before Register.
+func SetOneTimePreKeys(c *Client, n int) { c.oneTime = n }
 
 // SetBackoff shortens Listen's first reconnect wait.
 func SetBackoff(c *Client, d time.Duration) { c.backoff = d }
@@ -75,4 +80,21 @@ func KeyCanaries(c *Client) [][]byte {
 	a := c.acct
 	return [][]byte{a.identity.MarshalSecret()[2:34], a.identity.MarshalSecret()[34:],
 		a.identity.Public().KeyBytes(), a.device.MarshalSecret()[2:], a.device.Public().Bytes()[2:]}
+}
+
+// SignedPreKeyIDs returns the IDs of c's signed prekeys kept, oldest first.
+func SignedPreKeyIDs(c *Client) []uint32 {
+	v, err := c.vault()
+	if err != nil {
+		return nil
+	}
+	var ids []uint32
+	v.Update(func(tx *vault.Tx) error {
+		m, err := loadPreKeyMeta(tx)
+		for _, e := range m.Signed {
+			ids = append(ids, e.ID)
+		}
+		return err
+	})
+	return ids
 }

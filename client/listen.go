@@ -112,6 +112,7 @@ func (c *Client) disconnect(conn *relay.Conn) {
 // on this device's prekeys.
 func (c *Client) process(ctx context.Context, conn *relay.Conn, untilSynced bool) (responded bool, err error) {
 	var acks []uint64
+	synced := false // the relay sends Synced after every drained batch; report the first
 	sendAcks := func() error {
 		if len(acks) == 0 {
 			return nil
@@ -160,7 +161,10 @@ func (c *Client) process(ctx context.Context, conn *relay.Conn, untilSynced bool
 			if untilSynced {
 				return responded, nil
 			}
-			c.emitEvent(Event{Kind: EventSynced})
+			if !synced {
+				synced = true
+				c.emitEvent(Event{Kind: EventSynced})
+			}
 		}
 	}
 }

@@ -46,6 +46,7 @@ func next(t *testing.T, events <-chan client.Event, k client.EventKind) client.E
 }
 
 func TestListen(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	client.SetBackoff(bob, 10*time.Millisecond)
@@ -87,9 +88,15 @@ func TestListen(t *testing.T) {
 // relay signals they run low, the device uploads more, on Sync and live
 // on Listen.
 func TestPreKeyReplenishment(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t, func(s *server.Server) { s.PreKeyLowWater = 100 })
 	ctx := context.Background()
-	alice, bob, carol := register(t, r, "alice"), register(t, r, "bob"), register(t, r, "carol")
+	alice, carol := register(t, r, "alice"), register(t, r, "carol")
+	bob := newClient(t, r, "bob")
+	client.SetOneTimePreKeys(bob, 0) // the production default, 100
+	if _, err := bob.Register(ctx, "bob", client.RegisterOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	st, err := client.PreKeyStatus(ctx, bob)
 	if err != nil || st.OneTimeEC != 100 || st.OneTimeKEM != 100 {
 		t.Fatalf("after Register: %+v, %v; want 100 of each", st, err)

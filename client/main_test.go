@@ -22,6 +22,11 @@ func TestMain(m *testing.M) {
 
 var testPIN = []byte("482916")
 
+// testOneTimePreKeys is how many one-time prekeys of each kind test
+// devices keep (the default, 100, makes registration slow under -race):
+// the relay's low-water mark, so that one bundle taken makes them low.
+const testOneTimePreKeys = server.DefaultPreKeyLowWater
+
 // generous lifts the relay's rate limits: tests make many requests from
 // one address.
 func generous(s *server.Server) {
@@ -40,6 +45,7 @@ func startRelay(t *testing.T, configure ...func(*server.Server)) *servertest.Rel
 func newClient(t *testing.T, r *servertest.Relay, name string) *client.Client {
 	t.Helper()
 	c := &client.Client{Home: filepath.Join(t.TempDir(), name), Server: r.URL, CAFile: r.CAFile}
+	client.SetOneTimePreKeys(c, testOneTimePreKeys)
 	if err := c.Create(context.Background(), testPIN); err != nil {
 		t.Fatalf("Create: %v", err)
 	}

@@ -376,7 +376,7 @@ func (c *Client) replenish(ctx context.Context, st *wire.PreKeyStatus) error {
 	}
 	need := func(have uint32) int {
 		room := int(st.Max) - int(have)
-		return max(0, min(oneTimeTarget-int(have), room))
+		return max(0, min(c.oneTimeTarget()-int(have), room))
 	}
 	err = v.Update(func(tx *vault.Tx) error {
 		m, err := loadPreKeyMeta(tx)
@@ -398,6 +398,15 @@ func (c *Client) replenish(ctx context.Context, st *wire.PreKeyStatus) error {
 		return vaultErr(err)
 	}
 	return c.uploadPreKeysLocked(ctx)
+}
+
+// oneTimeTarget is how many one-time prekeys of each kind to keep at the
+// relay.
+func (c *Client) oneTimeTarget() int {
+	if c.oneTime > 0 {
+		return c.oneTime
+	}
+	return oneTimeTarget
 }
 
 // checkPreKeys asks the relay how many one-time prekeys are left and

@@ -171,7 +171,7 @@ func (c *Client) finishRegistration(ctx context.Context, a *account, again bool)
 		if err := m.rotate(tx, c.clock()); err != nil {
 			return err
 		}
-		if err := m.addOneTime(tx, oneTimeTarget, oneTimeTarget); err != nil {
+		if err := m.addOneTime(tx, c.oneTimeTarget(), c.oneTimeTarget()); err != nil {
 			return err
 		}
 		return m.save(tx)

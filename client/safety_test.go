@@ -9,6 +9,7 @@ import (
 )
 
 func TestSafetyNumbers(t *testing.T) {
+	t.Parallel()
 	r := startRelay(t)
 	ctx := context.Background()
 	alice, bob, carol := register(t, r, "alice"), register(t, r, "bob"), register(t, r, "carol")

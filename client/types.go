@@ -123,7 +123,8 @@ const (
 	// EventIdentityChanged: Identity says whose identity changed.
 	EventIdentityChanged
 	// EventSynced: every message queued at the relay has been received;
-	// live ones follow (Listen only; Sync returns at that point).
+	// live ones follow (Listen only, once per connection; Sync returns at
+	// that point).
 	EventSynced
 	// EventError: Err says what failed without stopping Listen: a message
 	// that could not be decrypted and was dropped, a message that could

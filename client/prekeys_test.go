@@ -1,0 +1,93 @@
+package client_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"parley.dev/client"
+	"parley.dev/server"
+	"parley.dev/server/servertest"
+)
+
+// testClock is a settable clock for a Client.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// TestSignedPreKeyRotation: the signed prekey is replaced weekly; a first
+// message written to the old one still decrypts, and old ones are
+// forgotten after the relay's TTL.
+func TestSignedPreKeyRotation(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t)
+	ctx := context.Background()
+	clock := &testClock{now: time.Now()}
+	bob := &client.Client{Home: filepath.Join(t.TempDir(), "bob"), Server: r.URL, CAFile: r.CAFile}
+	client.SetClock(bob, clock.Now)
+	if err := bob.Create(ctx, testPIN); err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if _, err := bob.Register(ctx, "bob", client.RegisterOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	carol, dave := register(t, r, "carol"), register(t, r, "dave")
+	send(t, carol, "bob", "written to the first signed prekey")
+
+	clock.Advance(8 * 24 * time.Hour)
+	wantTexts(t, "after the rotation", texts(syncNow(t, bob), client.EventMessage), "written to the first signed prekey")
+	if ids := client.SignedPreKeyIDs(bob); !slices.Equal(ids, []uint32{1, 2}) {
+		t.Fatalf("signed prekeys after a week = %v, want [1 2]", ids)
+	}
+	send(t, dave, "bob", "written to the second")
+	wantTexts(t, "dave's message", texts(syncNow(t, bob), client.EventMessage), "written to the second")
+
+	clock.Advance(40 * 24 * time.Hour)
+	syncNow(t, bob)
+	if ids := client.SignedPreKeyIDs(bob); !slices.Equal(ids, []uint32{2, 3}) {
+		t.Fatalf("signed prekeys 48 days in = %v, want [2 3]", ids)
+	}
+}
+
+// TestExpiryNotice: a message the recipient never fetched expires at the
+// relay, and the sender is told.
+func TestExpiryNotice(t *testing.T) {
+	t.Parallel()
+	clock := servertest.NewClock(time.Now())
+	r := startRelay(t, func(s *server.Server) {
+		s.Now = clock.Now
+		s.MailboxTTL = time.Hour
+		s.SweepInterval = 10 * time.Millisecond
+	})
+	alice := register(t, r, "alice")
+	register(t, r, "bob")
+	id := send(t, alice, "bob", "never fetched")
+	events, _ := listen(t, alice)
+	next(t, events, client.EventSynced)
+	clock.Advance(2 * time.Hour)
+	e := next(t, events, client.EventExpired)
+	if e.Message.ID != id || e.Message.Text != "never fetched" || e.Message.Status != client.StatusExpired {
+		t.Fatalf("expiry event = %+v", e.Message)
+	}
+	h, _ := alice.History(context.Background(), "bob")
+	if h[0].Status != client.StatusExpired {
+		t.Fatalf("history status = %v", h[0].Status)
+	}
+}
