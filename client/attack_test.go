@@ -251,6 +251,9 @@ func TestAttack05IdentitySwap(t *testing.T) {
 		}
 		return c
 	}
+	if _, err := newClient(t, r, "tokenless").Register(ctx, "tokenless", client.RegisterOptions{}); !errors.Is(err, client.ErrToken) {
+		t.Fatalf("Register without a token: %v, want ErrToken", err)
+	}
 	alice, bob, carol := reg("alice"), reg("bob"), reg("carol")
 	send(t, alice, "bob", "hello bob")
 	send(t, carol, "bob", "hello bob, carol here")

@@ -1,8 +1,14 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
+	"os"
 	"testing"
 
 	"parley.dev/client"
@@ -118,5 +124,97 @@ func TestWrongPIN(t *testing.T) {
 	}
 	if err := (&client.Client{Home: alice.Home}).Create(ctx, testPIN); !errors.Is(err, client.ErrExists) {
 		t.Fatalf("Create over a vault: %v, want ErrExists", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t)
+	ctx := context.Background()
+	alice := register(t, r, "alice")
+
+	id, err := alice.Send(ctx, "nobody", "hello?")
+	wantErr(t, "Send to an unknown user", err, client.ErrUnknownUser)
+	if h, _ := alice.History(ctx, "nobody"); len(h) != 1 || h[0].ID != id || h[0].Status != client.StatusFailed {
+		t.Fatalf("history of a failed message = %+v", h)
+	}
+	if evs := syncNow(t, alice); len(kinds(evs, client.EventSent)) != 0 {
+		t.Fatalf("a failed message was retried: %+v", evs)
+	}
+	for _, bad := range []struct{ to, text string }{{"bob", ""}, {"Bob", "x"}, {"alice", "to myself"}, {"bob", "\xff"}} {
+		if id, err := alice.Send(ctx, bad.to, bad.text); !errors.Is(err, client.ErrInvalid) || id != (client.MessageID{}) {
+			t.Errorf("Send(%q, %q) = %v, %v; want ErrInvalid and no ID", bad.to, bad.text, id, err)
+		}
+	}
+
+	other := newClient(t, r, "other")
+	if _, err := other.Register(ctx, "alice", client.RegisterOptions{}); !errors.Is(err, client.ErrUserExists) {
+		t.Fatalf("registering a taken name: %v, want ErrUserExists", err)
+	}
+	if _, err := other.Send(ctx, "alice", "x"); !errors.Is(err, client.ErrNotRegistered) {
+		t.Fatalf("Send before Register: %v, want ErrNotRegistered", err)
+	}
+	if _, err := alice.Register(ctx, "alice", client.RegisterOptions{}); !errors.Is(err, client.ErrRegistered) {
+		t.Fatalf("Register twice: %v, want ErrRegistered", err)
+	}
+	noServer := &client.Client{Home: t.TempDir() + "/x"}
+	noServer.Create(ctx, testPIN)
+	defer noServer.Close()
+	if _, err := noServer.Register(ctx, "zed", client.RegisterOptions{}); !errors.Is(err, client.ErrNoServer) {
+		t.Fatalf("Register without a server: %v, want ErrNoServer", err)
+	}
+
+	// A client that does not trust the relay's CA sends nothing.
+	stranger := &client.Client{Home: t.TempDir() + "/s", Server: r.URL}
+	stranger.Create(ctx, testPIN)
+	defer stranger.Close()
+	if _, err := stranger.Register(ctx, "stranger", client.RegisterOptions{}); !errors.Is(err, client.ErrUntrusted) {
+		t.Fatalf("Register against an untrusted relay: %v, want ErrUntrusted", err)
+	}
+	plain := &client.Client{Home: t.TempDir() + "/p", Server: "http://" + r.Addr}
+	plain.Create(ctx, testPIN)
+	defer plain.Close()
+	if _, err := plain.Register(ctx, "plain", client.RegisterOptions{}); !errors.Is(err, client.ErrBadConfig) {
+		t.Fatalf("Register over http: %v, want ErrBadConfig", err)
+	}
+}
+
+// pinOf returns the SPKI pin of the first certificate in a PEM file.
+func pinOf(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256/" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func TestPins(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t)
+	ctx := context.Background()
+	backup := "sha256/" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	pinned := &client.Client{Home: t.TempDir() + "/a", Server: r.URL, CAFile: r.CAFile, Pins: []string{pinOf(t, r.CAFile), backup}}
+	pinned.Create(ctx, testPIN)
+	defer pinned.Close()
+	if _, err := pinned.Register(ctx, "pinned", client.RegisterOptions{}); err != nil {
+		t.Fatalf("Register with the CA's pin and a backup: %v", err)
+	}
+	pinned = reopen(t, pinned) // the pins were saved
+	if _, err := pinned.Sync(ctx); err != nil {
+		t.Fatalf("Sync with saved pins: %v", err)
+	}
+	wrong := &client.Client{Home: t.TempDir() + "/b", Server: r.URL, CAFile: r.CAFile,
+		Pins: []string{backup, "sha256/" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))}}
+	wrong.Create(ctx, testPIN)
+	defer wrong.Close()
+	if _, err := wrong.Register(ctx, "wrong", client.RegisterOptions{}); !errors.Is(err, client.ErrUntrusted) {
+		t.Fatalf("Register with pins that match nothing: %v, want ErrUntrusted", err)
 	}
 }

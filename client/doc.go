@@ -50,6 +50,15 @@
 // a crash loses nothing and shows nothing twice; duplicates and replays
 // from the relay are dropped.
 //
+// # Several devices
+//
+// A user may have several devices, all with the same identity. To add
+// one, create its vault, call LinkRequest on it and show the code to a
+// registered device, whose ApproveLink returns the approval to pass to the
+// new device's Register (RegisterOptions.Link). Messages then reach every
+// device, and each device's own messages reach the others. Devices lists
+// them; RevokeDevice removes a lost one.
+//
 // # Identities and safety numbers
 //
 // The first identity seen for a user is trusted. If it changes, an

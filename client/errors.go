@@ -73,6 +73,10 @@ var (
 	ErrSafetyMismatch = errors.New("client: safety number does not match")
 	// ErrListening: Sync or Listen is already running on this Client.
 	ErrListening = errors.New("client: Sync or Listen already running")
+	// ErrUnreadable is the Err of an EventError for a message that could
+	// not be decrypted or parsed and was dropped; nothing of it is stored.
+	// Ask the sender to send it again.
+	ErrUnreadable = errors.New("client: unreadable message dropped")
 	// ErrInvalid: an argument is malformed (a user name, an empty or too
 	// long text, a link code ...).
 	ErrInvalid = errors.New("client: invalid argument")

@@ -107,66 +107,109 @@ func (c *Client) disconnect(conn *relay.Conn) {
 }
 
 // process handles what the relay pushes until the connection ends, ctx
-// ends, or (untilSynced) the mailbox is drained. Each delivery is stored
-// before it is acknowledged. responded reports that a new session started
-// on this device's prekeys.
+// ends, or (untilSynced) the mailbox is drained. Deliveries are stored
+// before they are acknowledged; those already waiting are stored
+// together. responded reports that a new session started on this
+// device's prekeys.
 func (c *Client) process(ctx context.Context, conn *relay.Conn, untilSynced bool) (responded bool, err error) {
-	var acks []uint64
-	synced := false // the relay sends Synced after every drained batch; report the first
-	sendAcks := func() error {
-		if len(acks) == 0 {
-			return nil
-		}
-		err := conn.Ack(ctx, acks)
-		acks = acks[:0]
-		return relayErr(err)
-	}
+	p := &processor{c: c, conn: conn}
 	for {
-		var f wire.Frame
-		var ok bool
-		select {
-		case f, ok = <-conn.Incoming():
-		case <-ctx.Done():
-			return responded, ctx.Err()
-		}
-		if !ok {
-			return responded, relayErr(conn.Err())
+		f, err := p.next(ctx)
+		if err != nil {
+			return p.responded, err
 		}
 		switch f := f.(type) {
 		case *wire.Deliver:
-			r, ack, err := c.receive(f)
-			if err != nil {
-				return responded, errors.Join(err, sendAcks())
-			}
-			responded = responded || r.responded
-			for _, e := range r.events {
-				c.emitEvent(e)
-			}
-			if ack && !c.acksDropped() {
-				acks = append(acks, f.Seq)
-			}
-			if len(conn.Incoming()) == 0 || len(acks) >= wire.MaxAckBatch {
-				if err := sendAcks(); err != nil {
-					return responded, err
-				}
+			if err := p.deliveries(ctx, f); err != nil {
+				return p.responded, err
 			}
 		case *wire.PreKeyStatus:
 			if err := c.replenish(ctx, f); err != nil {
 				c.emitEvent(Event{Kind: EventError, Err: err})
 			}
 		case *wire.Synced:
-			if err := sendAcks(); err != nil {
-				return responded, err
+			if err := p.sendAcks(ctx); err != nil {
+				return p.responded, err
 			}
 			if untilSynced {
-				return responded, nil
+				return p.responded, nil
 			}
-			if !synced {
-				synced = true
+			if !p.synced { // the relay sends Synced after every drained batch
+				p.synced = true
 				c.emitEvent(Event{Kind: EventSynced})
 			}
 		}
 	}
+}
+
+// processor is the state of one connection's process loop.
+type processor struct {
+	c         *Client
+	conn      *relay.Conn
+	held      wire.Frame // read ahead while batching deliveries
+	acks      []uint64
+	synced    bool
+	responded bool
+}
+
+// next returns the next frame from the relay.
+func (p *processor) next(ctx context.Context) (wire.Frame, error) {
+	if f := p.held; f != nil {
+		p.held = nil
+		return f, nil
+	}
+	select {
+	case f, ok := <-p.conn.Incoming():
+		if !ok {
+			return nil, errors.Join(relayErr(p.conn.Err()), p.sendAcks(ctx))
+		}
+		return f, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// deliveries stores first and the deliveries waiting behind it, then
+// acknowledges them.
+func (p *processor) deliveries(ctx context.Context, first *wire.Deliver) error {
+	batch := []*wire.Deliver{first}
+	for len(batch) < maxReceiveBatch && p.held == nil && len(p.conn.Incoming()) > 0 {
+		f, ok := <-p.conn.Incoming()
+		if !ok {
+			break
+		}
+		if d, isDeliver := f.(*wire.Deliver); isDeliver {
+			batch = append(batch, d)
+		} else {
+			p.held = f
+		}
+	}
+	results, err := p.c.receive(batch)
+	if err != nil {
+		return errors.Join(err, p.sendAcks(ctx))
+	}
+	for i, r := range results {
+		p.responded = p.responded || r.responded
+		for _, e := range r.events {
+			p.c.emitEvent(e)
+		}
+		if !p.c.acksDropped() {
+			p.acks = append(p.acks, batch[i].Seq)
+		}
+	}
+	if len(p.conn.Incoming()) == 0 || len(p.acks) >= wire.MaxAckBatch {
+		return p.sendAcks(ctx)
+	}
+	return nil
+}
+
+func (p *processor) sendAcks(ctx context.Context) error {
+	if len(p.acks) == 0 {
+		return nil
+	}
+	err := p.conn.Ack(ctx, p.acks)
+	p.acks = p.acks[:0]
+	return relayErr(err)
 }
 
 // Listen stays connected to the relay until ctx ends, calling fn with each

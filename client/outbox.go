@@ -145,14 +145,14 @@ func (f *flusher) encrypt(ctx context.Context, user addr.UserID, items []*outbox
 	case err != nil:
 		return err
 	}
-	fresh, skipped, err := f.startSessions(ctx, targets)
+	fresh, have, skipped, err := f.startSessions(ctx, targets)
 	if err != nil {
 		return err
 	}
 	var usable []target
 	recipients := 0
 	for _, t := range targets {
-		if fresh[t.addr] != nil || f.hasSession(t) {
+		if fresh[t.addr] != nil || have[t.addr] {
 			usable = append(usable, t)
 			if !t.own {
 				recipients++
@@ -247,30 +247,40 @@ func (c *Client) certified(list *wire.DeviceList, id keys.IdentityPublic, own bo
 	return ts
 }
 
-// hasSession reports whether a session usable for t is stored.
-func (f *flusher) hasSession(t target) bool {
-	var ok bool
+// usableSessions reports which targets have a usable stored session.
+func (f *flusher) usableSessions(ts []target) (map[addr.Address]bool, error) {
+	have := make(map[addr.Address]bool)
 	err := f.v.Update(func(tx *vault.Tx) error {
-		l, err := loadSessions(tx, t.addr)
-		ok = l.forIdentity(t.identity) != nil
-		return err
+		for _, t := range ts {
+			l, err := loadSessions(tx, t.addr)
+			if err != nil {
+				return err
+			}
+			have[t.addr] = l.forIdentity(t.identity) != nil
+		}
+		return nil
 	})
-	return err == nil && ok
+	return have, vaultErr(err)
 }
 
 // startSessions fetches a bundle and starts a session for every target
 // without a usable one. A device whose bundle cannot be had is skipped;
-// skipped is the last such error.
-func (f *flusher) startSessions(ctx context.Context, ts []target) (fresh map[addr.Address]*session.Session, skipped, err error) {
+// have lists the targets with a usable stored session; skipped is the
+// last error of a skipped device.
+func (f *flusher) startSessions(ctx context.Context, ts []target) (fresh map[addr.Address]*session.Session, have map[addr.Address]bool, skipped, err error) {
 	fresh = make(map[addr.Address]*session.Session)
+	have, err = f.usableSessions(ts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	for _, t := range ts {
-		if f.hasSession(t) {
+		if have[t.addr] {
 			continue
 		}
 		s, err := f.startSession(ctx, t)
 		switch {
 		case errors.Is(err, ErrUnreachable), ctx.Err() != nil:
-			return nil, nil, err
+			return nil, nil, nil, err
 		case err != nil:
 			f.c.log.Warn("cannot start a session; device skipped", "device", t.addr.String(), "err", err)
 			skipped = err
@@ -278,7 +288,7 @@ func (f *flusher) startSessions(ctx context.Context, ts []target) (fresh map[add
 		}
 		fresh[t.addr] = s
 	}
-	return fresh, skipped, nil
+	return fresh, have, skipped, nil
 }
 
 func (f *flusher) startSession(ctx context.Context, t target) (*session.Session, error) {

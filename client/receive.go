@@ -23,10 +23,6 @@ import (
 // nothing. A message that can never be read is acknowledged and dropped
 // with an EventError; a vault failure is not acknowledged.
 
-// ErrUnreadable is the Err of an EventError for a message that could not
-// be decrypted or parsed and was dropped. Nothing of it is stored.
-var ErrUnreadable = errors.New("client: unreadable message dropped")
-
 // dropError is a message that can never be read: acknowledge and drop.
 type dropError struct {
 	err       error
@@ -43,29 +39,29 @@ type received struct {
 	duplicate bool
 }
 
-// receive handles one delivery. ack reports whether the envelope may be
-// acknowledged; err is a failure to store (then it may not).
-func (c *Client) receive(d *wire.Deliver) (r received, ack bool, err error) {
+// maxReceiveBatch bounds the deliveries stored in one vault transaction
+// (one fsync): those already waiting when the first is handled.
+const maxReceiveBatch = 64
+
+// receive stores a batch of deliveries in one transaction. It returns
+// what each produced; all may be acknowledged, unless err (a failure to
+// store, after which none may be).
+func (c *Client) receive(batch []*wire.Deliver) ([]received, error) {
 	v, a, err := c.registered()
 	if err != nil {
-		return r, false, err
+		return nil, err
 	}
-	switch d.Kind {
-	case wire.KindExpired:
-		r.events, err = c.receiveExpiry(v, a, d)
-		return r, err == nil, err
-	case wire.KindMessage:
-	default:
-		c.log.Warn("unknown delivery kind dropped", "kind", int(d.Kind))
-		return r, true, nil
-	}
-	info, err := session.Peek(d.Payload)
-	if err != nil {
-		return c.dropped(d, err)
-	}
+	out := make([]received, len(batch))
 	err = v.Update(func(tx *vault.Tx) error {
-		r = received{}
-		if err := c.store(tx, a, d, info, &r); err != nil {
+		sc := newSessionCache(tx)
+		for i, d := range batch {
+			r, err := c.receiveOne(sc, a, d)
+			if err != nil {
+				return err
+			}
+			out[i] = r
+		}
+		if err := sc.flush(); err != nil {
 			return err
 		}
 		if c.crashBeforeCommit() {
@@ -73,32 +69,57 @@ func (c *Client) receive(d *wire.Deliver) (r received, ack bool, err error) {
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, vaultErr(err)
+	}
+	return out, nil
+}
+
+// receiveOne handles one delivery within tx. Its error is the vault's.
+func (c *Client) receiveOne(sc *sessionCache, a *account, d *wire.Deliver) (received, error) {
+	switch d.Kind {
+	case wire.KindExpired:
+		evs, err := c.receiveExpiry(sc.tx, a, d)
+		return received{events: evs}, err
+	case wire.KindMessage:
+	default:
+		c.log.Warn("unknown delivery kind dropped", "kind", int(d.Kind))
+		return received{}, nil
+	}
+	info, err := session.Peek(d.Payload)
+	if err != nil {
+		return c.dropped(d, err), nil
+	}
+	var r received
+	err = c.store(sc, a, d, info, &r)
 	var drop *dropError
 	switch {
 	case errors.As(err, &drop) && drop.duplicate:
 		c.log.Debug("duplicate dropped", "from", d.From.String())
-		return received{duplicate: true}, true, nil
+		return received{duplicate: true}, nil
 	case errors.As(err, &drop):
-		return c.dropped(d, drop.err)
+		return c.dropped(d, drop.err), nil
 	case err != nil:
-		return r, false, vaultErr(err)
+		return r, err
 	case r.unread != nil:
 		c.log.Warn("message content refused", "from", d.From.String(), "err", r.unread)
 		r.events = append(r.events, Event{Kind: EventError, Err: fmt.Errorf("%w: from %s: %v", ErrUnreadable, d.From, r.unread)})
 	}
-	return r, true, nil
+	return r, nil
 }
 
 // dropped reports a message that could not be read.
-func (c *Client) dropped(d *wire.Deliver, err error) (received, bool, error) {
+func (c *Client) dropped(d *wire.Deliver, err error) received {
 	c.log.Warn("undecryptable message dropped", "from", d.From.String(), "err", err)
-	e := Event{Kind: EventError, Err: fmt.Errorf("%w: from %s: %v", ErrUnreadable, d.From, err)}
-	return received{events: []Event{e}}, true, nil
+	return received{events: []Event{{Kind: EventError, Err: fmt.Errorf("%w: from %s: %v", ErrUnreadable, d.From, err)}}}
 }
 
-// store decrypts d and stores what it carries, within tx.
-func (c *Client) store(tx *vault.Tx, a *account, d *wire.Deliver, info session.Info, r *received) error {
-	list, err := loadSessions(tx, d.From)
+// store decrypts d and stores what it carries, within tx. It returns a
+// *dropError only before it has written anything, so that the other
+// deliveries of a batch commit without this one.
+func (c *Client) store(sc *sessionCache, a *account, d *wire.Deliver, info session.Info, r *received) error {
+	tx := sc.tx
+	list, err := sc.load(d.From)
 	if err != nil {
 		return err
 	}
@@ -114,9 +135,7 @@ func (c *Client) store(tx *vault.Tx, a *account, d *wire.Deliver, info session.I
 		return err
 	}
 	// The message is authentic: the session has advanced for good.
-	if err := list.save(tx, d.From); err != nil {
-		return err
-	}
+	sc.put(d.From, list)
 	if err := deleteUsed(tx, used); err != nil {
 		return err
 	}
@@ -234,7 +253,7 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 
 // receiveExpiry marks the messages an expiry notice lists: copies this
 // device sent to d.From that expired before that device fetched them.
-func (c *Client) receiveExpiry(v *vault.Vault, a *account, d *wire.Deliver) ([]Event, error) {
+func (c *Client) receiveExpiry(tx *vault.Tx, a *account, d *wire.Deliver) ([]Event, error) {
 	if len(d.Payload) == 0 || len(d.Payload)%addr.MessageIDLen != 0 {
 		c.log.Warn("malformed expiry notice dropped")
 		return nil, nil
@@ -243,26 +262,22 @@ func (c *Client) receiveExpiry(v *vault.Vault, a *account, d *wire.Deliver) ([]E
 		return nil, nil // a transcript to another device of ours expired
 	}
 	var events []Event
-	err := v.Update(func(tx *vault.Tx) error {
-		events = events[:0]
-		for p := d.Payload; len(p) > 0; p = p[addr.MessageIDLen:] {
-			id := addr.MessageID(p[:addr.MessageIDLen])
-			var h historyRec
-			err := getJSON(tx, historyNS(d.From.User), id.String(), &h)
-			if notFound(err) || (err == nil && !h.Outgoing) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			h.Status = StatusExpired
-			if err := putJSON(tx, historyNS(d.From.User), h.ID, &h); err != nil {
-				return err
-			}
-			m := h.message(d.From.User)
-			events = append(events, Event{Kind: EventExpired, Message: &m})
+	for p := d.Payload; len(p) > 0; p = p[addr.MessageIDLen:] {
+		id := addr.MessageID(p[:addr.MessageIDLen])
+		var h historyRec
+		err := getJSON(tx, historyNS(d.From.User), id.String(), &h)
+		if notFound(err) || (err == nil && !h.Outgoing) {
+			continue
 		}
-		return nil
-	})
-	return events, vaultErr(err)
+		if err != nil {
+			return nil, err
+		}
+		h.Status = StatusExpired
+		if err := putJSON(tx, historyNS(d.From.User), h.ID, &h); err != nil {
+			return nil, err
+		}
+		m := h.message(d.From.User)
+		events = append(events, Event{Kind: EventExpired, Message: &m})
+	}
+	return events, nil
 }

@@ -13,7 +13,11 @@ import (
 )
 
 // MaxTextLen is the longest message text, in bytes of UTF-8.
-const MaxTextLen = content.MaxTextLen
+const MaxTextLen = 64 << 10
+
+// The limit is the message format's.
+var _ [MaxTextLen - content.MaxTextLen]struct{}
+var _ [content.MaxTextLen - MaxTextLen]struct{}
 
 // Send writes text to user. It first stores the message in the history and
 // in the encrypted outbox, in one transaction, then tries to send

@@ -112,3 +112,42 @@ func (l sessionList) byBaseKey(bk [keys.X25519Size]byte) *session.Session {
 	}
 	return nil
 }
+
+// sessionCache keeps the session lists a transaction has read, so that a
+// batch of messages from one device unmarshals and saves them once.
+type sessionCache struct {
+	tx    *vault.Tx
+	lists map[addr.Address]sessionList
+	dirty map[addr.Address]bool
+}
+
+func newSessionCache(tx *vault.Tx) *sessionCache {
+	return &sessionCache{tx: tx, lists: make(map[addr.Address]sessionList), dirty: make(map[addr.Address]bool)}
+}
+
+func (sc *sessionCache) load(a addr.Address) (sessionList, error) {
+	if l, ok := sc.lists[a]; ok {
+		return l, nil
+	}
+	l, err := loadSessions(sc.tx, a)
+	if err == nil {
+		sc.lists[a] = l
+	}
+	return l, err
+}
+
+// put records a's sessions as changed (they are saved by flush).
+func (sc *sessionCache) put(a addr.Address, l sessionList) {
+	sc.lists[a] = l
+	sc.dirty[a] = true
+}
+
+func (sc *sessionCache) flush() error {
+	for a := range sc.dirty {
+		if err := sc.lists[a].save(sc.tx, a); err != nil {
+			return err
+		}
+	}
+	clear(sc.dirty)
+	return nil
+}

@@ -22,7 +22,9 @@ func publicAddress(a addr.Address) Address {
 }
 
 // MessageID identifies one message on every device that has it.
-type MessageID [addr.MessageIDLen]byte
+type MessageID [16]byte
+
+var _ = addr.MessageID(MessageID{}) // the same size as the protocol's
 
 // String returns the ID as 32 hex digits.
 func (id MessageID) String() string { return hex.EncodeToString(id[:]) }
