@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"parley.dev/client"
@@ -20,7 +22,21 @@ func TestCanaryNothingReadableOnDisk(t *testing.T) {
 	r := startRelay(t)
 	const aliceName, bobName = "canary-alice-7f3a", "canary-bob-91c2"
 	texts := []string{"canary text: the vault door is blue", "canary reply: meet at the old mill at noon"}
-	alice, bob := register(t, r, aliceName), register(t, r, bobName)
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	reg := func(name string) *client.Client {
+		c := &client.Client{Home: filepath.Join(t.TempDir(), name), Server: r.URL, CAFile: r.CAFile, Logger: logger}
+		client.SetOneTimePreKeys(c, testOneTimePreKeys)
+		if err := c.Create(context.Background(), testPIN); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Register(context.Background(), name, client.RegisterOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	alice, bob := reg(aliceName), reg(bobName)
 	send(t, alice, bobName, texts[0])
 	syncNow(t, bob)
 	send(t, bob, aliceName, texts[1])
@@ -38,9 +54,42 @@ func TestCanaryNothingReadableOnDisk(t *testing.T) {
 	}
 	homes := []string{alice.Home, bob.Home}
 	scan(t, homes, canaries, "open")
+	// The logs may name users and devices, never texts, keys or the PIN.
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged")
+	}
+	for _, c := range append(canaries[3:], testPIN) {
+		if bytes.Contains(logs.Bytes(), c) {
+			t.Errorf("the log holds canary %q", c)
+		}
+	}
 	alice.Close()
 	bob.Close()
 	scan(t, homes, canaries, "closed")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
 }
 
 func scan(t *testing.T, homes []string, canaries [][]byte, when string) {

@@ -74,10 +74,7 @@ func (c *Client) Dial(ctx context.Context, a Auth, opt DialOptions) (*Conn, erro
 	}
 	u := *c.base
 	u.Path = pathWS
-	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
-		HTTPClient: c.hc,
-		HTTPHeader: http.Header{"Authorization": {h}},
-	})
+	ws, resp, err := c.dialWS(ctx, u, h)
 	if err != nil {
 		return nil, dialError(ctx, resp, err)
 	}

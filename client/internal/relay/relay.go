@@ -106,6 +106,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if browserTLS && (len(pins) > 0 || cfg.Roots != nil) {
+		return nil, fmt.Errorf("%w: in a browser, TLS is verified by the browser; CA files and pins cannot be applied", ErrConfig)
+	}
 	conf, err := TLSConfig(cfg.Roots, pins)
 	if err != nil {
 		return nil, err
