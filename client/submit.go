@@ -93,10 +93,9 @@ func classifyResult(r *wire.SubmitResult) outcome {
 
 // settle records the relay's answers: results[i] answers the i-th ready
 // envelope of items, in order. It returns the error to retry on, if any.
-func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.SubmitResult) (error, error) {
-	var retry error
+func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.SubmitResult) (retry, err error) {
 	var done []Event
-	err := f.v.Update(func(tx *vault.Tx) error {
+	err = f.v.Update(func(tx *vault.Tx) error {
 		done = done[:0]
 		i := 0
 		for _, it := range items {
