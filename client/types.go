@@ -146,7 +146,7 @@ func (k EventKind) String() string {
 // Event is something Sync or Listen reports.
 type Event struct {
 	Kind     EventKind
-	Message  *Message        // EventMessage, EventSent, EventExpired
+	Message  *Message        // EventMessage, EventSent, EventExpired; EventError when a message failed
 	Identity *IdentityChange // EventIdentityChanged
 	Err      error           // EventError
 }
