@@ -178,6 +178,7 @@ func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address) {
 // mailbox is refilled, untimed, before each drain).
 func BenchmarkPending(b *testing.B) {
 	const queued, benchPage = 10000, 500
+	capRuns(b, 20)
 	b.Run("read", func(b *testing.B) {
 		s, from, to := benchStore(b, Options{}, 1)
 		fill(b, s, from, to[0], queued)
