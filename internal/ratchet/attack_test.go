@@ -217,6 +217,20 @@ func TestAttack14MalformedMessages(t *testing.T) {
 	}
 }
 
+// TestAttack10RefusesVersion1: messages of version 1 (no salt) are refused
+// whatever their layout, with no downgrade path and no state change.
+func TestAttack10RefusesVersion1(t *testing.T) {
+	a, b := newPair(t, nil, nil)
+	m := encrypt(t, a, "a version 2 message")
+	relabelled := bytes.Clone(m)
+	relabelled[offVersion] = 1
+	rejects(t, b, relabelled, nil, ErrVersion)
+	// The version 1 layout: the same header without the salt.
+	v1 := append(bytes.Clone(relabelled[:offSalt]), m[HeaderLen:]...)
+	rejects(t, b, v1, nil, ErrVersion)
+	decrypt(t, b, m, "a version 2 message")
+}
+
 // TestForgeryUnderPreKey: before the initiator has received anything, it
 // knows the responder's prekey but has no receiving chain for it. A message
 // under that key must not be decrypted with an empty (all-zero) chain key,
@@ -228,6 +242,103 @@ func TestForgeryUnderPreKey(t *testing.T) {
 	h := header{dh: a.dhr}
 	forged := make([]byte, HeaderLen)
 	h.put(forged)
-	forged = seal(&mk, forged, []byte("forged"), associatedData(a.ad, forged, nil))
+	forged = seal(&mk, &h.salt, forged, []byte("forged"), associatedData(a.ad, forged, nil))
 	rejects(t, a, forged, nil, ErrDecrypt)
+}
+
+// rollback is the outcome of a sender that seals message A, is restored
+// from the copy of its state saved before A, and seals message B: both
+// under the same ratchet key and counter.
+type rollback struct {
+	ptA, ptB, mA, mB []byte
+	keysA, keysB     []byte // AES key || nonce each message was sealed under
+}
+
+// rollBack runs that scenario on a running session a -> b. hooks, if not
+// nil, replace the restored copy's randomness. The AES keys and nonces are
+// recomputed from the saved state's next message key and each header's
+// salt, and checked to be the ones that open the messages.
+func rollBack(t *testing.T, a *State, hooks *testHooks) rollback {
+	t.Helper()
+	saved := marshal(t, a)
+	r := rollback{ptA: []byte("attack at dawn"), ptB: []byte("attack at dusk")}
+	r.mA = encrypt(t, a, string(r.ptA))
+	old, err := Unmarshal(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.test = hooks
+	r.mB = encrypt(t, old, string(r.ptB))
+	hA, errA := parseHeader(r.mA)
+	hB, errB := parseHeader(r.mB)
+	if errA != nil || errB != nil || hA.dh != hB.dh || hA.pn != hB.pn || hA.n != hB.n {
+		t.Fatalf("the restored copy did not reuse the ratchet key and counter: %v, %v", errA, errB)
+	}
+	s, err := Unmarshal(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, _ := kdfCK(&s.cks)
+	for _, m := range []struct {
+		msg  []byte
+		salt *messageSalt
+		keys *[]byte
+	}{{r.mA, &hA.salt, &r.keysA}, {r.mB, &hB.salt, &r.keysB}} {
+		*m.keys = messageKeys(&mk, m.salt)
+		if _, err := open(&mk, m.salt, m.msg[HeaderLen:], associatedData(s.ad, m.msg[:HeaderLen], nil)); err != nil {
+			t.Fatalf("the recomputed message key does not open the message: %v", err)
+		}
+	}
+	return r
+}
+
+// xorReuse reports whether the two ciphertexts XOR to the plaintexts' XOR:
+// the keystream was reused.
+func (r *rollback) xorReuse() bool {
+	ctA, ctB := r.mA[HeaderLen:len(r.mA)-tagSize], r.mB[HeaderLen:len(r.mB)-tagSize]
+	for i := range r.ptA {
+		if ctA[i]^ctB[i] != r.ptA[i]^r.ptB[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAttack13RollbackNoKeyNonceReuse: a sender restored from an older copy
+// of its state (a backup, a rolled-back vault, a VM snapshot) re-derives
+// the message key of a counter it already used, but seals the new message
+// under a fresh salt, hence under another AES key and nonce: no keystream
+// is reused. The receiver accepts whichever of the two messages arrives
+// first and drops the other as ErrDuplicate.
+func TestAttack13RollbackNoKeyNonceReuse(t *testing.T) {
+	a, b := newPair(t, nil, nil)
+	decrypt(t, b, encrypt(t, a, "hello"), "hello")
+	decrypt(t, a, encrypt(t, b, "hi"), "hi")
+	decrypt(t, b, encrypt(t, a, "before the backup"), "before the backup")
+	r := rollBack(t, a, nil)
+	if bytes.Equal(r.keysA[:aeadKeySize], r.keysB[:aeadKeySize]) {
+		t.Error("the restored copy sealed under the same AES key")
+	}
+	if bytes.Equal(r.keysA[aeadKeySize:], r.keysB[aeadKeySize:]) {
+		t.Error("the restored copy sealed under the same nonce")
+	}
+	if r.xorReuse() {
+		t.Error("the ciphertexts XOR to the plaintexts' XOR: keystream reused")
+	}
+	for _, order := range [][2][]byte{{r.mA, r.mB}, {r.mB, r.mA}} {
+		recv := clone(t, b)
+		if _, err := recv.Decrypt(order[0], nil); err != nil {
+			t.Fatalf("first of the two messages: %v", err)
+		}
+		rejects(t, recv, order[1], nil, ErrDuplicate)
+	}
+
+	// The same check on the old design (no salt; a zero salt derives the
+	// same keys as an empty one) finds the reuse, so the test can fail.
+	zero := &testHooks{salt: func(s *messageSalt) { clear(s[:]) }}
+	a.test = zero
+	r = rollBack(t, a, zero)
+	if !bytes.Equal(r.keysA, r.keysB) || !r.xorReuse() {
+		t.Fatal("without a salt the rollback should reuse the key and nonce; the test proves nothing")
+	}
 }

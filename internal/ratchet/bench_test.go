@@ -6,11 +6,12 @@ package ratchet
 //	go test -run '^$' -bench . -benchtime 2000x ./internal/ratchet
 //
 // Per message the sender and the receiver each do one KDF_CK (one keyed
-// HMAC-SHA256, two outputs), one HKDF (message key -> AES key and nonce)
-// and one AES-256-GCM key schedule plus seal or open. The in-chain ceiling
-// is therefore about 2 * (2*HMACSHA256 + HKDF + AESGCMSeal). A DH step adds
-// three X25519 scalar multiplications (key generation and two DHs) and two
-// 64-byte HKDFs at the receiver.
+// HMAC-SHA256, two outputs), one HKDF (message key and salt -> AES key and
+// nonce) and one AES-256-GCM key schedule plus seal or open; the sender
+// also draws a 16-byte salt from crypto/rand. The in-chain ceiling is
+// therefore about 2 * (2*HMACSHA256 + HKDF + AESGCMSeal) + SaltRead. A DH
+// step adds three X25519 scalar multiplications (key generation and two
+// DHs) and two 64-byte HKDFs at the receiver.
 
 import (
 	"bytes"
@@ -160,15 +161,25 @@ func BenchmarkHMACSHA256(b *testing.B) {
 	}
 }
 
-// BenchmarkHKDF: HKDF-SHA256 extract and expand of a 32-byte key into 44
-// bytes, as a message key becomes an AES key and a nonce.
+// BenchmarkHKDF: HKDF-SHA256 extract (16-byte salt) and expand of a
+// 32-byte key into 44 bytes, as a message key and its salt become an AES
+// key and a nonce.
 func BenchmarkHKDF(b *testing.B) {
-	key := make([]byte, KeySize)
+	key, salt := make([]byte, KeySize), make([]byte, saltSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := hkdf.Key(sha256.New, key, nil, messageInfo, aeadKeySize+nonceSize); err != nil {
+		if _, err := hkdf.Key(sha256.New, key, salt, messageInfo, aeadKeySize+nonceSize); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkSaltRead: drawing one message salt from crypto/rand.
+func BenchmarkSaltRead(b *testing.B) {
+	var salt messageSalt
+	b.ReportAllocs()
+	for b.Loop() {
+		newSalt(&salt)
 	}
 }
 

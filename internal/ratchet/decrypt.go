@@ -56,7 +56,7 @@ func (s *State) Decrypt(message, extraAD []byte) ([]byte, error) {
 	ct := message[HeaderLen:]
 	id := skippedID{dh: h.dh, n: h.n}
 	if mk, ok := s.skipped.lookup(id); ok {
-		pt, err := open(&mk, ct, ad)
+		pt, err := open(&mk, &h.salt, ct, ad)
 		mk.wipe()
 		if err != nil {
 			return nil, err
@@ -72,7 +72,7 @@ func (s *State) Decrypt(message, extraAD []byte) ([]byte, error) {
 	if err := s.plan(&p, &h); err != nil {
 		return nil, err
 	}
-	pt, err := open(&p.mk, ct, ad)
+	pt, err := open(&p.mk, &h.salt, ct, ad)
 	if err != nil {
 		return nil, err
 	}

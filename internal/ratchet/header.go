@@ -6,7 +6,7 @@ import (
 	"math"
 )
 
-// Message layout (version 1). A message is a header followed by the
+// Message layout (version 2). A message is a header followed by the
 // AES-256-GCM ciphertext of the plaintext (plaintext length + 16 bytes):
 //
 //	offset size field
@@ -14,12 +14,17 @@ import (
 //	1      32   sender's current ratchet public key (X25519, canonical)
 //	33     4    PN: messages the sender sent in its previous sending chain (uint32)
 //	37     4    N: this message's number in the current sending chain (uint32)
-//	41     ...  ciphertext || tag
+//	41     16   salt: fresh random bytes, mixed with the message key into the
+//	            AES key and nonce
+//	57     ...  ciphertext || tag
+//
+// Version 1 (no salt: the AES key and nonce came from the message key
+// alone) is refused with ErrVersion, as is every other version.
 const (
 	// MessageVersion is the first byte of every message.
-	MessageVersion = 1
+	MessageVersion = 2
 	// HeaderLen is the size of a message header in bytes.
-	HeaderLen = offN + 4
+	HeaderLen = offSalt + saltSize
 	// Overhead is how much longer a message is than its plaintext.
 	Overhead = HeaderLen + tagSize
 	// MaxPlaintextLen is the longest plaintext Encrypt accepts: 1 MiB less
@@ -33,6 +38,7 @@ const (
 	offDH      = offVersion + 1
 	offPN      = offDH + KeySize
 	offN       = offPN + 4
+	offSalt    = offN + 4
 )
 
 // maxCounter is the largest N a sender uses. One more would not fit the
@@ -43,6 +49,7 @@ const maxCounter = math.MaxUint32 - 1
 type header struct {
 	dh    [KeySize]byte // sender's ratchet public key
 	pn, n uint32
+	salt  messageSalt
 }
 
 // put writes h into b[:HeaderLen].
@@ -51,6 +58,7 @@ func (h *header) put(b []byte) {
 	copy(b[offDH:offPN], h.dh[:])
 	binary.BigEndian.PutUint32(b[offPN:], h.pn)
 	binary.BigEndian.PutUint32(b[offN:], h.n)
+	copy(b[offSalt:HeaderLen], h.salt[:])
 }
 
 // parseHeader reads the header at the start of msg. It checks the version
@@ -70,6 +78,7 @@ func parseHeader(msg []byte) (header, error) {
 	}
 	h.pn = binary.BigEndian.Uint32(msg[offPN:])
 	h.n = binary.BigEndian.Uint32(msg[offN:])
+	copy(h.salt[:], msg[offSalt:HeaderLen])
 	return h, nil
 }
 

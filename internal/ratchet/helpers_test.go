@@ -30,12 +30,25 @@ func fixedKey(t testing.TB, label string, i int) *ecdh.PrivateKey {
 }
 
 // fixedHooks generates ratchet keys as fixedKey(label, 0), (label, 1), ...
+// and message salts as fixedSalt(label, 0), (label, 1), ...
 func fixedHooks(t testing.TB, label string) *testHooks {
-	i := 0
-	return &testHooks{generate: func() (*ecdh.PrivateKey, error) {
-		i++
-		return fixedKey(t, label, i-1), nil
-	}}
+	keys, salts := 0, 0
+	return &testHooks{
+		generate: func() (*ecdh.PrivateKey, error) {
+			keys++
+			return fixedKey(t, label, keys-1), nil
+		},
+		salt: func(s *messageSalt) {
+			salts++
+			*s = fixedSalt(label, salts-1)
+		},
+	}
+}
+
+// fixedSalt derives a message salt from a label and an index.
+func fixedSalt(label string, i int) messageSalt {
+	seed := sha256.Sum256(binary.BigEndian.AppendUint32([]byte(label+" salt"), uint32(i)))
+	return messageSalt(seed[:saltSize])
 }
 
 // newPair starts a session: a is the initiator, b the responder. Nil hooks

@@ -29,9 +29,10 @@ const (
 	// rootInfo is KDF_RK's HKDF info: HKDF-SHA256(salt = root key,
 	// ikm = DH output) yields 64 bytes, the next root key then a chain key.
 	rootInfo = "parley ratchet v1 root"
-	// messageInfo is the HKDF info that expands a message key (ikm, empty
-	// salt) into an AES-256 key followed by a 12-byte GCM nonce.
-	messageInfo = "parley ratchet v1 message"
+	// messageInfo is the HKDF info that expands a message key (ikm) and
+	// the message's random salt (salt) into an AES-256 key followed by a
+	// 12-byte GCM nonce. Version 1 used no salt and is refused.
+	messageInfo = "parley ratchet v2 message"
 )
 
 // KDF_CK inputs: HMAC-SHA256(chain key, input), as in Signal's spec.
@@ -49,6 +50,16 @@ const (
 	nonceSize   = 12 // GCM standard nonce
 	tagSize     = 16 // GCM tag
 )
+
+// saltSize is the size of the random salt in every message header. It only
+// has to differ between two messages sealed under one message key, which
+// happens only when a state restored from an older copy sends again: 128
+// random bits make a repeat negligible (2^-128 per pair) however often that
+// happens, and a longer salt would cost bytes on every message for nothing.
+const saltSize = 16
+
+// messageSalt is the random salt of one message. It is public.
+type messageSalt [saltSize]byte
 
 // adLenSize is the width of each length prefix in the AEAD associated data.
 const adLenSize = 4
@@ -119,12 +130,13 @@ func kdfCK(ck *secret) (mk, next secret) {
 	return mk, next
 }
 
-// messageAEAD expands a message key into an AES-256-GCM instance and its
-// nonce. A message key is used for exactly one message, so a nonce derived
-// from it is never reused under the same AES key (see docs/protocol.md for
-// the one exception: a state restored from an older copy).
-func messageAEAD(mk *secret) (cipher.AEAD, [nonceSize]byte) {
-	b := messageKeys(mk)
+// messageAEAD expands a message key and a message's salt into an
+// AES-256-GCM instance and its nonce. A message key normally seals one
+// message; a state restored from an older copy can seal a second, different
+// message under it, but with a fresh salt, so under a different AES key and
+// nonce (attack 13).
+func messageAEAD(mk *secret, salt *messageSalt) (cipher.AEAD, [nonceSize]byte) {
+	b := messageKeys(mk, salt)
 	defer clear(b)
 	block, err := aes.NewCipher(b[:aeadKeySize])
 	if err != nil {
@@ -139,24 +151,31 @@ func messageAEAD(mk *secret) (cipher.AEAD, [nonceSize]byte) {
 	return aead, nonce
 }
 
-// messageKeys expands a message key into AES key || nonce.
-func messageKeys(mk *secret) []byte {
-	b, err := hkdf.Key(sha256.New, mk[:], nil, messageInfo, aeadKeySize+nonceSize)
+// messageKeys expands a message key and a salt into AES key || nonce:
+// HKDF-SHA256(ikm = mk, salt = salt, info = messageInfo).
+func messageKeys(mk *secret, salt *messageSalt) []byte {
+	b, err := hkdf.Key(sha256.New, mk[:], salt[:], messageInfo, aeadKeySize+nonceSize)
 	if err != nil {
 		panic("ratchet: hkdf cannot fail for 44 bytes: " + err.Error())
 	}
 	return b
 }
 
-// seal appends the AES-256-GCM encryption of plaintext under mk to dst.
-func seal(mk *secret, dst, plaintext, ad []byte) []byte {
-	aead, nonce := messageAEAD(mk)
+// newSalt draws a message salt from crypto/rand.
+func newSalt(salt *messageSalt) {
+	rand.Read(salt[:]) // never fails: crypto/rand.Read crashes the program instead
+}
+
+// seal appends the AES-256-GCM encryption of plaintext under mk and salt
+// to dst.
+func seal(mk *secret, salt *messageSalt, dst, plaintext, ad []byte) []byte {
+	aead, nonce := messageAEAD(mk, salt)
 	return aead.Seal(dst, nonce[:], plaintext, ad)
 }
 
-// open authenticates and decrypts ciphertext under mk.
-func open(mk *secret, ciphertext, ad []byte) ([]byte, error) {
-	aead, nonce := messageAEAD(mk)
+// open authenticates and decrypts ciphertext under mk and salt.
+func open(mk *secret, salt *messageSalt, ciphertext, ad []byte) ([]byte, error) {
+	aead, nonce := messageAEAD(mk, salt)
 	pt, err := aead.Open(nil, nonce[:], ciphertext, ad)
 	if err != nil {
 		return nil, ErrDecrypt

@@ -18,10 +18,17 @@
 // [MaxSkippedKeys] skipped keys are stored, and a header beyond the bound
 // is refused before any key is derived.
 //
-// A State is pure: it does no I/O. Callers persist it with
-// [State.MarshalBinary] after every Encrypt and successful Decrypt, and
-// must never send from a restored older copy (see docs/protocol.md). The
-// wire format, labels and limits are documented in docs/protocol.md.
+// Every message carries a fresh random salt that is mixed with its message
+// key into the AES-256-GCM key and nonce, so a state restored from an older
+// copy (a backup, a rolled-back vault) that sends again never seals two
+// plaintexts under one key and nonce; the receiver accepts only the first
+// of the two messages with the same counter.
+//
+// A State is pure apart from drawing randomness: it does no I/O. Callers
+// persist it with [State.MarshalBinary] after every successful Decrypt and
+// after every Encrypt, before sending: messages sent from an older copy
+// reuse counters, and the receiver drops them as duplicates. The wire
+// format, labels and limits are documented in docs/protocol.md.
 package ratchet
 
 import (
@@ -89,9 +96,11 @@ type State struct {
 	test *testHooks // nil outside tests
 }
 
-// testHooks lets tests fix key generation and count chain steps.
+// testHooks lets tests fix the randomness (ratchet key generation and
+// message salts) and count chain steps.
 type testHooks struct {
 	generate   func() (*ecdh.PrivateKey, error)
+	salt       func(*messageSalt)
 	chainSteps int
 }
 
@@ -195,6 +204,15 @@ func (s *State) generate() (*ecdh.PrivateKey, error) {
 	return generateKey()
 }
 
+// newSalt fills a message salt from crypto/rand, or from the test hook.
+func (s *State) newSalt(salt *messageSalt) {
+	if s.test != nil && s.test.salt != nil {
+		s.test.salt(salt)
+		return
+	}
+	newSalt(salt)
+}
+
 // kdfCK advances a chain one step (see kdfCK), counting steps in tests.
 func (s *State) kdfCK(ck *secret) (mk, next secret) {
 	if s.test != nil {
@@ -220,9 +238,10 @@ func (s *State) Encrypt(plaintext, extraAD []byte) ([]byte, error) {
 	}
 	mk, next := s.kdfCK(&s.cks)
 	h := header{dh: s.dhsPub, pn: s.pn, n: s.ns}
+	s.newSalt(&h.salt)
 	msg := make([]byte, HeaderLen, HeaderLen+len(plaintext)+tagSize)
 	h.put(msg)
-	msg = seal(&mk, msg, plaintext, associatedData(s.ad, msg[:HeaderLen], extraAD))
+	msg = seal(&mk, &h.salt, msg, plaintext, associatedData(s.ad, msg[:HeaderLen], extraAD))
 	mk.wipe()
 	s.cks = next
 	s.ns++

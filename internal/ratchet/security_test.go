@@ -38,7 +38,7 @@ func canRead(t *testing.T, stolen []byte, m []byte) bool {
 		}
 	}
 	for _, mk := range candidates {
-		if _, err := open(&mk, m[HeaderLen:], ad); err == nil {
+		if _, err := open(&mk, &h.salt, m[HeaderLen:], ad); err == nil {
 			return true
 		}
 	}

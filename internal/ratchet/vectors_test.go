@@ -13,8 +13,8 @@ import (
 	"testing"
 )
 
-// Known-answer vectors, produced from fixed keys (key generation goes
-// through testHooks, so they do not depend on how Go uses randomness).
+// Known-answer vectors, produced from fixed keys and message salts (both
+// go through testHooks, so they do not depend on how Go uses randomness).
 // Regenerate with: go test ./internal/ratchet -run 'Vectors|Accumulated' -update
 
 const vectorsFile = "testdata/vectors.json"
@@ -36,7 +36,7 @@ type vectors struct {
 		ChainKey, MessageKey, NextChainKey hexBytes
 	}
 	MessageKeys struct {
-		MessageKey, AESKey, Nonce hexBytes
+		MessageKey, Salt, AESKey, Nonce hexBytes
 	}
 	Session sessionVector
 }
@@ -73,8 +73,10 @@ func computeVectors(t *testing.T) *vectors {
 	v.KDFRK.RootKey, v.KDFRK.DHOutput, v.KDFRK.NextRootKey, v.KDFRK.ChainKey = rk[:], dhOut[:], root[:], chain[:]
 	m, next := kdfCK(&ck)
 	v.KDFCK.ChainKey, v.KDFCK.MessageKey, v.KDFCK.NextChainKey = ck[:], m[:], next[:]
-	keys := messageKeys(&mk)
-	v.MessageKeys.MessageKey, v.MessageKeys.AESKey, v.MessageKeys.Nonce = mk[:], keys[:aeadKeySize], keys[aeadKeySize:]
+	salt := messageSalt(fixedBytes("message salt")[:saltSize])
+	keys := messageKeys(&mk, &salt)
+	v.MessageKeys.MessageKey, v.MessageKeys.Salt = mk[:], salt[:]
+	v.MessageKeys.AESKey, v.MessageKeys.Nonce = keys[:aeadKeySize], keys[aeadKeySize:]
 	v.Session = computeSessionVector(t)
 	return v
 }
