@@ -206,6 +206,23 @@ func BenchmarkPending(b *testing.B) {
 	})
 }
 
+// BenchmarkPendingWake is the relay's commonest read: a wake-up reading a
+// mailbox that holds one envelope, with a window-sized limit.
+func BenchmarkPendingWake(b *testing.B) {
+	const window = 256
+	s, from, to := benchStore(b, Options{}, 1)
+	fill(b, s, from, to[0], 1)
+	ctx := context.Background()
+	cpu := startCPU()
+	for b.Loop() {
+		if envs, err := s.Pending(ctx, to[0], 0, window); err != nil || len(envs) != 1 {
+			b.Fatal(len(envs), err)
+		}
+	}
+	reportRate(b, int64(b.N), "reads/s")
+	cpu.report(b, int64(b.N), "cpu-µs/read")
+}
+
 func fill(b *testing.B, s Store, from, to addr.Address, n int) {
 	b.Helper()
 	ctx := context.Background()

@@ -122,8 +122,19 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	return newSQLStore(ctx, wdb, rdb, sqliteDialect, opt)
 }
 
+// execInit configures each new SQLite connection. It turns on the query
+// planner stability guarantee (QPSG): without it SQLite plans a LIMIT $n
+// for the value bound when the statement was prepared and marks the
+// statement to be parsed and planned again whenever $n is bound anew, so
+// every Pending call (and every expiry sweep) recompiled its statement.
+// Nothing here relies on plans that depend on bound values.
 func execInit(pragmas string) func(*sqlite3.Conn) error {
-	return func(c *sqlite3.Conn) error { return c.Exec(pragmas) }
+	return func(c *sqlite3.Conn) error {
+		if _, err := c.Config(sqlite3.DBCONFIG_ENABLE_QPSG, true); err != nil {
+			return err
+		}
+		return c.Exec(pragmas)
+	}
 }
 
 // writerPragmas configures the write connection. WAL lets readers run
