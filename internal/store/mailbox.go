@@ -27,65 +27,13 @@ func (s *sqlStore) Submit(ctx context.Context, envs []Envelope) ([]SubmitResult,
 	}
 	results := make([]SubmitResult, len(norm))
 	err := s.w.do(ctx, true, len(norm), func(t *txn) error {
-		for i := range norm {
-			r, err := storeEnvelope(t, &norm[i])
-			if err != nil {
-				return err
-			}
-			results[i] = r
-		}
+		t.submit(norm, results) // stored with the rest of the batch; see submit.go
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return results, nil
-}
-
-// storeEnvelope inserts e into its mailbox unless it is a duplicate, the
-// device is unknown or the mailbox is full (each reported in the result).
-func storeEnvelope(t *txn, e *Envelope) (SubmitResult, error) {
-	m, err := t.mailbox(e.To)
-	if err != nil {
-		return SubmitResult{}, err
-	}
-	if m.gone {
-		return SubmitResult{Err: fmt.Errorf("%w: device %s", ErrNotFound, e.To)}, nil
-	}
-	if m.queued >= t.w.cap {
-		return duplicateOr(t, e, fmt.Errorf("%w: device %s has %d envelopes", ErrMailboxFull, e.To, m.queued))
-	}
-	n, err := t.exec(qInsertEnvelope, string(e.To.User), int64(e.To.Device), m.lastSeq+1,
-		string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
-		micros(e.Created), micros(e.Expires), e.Payload)
-	if err != nil {
-		return SubmitResult{}, err
-	}
-	if n == 0 {
-		return duplicateOr(t, e, fmt.Errorf("store: envelope %s conflicts but is not stored", e.ID))
-	}
-	m.lastSeq++
-	m.queued++
-	m.dirty = true
-	return SubmitResult{Seq: m.lastSeq}, nil
-}
-
-// duplicateOr reports e as a duplicate if it is stored, and otherwise
-// returns a result carrying err (a sentinel) or, for any other err, fails.
-func duplicateOr(t *txn, e *Envelope, err error) (SubmitResult, error) {
-	var seq int64
-	ok, qerr := t.queryRow(qFindEnvelope, []any{string(e.To.User), int64(e.To.Device),
-		string(e.From.User), int64(e.From.Device), e.ID[:]}, &seq)
-	switch {
-	case qerr != nil:
-		return SubmitResult{}, qerr
-	case ok:
-		return SubmitResult{Seq: seq, Duplicate: true}, nil
-	case isClean(err):
-		return SubmitResult{Err: err}, nil
-	default:
-		return SubmitResult{}, err
-	}
 }
 
 func (s *sqlStore) Pending(ctx context.Context, to addr.Address, after int64, limit int) ([]Envelope, error) {
@@ -302,8 +250,8 @@ func (s *sqlStore) notify(t *txn, x Expired, now time.Time) error {
 	}
 	n := Envelope{To: x.From, From: x.To, ID: addr.NewMessageID(), Kind: KindExpired,
 		Created: now, Expires: now.Add(s.opt.NoticeTTL), Payload: payload}
-	r, err := storeEnvelope(t, &n)
-	if err != nil {
+	var r SubmitResult
+	if err := t.store([]submission{{&n, &r}}); err != nil {
 		return err
 	}
 	if r.Err != nil {

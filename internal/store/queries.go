@@ -1,5 +1,10 @@
 package store
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Every statement the store runs, written once in SQL that SQLite and
 // PostgreSQL both accept, with $n placeholders (the SQLite dialect rewrites
 // them to ?n, which SQLite binds by number; see dialect.go). Portable
@@ -68,16 +73,8 @@ const (
 	// (the SQLite dialect drops the clause, see dialect.go).
 	qLockMailbox = `SELECT last_seq, queued FROM devices
 WHERE user_id = $1 AND device_id = $2` + forUpdate
-	qSaveMailbox = `UPDATE devices SET last_seq = $3, queued = $4
-WHERE user_id = $1 AND device_id = $2`
 	qQueued = `SELECT queued FROM devices WHERE user_id = $1 AND device_id = $2`
 
-	qInsertEnvelope = `INSERT INTO envelopes
-(to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`
-	qFindEnvelope = `SELECT seq FROM envelopes
-WHERE to_user = $1 AND to_device = $2 AND from_user = $3 AND from_device = $4 AND msg_id = $5`
 	qPending = `SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload
 FROM envelopes WHERE to_user = $1 AND to_device = $2 AND seq > $3 AND expires > $4
 ORDER BY seq LIMIT $5`
@@ -86,12 +83,121 @@ ORDER BY seq LIMIT $5`
 FROM envelopes WHERE expires <= $1 ORDER BY expires LIMIT $2`
 )
 
+// Multi-row statements: a batch of submissions costs a few statements
+// instead of three per envelope (on PostgreSQL each statement is a round
+// trip). Each is built for every power of two of rows up to maxRows and
+// prepared when the writer starts. Reads pad their row list up to the next
+// size by repeating a row (see padRows); writes split theirs into sizes
+// that fit exactly (see splitRows). CASTs give PostgreSQL the types of
+// VALUES columns; SQLite names VALUES columns column1, column2... as
+// PostgreSQL does.
+const maxRows = 64
+
+// rowSizes are the row counts the multi-row statements are built for.
+var rowSizes = func() []int {
+	var ns []int
+	for n := 1; n <= maxRows; n *= 2 {
+		ns = append(ns, n)
+	}
+	return ns
+}()
+
+// qLockMailboxes is qLockMailbox for n mailboxes, returning each one's key
+// first.
+func qLockMailboxes(n int) string {
+	return `SELECT user_id, device_id, last_seq, queued FROM devices WHERE ` +
+		rowList(n, 2, " OR ", "(user_id = $%d AND device_id = $%d)") + forUpdate
+}
+
+// qFindEnvelopes finds which of n (to_user, to_device, from_user,
+// from_device, msg_id) keys are stored, and their seqs.
+func qFindEnvelopes(n int) string {
+	return `SELECT to_user, to_device, from_user, from_device, msg_id, seq FROM envelopes WHERE ` +
+		rowList(n, 5, " OR ", "(to_user = $%d AND to_device = $%d AND from_user = $%d AND from_device = $%d AND msg_id = $%d)")
+}
+
+// qInsertEnvelopes inserts n envelopes, skipping those already stored.
+func qInsertEnvelopes(n int) string {
+	return `INSERT INTO envelopes
+(to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload)
+VALUES ` + rowList(n, 10, ", ", "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)") + `
+ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`
+}
+
+// A savepoint lets a batch of submissions undo its optimistic inserts
+// (see txn.store).
+const (
+	qSavepoint         = `SAVEPOINT submit`
+	qRollbackSavepoint = `ROLLBACK TO SAVEPOINT submit`
+)
+
+// qSaveMailboxes writes the counters of n mailboxes.
+func qSaveMailboxes(n int) string {
+	return `UPDATE devices SET last_seq = v.column3, queued = v.column4 FROM (VALUES ` +
+		rowList(n, 4, ", ", "(CAST($%d AS TEXT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))") +
+		`) AS v WHERE devices.user_id = v.column1 AND devices.device_id = v.column2`
+}
+
+// rowList repeats a row pattern of k placeholders n times, numbering the
+// placeholders 1 to n*k, joined by sep.
+func rowList(n, k int, sep, pattern string) string {
+	rows := make([]string, n)
+	args := make([]any, k)
+	for i := range rows {
+		for j := range args {
+			args[j] = i*k + j + 1
+		}
+		rows[i] = fmt.Sprintf(pattern, args...)
+	}
+	return strings.Join(rows, sep)
+}
+
 // writeQueries are the statements the writer runs. They are all prepared
 // when it starts: once a transaction holds the writer's only connection,
 // preparing another statement on the pool would wait for it forever.
-var writeQueries = []string{
+var writeQueries = append([]string{
 	qCreateUser, qReplaceIdentity, qLockUser, qSetLastDevice, qCountDevices, qAddDevice,
 	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
-	qLockMailbox, qSaveMailbox, qInsertEnvelope, qFindEnvelope, qDeleteEnvelope, qExpiring,
+	qLockMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
+}, multiRowQueries()...)
+
+// multiRow holds the multi-row statements for one row count, built once.
+type multiRow struct{ lock, find, insert, save string }
+
+var multiRows = func() map[int]multiRow {
+	m := map[int]multiRow{}
+	for _, n := range rowSizes {
+		m[n] = multiRow{qLockMailboxes(n), qFindEnvelopes(n), qInsertEnvelopes(n), qSaveMailboxes(n)}
+	}
+	return m
+}()
+
+func multiRowQueries() []string {
+	var qs []string
+	for _, n := range rowSizes {
+		r := multiRows[n]
+		qs = append(qs, r.lock, r.find, r.insert, r.save)
+	}
+	return qs
+}
+
+// padRows returns the smallest statement size that holds n rows (at most
+// maxRows).
+func padRows(n int) int {
+	size := 1
+	for size < n && size < maxRows {
+		size *= 2
+	}
+	return size
+}
+
+// splitRows returns the largest statement size that n rows fill exactly
+// (n > 0).
+func splitRows(n int) int {
+	size := maxRows
+	for size > n {
+		size /= 2
+	}
+	return size
 }

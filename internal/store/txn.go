@@ -76,6 +76,9 @@ type txn struct {
 	w     *writer
 	stmts map[string]*sql.Stmt
 	boxes map[mailboxKey]*mailboxState
+	// pending are submissions not stored yet (see submit.go): every
+	// statement the transaction runs stores them first.
+	pending []submission
 }
 
 type mailboxKey struct {
@@ -104,6 +107,9 @@ func (t *txn) stmt(q string) (*sql.Stmt, error) {
 }
 
 func (t *txn) exec(q string, args ...any) (int64, error) {
+	if err := t.settle(); err != nil {
+		return 0, err
+	}
 	s, err := t.stmt(q)
 	if err != nil {
 		return 0, err
@@ -121,6 +127,9 @@ func (t *txn) exec(q string, args ...any) (int64, error) {
 
 // queryRow runs a one-row query; a missing row is (false, nil).
 func (t *txn) queryRow(q string, args []any, dest ...any) (bool, error) {
+	if err := t.settle(); err != nil {
+		return false, err
+	}
 	s, err := t.stmt(q)
 	if err != nil {
 		return false, err
@@ -136,6 +145,9 @@ func (t *txn) queryRow(q string, args []any, dest ...any) (bool, error) {
 }
 
 func (t *txn) query(q string, args ...any) (*sql.Rows, error) {
+	if err := t.settle(); err != nil {
+		return nil, err
+	}
 	s, err := t.stmt(q)
 	if err != nil {
 		return nil, err
@@ -174,21 +186,32 @@ func (t *txn) forget(u addr.UserID) {
 	}
 }
 
-// flush saves the changed mailbox counters.
+// flush saves the changed mailbox counters, as few statements as the
+// prepared sizes allow.
 func (t *txn) flush() error {
+	var args []any
 	for k, m := range t.boxes {
-		if !m.dirty || m.gone {
-			continue
+		if m.dirty && !m.gone {
+			args = append(args, string(k.user), int64(k.device), m.lastSeq, m.queued)
+			m.dirty = false
 		}
-		if _, err := t.exec(qSaveMailbox, string(k.user), int64(k.device), m.lastSeq, m.queued); err != nil {
+	}
+	const cols = 4
+	for len(args) > 0 {
+		size := splitRows(len(args) / cols)
+		if _, err := t.exec(multiRows[size].save, args[:size*cols]...); err != nil {
 			return err
 		}
-		m.dirty = false
+		args = args[size*cols:]
 	}
 	return nil
 }
 
 func (t *txn) commit() error {
+	if err := t.settle(); err != nil {
+		t.rollback()
+		return err
+	}
 	if err := t.flush(); err != nil {
 		t.rollback()
 		return err

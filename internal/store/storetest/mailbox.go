@@ -65,6 +65,9 @@ func testSubmitIdempotent(t *testing.T, e *env) {
 		!res[2].Duplicate || res[2].Seq != res[1].Seq {
 		t.Fatalf("mixed resubmission: %+v", res)
 	}
+	if res[1].Seq != seq+1 {
+		t.Fatalf("new envelope after a duplicate got seq %d, want %d: the duplicate used up a seq", res[1].Seq, seq+1)
+	}
 	// The same ID from another device, or to another mailbox, is distinct.
 	other := m
 	other.From = alice2

@@ -1,0 +1,284 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"parley.dev/internal/addr"
+)
+
+// Submissions are stored in bulk. Each Submit only queues its envelopes in
+// the writer's transaction (txn.submit); the transaction stores everything
+// queued at once (txn.settle) before it runs any other statement and
+// before it commits. A batch of N envelopes to M mailboxes then costs a
+// few multi-row statements (lock the M mailboxes, look up which of the N
+// are stored already, insert the new ones, save the M counters) instead of
+// about 3N single-row ones. The outcome is what storing the envelopes one
+// by one in queue order would give: duplicates (also of an envelope
+// earlier in the same batch), unknown devices and full mailboxes are
+// decided per envelope, in order, from the locked counters.
+
+// submission is one queued envelope and where its result goes.
+type submission struct {
+	e   *Envelope
+	res *SubmitResult
+}
+
+// envKey is an envelope's idempotency key.
+type envKey struct {
+	to, from addr.Address
+	id       addr.MessageID
+}
+
+// submit queues envs for the next settle, which fills results (the caller
+// keeps both alive until the transaction ends).
+func (t *txn) submit(envs []Envelope, results []SubmitResult) {
+	for i := range envs {
+		t.pending = append(t.pending, submission{&envs[i], &results[i]})
+	}
+}
+
+// settle stores the queued submissions.
+func (t *txn) settle() error {
+	subs := t.pending
+	if len(subs) == 0 {
+		return nil
+	}
+	t.pending = nil
+	return t.store(subs)
+}
+
+// store stores subs in order and sets each result; it fails only if a
+// statement does. It first assumes that no envelope of subs is stored
+// yet (the common case; copies within subs are caught in memory) and
+// inserts with ON CONFLICT DO NOTHING. If any insert conflicts (a
+// resubmission), it rolls back to a savepoint, restores the counters and
+// decides again, looking up which envelopes are stored first.
+func (t *txn) store(subs []submission) error {
+	if err := t.settle(); err != nil { // earlier submissions go first
+		return err
+	}
+	if err := t.lockMailboxes(subs); err != nil {
+		return err
+	}
+	saved := t.saveBoxes(subs)
+	if done, err := t.storeOptimistic(subs); done || err != nil {
+		return err
+	}
+	for k, m := range saved {
+		*t.boxes[k] = m
+	}
+	stored, err := t.findStored(subs)
+	if err != nil {
+		return err
+	}
+	all, err := t.insertEnvelopes(t.placeAll(subs, stored))
+	if err == nil && !all {
+		err = errors.New("store: an envelope conflicts but is not stored")
+	}
+	return err
+}
+
+// storeOptimistic stores subs assuming none is stored yet. It gives up
+// (done false, no change made) if that turns out wrong or if a mailbox is
+// full (a duplicate into a full mailbox is still a duplicate).
+func (t *txn) storeOptimistic(subs []submission) (done bool, err error) {
+	rows := t.placeAll(subs, map[envKey]int64{})
+	for _, s := range subs {
+		if errors.Is(s.res.Err, ErrMailboxFull) {
+			return false, nil
+		}
+	}
+	if len(rows) == 0 {
+		return true, nil
+	}
+	if _, err := t.exec(qSavepoint); err != nil {
+		return false, err
+	}
+	all, err := t.insertEnvelopes(rows)
+	if err != nil || all {
+		return all, err
+	}
+	_, err = t.exec(qRollbackSavepoint)
+	return false, err
+}
+
+// saveBoxes copies the counters of the mailboxes of subs.
+func (t *txn) saveBoxes(subs []submission) map[mailboxKey]mailboxState {
+	saved := map[mailboxKey]mailboxState{}
+	for _, s := range subs {
+		k := mailboxKey{s.e.To.User, s.e.To.Device}
+		saved[k] = *t.boxes[k]
+	}
+	return saved
+}
+
+// placeAll decides every envelope's outcome given those already stored,
+// and returns the envelopes to insert.
+func (t *txn) placeAll(subs []submission, stored map[envKey]int64) []*Envelope {
+	var rows []*Envelope
+	for _, s := range subs {
+		*s.res = t.place(s.e, stored)
+		if s.res.Err == nil && !s.res.Duplicate {
+			rows = append(rows, s.e)
+		}
+	}
+	return rows
+}
+
+// place decides one envelope's outcome from its mailbox's counters. A new
+// envelope takes the mailbox's next Seq (in e.Seq) and joins stored, so
+// that a later copy in the same batch is a duplicate of it.
+func (t *txn) place(e *Envelope, stored map[envKey]int64) SubmitResult {
+	m := t.boxes[mailboxKey{e.To.User, e.To.Device}]
+	k := envKey{e.To, e.From, e.ID}
+	if m.gone {
+		return SubmitResult{Err: fmt.Errorf("%w: device %s", ErrNotFound, e.To)}
+	}
+	if seq, ok := stored[k]; ok {
+		return SubmitResult{Seq: seq, Duplicate: true}
+	}
+	if m.queued >= t.w.cap {
+		return SubmitResult{Err: fmt.Errorf("%w: device %s has %d envelopes", ErrMailboxFull, e.To, m.queued)}
+	}
+	m.lastSeq++
+	m.queued++
+	m.dirty = true
+	e.Seq = m.lastSeq
+	stored[k] = e.Seq
+	return SubmitResult{Seq: e.Seq}
+}
+
+// lockMailboxes reads (and on PostgreSQL locks) the counters of every
+// mailbox of subs that this transaction has not read yet.
+func (t *txn) lockMailboxes(subs []submission) error {
+	var keys []mailboxKey
+	seen := map[mailboxKey]bool{}
+	for _, s := range subs {
+		k := mailboxKey{s.e.To.User, s.e.To.Device}
+		if _, ok := t.boxes[k]; !ok && !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), maxRows)]
+		keys = keys[len(chunk):]
+		if err := t.lockChunk(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) lockChunk(keys []mailboxKey) error {
+	size := padRows(len(keys))
+	args := make([]any, 0, 2*size)
+	for i := range size {
+		k := keys[min(i, len(keys)-1)]
+		args = append(args, string(k.user), int64(k.device))
+	}
+	rows, err := t.query(multiRows[size].lock, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var device int64
+		m := &mailboxState{}
+		if err := rows.Scan(&user, &device, &m.lastSeq, &m.queued); err != nil {
+			return fmt.Errorf("store: lock mailboxes: %w", err)
+		}
+		if k := (mailboxKey{addr.UserID(user), addr.DeviceID(device)}); t.boxes[k] == nil {
+			t.boxes[k] = m
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: lock mailboxes: %w", err)
+	}
+	for _, k := range keys {
+		if _, ok := t.boxes[k]; !ok {
+			t.boxes[k] = &mailboxState{gone: true}
+		}
+	}
+	return nil
+}
+
+// findStored returns the Seqs of the envelopes of subs that are stored
+// already (those to existing mailboxes only).
+func (t *txn) findStored(subs []submission) (map[envKey]int64, error) {
+	stored := map[envKey]int64{}
+	var keys []envKey
+	seen := map[envKey]bool{}
+	for _, s := range subs {
+		k := envKey{s.e.To, s.e.From, s.e.ID}
+		if !t.boxes[mailboxKey{k.to.User, k.to.Device}].gone && !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), maxRows)]
+		keys = keys[len(chunk):]
+		if err := t.findChunk(chunk, stored); err != nil {
+			return nil, err
+		}
+	}
+	return stored, nil
+}
+
+func (t *txn) findChunk(keys []envKey, stored map[envKey]int64) error {
+	size := padRows(len(keys))
+	args := make([]any, 0, 5*size)
+	for i := range size {
+		k := &keys[min(i, len(keys)-1)]
+		args = append(args, string(k.to.User), int64(k.to.Device), string(k.from.User), int64(k.from.Device), k.id[:])
+	}
+	rows, err := t.query(multiRows[size].find, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var to, from string
+		var toDev, fromDev, seq int64
+		var id []byte
+		if err := rows.Scan(&to, &toDev, &from, &fromDev, &id, &seq); err != nil {
+			return fmt.Errorf("store: find envelopes: %w", err)
+		}
+		k := envKey{to: addr.Address{User: addr.UserID(to), Device: addr.DeviceID(toDev)},
+			from: addr.Address{User: addr.UserID(from), Device: addr.DeviceID(fromDev)}}
+		if copy(k.id[:], id) != len(id) || len(id) != addr.MessageIDLen {
+			return fmt.Errorf("store: find envelopes: a %d-byte message ID", len(id))
+		}
+		stored[k] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: find envelopes: %w", err)
+	}
+	return nil
+}
+
+// insertEnvelopes inserts envs (each with its Seq set) in as few
+// statements as the prepared sizes allow, skipping any already stored;
+// all reports whether every one was inserted.
+func (t *txn) insertEnvelopes(envs []*Envelope) (all bool, err error) {
+	all = true
+	for len(envs) > 0 {
+		size := splitRows(len(envs))
+		args := make([]any, 0, 10*size)
+		for _, e := range envs[:size] {
+			args = append(args, string(e.To.User), int64(e.To.Device), e.Seq,
+				string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
+				micros(e.Created), micros(e.Expires), e.Payload)
+		}
+		n, err := t.exec(multiRows[size].insert, args...)
+		if err != nil {
+			return false, err
+		}
+		all = all && n == int64(size)
+		envs = envs[size:]
+	}
+	return all, nil
+}
