@@ -86,9 +86,9 @@ func (s *sqlStore) Ack(ctx context.Context, to addr.Address, seqs []int64) (int,
 		chunk := seqs[:min(len(seqs), MaxBatch)]
 		seqs = seqs[len(chunk):]
 		var n int
-		err := s.w.do(ctx, false, len(chunk), func(t *txn) (err error) {
-			n, err = ack(t, to, chunk)
-			return err
+		err := s.w.do(ctx, false, len(chunk), func(t *txn) error {
+			t.ack(to, chunk, &n) // run with the rest of the batch; see ack.go
+			return nil
 		})
 		if err != nil {
 			return total, err
@@ -96,26 +96,6 @@ func (s *sqlStore) Ack(ctx context.Context, to addr.Address, seqs []int64) (int,
 		total += n
 	}
 	return total, nil
-}
-
-func ack(t *txn, to addr.Address, seqs []int64) (int, error) {
-	m, err := t.mailbox(to)
-	if err != nil || m.gone {
-		return 0, err
-	}
-	n := 0
-	for _, seq := range seqs {
-		k, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
-		if err != nil {
-			return 0, err
-		}
-		n += int(k)
-	}
-	if n > 0 {
-		m.queued -= int64(n)
-		m.dirty = true
-	}
-	return n, nil
 }
 
 // expiring is one envelope Expire removes.

@@ -124,6 +124,14 @@ VALUES ` + rowList(n, 10, ", ", "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $
 ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`
 }
 
+// qDeleteEnvelopes deletes n envelopes by mailbox and Seq, returning the
+// key of each one deleted.
+func qDeleteEnvelopes(n int) string {
+	return `DELETE FROM envelopes WHERE ` +
+		rowList(n, 3, " OR ", "(to_user = $%d AND to_device = $%d AND seq = $%d)") +
+		` RETURNING to_user, to_device, seq`
+}
+
 // A savepoint lets a batch of submissions undo its optimistic inserts
 // (see txn.store).
 const (
@@ -163,12 +171,12 @@ var writeQueries = append([]string{
 }, multiRowQueries()...)
 
 // multiRow holds the multi-row statements for one row count, built once.
-type multiRow struct{ lock, find, insert, save string }
+type multiRow struct{ lock, find, insert, save, delete string }
 
 var multiRows = func() map[int]multiRow {
 	m := map[int]multiRow{}
 	for _, n := range rowSizes {
-		m[n] = multiRow{qLockMailboxes(n), qFindEnvelopes(n), qInsertEnvelopes(n), qSaveMailboxes(n)}
+		m[n] = multiRow{qLockMailboxes(n), qFindEnvelopes(n), qInsertEnvelopes(n), qSaveMailboxes(n), qDeleteEnvelopes(n)}
 	}
 	return m
 }()
@@ -177,7 +185,7 @@ func multiRowQueries() []string {
 	var qs []string
 	for _, n := range rowSizes {
 		r := multiRows[n]
-		qs = append(qs, r.lock, r.find, r.insert, r.save)
+		qs = append(qs, r.lock, r.find, r.insert, r.save, r.delete)
 	}
 	return qs
 }

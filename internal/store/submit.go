@@ -7,7 +7,8 @@ import (
 	"parley.dev/internal/addr"
 )
 
-// Submissions are stored in bulk. Each Submit only queues its envelopes in
+// Submissions (and acks, see ack.go) are stored in bulk. Each Submit only
+// queues its envelopes in
 // the writer's transaction (txn.submit); the transaction stores everything
 // queued at once (txn.settle) before it runs any other statement and
 // before it commits. A batch of N envelopes to M mailboxes then costs a
@@ -38,14 +39,23 @@ func (t *txn) submit(envs []Envelope, results []SubmitResult) {
 	}
 }
 
-// settle stores the queued submissions.
+// settle runs the queued acks, then the queued submissions. Each kind
+// keeps its queue order; across kinds the order may change, which is
+// still correct: the ops of one batch were all waiting at once, none had
+// its answer, so any order is one in which they could have arrived. (Acks
+// go first so that the envelopes' pages they free can be reused.)
 func (t *txn) settle() error {
-	subs := t.pending
-	if len(subs) == 0 {
-		return nil
+	if acks := t.acks; len(acks) > 0 {
+		t.acks = nil
+		if err := t.deleteAcked(acks); err != nil {
+			return err
+		}
 	}
-	t.pending = nil
-	return t.store(subs)
+	if subs := t.pending; len(subs) > 0 {
+		t.pending = nil
+		return t.store(subs)
+	}
+	return nil
 }
 
 // store stores subs in order and sets each result; it fails only if a
@@ -58,7 +68,11 @@ func (t *txn) store(subs []submission) error {
 	if err := t.settle(); err != nil { // earlier submissions go first
 		return err
 	}
-	if err := t.lockMailboxes(subs); err != nil {
+	keys := make([]mailboxKey, len(subs))
+	for i, s := range subs {
+		keys[i] = mailboxKey{s.e.To.User, s.e.To.Device}
+	}
+	if err := t.lockMailboxes(keys); err != nil {
 		return err
 	}
 	saved := t.saveBoxes(subs)
@@ -150,12 +164,11 @@ func (t *txn) place(e *Envelope, stored map[envKey]int64) SubmitResult {
 }
 
 // lockMailboxes reads (and on PostgreSQL locks) the counters of every
-// mailbox of subs that this transaction has not read yet.
-func (t *txn) lockMailboxes(subs []submission) error {
+// mailbox of all that this transaction has not read yet.
+func (t *txn) lockMailboxes(all []mailboxKey) error {
 	var keys []mailboxKey
 	seen := map[mailboxKey]bool{}
-	for _, s := range subs {
-		k := mailboxKey{s.e.To.User, s.e.To.Device}
+	for _, k := range all {
 		if _, ok := t.boxes[k]; !ok && !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)

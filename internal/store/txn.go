@@ -76,9 +76,11 @@ type txn struct {
 	w     *writer
 	stmts map[string]*sql.Stmt
 	boxes map[mailboxKey]*mailboxState
-	// pending are submissions not stored yet (see submit.go): every
-	// statement the transaction runs stores them first.
+	// pending are submissions not stored yet and acks are acks not run
+	// yet (see submit.go): every statement the transaction runs settles
+	// them first.
 	pending []submission
+	acks    []ackRequest
 }
 
 type mailboxKey struct {

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"fmt"
+
+	"parley.dev/internal/addr"
+)
+
+// Acks are run in bulk like submissions (see submit.go): each Ack queues
+// its Seqs in the writer's transaction, and the next statement or the
+// commit deletes every queued one with multi-row DELETEs after locking
+// their mailboxes in one statement. A Seq listed more than once counts for
+// the first request listing it, as running the acks one by one in queue
+// order would. See txn.settle for how acks and submissions are ordered.
+
+// ackRequest is one queued Ack call and where its count goes.
+type ackRequest struct {
+	to   addr.Address
+	seqs []int64
+	n    *int
+}
+
+// ackKey names one envelope by mailbox and Seq.
+type ackKey struct {
+	box mailboxKey
+	seq int64
+}
+
+// ack queues an Ack of seqs in to's mailbox; the next settle sets *n to
+// the number of them deleted.
+func (t *txn) ack(to addr.Address, seqs []int64, n *int) {
+	*n = 0
+	t.acks = append(t.acks, ackRequest{to, seqs, n})
+}
+
+// deleteAcked runs acks and updates their mailboxes' counters.
+func (t *txn) deleteAcked(acks []ackRequest) error {
+	boxes := make([]mailboxKey, len(acks))
+	for i, a := range acks {
+		boxes[i] = mailboxKey{a.to.User, a.to.Device}
+	}
+	if err := t.lockMailboxes(boxes); err != nil {
+		return err
+	}
+	owner := map[ackKey]*int{}
+	var keys []ackKey
+	for i, a := range acks {
+		box := boxes[i]
+		if t.boxes[box].gone {
+			continue
+		}
+		for _, seq := range a.seqs {
+			k := ackKey{box, seq}
+			if _, ok := owner[k]; !ok {
+				owner[k] = a.n
+				keys = append(keys, k)
+			}
+		}
+	}
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), maxRows)]
+		keys = keys[len(chunk):]
+		if err := t.deleteChunk(chunk, owner); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) deleteChunk(keys []ackKey, owner map[ackKey]*int) error {
+	size := padRows(len(keys))
+	args := make([]any, 0, 3*size)
+	for i := range size {
+		k := keys[min(i, len(keys)-1)]
+		args = append(args, string(k.box.user), int64(k.box.device), k.seq)
+	}
+	rows, err := t.query(multiRows[size].delete, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var device int64
+		k := ackKey{}
+		if err := rows.Scan(&user, &device, &k.seq); err != nil {
+			return fmt.Errorf("store: ack: %w", err)
+		}
+		k.box = mailboxKey{addr.UserID(user), addr.DeviceID(device)}
+		n, m := owner[k], t.boxes[k.box]
+		if n == nil || m == nil {
+			return fmt.Errorf("store: ack deleted an envelope it was not asked to")
+		}
+		*n++
+		m.queued--
+		m.dirty = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: ack: %w", err)
+	}
+	return nil
+}
