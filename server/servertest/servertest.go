@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"parley.dev/internal/store/storetest"
 	"parley.dev/server"
 )
 
@@ -139,26 +140,9 @@ func (r *Relay) Client() *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: r.ClientTLS()}, Timeout: 30 * time.Second}
 }
 
-// Clock is a settable clock for Server.Now, safe for concurrent use. Its
-// zero value reads the zero time; use NewClock.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is a settable clock for Server.Now, safe for concurrent use: the
+// store's test clock, so one clock drives a relay and its store alike.
+type Clock = storetest.Clock
 
 // NewClock returns a clock reading t.
-func NewClock(t time.Time) *Clock { return &Clock{now: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func NewClock(t time.Time) *Clock { return storetest.NewClock(t) }
