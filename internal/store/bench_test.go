@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/benchcap"
 )
 
 // Benchmarks of the SQLite store with 1 KiB envelopes. Each reports
@@ -178,7 +179,7 @@ func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address) {
 // mailbox is refilled, untimed, before each drain).
 func BenchmarkPending(b *testing.B) {
 	const queued, benchPage = 10000, 500
-	capRuns(b, 20)
+	benchcap.Runs(b, 20)
 	b.Run("read", func(b *testing.B) {
 		s, from, to := benchStore(b, Options{}, 1)
 		fill(b, s, from, to[0], queued)

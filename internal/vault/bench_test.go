@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"parley.dev/internal/benchcap"
 )
 
 // BenchmarkUnlockKDF is the cost of one PIN attempt at the production
 // defaults: Argon2id, 64 MiB, 3 passes, 4 lanes (the test hook does not
 // apply here).
 func BenchmarkUnlockKDF(b *testing.B) {
-	capRuns(b, 20)
+	benchcap.Runs(b, 20)
 	for _, p := range []KDFParams{DefaultKDF(), {Memory: MinKDFMemory, Time: MinKDFTime, Threads: 1}} {
 		b.Run(fmt.Sprintf("m=%dMiB,t=%d,p=%d", p.Memory/1024, p.Time, p.Threads), func(b *testing.B) {
 			var salt [saltSize]byte
