@@ -43,7 +43,7 @@ func listPackages(t *testing.T) []pkgInfo {
 }
 
 // cryptoPkgs import only the standard library, x/crypto and each other.
-var cryptoPkgs = []string{"internal/keys", "internal/pqxdh", "internal/ratchet", "internal/session", "internal/safety", "internal/vault"}
+var cryptoPkgs = []string{"internal/keys", "internal/pqxdh", "internal/ratchet", "internal/session", "internal/safety", "internal/vault", "internal/stream"}
 
 // forbidden maps a package (and its subpackages) to imports it must never
 // reach, directly or transitively.
