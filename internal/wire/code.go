@@ -69,10 +69,17 @@ var codeInfo = [...]struct {
 	CodeBadMethod:          {"bad-method", http.StatusMethodNotAllowed},
 	CodeUnavailable:        {"unavailable", http.StatusServiceUnavailable},
 	CodeInternal:           {"internal", http.StatusInternalServerError},
+
+	CodeQuota:       {"quota", http.StatusInsufficientStorage},
+	CodeNoBlob:      {"no-blob", http.StatusNotFound},
+	CodeOffset:      {"offset", http.StatusConflict},
+	CodeBlobState:   {"blob-state", http.StatusConflict},
+	CodeChecksum:    {"checksum", http.StatusUnprocessableEntity},
+	CodeRangeBounds: {"range", http.StatusRequestedRangeNotSatisfiable},
 }
 
 // Known reports whether c is a code this version of the package defines.
-func (c Code) Known() bool { return int(c) < len(codeInfo) }
+func (c Code) Known() bool { return int(c) < len(codeInfo) && codeInfo[c].name != "" }
 
 // String returns c's stable name, such as "mailbox-full", or "code-N" for a
 // code this package does not know.

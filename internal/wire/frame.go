@@ -190,7 +190,7 @@ func newMailboxFrame(t Type) Frame {
 	case TypeSynced:
 		return new(Synced)
 	}
-	return nil
+	return newBlobFrame(t)
 }
 
 // Marshal encodes f as a frame.

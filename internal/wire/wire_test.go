@@ -29,7 +29,7 @@ func samples() []Frame {
 		return k
 	}
 	signed, lr, ot := pk(7, 33, true), pk(9, 1570, true), pk(11, 33, false)
-	return []Frame{
+	return append([]Frame{
 		&Error{Code: CodeMailboxFull, Detail: "mailbox of bob/2 is full"},
 		&OK{},
 		&Challenge{Nonce: [32]byte{1, 2, 3}, TTL: 60},
@@ -48,7 +48,7 @@ func samples() []Frame {
 		&Ack{Seqs: []uint64{1, 2, 42}},
 		&AckResult{Seqs: []uint64{42}},
 		&Synced{},
-	}
+	}, blobSamples()...)
 }
 
 func TestRoundTripEveryType(t *testing.T) {
