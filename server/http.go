@@ -48,6 +48,7 @@ func (r *relay) routes(metricsOnMain bool) http.Handler {
 	mux.Handle("PUT "+pathPreKeys, r.authed(r.handleUploadPreKeys, maxPreKeyBody))
 	mux.Handle("GET "+pathPreKeys, r.authed(r.handlePreKeyStatus, 0))
 	mux.HandleFunc("GET "+pathWS, r.handleWebSocket)
+	r.blobRoutes(mux)
 	return r.frameErrors(mux)
 }
 

@@ -124,6 +124,22 @@ type Server struct {
 	// in case a wake-up was lost (DefaultRecheckInterval).
 	RecheckInterval time.Duration
 
+	// MaxBlobSize is the largest attachment blob accepted, in bytes
+	// (DefaultMaxBlobSize).
+	MaxBlobSize int64
+	// BlobTTL is how long a finished blob is kept (DefaultBlobTTL); an
+	// unfinished upload expires DefaultBlobUploadTTL after it began.
+	BlobTTL time.Duration
+	// BlobQuota is the most bytes of blobs one user may keep at once
+	// (DefaultBlobQuota).
+	BlobQuota int64
+	// BlobUploadRate limits blob creations and upload requests per device
+	// (DefaultBlobUploadRate).
+	BlobUploadRate Rate
+	// BlobDownloadRate limits blob downloads per client network
+	// (DefaultBlobDownloadRate).
+	BlobDownloadRate Rate
+
 	// SeparateMetrics keeps /metrics off the main listener; serve
 	// MetricsHandler elsewhere.
 	SeparateMetrics bool
@@ -243,6 +259,7 @@ type relay struct {
 	registerL  *limiter
 	bundleL    *limiter
 	conns      *connSet
+	blobs      *blobRelay
 
 	ctx    context.Context // ends at shutdown
 	cancel context.CancelFunc
@@ -283,6 +300,10 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.conns = newConnSet()
 	r.tls = relayTLS(s.TLSConfig)
 	if err := r.openStore(ctx, s); err != nil {
+		return nil, err
+	}
+	if err := r.openBlobs(ctx, s); err != nil {
+		r.store.Close()
 		return nil, err
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -376,6 +397,9 @@ func (r *relay) shutdown(ctx context.Context) error {
 	r.bg.Wait()
 	r.fan.Close()
 	if cerr := r.store.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := r.blobs.store.Close(); err == nil {
 		err = cerr
 	}
 	return err

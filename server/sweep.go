@@ -32,6 +32,7 @@ func (r *relay) sweep() {
 	r.challengeL.prune()
 	r.registerL.prune()
 	r.bundleL.prune()
+	r.sweepBlobs()
 	for range maxSweepRounds {
 		expired, err := r.store.Expire(r.ctx, r.now(), store.MaxBatch)
 		if err != nil {

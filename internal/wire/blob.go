@@ -35,12 +35,11 @@ const (
 
 // Blob error codes.
 const (
-	CodeQuota       Code = 80 // the user's blob quota (bytes or count) would be exceeded
-	CodeNoBlob      Code = 81 // no such blob, unfinished, or expired
-	CodeOffset      Code = 82 // an upload at another offset than the bytes stored
-	CodeBlobState   Code = 83 // finished already, not complete yet, or another upload runs
-	CodeChecksum    Code = 84 // the blob's SHA-256 is not the one given
-	CodeRangeBounds Code = 85 // a Range outside the blob
+	CodeQuota     Code = 80 // the user's blob quota (bytes or count) would be exceeded
+	CodeNoBlob    Code = 81 // no such blob, unfinished, or expired
+	CodeOffset    Code = 82 // an upload at another offset than the bytes stored
+	CodeBlobState Code = 83 // finished already, not complete yet, or another upload runs
+	CodeChecksum  Code = 84 // the blob's SHA-256 is not the one given
 )
 
 // Blob sizes.

@@ -70,12 +70,11 @@ var codeInfo = [...]struct {
 	CodeUnavailable:        {"unavailable", http.StatusServiceUnavailable},
 	CodeInternal:           {"internal", http.StatusInternalServerError},
 
-	CodeQuota:       {"quota", http.StatusInsufficientStorage},
-	CodeNoBlob:      {"no-blob", http.StatusNotFound},
-	CodeOffset:      {"offset", http.StatusConflict},
-	CodeBlobState:   {"blob-state", http.StatusConflict},
-	CodeChecksum:    {"checksum", http.StatusUnprocessableEntity},
-	CodeRangeBounds: {"range", http.StatusRequestedRangeNotSatisfiable},
+	CodeQuota:     {"quota", http.StatusInsufficientStorage},
+	CodeNoBlob:    {"no-blob", http.StatusNotFound},
+	CodeOffset:    {"offset", http.StatusConflict},
+	CodeBlobState: {"blob-state", http.StatusConflict},
+	CodeChecksum:  {"checksum", http.StatusUnprocessableEntity},
 }
 
 // Known reports whether c is a code this version of the package defines.
