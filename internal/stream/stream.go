@@ -181,3 +181,36 @@ func PlaintextSize(n int64) (int64, error) {
 	}
 	return 0, ErrBadSize
 }
+
+// Opener opens single chunks, for callers that read a stream chunk by
+// chunk themselves (a download that resumes at a chunk). It is safe for
+// concurrent use.
+type Opener struct{ aead cipher.AEAD }
+
+// NewOpener returns the Opener of the stream with header h under key.
+func NewOpener(key *Key, h Header) *Opener { return &Opener{aead: payloadAEAD(key, h)} }
+
+// Open authenticates enc as chunk i (the last one if last) and appends its
+// plaintext to dst.
+func (o *Opener) Open(dst []byte, i uint64, last bool, enc []byte) ([]byte, error) {
+	if last && i > 0 && len(enc) == Overhead {
+		return nil, fmt.Errorf("%w: empty last chunk %d", ErrAuth, i)
+	}
+	n := nonce(i, last)
+	pt, err := o.aead.Open(dst, n[:], enc, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: chunk %d", ErrAuth, i)
+	}
+	return pt, nil
+}
+
+// Chunks returns the number of chunks of a stream of size bytes, and the
+// ciphertext size of its last chunk (ErrBadSize for an impossible size).
+func Chunks(size int64) (n int64, lastLen int64, err error) {
+	pt, err := PlaintextSize(size)
+	if err != nil {
+		return 0, 0, err
+	}
+	n = max((pt+ChunkSize-1)/ChunkSize, 1)
+	return n, size - HeaderSize - (n-1)*EncChunkSize, nil
+}

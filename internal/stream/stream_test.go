@@ -273,3 +273,30 @@ func TestKnownAnswer(t *testing.T) {
 		t.Fatalf("stream SHA-256 = %s, testdata says %s (%v)", got, want, err)
 	}
 }
+
+func TestOpenerMatchesReader(t *testing.T) {
+	key := GenerateKey()
+	pt := pattern(2*ChunkSize + 7)
+	ct := encrypt(t, key, pt)
+	hdr, _ := ParseHeader(ct)
+	n, lastLen, err := Chunks(int64(len(ct)))
+	if err != nil || n != 3 || lastLen != 7+Overhead {
+		t.Fatalf("Chunks = %d, %d, %v", n, lastLen, err)
+	}
+	o := NewOpener(key, hdr)
+	var got []byte
+	body := ct[HeaderSize:]
+	for i := int64(0); i < n; i++ {
+		k := min(int64(len(body)), EncChunkSize)
+		if got, err = o.Open(got, uint64(i), i == n-1, body[:k]); err != nil {
+			t.Fatal(err)
+		}
+		body = body[k:]
+	}
+	if !bytes.Equal(got, pt) {
+		t.Fatal("Opener output differs")
+	}
+	if _, err := o.Open(nil, 1, true, ct[HeaderSize+EncChunkSize:HeaderSize+2*EncChunkSize]); err == nil {
+		t.Fatal("a middle chunk opened as the last")
+	}
+}
