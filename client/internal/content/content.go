@@ -7,11 +7,13 @@
 // messages"):
 //
 //	u8  version (1)
-//	u8  kind: 0x01 text, 0x02 sent transcript
+//	u8  kind: 0x01 text, 0x02 sent transcript, 0x20 attachment,
+//	    0x21 sent attachment transcript
 //	16  message ID (never all zero)
 //	u64 sent time, Unix milliseconds (at most 2^63-1)
-//	kind 0x02 only: u8-prefixed recipient user ID
+//	kinds 0x02 and 0x21 only: u8-prefixed recipient user ID
 //	u24-prefixed text: valid UTF-8, at most MaxTextLen bytes
+//	kinds 0x20 and 0x21 only: the attachment (see Attachment)
 //
 // A text goes to every device of the recipient. A sent transcript goes to
 // the sender's own other devices, so that they show what this device sent;
@@ -53,6 +55,12 @@ const (
 	// KindTranscript is a copy of a text, sent to the sender's own other
 	// devices; To names the recipient.
 	KindTranscript Kind = 0x02
+	// KindAttachment is a file to the recipient's devices: Attachment
+	// says where its ciphertext is and how to open it; Text is a caption.
+	KindAttachment Kind = 0x20
+	// KindAttachmentTranscript is a copy of an attachment message for the
+	// sender's own other devices; To names the recipient.
+	KindAttachmentTranscript Kind = 0x21
 )
 
 // ErrMalformed is wrapped by every Parse and Marshal error.
@@ -63,9 +71,17 @@ type Message struct {
 	Kind Kind
 	ID   addr.MessageID
 	Sent time.Time   // the sender's clock, to the millisecond
-	To   addr.UserID // KindTranscript only: the recipient
+	To   addr.UserID // transcript kinds only: the recipient
 	Text string
+	// Attachment is set exactly for the attachment kinds.
+	Attachment *Attachment
 }
+
+// transcript reports whether k names a recipient.
+func (k Kind) transcript() bool { return k == KindTranscript || k == KindAttachmentTranscript }
+
+// attachment reports whether k carries an Attachment.
+func (k Kind) attachment() bool { return k == KindAttachment || k == KindAttachmentTranscript }
 
 // Marshal encodes m, refusing a value Parse would refuse.
 func Marshal(m *Message) ([]byte, error) {
@@ -77,29 +93,36 @@ func Marshal(m *Message) ([]byte, error) {
 	b.AddUint8(uint8(m.Kind))
 	b.AddBytes(m.ID[:])
 	b.AddUint64(uint64(m.Sent.UnixMilli()))
-	if m.Kind == KindTranscript {
+	if m.Kind.transcript() {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(m.To)) })
 	}
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(m.Text)) })
+	if m.Kind.attachment() {
+		m.Attachment.append(&b)
+	}
 	return b.Bytes()
 }
 
 func (m *Message) check() error {
 	switch {
-	case m.Kind != KindText && m.Kind != KindTranscript:
+	case m.Kind != KindText && !m.Kind.transcript() && !m.Kind.attachment():
 		return fmt.Errorf("%w: kind %d", ErrMalformed, m.Kind)
+	case m.Kind.attachment() != (m.Attachment != nil):
+		return fmt.Errorf("%w: attachment with kind %d", ErrMalformed, m.Kind)
 	case m.ID.IsZero():
 		return fmt.Errorf("%w: zero message ID", ErrMalformed)
 	case m.Sent.UnixMilli() < 0:
 		return fmt.Errorf("%w: time before 1970", ErrMalformed)
-	case m.Kind == KindTranscript && !m.To.Valid():
+	case m.Kind.transcript() && !m.To.Valid():
 		return fmt.Errorf("%w: transcript recipient", ErrMalformed)
-	case m.Kind == KindText && m.To != "":
+	case !m.Kind.transcript() && m.To != "":
 		return fmt.Errorf("%w: text names a recipient", ErrMalformed)
 	case len(m.Text) > MaxTextLen:
 		return fmt.Errorf("%w: text of %d bytes above %d", ErrMalformed, len(m.Text), MaxTextLen)
 	case !utf8.ValidString(m.Text):
 		return fmt.Errorf("%w: text is not UTF-8", ErrMalformed)
+	case m.Attachment != nil:
+		return m.Attachment.check()
 	}
 	return nil
 }
@@ -122,7 +145,7 @@ func Parse(b []byte) (*Message, error) {
 	}
 	copy(m.ID[:], id)
 	m.Sent = time.UnixMilli(int64(ms))
-	if m.Kind == KindTranscript {
+	if m.Kind.transcript() {
 		var to cryptobyte.String
 		if !s.ReadUint8LengthPrefixed(&to) {
 			return nil, fmt.Errorf("%w: recipient", ErrMalformed)
@@ -130,10 +153,19 @@ func Parse(b []byte) (*Message, error) {
 		m.To = addr.UserID(to)
 	}
 	var text cryptobyte.String
-	if !s.ReadUint24LengthPrefixed(&text) || !s.Empty() {
+	if !s.ReadUint24LengthPrefixed(&text) {
 		return nil, fmt.Errorf("%w: text", ErrMalformed)
 	}
 	m.Text = string(text)
+	if m.Kind.attachment() {
+		m.Attachment = new(Attachment)
+		if !m.Attachment.parse(&s) {
+			return nil, fmt.Errorf("%w: attachment", ErrMalformed)
+		}
+	}
+	if !s.Empty() {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrMalformed)
+	}
 	if err := m.check(); err != nil {
 		return nil, err
 	}

@@ -91,6 +91,8 @@ func FuzzParse(f *testing.F) {
 	for _, m := range []*Message{
 		{Kind: KindText, ID: testID, Sent: time.UnixMilli(5), Text: "hello"},
 		{Kind: KindTranscript, ID: testID, Sent: time.UnixMilli(5), To: "bob", Text: "hello"},
+		{Kind: KindAttachment, ID: testID, Sent: time.UnixMilli(5), Attachment: sampleAttachment()},
+		{Kind: KindAttachmentTranscript, ID: testID, Sent: time.UnixMilli(5), To: "bob", Text: "cap", Attachment: sampleAttachment()},
 	} {
 		b, _ := Marshal(m)
 		f.Add(b)
