@@ -44,6 +44,9 @@ type Client struct {
 	// Logger receives operational events; nil is silent. It never
 	// receives message text, keys, PINs, tokens or link codes.
 	Logger *slog.Logger
+	// AutoDownload: Sync downloads received attachments of at most this
+	// many bytes into the vault; 0 downloads none (see Download).
+	AutoDownload int64
 
 	recvMu   sync.Mutex
 	flushMu  sync.Mutex

@@ -66,7 +66,7 @@ func (c *Client) History(ctx context.Context, user string) ([]Message, error) {
 		}
 		return a.Sent.Compare(b.Sent)
 	})
-	return out, nil
+	return out, savedAttachments(v, out)
 }
 
 // SafetyNumber returns the safety number of this user and user: both see

@@ -61,6 +61,7 @@ func (c *Client) syncOnce(ctx context.Context) error {
 	if err := conn.Settled(ctx); err != nil {
 		return relayErr(err)
 	}
+	c.autoDownload(ctx)
 	if responded {
 		// Someone took this device's one-time prekeys.
 		if err := c.checkPreKeys(ctx); err != nil {
@@ -82,6 +83,9 @@ func (c *Client) connect(ctx context.Context) (*relay.Conn, error) {
 	c.mu.Unlock()
 	if err := c.maintainPreKeys(ctx); err != nil {
 		c.log.Warn("prekey maintenance failed", "err", err)
+		c.emitEvent(Event{Kind: EventError, Err: err})
+	}
+	if err := c.resumeUploads(ctx); err != nil {
 		c.emitEvent(Event{Kind: EventError, Err: err})
 	}
 	errs, err := c.flush(ctx, conn)

@@ -373,6 +373,10 @@ func sealItem(tx *vault.Tx, it *outboxItem, user addr.UserID, ts []target, lists
 	}
 	text := &content.Message{Kind: content.KindText, ID: id, Sent: msTime(it.Sent), Text: it.Text}
 	copyForOwn := &content.Message{Kind: content.KindTranscript, ID: id, Sent: text.Sent, To: user, Text: it.Text}
+	if it.Att != nil {
+		text.Kind, copyForOwn.Kind = content.KindAttachment, content.KindAttachmentTranscript
+		text.Attachment, copyForOwn.Attachment = it.Att, it.Att
+	}
 	ready := make([]readyEnvelope, 0, len(ts))
 	for _, t := range ts {
 		m := text

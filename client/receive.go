@@ -222,9 +222,9 @@ func deleteUsed(tx *vault.Tx, used pqxdh.Used) error {
 func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Message, pending bool, r *received) error {
 	conv, outgoing := from.User, false
 	switch {
-	case from.User == a.self().User && m.Kind == content.KindTranscript && m.To != a.self().User:
+	case from.User == a.self().User && (m.Kind == content.KindTranscript || m.Kind == content.KindAttachmentTranscript) && m.To != a.self().User:
 		conv, outgoing = m.To, true
-	case from.User != a.self().User && m.Kind == content.KindText:
+	case from.User != a.self().User && (m.Kind == content.KindText || m.Kind == content.KindAttachment):
 	default:
 		r.unread = fmt.Errorf("client: a message of kind %d from %s", m.Kind, from)
 		return nil
@@ -242,6 +242,11 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 		Sent: m.Sent.UnixMilli(), Received: c.clock().UnixMilli(), Status: StatusReceived, NewIdentity: pending}
 	if outgoing {
 		h.Status = StatusSent
+	}
+	if m.Attachment != nil {
+		if err := c.fileAttachment(tx, conv, outgoing, m, &h); err != nil {
+			return err
+		}
 	}
 	if err := putJSON(tx, ns, h.ID, &h); err != nil {
 		return err

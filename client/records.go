@@ -15,6 +15,9 @@ package client
 //	sessions   "user/device"       session list (binary, see marshalSessions)
 //	outbox     "TTTTTTTTTTTTTTTT-ID"  outboxItem (JSON), in enqueue order
 //	h/HASH     message ID (hex)    historyRec (JSON); one namespace per contact
+//	uploads    message ID (hex)    uploadRec (JSON): an attachment on its way to the relay
+//	attachments message ID (hex)   attachRec (JSON): an attachment's pointer, key and state
+//	(vault file) "att/" + message ID   the attachment's plaintext, in the vault's file area
 
 import (
 	"crypto/sha256"
@@ -24,6 +27,7 @@ import (
 	"fmt"
 	"time"
 
+	"parley.dev/client/internal/content"
 	"parley.dev/internal/addr"
 	"parley.dev/internal/vault"
 )
@@ -91,13 +95,16 @@ type historyRec struct {
 	Received    int64  `json:"recv"` // Unix ms
 	Status      Status `json:"status"`
 	NewIdentity bool   `json:"newid,omitempty"`
+	// Att describes an attachment (its key and location are in the
+	// attachments namespace).
+	Att *Attachment `json:"att,omitempty"`
 }
 
 func (h *historyRec) message(contact addr.UserID) Message {
 	id, _ := addr.ParseMessageID(h.ID)
 	return Message{ID: MessageID(id), Contact: string(contact), Outgoing: h.Outgoing, Text: h.Text,
 		Sent: time.UnixMilli(h.Sent), Received: time.UnixMilli(h.Received), Status: h.Status,
-		NewIdentity: h.NewIdentity}
+		NewIdentity: h.NewIdentity, Attachment: h.Att}
 }
 
 // outboxItem is one message waiting for the relay. Until it is encrypted
@@ -111,6 +118,8 @@ type outboxItem struct {
 	Text  string          `json:"text"`
 	Sent  int64           `json:"sent"` // Unix ms
 	Ready []readyEnvelope `json:"ready,omitempty"`
+	// Att is the attachment an attachment message points to.
+	Att *content.Attachment `json:"att,omitempty"`
 	// Stored counts the recipient's devices whose copy the relay stored;
 	// none when every envelope is answered means the message failed.
 	Stored int `json:"stored,omitempty"`

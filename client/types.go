@@ -59,9 +59,12 @@ const (
 	// StatusFailed: the message cannot be sent (the user does not exist
 	// or has no device, or the relay refused it).
 	StatusFailed
+	// StatusUploading: an outgoing attachment whose file is still going
+	// to the relay; the message follows once it is there.
+	StatusUploading
 )
 
-var statusNames = [...]string{"", "received", "queued", "held", "sent", "expired", "failed"}
+var statusNames = [...]string{"", "received", "queued", "held", "sent", "expired", "failed", "uploading"}
 
 func (s Status) String() string {
 	if int(s) < len(statusNames) && s != 0 {
@@ -87,6 +90,9 @@ type Message struct {
 	// have not accepted: the contact was verified and their identity
 	// changed. Treat it with suspicion until you compare safety numbers.
 	NewIdentity bool
+	// Attachment describes the file this message carries, if any (Text
+	// is then its caption).
+	Attachment *Attachment
 }
 
 // Contact is a user this device has exchanged messages with.

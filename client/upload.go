@@ -1,0 +1,440 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"parley.dev/client/internal/content"
+	"parley.dev/client/internal/relay"
+	"parley.dev/internal/addr"
+	"parley.dev/internal/stream"
+	"parley.dev/internal/vault"
+	"parley.dev/internal/wire"
+)
+
+// Upload parts: the first is small, later ones grow while parts go fast
+// and shrink when they are slow, so a bad network loses little on a drop
+// and a good one pays few round trips.
+const (
+	minPart      = 256 << 10
+	maxPart      = 4 << 20
+	fastPart     = time.Second
+	slowPart     = 5 * time.Second
+	renewLeadway = time.Minute // renew a capability this long before it expires
+)
+
+// uploadRec is an attachment on its way to the relay. The source is a
+// path (checked unchanged by size and modification time before every
+// attempt) or a copy spooled into the vault's file area. Key and Header
+// are kept so that re-encrypting after a restart gives the same bytes.
+type uploadRec struct {
+	V        int              `json:"v"`
+	ID       string           `json:"id"`
+	To       string           `json:"to"`
+	Caption  string           `json:"caption,omitempty"`
+	Sent     int64            `json:"sent"`
+	Key      []byte           `json:"key"`
+	Header   []byte           `json:"hdr"`
+	Path     string           `json:"path,omitempty"`
+	PathSize int64            `json:"psize,omitempty"`
+	PathMod  int64            `json:"pmod,omitempty"`
+	Size     int64            `json:"size"`
+	Meta     Attachment       `json:"meta"`
+	Up       *wire.BlobUpload `json:"up,omitempty"`
+}
+
+// SendFile sends the file at path to user as an attachment: it is
+// encrypted as it is read and uploaded in parts, then the message
+// carrying its key goes out like Send's. The returned ID is valid whenever
+// the message was stored, even with an error: ErrUnreachable means the
+// upload (or the message) waits and resumes on the next Sync, Listen or
+// Send, after a restart too, as long as the file is unchanged;
+// ErrTooLarge, ErrQuota and ErrFileChanged mark it failed.
+func (c *Client) SendFile(ctx context.Context, to, path string, opt FileOptions) (MessageID, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return MessageID{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil || !st.Mode().IsRegular() {
+		return MessageID{}, fmt.Errorf("%w: %s is not a readable file", ErrInvalid, path)
+	}
+	if opt.Name == "" {
+		opt.Name = filepath.Base(abs)
+	}
+	u := &uploadRec{Path: abs, PathSize: st.Size(), PathMod: st.ModTime().UnixNano(), Size: st.Size()}
+	return c.sendAttachment(ctx, to, u, opt, nil)
+}
+
+// SendFileFrom is SendFile for a stream: r is first copied, encrypted,
+// into the vault (so the upload can resume after a restart, and this
+// device keeps the file it sent), then sent.
+func (c *Client) SendFileFrom(ctx context.Context, to string, r io.Reader, opt FileOptions) (MessageID, error) {
+	return c.sendAttachment(ctx, to, &uploadRec{}, opt, r)
+}
+
+func (c *Client) sendAttachment(ctx context.Context, to string, u *uploadRec, opt FileOptions, r io.Reader) (MessageID, error) {
+	v, a, err := c.registered()
+	if err != nil {
+		return MessageID{}, err
+	}
+	user, err := addr.ParseUserID(to)
+	switch {
+	case err != nil:
+		return MessageID{}, fmt.Errorf("%w: user name %q", ErrInvalid, to)
+	case user == a.self().User:
+		return MessageID{}, fmt.Errorf("%w: cannot send to yourself", ErrInvalid)
+	case !content.SafeName(opt.Name) || len(opt.Name) > content.MaxNameLen || len(opt.Caption) > MaxTextLen:
+		return MessageID{}, fmt.Errorf("%w: file name or caption", ErrInvalid)
+	}
+	id := addr.NewMessageID()
+	key, hdr := stream.GenerateKey(), stream.NewHeader()
+	u.V, u.ID, u.To, u.Caption, u.Sent = recordVersion, id.String(), string(user), opt.Caption, c.clock().UnixMilli()
+	u.Key, u.Header = key.Bytes(), hdr[:]
+	key.Wipe()
+	if r != nil {
+		if u.Size, err = spool(v, u.ID, r); err != nil {
+			return MessageID{}, err
+		}
+	}
+	u.Meta = Attachment{Name: opt.Name, ContentType: opt.ContentType, Size: u.Size, Width: opt.Width,
+		Height: opt.Height, Duration: opt.Duration.Truncate(time.Millisecond)}
+	if err := c.enqueueUpload(v, u, r != nil); err != nil {
+		return MessageID{}, err
+	}
+	err = c.upload(ctx, u, opt.Progress)
+	if err == nil {
+		var errs map[addr.UserID]error
+		errs, err = c.flushNow(ctx)
+		if err == nil {
+			err = errs[user]
+		}
+	}
+	return MessageID(id), err
+}
+
+// spool copies r into the vault file of message id.
+func spool(v *vault.Vault, id string, r io.Reader) (int64, error) {
+	w, err := v.CreateFile(attFile(id))
+	if err != nil {
+		return 0, vaultErr(err)
+	}
+	n, err := io.Copy(w, r)
+	if err != nil {
+		w.Abort()
+		return 0, fmt.Errorf("client: reading the file: %w", err)
+	}
+	return n, vaultErr(w.Commit())
+}
+
+// enqueueUpload stores the upload, its history entry and its attachment
+// record in one transaction.
+func (c *Client) enqueueUpload(v *vault.Vault, u *uploadRec, spooled bool) error {
+	return vaultErr(v.Update(func(tx *vault.Tx) error {
+		meta := u.Meta
+		h := historyRec{V: recordVersion, ID: u.ID, Outgoing: true, Text: u.Caption, Sent: u.Sent,
+			Received: u.Sent, Status: StatusUploading, Att: &meta}
+		if err := putJSON(tx, historyNS(addr.UserID(u.To)), u.ID, &h); err != nil {
+			return err
+		}
+		rec := attachRec{V: recordVersion, Contact: u.To, Outgoing: true, Saved: spooled}
+		if err := putJSON(tx, nsAttachments, u.ID, &rec); err != nil {
+			return err
+		}
+		return putJSON(tx, nsUploads, u.ID, u)
+	}))
+}
+
+// resumeUploads continues every upload left by an earlier run.
+func (c *Client) resumeUploads(ctx context.Context) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	recs, err := v.List(nsUploads)
+	if err != nil {
+		return vaultErr(err)
+	}
+	for _, r := range recs {
+		u := new(uploadRec)
+		if err := json.Unmarshal(r.Value, u); err != nil {
+			return fmt.Errorf("client: upload record: %w", err)
+		}
+		if err := c.upload(ctx, u, nil); errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upload sends u's blob with retries, then turns it into an outbox
+// message; a permanent refusal marks it failed.
+func (c *Client) upload(ctx context.Context, u *uploadRec, progress func(done, total int64)) error {
+	var err error
+	for attempt := range maxTransferAttempts {
+		var sum [32]byte
+		sum, err = c.uploadOnce(ctx, u, progress)
+		switch {
+		case err == nil:
+			return c.uploaded(u, sum)
+		case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuota), errors.Is(err, ErrFileChanged), errors.Is(err, ErrInvalid):
+			c.failUpload(u, err)
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		c.log.Debug("upload interrupted; retrying", "err", err)
+		if serr := sleepCtx(ctx, backoffFor(attempt)); serr != nil {
+			return serr
+		}
+	}
+	return fmt.Errorf("%w: %v", ErrUnreachable, err)
+}
+
+// uploadOnce makes sure the relay has a blob for u, then sends what it
+// lacks and finishes it, returning the blob's SHA-256.
+func (c *Client) uploadOnce(ctx context.Context, u *uploadRec, progress func(done, total int64)) ([32]byte, error) {
+	v, a, err := c.registered()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	rc, err := c.relayClient()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	stored, err := c.blobFor(ctx, rc, a, v, u)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	src, err := c.openSource(v, u)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer src.Close()
+	ps := &partSender{ctx: ctx, rc: rc, up: u.Up, sent: stored, part: minPart, h: sha256.New(),
+		total: int64(u.Up.Size), plain: u.Size, progress: progress}
+	if err := encryptTo(ps, u, src); err != nil {
+		return [32]byte{}, err
+	}
+	sum := [32]byte(ps.h.Sum(nil))
+	if _, err := rc.FinishBlob(ctx, u.Up, sum); err != nil && !errors.Is(err, wire.CodeBlobState) {
+		if errors.Is(err, wire.CodeChecksum) {
+			return sum, ErrFileChanged
+		}
+		return sum, uploadErr(err)
+	}
+	return sum, nil
+}
+
+// encryptTo writes u's stream (header, then chunks of src) to ps.
+func encryptTo(ps *partSender, u *uploadRec, src io.Reader) error {
+	key, err := stream.NewKey(u.Key)
+	if err != nil {
+		return err
+	}
+	defer key.Wipe()
+	hdr, err := stream.ParseHeader(u.Header)
+	if err != nil {
+		return err
+	}
+	if _, err := ps.Write(hdr[:]); err != nil {
+		return err
+	}
+	w := stream.ResumeWriter(ps, key, hdr, 0)
+	if _, err := io.Copy(w, src); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return ps.flush()
+}
+
+// blobFor creates the relay blob or checks an existing one, renewing its
+// capability when needed, and returns how many bytes the relay has.
+func (c *Client) blobFor(ctx context.Context, rc *relay.Client, a *account, v *vault.Vault, u *uploadRec) (uint64, error) {
+	if u.Up != nil {
+		capa, err := wire.ParseAs[*wire.BlobCapability](u.Up.Capability)
+		if err == nil && c.clock().Add(renewLeadway).Before(capa.Expires) {
+			st, err := rc.BlobStatus(ctx, u.Up)
+			if err == nil {
+				return st.Stored, nil
+			}
+			if !errors.Is(err, wire.CodeUnauthorized) && !errors.Is(err, wire.CodeNoBlob) {
+				return 0, uploadErr(err)
+			}
+		}
+		up, err := rc.RenewBlob(ctx, a.auth(), u.Up.ID)
+		switch {
+		case err == nil:
+			u.Up = up
+			return up.Stored, c.saveUpload(v, u)
+		case !errors.Is(err, wire.CodeNoBlob):
+			return 0, uploadErr(err)
+		}
+		u.Up = nil // the unfinished blob expired: start again
+	}
+	up, err := rc.CreateBlob(ctx, a.auth(), uint64(stream.CiphertextSize(u.Size)))
+	if err != nil {
+		return 0, uploadErr(err)
+	}
+	u.Up = up
+	return 0, c.saveUpload(v, u)
+}
+
+func (c *Client) saveUpload(v *vault.Vault, u *uploadRec) error {
+	return vaultErr(v.Update(func(tx *vault.Tx) error { return putJSON(tx, nsUploads, u.ID, u) }))
+}
+
+// openSource opens the plaintext: the spooled vault copy, or the path if
+// it is unchanged.
+func (c *Client) openSource(v *vault.Vault, u *uploadRec) (io.ReadCloser, error) {
+	if u.Path == "" {
+		r, err := v.OpenFile(attFile(u.ID))
+		if err != nil {
+			return nil, vaultErr(err)
+		}
+		return r, nil
+	}
+	f, err := os.Open(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFileChanged, err)
+	}
+	st, err := f.Stat()
+	if err != nil || st.Size() != u.PathSize || st.ModTime().UnixNano() != u.PathMod {
+		f.Close()
+		return nil, ErrFileChanged
+	}
+	return f, nil
+}
+
+// uploadErr maps relay refusals of uploads to the SDK's errors.
+func uploadErr(err error) error {
+	switch {
+	case errors.Is(err, wire.CodeTooLarge):
+		return fmt.Errorf("%w: %v", ErrTooLarge, err)
+	case errors.Is(err, wire.CodeQuota):
+		return fmt.Errorf("%w: %v", ErrQuota, err)
+	}
+	return relayErr(err)
+}
+
+// uploaded turns a finished upload into an outbox message, in one
+// transaction.
+func (c *Client) uploaded(u *uploadRec, sum [32]byte) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	ptr := content.Attachment{Blob: u.Up.ID, Size: u.Up.Size, SHA256: sum, Type: u.Meta.ContentType,
+		Name: u.Meta.Name, Width: uint32(u.Meta.Width), Height: uint32(u.Meta.Height), Duration: u.Meta.Duration}
+	copy(ptr.Key[:], u.Key)
+	id, _ := addr.ParseMessageID(u.ID)
+	return vaultErr(v.Update(func(tx *vault.Tx) error {
+		var rec attachRec
+		if err := getJSON(tx, nsAttachments, u.ID, &rec); err != nil && !notFound(err) {
+			return err
+		}
+		rec.V, rec.Contact, rec.Outgoing, rec.Ptr = recordVersion, u.To, true, ptr
+		if err := putJSON(tx, nsAttachments, u.ID, &rec); err != nil {
+			return err
+		}
+		item := outboxItem{V: recordVersion, ID: u.ID, To: u.To, Text: u.Caption, Sent: u.Sent, Att: &ptr}
+		if err := putJSON(tx, nsOutbox, outboxKey(c.clock(), id), &item); err != nil {
+			return err
+		}
+		if _, err := setStatus(tx, addr.UserID(u.To), u.ID, StatusQueued); err != nil && !notFound(err) {
+			return err
+		}
+		return tx.Delete(nsUploads, u.ID)
+	}))
+}
+
+// failUpload drops an upload that cannot succeed and marks it failed.
+func (c *Client) failUpload(u *uploadRec, cause error) {
+	v, err := c.vault()
+	if err != nil {
+		return
+	}
+	var h *historyRec
+	v.Update(func(tx *vault.Tx) error {
+		h, _ = setStatus(tx, addr.UserID(u.To), u.ID, StatusFailed)
+		return tx.Delete(nsUploads, u.ID)
+	})
+	if h != nil {
+		m := h.message(addr.UserID(u.To))
+		c.emitEvent(Event{Kind: EventError, Message: &m, Err: cause})
+	}
+}
+
+// partSender receives the stream, hashes all of it, and uploads what the
+// relay lacks in parts.
+type partSender struct {
+	ctx         context.Context
+	rc          *relay.Client
+	up          *wire.BlobUpload
+	h           hash.Hash
+	pos         uint64 // stream bytes seen
+	sent        uint64 // bytes the relay has
+	buf         []byte
+	part        int
+	total       int64 // ciphertext size
+	plain       int64 // plaintext size, for progress
+	progress    func(done, total int64)
+	transferred int64
+}
+
+func (p *partSender) Write(b []byte) (int, error) {
+	p.h.Write(b)
+	n := len(b)
+	if skip := int64(p.sent) - int64(p.pos); skip > 0 {
+		b = b[min(int64(len(b)), skip):]
+	}
+	p.pos += uint64(n)
+	for len(b) > 0 {
+		k := min(len(b), p.part-len(p.buf))
+		p.buf = append(p.buf, b[:k]...)
+		b = b[k:]
+		if len(p.buf) >= p.part {
+			if err := p.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// flush uploads the buffered part.
+func (p *partSender) flush() error {
+	if len(p.buf) == 0 {
+		return nil
+	}
+	start := time.Now()
+	st, err := p.rc.AppendBlob(p.ctx, p.up, p.sent, p.buf)
+	if err != nil {
+		return uploadErr(err)
+	}
+	if st.Stored != p.sent+uint64(len(p.buf)) {
+		return fmt.Errorf("%w: relay stored %d, expected %d", ErrUnreachable, st.Stored, p.sent+uint64(len(p.buf)))
+	}
+	p.sent = st.Stored
+	p.buf = p.buf[:0]
+	switch took := time.Since(start); {
+	case took < fastPart && p.part < maxPart:
+		p.part *= 2
+	case took > slowPart && p.part > minPart:
+		p.part /= 2
+	}
+	if p.progress != nil && p.total > 0 {
+		p.progress(int64(p.sent)*p.plain/p.total, p.plain)
+	}
+	return nil
+}
