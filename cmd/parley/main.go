@@ -5,6 +5,8 @@
 //	parley init                                  create the vault
 //	parley register --server URL [--ca FILE] USER
 //	parley send USER TEXT                        encrypt and send (or queue)
+//	parley send USER --file PATH [CAPTION]       send a file, with a progress bar
+//	parley save MSGID PATH                       decrypt an attachment out
 //	parley sync                                  fetch, print and acknowledge
 //	parley listen                                stay online, print as it comes
 //	parley chat USER                             talk in the terminal
@@ -90,7 +92,8 @@ func init() {
 		{"demo", "[--keep]", "run a relay, alice and bob in-process and show it all work", cmdDemo},
 		{"init", "", "create the vault (asks for a new PIN twice)", cmdInit},
 		{"register", "--server URL [--ca FILE] [--token T] USER", "create the identity and this device on a relay", cmdRegister},
-		{"send", "USER TEXT", "encrypt and send a message (queued if the relay is unreachable)", cmdSend},
+		{"send", "USER TEXT | USER --file PATH [CAPTION]", "encrypt and send a message or a file (queued if the relay is unreachable)", cmdSend},
+		{"save", "MSGID PATH", "decrypt a received (or sent) attachment to PATH", cmdSave},
 		{"sync", "", "fetch pending messages, print them, acknowledge, exit", cmdSync},
 		{"listen", "[--count N]", "stay online and print messages as they arrive", cmdListen},
 		{"chat", "USER", "talk with USER: typed lines are sent, /quit exits", cmdChat},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"parley.dev/client"
@@ -19,6 +20,10 @@ type jsonMessage struct {
 	Time   time.Time `json:"time"`
 	Text   string    `json:"text"`
 	Status string    `json:"status"`
+	// File describes an attachment.
+	File *client.Attachment `json:"file,omitempty"`
+	// Saved: the file is on this device (parley save needs no relay).
+	Saved bool `json:"saved,omitempty"`
 }
 
 // formatMessage is the text form of a message: "[time] sender: text".
@@ -27,7 +32,11 @@ func formatMessage(self string, m *client.Message) string {
 	if m.Outgoing {
 		from = self
 	}
-	line := fmt.Sprintf("[%s] %s: %s", m.Sent.Local().Format(timeLayout), from, m.Text)
+	text := m.Text
+	if m.Attachment != nil {
+		text = strings.TrimSpace(attachmentNote(m.Attachment) + " " + text + " (id " + m.ID.String() + ")")
+	}
+	line := fmt.Sprintf("[%s] %s: %s", m.Sent.Local().Format(timeLayout), from, text)
 	if m.Outgoing && m.Status != client.StatusSent {
 		line += " (" + m.Status.String() + ")"
 	}
@@ -41,7 +50,10 @@ func formatMessage(self string, m *client.Message) string {
 // m.Contact.
 func (c *cli) printMessage(self string, m *client.Message) error {
 	j := jsonMessage{Type: "message", ID: m.ID.String(), From: m.Contact, To: self,
-		Time: m.Sent, Text: m.Text, Status: m.Status.String()}
+		Time: m.Sent, Text: m.Text, Status: m.Status.String(), File: m.Attachment}
+	if m.Attachment != nil {
+		j.Saved = m.Attachment.Saved
+	}
 	if m.Outgoing {
 		j.From, j.To = self, m.Contact
 	}

@@ -2,15 +2,37 @@ package main
 
 import (
 	"errors"
+	"strings"
 
 	"parley.dev/client"
 )
 
-// cmdSend encrypts and sends one message: "parley send USER TEXT". When
-// the relay is unreachable the message stays in the encrypted outbox, the
-// command says so and succeeds: the next send or sync delivers it.
+// cmdSend encrypts and sends one message: "parley send USER TEXT", or a
+// file: "parley send USER --file PATH [CAPTION]". When the relay is
+// unreachable the message stays in the encrypted outbox, the command says
+// so and succeeds: the next send or sync delivers it.
 func cmdSend(c *cli, args []string) error {
-	return c.withClient("send", args, 2, func(cl *client.Client, args []string) error {
+	fs := c.flagSet("send")
+	file := sendFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return c.flagError(fs, err)
+	}
+	pos := fs.Args()
+	if len(pos) >= 2 && isFileFlag(pos[1]) { // "send USER --file PATH ..."
+		if err := fs.Parse(pos[1:]); err != nil {
+			return c.flagError(fs, err)
+		}
+		pos = append([]string{pos[0]}, fs.Args()...)
+	}
+	if *file != "" {
+		if len(pos) < 1 || len(pos) > 2 {
+			return usageErrorf("send --file takes USER and an optional caption, got %d argument(s)", len(pos))
+		}
+		return c.withClient("send", pos[:1], 1, func(cl *client.Client, a []string) error {
+			return c.sendFile(cl, a[0], *file, strings.Join(pos[1:], ""))
+		})
+	}
+	return c.withClient("send", pos, 2, func(cl *client.Client, args []string) error {
 		to, text := args[0], args[1]
 		id, err := cl.Send(c.ctx, to, text)
 		status := "sent"
@@ -43,4 +65,8 @@ func sendError(to string, stored bool, err error) error {
 			"check the name: "+to+" must have run \"parley register\" on the same relay")
 	}
 	return err
+}
+
+func isFileFlag(a string) bool {
+	return a == "--file" || a == "-file" || strings.HasPrefix(a, "--file=") || strings.HasPrefix(a, "-file=")
 }

@@ -17,6 +17,9 @@ Commands:
     register --server URL [--ca FILE] [--token T] USER
                                      create the identity and this device on a relay
     send USER TEXT                   encrypt and send (queued if the relay is unreachable)
+    send USER --file PATH [CAPTION]  encrypt and send a file, resumable, with a progress
+                                     bar on a terminal (none with --json)
+    save MSGID PATH                  decrypt an attachment (downloading it if needed) to PATH
     sync                             fetch pending messages, print them, exit
     listen [--count N]               stay online and print messages as they arrive
                                      (--count: exit after N messages)
