@@ -225,6 +225,7 @@ func TestSecretsRedacted(t *testing.T) {
 		{"SignedPreKey", f.spk, *f.spk, f.spk.MarshalSecret()},
 		{"OneTimePreKey", f.otk, *f.otk, f.otk.MarshalSecret()},
 		{"KEMPreKey", f.kem, *f.kem, f.kem.MarshalSecret()},
+		{"SignedPreKey.PrivateKey", f.spk.PrivateKey(), *f.spk.PrivateKey(), f.spk.MarshalSecret()},
 	}
 	for _, s := range secrets {
 		out := fmt.Sprintf("%v %+v %#v %s %x %X %q %d", s.v, s.v, s.v, s.v, s.v, s.v, s.v, s.v) +
@@ -236,8 +237,7 @@ func TestSecretsRedacted(t *testing.T) {
 		// Any 16 key bytes would do: take the first and the last after the
 		// version and type bytes.
 		for _, secret := range [][]byte{s.raw[headerLen : headerLen+16], s.raw[len(s.raw)-16:]} {
-			for _, enc := range []string{hex.EncodeToString(secret), strings.ToUpper(hex.EncodeToString(secret)),
-				base64.StdEncoding.EncodeToString(secret)[:20], base64.RawURLEncoding.EncodeToString(secret)[:20]} {
+			for _, enc := range secretForms(secret) {
 				if strings.Contains(out, enc) {
 					t.Errorf("%s: printed output contains key bytes %s", s.name, enc)
 				}
@@ -247,6 +247,16 @@ func TestSecretsRedacted(t *testing.T) {
 			t.Errorf("%s is comparable", s.name)
 		}
 	}
+}
+
+// secretForms returns the ways fmt and the encoders can show secret:
+// hex either case, base64, decimal ("[4 4 ...]"), Go syntax ("0x4, 0x4")
+// and the raw or quoted bytes.
+func secretForms(secret []byte) []string {
+	return []string{hex.EncodeToString(secret), strings.ToUpper(hex.EncodeToString(secret)),
+		base64.StdEncoding.EncodeToString(secret)[:20], base64.RawURLEncoding.EncodeToString(secret)[:20],
+		strings.Trim(fmt.Sprint(secret), "[]"), strings.TrimSuffix(strings.SplitN(fmt.Sprintf("%#v", secret), "{", 2)[1], "}"),
+		string(secret), strings.Trim(fmt.Sprintf("%q", secret), `"`)}
 }
 
 func TestDeviceCert(t *testing.T) {

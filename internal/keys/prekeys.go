@@ -320,10 +320,11 @@ func (k *SignedPreKey) Public() SignedPreKeyPublic {
 	return SignedPreKeyPublic{ID: k.id, key: k.publicKey()}
 }
 
-// PrivateKey returns the X25519 private key. It exists because the Double
-// Ratchet starts the responder's side with the signed prekey as its first
-// ratchet key pair; nothing else should call it.
-func (k *SignedPreKey) PrivateKey() *ecdh.PrivateKey { return k.key }
+// PrivateKey returns the X25519 private key, wrapped so that it still
+// prints as REDACTED. It exists because the Double Ratchet starts the
+// responder's side with the signed prekey as its first ratchet key pair;
+// nothing else should call it.
+func (k *SignedPreKey) PrivateKey() *X25519Secret { return &X25519Secret{key: k.key} }
 
 // Format, String and GoString print REDACTED for every verb.
 func (SignedPreKey) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
@@ -455,3 +456,24 @@ func (k *KEMPreKey) Decapsulate(ciphertext []byte) ([]byte, error) {
 func (KEMPreKey) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
 func (KEMPreKey) String() string             { return redacted }
 func (KEMPreKey) GoString() string           { return redacted }
+
+// X25519Secret is an X25519 private key handed to the Double Ratchet (see
+// SignedPreKey.PrivateKey). Like every secret type it prints as REDACTED
+// and is incomparable; the zero value is unusable.
+type X25519Secret struct {
+	_   [0]func()
+	key *ecdh.PrivateKey
+}
+
+// PublicKey returns the public half.
+func (s *X25519Secret) PublicKey() *ecdh.PublicKey { return s.key.PublicKey() }
+
+// SecretBytes returns a copy of the 32-byte private key, for the
+// ratchet's (sealed) state only; the result is secret and the caller
+// clears it.
+func (s *X25519Secret) SecretBytes() []byte { return s.key.Bytes() }
+
+// Format, String and GoString print REDACTED for every verb.
+func (X25519Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+func (X25519Secret) String() string             { return redacted }
+func (X25519Secret) GoString() string           { return redacted }

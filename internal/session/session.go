@@ -24,6 +24,7 @@
 package session
 
 import (
+	"crypto/ecdh"
 	"errors"
 	"fmt"
 	"io"
@@ -147,7 +148,13 @@ func respond(local *keys.Identity, localAddr addr.Address, prekeys pqxdh.PreKeyS
 	}
 	sk := res.SessionKey()
 	defer clear(sk)
-	r, err := ratchet.NewResponder(sk, res.AssociatedData(), spk.PrivateKey())
+	raw := spk.PrivateKey().SecretBytes()
+	defer clear(raw)
+	dhs, err := ecdh.X25519().NewPrivateKey(raw)
+	if err != nil {
+		return nil, used, fmt.Errorf("session: %w", err)
+	}
+	r, err := ratchet.NewResponder(sk, res.AssociatedData(), dhs)
 	if err != nil {
 		return nil, used, fmt.Errorf("session: %w", err)
 	}
