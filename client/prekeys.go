@@ -160,7 +160,7 @@ type pendingUpload struct {
 // upload builds the upload of everything not yet at the relay: the
 // current signed and last-resort prekeys if new, and pending one-time
 // prekeys (at most MaxPreKeysPerUpload of each kind).
-func (m *preKeyMeta) upload(tx *vault.Tx, id *keys.Identity) (*wire.PreKeyUpload, pendingUpload, error) {
+func (m *preKeyMeta) upload(tx *vault.Tx, a *account) (*wire.PreKeyUpload, pendingUpload, error) {
 	up := &wire.PreKeyUpload{}
 	var p pendingUpload
 	if n := len(m.Signed); n > 0 && !m.Signed[n-1].Uploaded {
@@ -168,7 +168,11 @@ func (m *preKeyMeta) upload(tx *vault.Tx, id *keys.Identity) (*wire.PreKeyUpload
 		if err != nil {
 			return nil, p, err
 		}
-		up.Signed = &wire.PreKey{ID: m.Signed[n-1].ID, Public: k.Public().Bytes(), Signature: id.SignSignedPreKey(k.Public())}
+		sig, err := a.identity.SignSignedPreKey(a.self(), k.Public())
+		if err != nil {
+			return nil, p, err
+		}
+		up.Signed = &wire.PreKey{ID: m.Signed[n-1].ID, Public: k.Public().Bytes(), Signature: sig}
 		p.signed = true
 	}
 	if n := len(m.LastResort); n > 0 && !m.LastResort[n-1].Uploaded {
@@ -176,7 +180,11 @@ func (m *preKeyMeta) upload(tx *vault.Tx, id *keys.Identity) (*wire.PreKeyUpload
 		if err != nil {
 			return nil, p, err
 		}
-		up.LastResortKEM = &wire.PreKey{ID: m.LastResort[n-1].ID, Public: k.Public().Bytes(), Signature: id.SignKEMPreKey(k.Public())}
+		sig, err := a.identity.SignKEMPreKey(a.self(), k.Public())
+		if err != nil {
+			return nil, p, err
+		}
+		up.LastResortKEM = &wire.PreKey{ID: m.LastResort[n-1].ID, Public: k.Public().Bytes(), Signature: sig}
 		p.lastResort = true
 	}
 	p.ec = m.PendingEC[:min(len(m.PendingEC), wire.MaxPreKeysPerUpload)]
@@ -193,7 +201,11 @@ func (m *preKeyMeta) upload(tx *vault.Tx, id *keys.Identity) (*wire.PreKeyUpload
 		if err != nil {
 			return nil, p, err
 		}
-		up.OneTimeKEM = append(up.OneTimeKEM, wire.PreKey{ID: n, Public: k.Public().Bytes(), Signature: id.SignKEMPreKey(k.Public())})
+		sig, err := a.identity.SignKEMPreKey(a.self(), k.Public())
+		if err != nil {
+			return nil, p, err
+		}
+		up.OneTimeKEM = append(up.OneTimeKEM, wire.PreKey{ID: n, Public: k.Public().Bytes(), Signature: sig})
 	}
 	return up, p, nil
 }
@@ -293,7 +305,7 @@ func (c *Client) uploadPreKeysLocked(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		up, p, err = m.upload(tx, a.identity)
+		up, p, err = m.upload(tx, a)
 		return err
 	})
 	if err != nil || p.empty() {

@@ -170,7 +170,7 @@ func (r *relay) handleUploadPreKeys(w http.ResponseWriter, req *http.Request, de
 		r.writeError(w, r.internal("stored identity", err))
 		return
 	}
-	up, werr := checkUpload(id, m)
+	up, werr := checkUpload(id, dev.Address, m)
 	if werr != nil {
 		r.writeError(w, werr)
 		return

@@ -146,7 +146,19 @@ func TestPreKeyUploadRefusesBadKeys(t *testing.T) {
 	}{
 		{"signed prekey signed by another identity", func(u *wire.PreKeyUpload) {
 			k, _ := keys.ParseSignedPreKeyPublic(u.Signed.Public)
-			u.Signed.Signature = mallory.SignSignedPreKey(k)
+			u.Signed.Signature, _ = mallory.SignSignedPreKey(alice.Addr, k)
+		}, wire.CodeBadKey},
+		{"signed prekey signed for another device", func(u *wire.PreKeyUpload) {
+			k, _ := keys.ParseSignedPreKeyPublic(u.Signed.Public)
+			other := alice.Addr
+			other.Device++
+			u.Signed.Signature, _ = alice.Identity.SignSignedPreKey(other, k)
+		}, wire.CodeBadKey},
+		{"KEM prekey signed for another device", func(u *wire.PreKeyUpload) {
+			k, _ := keys.ParseKEMPreKeyPublic(u.OneTimeKEM[0].Public)
+			other := alice.Addr
+			other.Device++
+			u.OneTimeKEM[0].Signature, _ = alice.Identity.SignKEMPreKey(other, k)
 		}, wire.CodeBadKey},
 		{"bit flip in a KEM signature", func(u *wire.PreKeyUpload) { u.OneTimeKEM[1].Signature[3] ^= 1 }, wire.CodeBadKey},
 		{"KEM key where an EC key belongs", func(u *wire.PreKeyUpload) { u.OneTimeEC[0] = u.OneTimeKEM[0] }, wire.CodeBadKey},

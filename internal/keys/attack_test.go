@@ -7,7 +7,10 @@ import (
 	"crypto/mlkem"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
+
+	"parley.dev/internal/addr"
 )
 
 // TestAttack04ForgedPreKeySignature: a forged or bit-flipped prekey
@@ -16,21 +19,21 @@ import (
 func TestAttack04ForgedPreKeySignature(t *testing.T) {
 	f, g := newFixture(t, 1), newFixture(t, 50)
 	ip := f.id.Public()
-	if err := ip.VerifySignedPreKey(f.spk.Public(), f.spkSig); err != nil {
+	if err := ip.VerifySignedPreKey(testDevice, f.spk.Public(), f.spkSig); err != nil {
 		t.Fatal(err)
 	}
-	if err := ip.VerifyKEMPreKey(f.kem.Public(), f.kemSig); err != nil {
+	if err := ip.VerifyKEMPreKey(testDevice, f.kem.Public(), f.kemSig); err != nil {
 		t.Fatal(err)
 	}
 	for i := range len(f.spkSig) * 8 {
 		bad := bytes.Clone(f.spkSig)
 		bad[i/8] ^= 1 << (i % 8)
-		if ip.VerifySignedPreKey(f.spk.Public(), bad) == nil {
+		if ip.VerifySignedPreKey(testDevice, f.spk.Public(), bad) == nil {
 			t.Fatalf("signed prekey signature with bit %d flipped verifies", i)
 		}
 		bad = bytes.Clone(f.kemSig)
 		bad[i/8] ^= 1 << (i % 8)
-		if ip.VerifyKEMPreKey(f.kem.Public(), bad) == nil {
+		if ip.VerifyKEMPreKey(testDevice, f.kem.Public(), bad) == nil {
 			t.Fatalf("KEM prekey signature with bit %d flipped verifies", i)
 		}
 	}
@@ -38,17 +41,18 @@ func TestAttack04ForgedPreKeySignature(t *testing.T) {
 	flippedLR.LastResort = true
 	renumbered := f.spk.Public()
 	renumbered.ID++
+	d := testDevice
 	cases := map[string]error{
-		"spk signed by another identity": ip.VerifySignedPreKey(f.spk.Public(), g.id.SignSignedPreKey(f.spk.Public())),
-		"kem signed by another identity": ip.VerifyKEMPreKey(f.kem.Public(), g.id.SignKEMPreKey(f.kem.Public())),
-		"another identity's spk":         ip.VerifySignedPreKey(g.spk.Public(), g.spkSig),
-		"kem signature on spk":           ip.VerifySignedPreKey(f.spk.Public(), f.kemSig),
-		"spk signature on kem":           ip.VerifyKEMPreKey(f.kem.Public(), f.spkSig),
-		"one-time kem as last resort":    ip.VerifyKEMPreKey(flippedLR, f.kemSig),
-		"last-resort sig on one-time":    ip.VerifyKEMPreKey(f.kem.Public(), f.lrSig),
-		"renumbered spk":                 ip.VerifySignedPreKey(renumbered, f.spkSig),
-		"empty signature":                ip.VerifySignedPreKey(f.spk.Public(), nil),
-		"identity binding sig as spk sig": ip.VerifySignedPreKey(f.spk.Public(),
+		"spk signed by another identity": ip.VerifySignedPreKey(d, f.spk.Public(), must(g.id.SignSignedPreKey(d, f.spk.Public()))),
+		"kem signed by another identity": ip.VerifyKEMPreKey(d, f.kem.Public(), must(g.id.SignKEMPreKey(d, f.kem.Public()))),
+		"another identity's spk":         ip.VerifySignedPreKey(d, g.spk.Public(), g.spkSig),
+		"kem signature on spk":           ip.VerifySignedPreKey(d, f.spk.Public(), f.kemSig),
+		"spk signature on kem":           ip.VerifyKEMPreKey(d, f.kem.Public(), f.spkSig),
+		"one-time kem as last resort":    ip.VerifyKEMPreKey(d, flippedLR, f.kemSig),
+		"last-resort sig on one-time":    ip.VerifyKEMPreKey(d, f.kem.Public(), f.lrSig),
+		"renumbered spk":                 ip.VerifySignedPreKey(d, renumbered, f.spkSig),
+		"empty signature":                ip.VerifySignedPreKey(d, f.spk.Public(), nil),
+		"identity binding sig as spk sig": ip.VerifySignedPreKey(d, f.spk.Public(),
 			ip.sig[:]),
 	}
 	for name, err := range cases {
@@ -69,8 +73,46 @@ func TestAttack04ForgedPreKeySignature(t *testing.T) {
 	if _, err := ParseDevicePublic(f.id.Public().Bytes()); !errors.Is(err, ErrWrongType) {
 		t.Errorf("identity parsed as device key: %v", err)
 	}
-	if err := ip.VerifyKEMPreKey(KEMPreKeyPublic{}, f.kemSig); !errors.Is(err, ErrNoKEM) {
+	if err := ip.VerifyKEMPreKey(d, KEMPreKeyPublic{}, f.kemSig); !errors.Is(err, ErrNoKEM) {
 		t.Errorf("zero KEM key: %v", err)
+	}
+}
+
+// TestPreKeySignatureCoversIdentityAndDevice: a prekey signature (key
+// version 2) binds the publishing device's address and the signer's whole
+// identity, so it verifies for no other device number or user, and under
+// no identity that shares only the Ed25519 key (attack 4).
+func TestPreKeySignatureCoversIdentityAndDevice(t *testing.T) {
+	f := newFixture(t, 1)
+	ip := f.id.Public()
+	// The same Ed25519 key with another X25519 half, validly bound by it.
+	otherDH := must(NewIdentity(seed(1, 32), seed(99, 32))).Public()
+	if otherDH.sign != ip.sign || otherDH.dh == ip.dh {
+		t.Fatal("fixture: want the same signing key and another DH key")
+	}
+	nextDevice := addr.Address{User: testDevice.User, Device: testDevice.Device + 1}
+	otherUser := addr.Address{User: "mallory", Device: testDevice.Device}
+	for name, err := range map[string]error{
+		"spk for another device number":  ip.VerifySignedPreKey(nextDevice, f.spk.Public(), f.spkSig),
+		"kem for another device number":  ip.VerifyKEMPreKey(nextDevice, f.kem.Public(), f.kemSig),
+		"last resort for another device": ip.VerifyKEMPreKey(nextDevice, f.last.Public(), f.lrSig),
+		"spk for another user":           ip.VerifySignedPreKey(otherUser, f.spk.Public(), f.spkSig),
+		"kem for another user":           ip.VerifyKEMPreKey(otherUser, f.kem.Public(), f.kemSig),
+		"spk under another DH half":      otherDH.VerifySignedPreKey(testDevice, f.spk.Public(), f.spkSig),
+		"kem under another DH half":      otherDH.VerifyKEMPreKey(testDevice, f.kem.Public(), f.kemSig),
+		"spk for an invalid address":     ip.VerifySignedPreKey(addr.Address{User: testDevice.User}, f.spk.Public(), f.spkSig),
+	} {
+		if !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: %v, want ErrBadSignature", name, err)
+		}
+	}
+	if _, err := f.id.SignSignedPreKey(addr.Address{User: testDevice.User}, f.spk.Public()); err == nil {
+		t.Error("signed a prekey for device 0")
+	}
+	b := f.bundle()
+	b.Address.Device++
+	if err := b.Verify(); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("bundle served under another device number: %v, want ErrBadSignature", err)
 	}
 }
 
@@ -198,6 +240,25 @@ func TestAttack10Downgrade(t *testing.T) {
 		_, err3 := ParseBundle(enc)
 		if !errors.Is(err1, ErrVersion) || !errors.Is(err2, ErrVersion) || !errors.Is(err3, ErrVersion) {
 			t.Errorf("version %d accepted: %v, %v, %v", enc[0], err1, err2, err3)
+		}
+	}
+	// Version 1 (prekey signatures over the prekey alone) is retired: its
+	// bundles are refused with an error that says so.
+	for name, enc := range map[string][]byte{
+		"bundle": must(f.bundle().MarshalBinary()), "identity": f.id.Public().Bytes(),
+		"signed prekey": f.spk.Public().Bytes(), "KEM prekey": f.kem.Public().Bytes(),
+	} {
+		enc[0] = 1
+		_, err := ParseBundle(enc)
+		if name == "identity" {
+			_, err = ParseIdentityPublic(enc)
+		} else if name == "signed prekey" {
+			_, err = ParseSignedPreKeyPublic(enc)
+		} else if name == "KEM prekey" {
+			_, err = ParseKEMPreKeyPublic(enc)
+		}
+		if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 1 is retired") {
+			t.Errorf("version 1 %s: %v, want ErrVersion saying version 1 is retired", name, err)
 		}
 	}
 }

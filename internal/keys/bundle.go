@@ -30,7 +30,9 @@ type Bundle struct {
 }
 
 // Verify checks everything a sender must before using b: a valid address,
-// the device certificate, both prekey signatures under the identity, valid
+// the device certificate, both prekey signatures under the identity as
+// prekeys of b.Address (so a relay cannot serve one device's prekeys as
+// another's), valid
 // keys, and that a post-quantum prekey is present (ErrNoKEM otherwise:
 // there is no downgrade to X3DH). It does not say whether the identity is
 // the one the sender expects; that is the caller's check.
@@ -47,10 +49,10 @@ func (b *Bundle) Verify() error {
 	if err := b.Identity.VerifyDeviceCert(b.Address.User, b.Device, b.DeviceCert); err != nil {
 		return fmt.Errorf("keys: bundle: %w", err)
 	}
-	if err := b.Identity.VerifySignedPreKey(b.SignedPreKey, b.SignedPreKeySig); err != nil {
+	if err := b.Identity.VerifySignedPreKey(b.Address, b.SignedPreKey, b.SignedPreKeySig); err != nil {
 		return fmt.Errorf("keys: bundle: %w", err)
 	}
-	if err := b.Identity.VerifyKEMPreKey(b.KEMPreKey, b.KEMPreKeySig); err != nil {
+	if err := b.Identity.VerifyKEMPreKey(b.Address, b.KEMPreKey, b.KEMPreKeySig); err != nil {
 		return fmt.Errorf("keys: bundle: %w", err)
 	}
 	if otk := b.OneTimePreKey; otk != nil {

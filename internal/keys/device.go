@@ -52,7 +52,7 @@ func (p DevicePublic) Verify(msg, sig []byte) bool {
 	return !p.IsZero() && ed25519.Verify(p.key[:], msg, sig)
 }
 
-// String returns the text form, "parley-device-1:" and base64url.
+// String returns the text form, "parley-device-2:" and base64url.
 func (p DevicePublic) String() string { return string(appendText(textDevice, p.Bytes())) }
 
 // MarshalText returns the text form.

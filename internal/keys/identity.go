@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"io"
+
+	"parley.dev/internal/addr"
 )
 
 // IdentityPublicSize is the size of an encoded IdentityPublic.
@@ -84,7 +86,7 @@ func (p IdentityPublic) verify(msg, sig []byte, what string) error {
 	return nil
 }
 
-// String returns the text form, "parley-identity-1:" and base64url.
+// String returns the text form, "parley-identity-2:" and base64url.
 func (p IdentityPublic) String() string { return string(appendText(textIdentity, p.Bytes())) }
 
 // MarshalText returns the text form.
@@ -187,14 +189,24 @@ func (id *Identity) DH(remote *ecdh.PublicKey) ([]byte, error) {
 	return ss, nil
 }
 
-// SignSignedPreKey signs p for publication.
-func (id *Identity) SignSignedPreKey(p SignedPreKeyPublic) []byte {
-	return ed25519.Sign(id.sign, signedPreKeyMessage(p))
+// SignSignedPreKey signs p for publication as a prekey of device (a
+// device of this identity's user, with the number the relay assigned).
+func (id *Identity) SignSignedPreKey(device addr.Address, p SignedPreKeyPublic) ([]byte, error) {
+	msg, err := preKeyMessage(id.pub, device, sigSignedPreKey, p.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return ed25519.Sign(id.sign, msg), nil
 }
 
-// SignKEMPreKey signs p (one-time or last-resort) for publication.
-func (id *Identity) SignKEMPreKey(p KEMPreKeyPublic) []byte {
-	return ed25519.Sign(id.sign, kemPreKeyMessage(p))
+// SignKEMPreKey signs p (one-time or last-resort) for publication as a
+// prekey of device.
+func (id *Identity) SignKEMPreKey(device addr.Address, p KEMPreKeyPublic) ([]byte, error) {
+	msg, err := preKeyMessage(id.pub, device, kemLabel(p), p.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return ed25519.Sign(id.sign, msg), nil
 }
 
 // Format, String and GoString print REDACTED for every verb.

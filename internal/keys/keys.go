@@ -21,7 +21,7 @@
 // checks both, the exact length, and the key itself: X25519 keys must be
 // canonical and not of low order, Ed25519 keys canonical and not of small
 // order, ML-KEM keys valid. Text forms carry a type prefix, as in
-// "parley-identity-1:" followed by unpadded base64url. The layouts are in
+// "parley-identity-2:" followed by unpadded base64url. The layouts are in
 // docs/protocol.md, section "Keys".
 //
 // Public types are plain values: safe to copy, print and use concurrently.
@@ -34,6 +34,9 @@
 //
 // Signatures carry a distinct label per kind (see the sig* constants), so a
 // signature over one kind of key never verifies as a signature over another.
+// A prekey signature also covers the signer's whole identity encoding and
+// the address (user and device number) of the device publishing the prekey
+// (TestPreKeySignatureCoversIdentityAndDevice).
 package keys
 
 import (
@@ -43,8 +46,10 @@ import (
 	"strings"
 )
 
-// Version is the first byte of every key encoding.
-const Version = 1
+// Version is the first byte of every key encoding. Version 1, whose
+// prekey signatures covered the prekey alone, is retired: its encodings are
+// refused (ErrVersion), and there is no conversion.
+const Version = 2
 
 // Type bytes: the second byte of every encoding. Public kinds have the high
 // bit clear, secret kinds set.
@@ -64,6 +69,10 @@ const (
 	typeKEMPreKeySecret     = 0x85 // ID u32 || flags u8 || ML-KEM-1024 seed (64)
 )
 
+// retiredVersion is the key version before Version, refused with an
+// explanation.
+const retiredVersion = 1
+
 // headerLen is the size of the version and type bytes.
 const headerLen = 2
 
@@ -72,18 +81,18 @@ const headerLen = 2
 const (
 	sigIdentityDH       = "parley.dev/v1 identity-dh"
 	sigDeviceCert       = "parley.dev/v1 device-cert"
-	sigSignedPreKey     = "parley.dev/v1 signed-prekey"
-	sigKEMPreKey        = "parley.dev/v1 kem-prekey"
-	sigLastResortPreKey = "parley.dev/v1 last-resort-kem-prekey"
+	sigSignedPreKey     = "parley.dev/v2 signed-prekey"
+	sigKEMPreKey        = "parley.dev/v2 kem-prekey"
+	sigLastResortPreKey = "parley.dev/v2 last-resort-kem-prekey"
 )
 
 // Text prefixes, followed by ':' and unpadded base64url of the binary form.
 const (
-	textIdentity      = "parley-identity-1"
-	textDevice        = "parley-device-1"
-	textSignedPreKey  = "parley-signed-prekey-1"
-	textOneTimePreKey = "parley-onetime-prekey-1"
-	textKEMPreKey     = "parley-kem-prekey-1"
+	textIdentity      = "parley-identity-2"
+	textDevice        = "parley-device-2"
+	textSignedPreKey  = "parley-signed-prekey-2"
+	textOneTimePreKey = "parley-onetime-prekey-2"
+	textKEMPreKey     = "parley-kem-prekey-2"
 )
 
 // redacted is what every secret type prints as.
@@ -120,6 +129,10 @@ func typeName(t byte) string {
 func checkHeader(b []byte, typ byte, size int) error {
 	if len(b) < headerLen {
 		return fmt.Errorf("%w %s: %d bytes", ErrMalformed, typeName(typ), len(b))
+	}
+	if b[0] == retiredVersion {
+		return fmt.Errorf("%w %d for %s: version 1 is retired (its prekey signatures did not cover "+
+			"the identity and the device number); both sides need key version %d", ErrVersion, b[0], typeName(typ), Version)
 	}
 	if b[0] != Version {
 		return fmt.Errorf("%w %d for %s", ErrVersion, b[0], typeName(typ))

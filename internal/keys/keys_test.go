@@ -32,6 +32,9 @@ type fixture struct {
 
 const testUser addr.UserID = "alice"
 
+// testDevice is the device the fixture's prekeys belong to.
+var testDevice = addr.Address{User: testUser, Device: 3}
+
 func seed(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
 
 // must panics on err: only for setup steps that cannot fail.
@@ -49,19 +52,19 @@ func newFixture(t testing.TB, s byte) *fixture {
 	f.dev = must(NewDeviceKey(seed(s+2, 32)))
 	f.cert = must(f.id.SignDeviceCert(testUser, f.dev.Public()))
 	f.spk = must(NewSignedPreKey(7, seed(s+3, 32)))
-	f.spkSig = f.id.SignSignedPreKey(f.spk.Public())
+	f.spkSig = must(f.id.SignSignedPreKey(testDevice, f.spk.Public()))
 	f.otk = must(NewOneTimePreKey(8, seed(s+4, 32)))
 	f.kem = must(NewKEMPreKey(9, false, seed(s+5, 64)))
-	f.kemSig = f.id.SignKEMPreKey(f.kem.Public())
+	f.kemSig = must(f.id.SignKEMPreKey(testDevice, f.kem.Public()))
 	f.last = must(NewKEMPreKey(10, true, seed(s+6, 64)))
-	f.lrSig = f.id.SignKEMPreKey(f.last.Public())
+	f.lrSig = must(f.id.SignKEMPreKey(testDevice, f.last.Public()))
 	return f
 }
 
 func (f *fixture) bundle() *Bundle {
 	otk := f.otk.Public()
 	return &Bundle{
-		Address:  addr.Address{User: testUser, Device: 3},
+		Address:  testDevice,
 		Identity: f.id.Public(), Device: f.dev.Public(), DeviceCert: f.cert,
 		SignedPreKey: f.spk.Public(), SignedPreKeySig: f.spkSig,
 		OneTimePreKey: &otk, KEMPreKey: f.kem.Public(), KEMPreKeySig: f.kemSig,
@@ -97,7 +100,7 @@ func TestPublicRoundTrips(t *testing.T) {
 func TestTextRoundTrips(t *testing.T) {
 	f := newFixture(t, 1)
 	text := must(f.id.Public().MarshalText())
-	if !strings.HasPrefix(string(text), "parley-identity-1:") || string(text) != f.id.Public().String() {
+	if !strings.HasPrefix(string(text), "parley-identity-2:") || string(text) != f.id.Public().String() {
 		t.Fatalf("identity text %q", text)
 	}
 	var ip IdentityPublic
@@ -110,7 +113,7 @@ func TestTextRoundTrips(t *testing.T) {
 		t.Fatalf("device text round trip: %v", err)
 	}
 	// A device key's text is not an identity's, even with the prefix swapped.
-	swapped := strings.Replace(string(dtext), "parley-device-1", "parley-identity-1", 1)
+	swapped := strings.Replace(string(dtext), "parley-device-2", "parley-identity-2", 1)
 	if err := ip.UnmarshalText([]byte(swapped)); !errors.Is(err, ErrWrongType) {
 		t.Errorf("device text as identity: %v, want ErrWrongType", err)
 	}
@@ -163,12 +166,12 @@ func TestGenerate(t *testing.T) {
 		t.Error("device signature does not verify exactly its message")
 	}
 	spk := must(GenerateSignedPreKey(1))
-	if err := id.Public().VerifySignedPreKey(spk.Public(), id.SignSignedPreKey(spk.Public())); err != nil {
+	if err := id.Public().VerifySignedPreKey(testDevice, spk.Public(), must(id.SignSignedPreKey(testDevice, spk.Public()))); err != nil {
 		t.Error(err)
 	}
 	must(GenerateOneTimePreKey(1))
 	kem := must(GenerateKEMPreKey(1, true))
-	if err := id.Public().VerifyKEMPreKey(kem.Public(), id.SignKEMPreKey(kem.Public())); err != nil {
+	if err := id.Public().VerifyKEMPreKey(testDevice, kem.Public(), must(id.SignKEMPreKey(testDevice, kem.Public()))); err != nil {
 		t.Error(err)
 	}
 	for _, err := range []error{

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"parley.dev/internal/addr"
 )
 
 // PreKeyID names one prekey of one device. The device chooses it; zero is
@@ -87,7 +89,7 @@ func (p SignedPreKeyPublic) Bytes() []byte { return appendECPreKey(typeSignedPre
 // Key returns the X25519 key, checked as at parse time.
 func (p SignedPreKeyPublic) Key() (*ecdh.PublicKey, error) { return NewX25519Public(p.key[:]) }
 
-// String returns the text form, "parley-signed-prekey-1:" and base64url.
+// String returns the text form, "parley-signed-prekey-2:" and base64url.
 func (p SignedPreKeyPublic) String() string { return string(appendText(textSignedPreKey, p.Bytes())) }
 
 // OneTimePreKeyPublic is an unsigned one-time X25519 prekey. The zero value
@@ -110,7 +112,7 @@ func (p OneTimePreKeyPublic) Bytes() []byte { return appendECPreKey(typeOneTimeP
 // Key returns the X25519 key, checked as at parse time.
 func (p OneTimePreKeyPublic) Key() (*ecdh.PublicKey, error) { return NewX25519Public(p.key[:]) }
 
-// String returns the text form, "parley-onetime-prekey-1:" and base64url.
+// String returns the text form, "parley-onetime-prekey-2:" and base64url.
 func (p OneTimePreKeyPublic) String() string {
 	return string(appendText(textOneTimePreKey, p.Bytes()))
 }
@@ -181,37 +183,54 @@ func (p KEMPreKeyPublic) EncapsulationKey() (*mlkem.EncapsulationKey1024, error)
 	return ek, nil
 }
 
-// String returns the text form, "parley-kem-prekey-1:" and base64url.
+// String returns the text form, "parley-kem-prekey-2:" and base64url.
 func (p KEMPreKeyPublic) String() string { return string(appendText(textKEMPreKey, p.Bytes())) }
 
-// signedPreKeyMessage and kemPreKeyMessage are what prekey signatures
-// cover: a label per kind, then the encoding (which holds the ID and, for
-// KEM keys, the last-resort flag).
-func signedPreKeyMessage(p SignedPreKeyPublic) []byte {
-	return signed(sigSignedPreKey, p.Bytes())
-}
-
-func kemPreKeyMessage(p KEMPreKeyPublic) []byte {
-	if p.LastResort {
-		return signed(sigLastResortPreKey, p.Bytes())
+// preKeyMessage is what a prekey signature covers (key version 2): a
+// label per kind, then the signer's whole identity encoding (both keys and
+// their binding signature), the address of the device that publishes the
+// prekey (user ID and device number), and the prekey's encoding (its ID
+// and, for KEM keys, the last-resort flag). So a signature is valid for
+// one prekey of one device under one identity, and for nothing else.
+func preKeyMessage(id IdentityPublic, device addr.Address, label string, key []byte) ([]byte, error) {
+	a, err := device.AppendBinary(nil)
+	if err != nil {
+		return nil, fmt.Errorf("prekey signature: %w", err)
 	}
-	return signed(sigKEMPreKey, p.Bytes())
+	return signed(label, id.Bytes(), a, key), nil
 }
 
-// VerifySignedPreKey checks sig is p's identity signature over spk.
-func (p IdentityPublic) VerifySignedPreKey(spk SignedPreKeyPublic, sig []byte) error {
+func kemLabel(p KEMPreKeyPublic) string {
+	if p.LastResort {
+		return sigLastResortPreKey
+	}
+	return sigKEMPreKey
+}
+
+// VerifySignedPreKey checks sig is p's signature over spk as a prekey of
+// device.
+func (p IdentityPublic) VerifySignedPreKey(device addr.Address, spk SignedPreKeyPublic, sig []byte) error {
 	if err := CheckX25519(spk.key[:]); err != nil {
 		return fmt.Errorf("signed prekey: %w", err)
 	}
-	return p.verify(signedPreKeyMessage(spk), sig, "signed prekey")
+	msg, err := preKeyMessage(p, device, sigSignedPreKey, spk.Bytes())
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return p.verify(msg, sig, "signed prekey")
 }
 
-// VerifyKEMPreKey checks sig is p's identity signature over kem.
-func (p IdentityPublic) VerifyKEMPreKey(kem KEMPreKeyPublic, sig []byte) error {
+// VerifyKEMPreKey checks sig is p's signature over kem as a prekey of
+// device.
+func (p IdentityPublic) VerifyKEMPreKey(device addr.Address, kem KEMPreKeyPublic, sig []byte) error {
 	if kem.IsZero() {
 		return ErrNoKEM
 	}
-	return p.verify(kemPreKeyMessage(kem), sig, "KEM prekey")
+	msg, err := preKeyMessage(p, device, kemLabel(kem), kem.Bytes())
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return p.verify(msg, sig, "KEM prekey")
 }
 
 // ecSecret is the secret half of an X25519 prekey.

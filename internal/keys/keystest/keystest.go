@@ -76,15 +76,15 @@ func NewDevice(a addr.Address) *Device {
 		KEMSigs: map[keys.PreKeyID][]byte{},
 	}
 	d.Cert = must(id.SignDeviceCert(a.User, d.Key.Public()))
-	d.SignedSig = id.SignSignedPreKey(d.Signed.Public())
+	d.SignedSig = must(id.SignSignedPreKey(a, d.Signed.Public()))
 	for i := keys.PreKeyID(1); i <= OneTimeKeys; i++ {
 		label := fmt.Sprintf("%d", i)
 		d.OneTime[i] = must(keys.NewOneTimePreKey(i, Seed(name, "onetime"+label, 32)))
 		d.KEM[i] = must(keys.NewKEMPreKey(i, false, Seed(name, "kem"+label, 64)))
-		d.KEMSigs[i] = id.SignKEMPreKey(d.KEM[i].Public())
+		d.KEMSigs[i] = must(id.SignKEMPreKey(a, d.KEM[i].Public()))
 	}
 	d.LastResort = must(keys.NewKEMPreKey(LastResortID, true, Seed(name, "lastresort", 64)))
-	d.LastSig = id.SignKEMPreKey(d.LastResort.Public())
+	d.LastSig = must(id.SignKEMPreKey(a, d.LastResort.Public()))
 	return d
 }
 

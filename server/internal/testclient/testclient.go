@@ -327,7 +327,11 @@ func (d *Device) PreKeys(t testing.TB, base bool, first uint32, nEC, nKEM int) *
 		if err != nil {
 			t.Fatal(err)
 		}
-		up.Signed = &wire.PreKey{ID: 1, Public: spk.Public().Bytes(), Signature: d.Identity.SignSignedPreKey(spk.Public())}
+		sig, err := d.Identity.SignSignedPreKey(d.Addr, spk.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		up.Signed = &wire.PreKey{ID: 1, Public: spk.Public().Bytes(), Signature: sig}
 		up.LastResortKEM = d.kemPreKey(t, LastResortID, true)
 	}
 	for i := range nEC {
@@ -349,7 +353,11 @@ func (d *Device) kemPreKey(t testing.TB, id uint32, lastResort bool) *wire.PreKe
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &wire.PreKey{ID: id, Public: k.Public().Bytes(), Signature: d.Identity.SignKEMPreKey(k.Public())}
+	sig, err := d.Identity.SignKEMPreKey(d.Addr, k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &wire.PreKey{ID: id, Public: k.Public().Bytes(), Signature: sig}
 }
 
 // SetReceiveBuffer makes d's new connections use a socket receive buffer
