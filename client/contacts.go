@@ -70,23 +70,28 @@ func (c *Client) History(ctx context.Context, user string) ([]Message, error) {
 }
 
 // SafetyNumber returns the safety number of this user and user: both see
-// the same 60 digits and QR payload when no one is in the middle. If
+// the same 60 digits when no one is in the middle. The QR payload is this
+// side's: the other side's VerifyQR accepts it, this side's does not. If
 // user's identity changed after you verified it, this is the number of the
 // new identity, the one to compare before accepting it.
 func (c *Client) SafetyNumber(ctx context.Context, user string) (SafetyNumber, error) {
-	_, a, err := c.registered()
-	if err != nil {
-		return SafetyNumber{}, err
-	}
-	uid, id, err := c.comparedIdentity(user)
-	if err != nil {
-		return SafetyNumber{}, err
-	}
-	n, err := safety.New(a.self().User, a.identity.Public(), uid, id)
+	n, err := c.safetyNumber(user)
 	if err != nil {
 		return SafetyNumber{}, err
 	}
 	return SafetyNumber{Digits: n.Digits(), QR: n.QR()}, nil
+}
+
+func (c *Client) safetyNumber(user string) (safety.Number, error) {
+	_, a, err := c.registered()
+	if err != nil {
+		return safety.Number{}, err
+	}
+	uid, id, err := c.comparedIdentity(user)
+	if err != nil {
+		return safety.Number{}, err
+	}
+	return safety.New(a.self().User, a.identity.Public(), uid, id)
 }
 
 // comparedIdentity returns the identity SafetyNumber and Verify use: the
@@ -141,16 +146,18 @@ func (c *Client) Verify(ctx context.Context, user, number string) error {
 	return c.markVerified(ctx, user, n)
 }
 
-// VerifyQR is Verify with a payload scanned from the other user's QR code.
+// VerifyQR is Verify with a payload scanned from the other user's screen
+// (their SafetyNumber.QR). A payload of this side's own screen, of another
+// contact, or that is no safety number QR code returns ErrSafetyMismatch.
 func (c *Client) VerifyQR(ctx context.Context, user string, scanned []byte) error {
-	n, err := c.SafetyNumber(ctx, user)
+	n, err := c.safetyNumber(user)
 	if err != nil {
 		return err
 	}
-	if len(scanned) != len(n.QR) || subtle.ConstantTimeCompare(scanned, n.QR) != 1 {
+	if ok, err := n.MatchQR(scanned); !ok || err != nil {
 		return ErrSafetyMismatch
 	}
-	return c.markVerified(ctx, user, n)
+	return c.markVerified(ctx, user, SafetyNumber{Digits: n.Digits()})
 }
 
 // markVerified marks user verified under the identity whose number n is

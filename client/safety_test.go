@@ -29,8 +29,14 @@ func TestSafetyNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if na.Digits != nb.Digits || string(na.QR) != string(nb.QR) || len(na.Digits) != 60 {
+	if na.Digits != nb.Digits || len(na.Digits) != 60 {
 		t.Fatalf("alice sees %s, bob sees %s", na, nb)
+	}
+	if string(na.QR) == string(nb.QR) {
+		t.Fatal("alice and bob show the same QR payload: a scan of one's own screen would match")
+	}
+	if err := alice.VerifyQR(ctx, "bob", na.QR); !errors.Is(err, client.ErrSafetyMismatch) {
+		t.Fatalf("alice scanning her own QR code: %v, want ErrSafetyMismatch", err)
 	}
 	if nc, _ := alice.SafetyNumber(ctx, "carol"); nc.Digits == na.Digits {
 		t.Fatal("two contacts share a safety number")
@@ -59,5 +65,8 @@ func TestSafetyNumbers(t *testing.T) {
 	}
 	if err := alice.VerifyQR(ctx, "carol", nc.QR); err != nil {
 		t.Fatalf("VerifyQR: %v", err)
+	}
+	if err := bob.VerifyQR(ctx, "alice", na.QR); err != nil {
+		t.Fatalf("bob scanning alice's QR code: %v", err)
 	}
 }

@@ -162,7 +162,9 @@ type Event struct {
 type SafetyNumber struct {
 	// Digits are the 60 digits without spaces.
 	Digits string
-	// QR is the payload to show as a QR code (see VerifyQR).
+	// QR is this side's payload to show as a QR code: the other user
+	// scans it with VerifyQR. It differs from theirs, and VerifyQR with
+	// one's own payload fails.
 	QR []byte
 }
 

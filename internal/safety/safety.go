@@ -13,10 +13,15 @@
 // first 30 bytes give 30 digits: six 5-byte chunks, each read as a
 // big-endian integer mod 100000 and written as 5 digits. The two sides'
 // 30 digits are put in ascending order, so both users see the same 60
-// digits, shown in groups of 5. The QR payload is the version byte then
-// the first 32 bytes of each side's hash, in the same order, so both
-// devices produce the same payload and a scan is one constant-time
-// comparison.
+// digits, shown in groups of 5.
+//
+// The QR payload knows which side is which: it is QRVersion, then the
+// first 32 bytes of the hash of the side that shows it, then those of the
+// side that should scan it. A scan matches only the other side's payload
+// (MatchQR expects the scanner's own fingerprint second), so the two
+// sides' payloads differ and a device that scans its own screen, or a
+// photo of it, gets no match. There is no safety number of a user with
+// themself.
 package safety
 
 import (
@@ -33,9 +38,13 @@ import (
 
 // Parameters of the scheme; changing any changes every number.
 const (
-	// Version is the fingerprint version: hashed (as u16) into every
-	// fingerprint and the first byte of the QR payload.
+	// Version is the fingerprint version, hashed (as u16) into every
+	// fingerprint.
 	Version = 1
+	// QRVersion is the first byte of the QR payload. Version 1 put both
+	// fingerprints in display order, the same payload on both sides, so
+	// a device scanning its own screen matched; it is refused.
+	QRVersion = 2
 	// Iterations is how many times each fingerprint is re-hashed, as in
 	// Signal, to make a targeted collision costly.
 	Iterations = 5200
@@ -59,12 +68,13 @@ var (
 	ErrVersion   = errors.New("safety: unsupported QR payload version")
 )
 
-// Number is the safety number of two users' identities. It is the same on
-// both sides. It is a plain value, safe for concurrent use; the zero value
-// is empty.
+// Number is the safety number of two users' identities, as one side sees
+// it: the digits are the same on both sides, the QR payload is this
+// side's. It is a plain value, safe for concurrent use; the zero value is
+// empty.
 type Number struct {
-	digits string // 60 digits
-	qr     [QRSize]byte
+	digits        string // 60 digits
+	local, remote [FingerprintSize]byte
 }
 
 // side is one identity's contribution.
@@ -76,6 +86,9 @@ type side struct {
 // New computes the safety number of local and remote: each a user ID and
 // that user's identity.
 func New(localUser addr.UserID, local keys.IdentityPublic, remoteUser addr.UserID, remote keys.IdentityPublic) (Number, error) {
+	if localUser == remoteUser {
+		return Number{}, fmt.Errorf("safety: no safety number of %q with themself", localUser)
+	}
 	a, err := fingerprint(localUser, local)
 	if err != nil {
 		return Number{}, err
@@ -84,13 +97,13 @@ func New(localUser addr.UserID, local keys.IdentityPublic, remoteUser addr.UserI
 	if err != nil {
 		return Number{}, err
 	}
+	var n Number
+	copy(n.local[:], a.fp)
+	copy(n.remote[:], b.fp)
 	if b.digits < a.digits {
 		a, b = b, a
 	}
-	n := Number{digits: a.digits + b.digits}
-	n.qr[0] = Version
-	copy(n.qr[1:], a.fp)
-	copy(n.qr[1+FingerprintSize:], b.fp)
+	n.digits = a.digits + b.digits
 	return n, nil
 }
 
@@ -142,22 +155,31 @@ func (n Number) String() string {
 	return strings.Join(groups, " ")
 }
 
-// QR returns the QR payload: version, then both fingerprints in display
-// order.
-func (n Number) QR() []byte { return append([]byte(nil), n.qr[:]...) }
+// QR returns the payload this side shows: QRVersion, this side's
+// fingerprint, then the other side's.
+func (n Number) QR() []byte { return qrPayload(n.local, n.remote) }
 
-// MatchQR reports whether a scanned payload is this number's, comparing in
-// constant time. A payload that is not a safety number QR code of this
-// version is an error, not a mismatch.
+func qrPayload(first, second [FingerprintSize]byte) []byte {
+	b := make([]byte, 0, QRSize)
+	b = append(b, QRVersion)
+	b = append(b, first[:]...)
+	return append(b, second[:]...)
+}
+
+// MatchQR reports whether a payload scanned from the other side's screen
+// is theirs for this number: their fingerprint first, this side's second.
+// This side's own payload does not match. It compares in constant time. A
+// payload that is not a safety number QR code of this version is an error,
+// not a mismatch.
 func (n Number) MatchQR(scanned []byte) (bool, error) {
 	if len(scanned) != QRSize {
 		return false, fmt.Errorf("%w: %d bytes, want %d", ErrMalformed, len(scanned), QRSize)
 	}
-	if scanned[0] != Version {
+	if scanned[0] != QRVersion {
 		return false, fmt.Errorf("%w %d", ErrVersion, scanned[0])
 	}
 	if n.digits == "" {
 		return false, errors.New("safety: empty number")
 	}
-	return subtle.ConstantTimeCompare(scanned, n.qr[:]) == 1, nil
+	return subtle.ConstantTimeCompare(scanned, qrPayload(n.remote, n.local)) == 1, nil
 }

@@ -33,11 +33,14 @@ var (
 func TestSameOnBothSides(t *testing.T) {
 	a := must(New("alice", alice, "bob", bob))
 	b := must(New("bob", bob, "alice", alice))
-	if a.Digits() != b.Digits() || a.String() != b.String() || !bytes.Equal(a.QR(), b.QR()) {
+	if a.Digits() != b.Digits() || a.String() != b.String() {
 		t.Fatalf("sides differ:\n%s\n%s", a, b)
 	}
 	if ok, err := b.MatchQR(a.QR()); !ok || err != nil {
-		t.Fatalf("scanning the other side's code: %v, %v", ok, err)
+		t.Fatalf("bob scanning alice's code: %v, %v", ok, err)
+	}
+	if ok, err := a.MatchQR(b.QR()); !ok || err != nil {
+		t.Fatalf("alice scanning bob's code: %v, %v", ok, err)
 	}
 	if !regexp.MustCompile(`^[0-9]{60}$`).MatchString(a.Digits()) {
 		t.Fatalf("digits %q", a.Digits())
@@ -45,8 +48,27 @@ func TestSameOnBothSides(t *testing.T) {
 	if !regexp.MustCompile(`^([0-9]{5} ){11}[0-9]{5}$`).MatchString(a.String()) {
 		t.Fatalf("display form %q", a.String())
 	}
-	if len(a.QR()) != QRSize || a.QR()[0] != Version {
+	if len(a.QR()) != QRSize || a.QR()[0] != QRVersion {
 		t.Fatalf("QR payload %x", a.QR())
+	}
+}
+
+// TestQRKnowsWhichSideIsWhich: the two sides show different payloads, and
+// a device that scans its own screen (or a photo of it) gets no match.
+func TestQRKnowsWhichSideIsWhich(t *testing.T) {
+	a := must(New("alice", alice, "bob", bob))
+	b := must(New("bob", bob, "alice", alice))
+	if bytes.Equal(a.QR(), b.QR()) {
+		t.Fatal("both sides show the same QR payload")
+	}
+	if ok, err := a.MatchQR(a.QR()); ok || err != nil {
+		t.Errorf("alice's own code matched alice: %v, %v", ok, err)
+	}
+	if ok, err := b.MatchQR(b.QR()); ok || err != nil {
+		t.Errorf("bob's own code matched bob: %v, %v", ok, err)
+	}
+	if _, err := New("alice", alice, "alice", alice); err == nil {
+		t.Error("a safety number of a user with themself")
 	}
 }
 
@@ -76,7 +98,7 @@ func TestChangesWithEitherIdentity(t *testing.T) {
 
 func TestMatchQRRejects(t *testing.T) {
 	n := must(New("alice", alice, "bob", bob))
-	qr := n.QR()
+	qr := must(New("bob", bob, "alice", alice)).QR()
 	for i := range qr[1:] {
 		bad := bytes.Clone(qr)
 		bad[1+i] ^= 0x01
@@ -84,10 +106,12 @@ func TestMatchQRRejects(t *testing.T) {
 			t.Fatalf("payload with byte %d flipped: %v, %v", 1+i, ok, err)
 		}
 	}
-	bad := bytes.Clone(qr)
-	bad[0] = Version + 1
-	if _, err := n.MatchQR(bad); !errors.Is(err, ErrVersion) {
-		t.Errorf("other version: %v", err)
+	for _, v := range []byte{1, QRVersion + 1} { // 1: the old payload, the same on both sides
+		bad := bytes.Clone(qr)
+		bad[0] = v
+		if _, err := n.MatchQR(bad); !errors.Is(err, ErrVersion) {
+			t.Errorf("version %d: %v", v, err)
+		}
 	}
 	for _, b := range [][]byte{nil, qr[:QRSize-1], append(bytes.Clone(qr), 0)} {
 		if _, err := n.MatchQR(b); !errors.Is(err, ErrMalformed) {
@@ -117,7 +141,7 @@ type katCase struct {
 // whose encodings internal/keys freezes). Run with -update to regenerate.
 func TestKnownAnswers(t *testing.T) {
 	var got []katCase
-	for _, p := range [][2]string{{"alice", "bob"}, {"bob", "eve"}, {"eve", "eve"}} {
+	for _, p := range [][2]string{{"alice", "bob"}, {"bob", "alice"}, {"bob", "eve"}} {
 		n := must(New(keysUser(p[0]), keystest.Identity(p[0]).Public(), keysUser(p[1]), keystest.Identity(p[1]).Public()))
 		got = append(got, katCase{Local: p[0], Remote: p[1], Digits: n.String(), QR: hex.EncodeToString(n.QR())})
 	}
@@ -145,10 +169,12 @@ func keysUser(s string) addr.UserID { return addr.UserID(s) }
 
 func FuzzMatchQR(f *testing.F) {
 	n := must(New("alice", alice, "bob", bob))
+	theirs := must(New("bob", bob, "alice", alice)).QR()
+	f.Add(theirs)
 	f.Add(n.QR())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ok, err := n.MatchQR(b)
-		if ok != bytes.Equal(b, n.QR()) || (err == nil) != (len(b) == QRSize && b[0] == Version) {
+		if ok != bytes.Equal(b, theirs) || (err == nil) != (len(b) == QRSize && b[0] == QRVersion) {
 			t.Fatalf("MatchQR(%x) = %v, %v", b, ok, err)
 		}
 	})
