@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	"parley.dev/client/internal/relay"
+	"parley.dev/internal/addr"
 	"parley.dev/internal/vault"
 	"parley.dev/internal/wire"
 )
@@ -97,4 +99,94 @@ func SignedPreKeyIDs(c *Client) []uint32 {
 		return err
 	})
 	return ids
+}
+
+// SessionBaseKeys returns, for each of user's devices c has sessions
+// with, the base keys of those sessions in list order ("user/device" ->
+// hex base keys).
+func SessionBaseKeys(c *Client, user string) map[string][]string {
+	out := make(map[string][]string)
+	v, err := c.vault()
+	if err != nil {
+		return nil
+	}
+	recs, err := v.List(nsSessions)
+	if err != nil {
+		return nil
+	}
+	for _, r := range recs {
+		a, err := addr.ParseAddress(r.Key)
+		if err != nil || string(a.User) != user {
+			continue
+		}
+		l, err := unmarshalSessions(r.Value)
+		if err != nil {
+			return nil
+		}
+		for _, s := range l {
+			bk := s.BaseKey()
+			out[r.Key] = append(out[r.Key], hex.EncodeToString(bk[:]))
+		}
+	}
+	return out
+}
+
+// ForgetSessions deletes c's sessions with user's devices, as a lost or
+// restored vault would: c's next message to user starts new sessions.
+func ForgetSessions(c *Client, user string) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	recs, err := v.List(nsSessions)
+	if err != nil {
+		return err
+	}
+	return v.Update(func(tx *vault.Tx) error {
+		for _, r := range recs {
+			if a, err := addr.ParseAddress(r.Key); err == nil && string(a.User) == user {
+				if err := tx.Delete(nsSessions, r.Key); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// TakeBundles takes n prekey bundles of device to (as c), using up its
+// one-time prekeys at the relay.
+func TakeBundles(ctx context.Context, c *Client, to Address, n int) error {
+	_, a, err := c.registered()
+	if err != nil {
+		return err
+	}
+	rc, err := c.relayClient()
+	if err != nil {
+		return err
+	}
+	for range n {
+		if _, err := rc.TakeBundle(ctx, a.auth(), addr.Address{User: addr.UserID(to.User), Device: addr.DeviceID(to.Device)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AcceptedFirstMessages returns how many first messages from device from
+// c remembers (see firstmsgs.go).
+func AcceptedFirstMessages(c *Client, from Address) int {
+	v, err := c.vault()
+	if err != nil {
+		return -1
+	}
+	n := -1
+	v.Update(func(tx *vault.Tx) error {
+		l, err := loadAccepted(tx, addr.Address{User: addr.UserID(from.User), Device: addr.DeviceID(from.Device)})
+		if err == nil {
+			n = len(l)
+		}
+		return err
+	})
+	return n
 }

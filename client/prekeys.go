@@ -146,9 +146,16 @@ func (m *preKeyMeta) dropRetired(tx *vault.Tx, now time.Time) error {
 			}
 		}
 	}
+	n := len(m.Signed)
 	m.Signed = slices.DeleteFunc(m.Signed, old)
 	m.LastResort = slices.DeleteFunc(m.LastResort, old)
-	return nil
+	if len(m.Signed) == n {
+		return nil
+	}
+	if err := m.save(tx); err != nil {
+		return err
+	}
+	return pruneAccepted(tx) // their first messages can no longer be replayed
 }
 
 // pendingUpload is what one upload carries, to be marked done after.

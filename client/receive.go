@@ -95,7 +95,7 @@ func (c *Client) receiveOne(sc *sessionCache, a *account, d *wire.Deliver) (rece
 	var drop *dropError
 	switch {
 	case errors.As(err, &drop) && drop.duplicate:
-		c.log.Debug("duplicate dropped", "from", d.From.String())
+		c.log.Debug("duplicate dropped", "from", d.From.String(), "reason", drop.err.Error())
 		return received{duplicate: true}, nil
 	case errors.As(err, &drop):
 		return c.dropped(d, drop.err), nil
@@ -139,6 +139,11 @@ func (c *Client) store(sc *sessionCache, a *account, d *wire.Deliver, info sessi
 	if err := deleteUsed(tx, used); err != nil {
 		return err
 	}
+	if isNew {
+		if err := rememberFirst(tx, d.From, info.Header.SignedPreKey, s.BaseKey(), used); err != nil {
+			return err
+		}
+	}
 	r.responded = isNew
 	if change != nil {
 		r.events = append(r.events, Event{Kind: EventIdentityChanged, Identity: change})
@@ -152,7 +157,9 @@ func (c *Client) store(sc *sessionCache, a *account, d *wire.Deliver, info sessi
 }
 
 // decrypt routes payload to its session (attack 2: a replayed first
-// message reaches its session by base key and is a duplicate).
+// message reaches its session by base key and is a duplicate; one whose
+// session has left the list is found in the record of accepted first
+// messages, see firstmsgs.go, before anything else happens).
 func decrypt(tx *vault.Tx, a *account, from addr.Address, list sessionList, info session.Info, payload []byte) (
 	s *session.Session, pt []byte, used pqxdh.Used, isNew bool, err error) {
 	if info.Type == session.TypePreKey {
@@ -160,6 +167,9 @@ func decrypt(tx *vault.Tx, a *account, from addr.Address, list sessionList, info
 		if s := list.byBaseKey(bk); s != nil {
 			pt, err := s.Decrypt(payload)
 			return s, pt, used, false, dropped(err)
+		}
+		if err := checkFirst(tx, from, bk); err != nil {
+			return nil, nil, used, false, err
 		}
 		src := &vaultPreKeys{tx: tx}
 		s, pt, used, err := session.Respond(a.identity, a.self(), from, src, payload)
@@ -232,6 +242,7 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 	ns := historyNS(conv)
 	_, err := tx.Get(ns, m.ID.String())
 	if err == nil {
+		c.log.Debug("duplicate dropped", "from", from.String(), "reason", "message ID already stored")
 		r.duplicate = true
 		return nil
 	}

@@ -13,6 +13,7 @@ package client
 //	prekeys    "spk/N" "otk/N" "kem/N"   prekey secrets (keys encodings)
 //	contacts   user ID             contactRec (JSON): identity, verified, pending identity
 //	sessions   "user/device"       session list (binary, see marshalSessions)
+//	firstmsgs  "user/device"       first messages accepted from that device (firstmsgs.go)
 //	outbox     "TTTTTTTTTTTTTTTT-ID"  outboxItem (JSON), in enqueue order
 //	h/HASH     message ID (hex)    historyRec (JSON); one namespace per contact
 //	uploads    message ID (hex)    uploadRec (JSON): an attachment on its way to the relay
