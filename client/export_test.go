@@ -7,6 +7,7 @@ import (
 
 	"parley.dev/client/internal/relay"
 	"parley.dev/internal/addr"
+	"parley.dev/internal/keys"
 	"parley.dev/internal/vault"
 	"parley.dev/internal/wire"
 )
@@ -189,4 +190,25 @@ func AcceptedFirstMessages(c *Client, from Address) int {
 		return err
 	})
 	return n
+}
+
+// PreKeySecrets reports whether c's vault holds the secrets of one-time
+// X25519 prekey ec and of KEM prekey kem (0: not asked).
+func PreKeySecrets(c *Client, ec, kem uint32) (hasEC, hasKEM bool) {
+	v, err := c.vault()
+	if err != nil {
+		return false, false
+	}
+	v.Update(func(tx *vault.Tx) error {
+		if ec != 0 {
+			_, err := tx.Get(nsPreKeys, otkKey(keys.PreKeyID(ec)))
+			hasEC = err == nil
+		}
+		if kem != 0 {
+			_, err := tx.Get(nsPreKeys, kemKey(keys.PreKeyID(kem)))
+			hasKEM = err == nil
+		}
+		return nil
+	})
+	return hasEC, hasKEM
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"parley.dev/client"
+	"parley.dev/internal/session"
 	"parley.dev/server"
 	"parley.dev/server/servertest"
 )
@@ -89,5 +90,44 @@ func TestExpiryNotice(t *testing.T) {
 	h, _ := alice.History(context.Background(), "bob")
 	if h[0].Status != client.StatusExpired {
 		t.Fatalf("history status = %v", h[0].Status)
+	}
+}
+
+// TestUsedOneTimePreKeysDeleted: once a first message that used a one-time
+// X25519 prekey and a one-time ML-KEM prekey has decrypted, the secrets of
+// both are gone from the recipient's vault (forward secrecy of the first
+// message, and no second session on them), while an unused one stays.
+// The first message's own header says which prekeys it used.
+func TestUsedOneTimePreKeysDeleted(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	rec := record(t, alice)
+	send(t, alice, "bob", "first")
+	info, err := session.Peek(rec.all()[0].Payload)
+	if err != nil || info.Header == nil {
+		t.Fatalf("first envelope: %v, %+v", err, info)
+	}
+	used := info.Header
+	if used.OneTimePreKey == 0 || used.KEMPreKey == 0 {
+		t.Fatalf("first message used one-time prekeys %d and %d; want both", used.OneTimePreKey, used.KEMPreKey)
+	}
+	unused := uint32(1) // bob's one-time prekeys are 1..testOneTimePreKeys; one bundle was taken
+	if uint32(used.OneTimePreKey) == unused {
+		unused = 2
+	}
+	if ec, kem := client.PreKeySecrets(bob, uint32(used.OneTimePreKey), uint32(used.KEMPreKey)); !ec || !kem {
+		t.Fatalf("before the message bob holds the secrets: %v %v, want both", ec, kem)
+	}
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "first")
+	if ec, kem := client.PreKeySecrets(bob, uint32(used.OneTimePreKey), uint32(used.KEMPreKey)); ec || kem {
+		t.Fatalf("after the message bob still holds the used one-time secrets: X25519 %v, ML-KEM %v", ec, kem)
+	}
+	if ec, _ := client.PreKeySecrets(bob, unused, 0); !ec {
+		t.Fatalf("an unused one-time prekey (%d) was deleted too", unused)
+	}
+	bob = reopen(t, bob)
+	if ec, kem := client.PreKeySecrets(bob, uint32(used.OneTimePreKey), uint32(used.KEMPreKey)); ec || kem {
+		t.Fatalf("after a restart bob holds the used one-time secrets: %v %v", ec, kem)
 	}
 }
