@@ -48,7 +48,12 @@
 // copies are resubmitted unchanged after a crash. A received message is
 // stored with its session state before the relay is told to delete it, so
 // a crash loses nothing and shows nothing twice; duplicates and replays
-// from the relay are dropped.
+// from the relay are dropped in silence (TestAttack02ReplayEnvelope,
+// TestAttack02ReplayedFirstMessageChangesNothing). A real message that
+// can no longer be decrypted (its key was discarded, or its sender's app
+// was restored from a backup) is reported as an EventError with
+// ErrUndecryptable, never dropped in silence (TestLostMessageIsVisible,
+// TestMessageWithEvictedKeyIsVisible).
 //
 // # Several devices
 //

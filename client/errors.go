@@ -77,10 +77,30 @@ var (
 	// not be decrypted or parsed and was dropped; nothing of it is stored.
 	// Ask the sender to send it again.
 	ErrUnreadable = errors.New("client: unreadable message dropped")
+	// ErrUndecryptable is the Err of an EventError for a real message
+	// whose key is gone: it arrived after more than 2,000 later messages
+	// of the same sender (its skipped key was discarded), or the sender's
+	// app was restored from a backup and wrote it with a key already
+	// used. Show "a message could not be decrypted" in the conversation:
+	// the event's Message names the sender (Contact, or your own user for
+	// a copy from another of your devices, then Outgoing) and the message
+	// ID, without text. Ask the sender to send it again. It also matches
+	// ErrUnreadable. A true duplicate (a message ID already stored) is
+	// dropped silently instead.
+	ErrUndecryptable error = &kindError{msg: "client: a message could not be decrypted", kind: ErrUnreadable}
 	// ErrInvalid: an argument is malformed (a user name, an empty or too
 	// long text, a link code ...).
 	ErrInvalid = errors.New("client: invalid argument")
 )
+
+// kindError is a sentinel that is also an instance of a broader one.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
 
 // PINError reports a wrong PIN (Err is ErrWrongPIN) or a vault locked by
 // too many (Err is ErrLocked). errors.Is matches it against Err.

@@ -8,6 +8,7 @@ import (
 	"parley.dev/client/internal/relay"
 	"parley.dev/internal/addr"
 	"parley.dev/internal/keys"
+	"parley.dev/internal/session"
 	"parley.dev/internal/vault"
 	"parley.dev/internal/wire"
 )
@@ -211,4 +212,27 @@ func PreKeySecrets(c *Client, ec, kem uint32) (hasEC, hasKEM bool) {
 		return nil
 	})
 	return hasEC, hasKEM
+}
+
+// StartSession starts a session from c to device to, from a bundle the
+// relay hands out, as c's next message would, without storing it: tests
+// encrypt with it directly.
+func StartSession(ctx context.Context, c *Client, to Address) (*session.Session, error) {
+	_, a, err := c.registered()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := c.relayClient()
+	if err != nil {
+		return nil, err
+	}
+	wb, err := rc.TakeBundle(ctx, a.auth(), addr.Address{User: addr.UserID(to.User), Device: addr.DeviceID(to.Device)})
+	if err != nil {
+		return nil, err
+	}
+	b, err := bundleFromWire(wb)
+	if err != nil {
+		return nil, err
+	}
+	return session.Initiate(a.identity, a.self(), b)
 }

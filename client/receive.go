@@ -24,9 +24,13 @@ import (
 // with an EventError; a vault failure is not acknowledged.
 
 // dropError is a message that can never be read: acknowledge and drop.
+// duplicate says it is certainly one (a first message seen before);
+// keyGone that the ratchet had already used or discarded its key, so it
+// is either a duplicate or a real message lost (see classify).
 type dropError struct {
 	err       error
 	duplicate bool
+	keyGone   bool
 }
 
 func (e *dropError) Error() string { return e.err.Error() }
@@ -94,11 +98,8 @@ func (c *Client) receiveOne(sc *sessionCache, a *account, d *wire.Deliver) (rece
 	err = c.store(sc, a, d, info, &r)
 	var drop *dropError
 	switch {
-	case errors.As(err, &drop) && drop.duplicate:
-		c.log.Debug("duplicate dropped", "from", d.From.String(), "reason", drop.err.Error())
-		return received{duplicate: true}, nil
 	case errors.As(err, &drop):
-		return c.dropped(d, drop.err), nil
+		return c.classify(sc.tx, a, d, drop)
 	case err != nil:
 		return r, err
 	case r.unread != nil:
@@ -112,6 +113,44 @@ func (c *Client) receiveOne(sc *sessionCache, a *account, d *wire.Deliver) (rece
 func (c *Client) dropped(d *wire.Deliver, err error) received {
 	c.log.Warn("undecryptable message dropped", "from", d.From.String(), "err", err)
 	return received{events: []Event{{Kind: EventError, Err: fmt.Errorf("%w: from %s: %v", ErrUnreadable, d.From, err)}}}
+}
+
+// classify tells a true duplicate (its message ID is stored already:
+// dropped silently) from a message that is lost: one whose key the
+// ratchet had used or discarded (ErrUndecryptable, naming the message), or
+// one that does not decrypt at all (ErrUnreadable).
+func (c *Client) classify(tx *vault.Tx, a *account, d *wire.Deliver, drop *dropError) (received, error) {
+	stored, err := messageStored(tx, a, d.From, d.ID)
+	if err != nil {
+		return received{}, err
+	}
+	if drop.duplicate || stored {
+		c.log.Debug("duplicate dropped", "from", d.From.String(), "reason", drop.err.Error())
+		return received{duplicate: true}, nil
+	}
+	if !drop.keyGone {
+		return c.dropped(d, drop.err), nil
+	}
+	c.log.Warn("message lost: its key was used or discarded", "from", d.From.String())
+	m := Message{ID: MessageID(d.ID), Contact: string(d.From.User), Outgoing: d.From.User == a.self().User,
+		Sent: d.Queued, Received: c.clock(), Status: StatusFailed}
+	err = fmt.Errorf("%w: from %s", ErrUndecryptable, d.From)
+	return received{events: []Event{{Kind: EventError, Message: &m, Err: err}}}, nil
+}
+
+// messageStored reports whether a message with this ID from device from
+// is in the history: a message of another user in the conversation with
+// them, a copy from another device of this user in the index of copies.
+func messageStored(tx *vault.Tx, a *account, from addr.Address, id addr.MessageID) (bool, error) {
+	ns := historyNS(from.User)
+	if from.User == a.self().User {
+		ns = nsCopies
+	}
+	_, err := tx.Get(ns, id.String())
+	if notFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // store decrypts d and stores what it carries, within tx. It returns a
@@ -194,7 +233,7 @@ func dropped(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &dropError{err: err, duplicate: errors.Is(err, session.ErrDuplicate)}
+	return &dropError{err: err, keyGone: errors.Is(err, session.ErrDuplicate)}
 }
 
 // checkSender applies the trust rules to the session's identity. A device
@@ -261,6 +300,11 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 	}
 	if err := putJSON(tx, ns, h.ID, &h); err != nil {
 		return err
+	}
+	if outgoing { // a copy from another device: index it for messageStored
+		if err := tx.Put(nsCopies, h.ID, []byte(conv)); err != nil {
+			return err
+		}
 	}
 	msg := h.message(conv)
 	r.events = append(r.events, Event{Kind: EventMessage, Message: &msg})

@@ -19,6 +19,7 @@ package client
 //	uploads    message ID (hex)    uploadRec (JSON): an attachment on its way to the relay
 //	attachments message ID (hex)   attachRec (JSON): an attachment's pointer, key and state
 //	(vault file) "att/" + message ID   the attachment's plaintext, in the vault's file area
+//	copies     message ID (hex)    conversation (user ID) of a copy from another own device
 
 import (
 	"crypto/sha256"
@@ -40,6 +41,9 @@ const (
 	nsContacts = "contacts"
 	nsSessions = "sessions"
 	nsOutbox   = "outbox"
+	// nsCopies indexes the copies received from this user's other
+	// devices (message ID -> conversation), to tell their duplicates.
+	nsCopies = "copies"
 	// nsHistoryPrefix starts each contact's history namespace; the rest is
 	// a hash of the user ID, because a namespace holds at most 64 bytes.
 	nsHistoryPrefix = "h/"

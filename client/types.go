@@ -57,7 +57,8 @@ const (
 	// before the relay's time limit (30 days by default).
 	StatusExpired
 	// StatusFailed: the message cannot be sent (the user does not exist
-	// or has no device, or the relay refused it).
+	// or has no device, or the relay refused it). In an EventError for an
+	// incoming message (ErrUndecryptable): it could not be decrypted.
 	StatusFailed
 	// StatusUploading: an outgoing attachment whose file is still going
 	// to the relay; the message follows once it is there.
