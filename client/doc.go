@@ -21,9 +21,11 @@
 //	err = c.Listen(ctx, func(e client.Event) { ... }) // or stay connected
 //
 // Send returns once the relay has stored the message for every device of
-// the recipient. When the relay cannot be reached it returns
-// ErrUnreachable, but the message is safe in the encrypted outbox and goes
-// out on the next Send, Sync or Listen. Sync and Listen report Events:
+// the recipient. When the relay cannot be reached, or refuses the message
+// for now (a rate limit, a full mailbox), it returns ErrQueued (with the
+// cause, such as ErrUnreachable): the message is safe in the encrypted
+// outbox and goes out by itself on the next Send, Sync or Listen, so it
+// must not be sent again (TestSendOutcomeIsExact). Sync and Listen report Events:
 // new messages, queued messages that went out, messages that expired
 // undelivered, identity changes, and messages that could not be read.
 // History and Contacts read what is stored.

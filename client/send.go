@@ -26,15 +26,20 @@ var _ [content.MaxTextLen - MaxTextLen]struct{}
 // devices, starting sessions from prekey bundles where needed.
 //
 // The returned ID is valid whenever the message was stored, even with an
-// error:
-//   - nil: the relay stored a copy for every device;
-//   - ErrUnreachable: the message waits in the outbox and goes out on the
-//     next Send, Sync or Listen;
+// error, and the error says exactly where the stored message stands (its
+// Status in History):
+//   - nil: the relay stored a copy for every device (StatusSent);
+//   - ErrQueued: the relay was unreachable (ErrUnreachable too) or refused
+//     it for now (a rate limit, a full mailbox ...: the error matches
+//     that cause as well); the message waits in the encrypted outbox
+//     (StatusQueued) and goes out by itself on the next Send, Sync or
+//     Listen. Do not send it again: that would deliver it twice;
 //   - ErrIdentityChanged: the recipient's verified identity changed; the
 //     message is held (StatusHeld) until AcceptIdentity. If the change was
 //     known before, nothing is stored and the ID is zero;
-//   - ErrUnknownUser: there is no such user (or no device); the message is
-//     marked failed.
+//   - ErrUnknownUser, or a *RelayError: the message can never be sent
+//     (there is no such user or device, or the relay refuses it for good)
+//     and is marked failed (StatusFailed).
 //
 // Other errors (ErrInvalid, ErrNotRegistered, ErrNotOpen ...) store
 // nothing and return a zero ID.
@@ -61,7 +66,34 @@ func (c *Client) Send(ctx context.Context, to, text string) (MessageID, error) {
 	if err == nil {
 		err = errs[user]
 	}
-	return MessageID(id), err
+	return MessageID(id), c.sendOutcome(v, user, id, err)
+}
+
+// sendOutcome is Send's error for a stored message, from where the
+// message stands after the flush whose error was err.
+func (c *Client) sendOutcome(v *vault.Vault, user addr.UserID, id addr.MessageID, err error) error {
+	var h historyRec
+	if verr := v.Update(func(tx *vault.Tx) error { return getJSON(tx, historyNS(user), id.String(), &h) }); verr != nil {
+		return errors.Join(err, vaultErr(verr))
+	}
+	switch h.Status {
+	case StatusSent:
+		return nil
+	case StatusQueued:
+		if err == nil || errors.Is(err, ErrQueued) {
+			return ErrQueued
+		}
+		return fmt.Errorf("%w (%w)", ErrQueued, err)
+	case StatusHeld:
+		if err == nil {
+			err = fmt.Errorf("%w: %s", ErrIdentityChanged, user)
+		}
+		return err
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: the relay took no copy for %s", ErrUnknownUser, user)
+	}
+	return err
 }
 
 // enqueue stores a new outgoing message in the history and the outbox.

@@ -120,6 +120,9 @@ func (ch *chat) send(ctx context.Context, text string) error {
 	case errors.Is(err, client.ErrUnreachable):
 		ch.notef("the relay is unreachable: queued in the outbox, it goes out when the connection is back")
 		return nil
+	case errors.Is(err, client.ErrQueued):
+		ch.notef("queued: the relay refused it for now; it goes out with the next sync")
+		return nil
 	case errors.Is(err, client.ErrIdentityChanged), errors.Is(err, client.ErrInvalid):
 		msg, hints := explain(sendError(ch.peer, id != client.MessageID{}, err))
 		ch.notef("error: %s", msg)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,7 @@ type harness struct {
 	t        testing.TB
 	relay    *servertest.Relay
 	token    bool               // registration by token (after "relay token")
+	capacity int                // mailbox cap per device (after "relay mailboxcap N"); 0: default
 	tokenKey ed25519.PrivateKey // the "host app backend" key minting tokens
 	captured []store.Envelope   // envelopes saved by "relay capture"
 }
@@ -77,6 +79,9 @@ func setupRelay(e *testscript.Env) error {
 		if h.token {
 			s.Registration = server.RegisterToken
 			s.TokenKey = h.tokenKey.Public().(ed25519.PublicKey)
+		}
+		if h.capacity > 0 {
+			s.MailboxCap = h.capacity
 		}
 	})
 	h.waitServing()
@@ -102,12 +107,13 @@ func harnessOf(ts *testscript.TestScript) *harness {
 //	relay start           start it again (same address, same data)
 //	relay restart         stop and start, as a process restart would
 //	relay token           restart it requiring registration tokens
+//	relay mailboxcap N    restart it holding at most N envelopes per device
 //	relay capture USER    save the envelopes queued for USER's devices
 //	relay replay          submit the saved envelopes again
 //	relay connections N   wait until N devices are connected (listening)
 func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: relay stop|start|restart|token|capture USER|replay|connections N")
+		ts.Fatalf("usage: relay stop|start|restart|token|mailboxcap N|capture USER|replay|connections N")
 	}
 	h := harnessOf(ts)
 	switch args[0] {
@@ -117,6 +123,13 @@ func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 		h.restart()
 	case "token":
 		h.token = true
+		h.restart()
+	case "mailboxcap":
+		n, err := strconv.Atoi(args[len(args)-1])
+		if len(args) != 2 || err != nil || n < 1 {
+			ts.Fatalf("usage: relay mailboxcap N")
+		}
+		h.capacity = n
 		h.restart()
 	case "capture":
 		if len(args) != 2 {

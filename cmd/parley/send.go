@@ -8,9 +8,11 @@ import (
 )
 
 // cmdSend encrypts and sends one message: "parley send USER TEXT", or a
-// file: "parley send USER --file PATH [CAPTION]". When the relay is
-// unreachable the message stays in the encrypted outbox, the command says
-// so and succeeds: the next send or sync delivers it.
+// file: "parley send USER --file PATH [CAPTION]". Its outcome is exact:
+// once the message is stored, if the relay is unreachable or refuses it
+// for now, it stays in the encrypted outbox, the command says "queued" and
+// succeeds, and the next sync (or send) delivers it; nothing suggests
+// sending it again, which would deliver it twice.
 func cmdSend(c *cli, args []string) error {
 	fs := c.flagSet("send")
 	file := sendFlags(fs)
@@ -37,15 +39,30 @@ func cmdSend(c *cli, args []string) error {
 		id, err := cl.Send(c.ctx, to, text)
 		status := "sent"
 		switch {
-		case errors.Is(err, client.ErrUnreachable):
+		case errors.Is(err, client.ErrQueued):
 			status = "queued"
-			c.notef("the relay is unreachable: the message waits, encrypted, in the outbox")
-			c.notef("hint: run \"parley sync\" later to send it")
+			c.noteQueued(err)
 		case err != nil:
 			return sendError(to, id != client.MessageID{}, err)
 		}
 		return c.emit(map[string]string{"id": id.String(), "to": to, "status": status}, status+" to "+to)
 	})
+}
+
+// noteQueued says that a message waits in the outbox, and why.
+func (c *cli) noteQueued(err error) {
+	c.notef("queued: will be sent at the next sync")
+	var re *client.RelayError
+	switch {
+	case errors.Is(err, client.ErrUnreachable):
+		c.notef("the relay is unreachable: the message waits, encrypted, in the outbox")
+	case errors.Is(err, client.ErrRateLimited):
+		c.notef("the relay asked to slow down: the message waits, encrypted, in the outbox")
+	case errors.As(err, &re):
+		c.notef("the relay refused it for now (%s): the message waits, encrypted, in the outbox", re.Code)
+	default:
+		c.notef("the message waits, encrypted, in the outbox")
+	}
 }
 
 // sendError adds the next steps that need the recipient's name. stored

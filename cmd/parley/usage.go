@@ -16,7 +16,8 @@ Commands:
     init                             create the vault (asks for a new PIN twice)
     register --server URL [--ca FILE] [--token T] USER
                                      create the identity and this device on a relay
-    send USER TEXT                   encrypt and send (queued if the relay is unreachable)
+    send USER TEXT                   encrypt and send (queued if the relay is unreachable
+                                     or refuses it for now; the next sync sends it)
     send USER --file PATH [CAPTION]  encrypt and send a file, resumable, with a progress
                                      bar on a terminal (none with --json)
     save MSGID PATH                  decrypt an attachment (downloading it if needed) to PATH
