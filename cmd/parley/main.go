@@ -100,7 +100,7 @@ func init() {
 		{"history", "USER", "print the conversation with USER", cmdHistory},
 		{"contacts", "", "list contacts and whether they are verified", cmdContacts},
 		{"safety", "USER", "print the safety number shared with USER", cmdSafety},
-		{"verify", "USER NUMBER", "mark USER verified if NUMBER matches", cmdVerify},
+		{"verify", "USER NUMBER", "mark USER verified if NUMBER (60 digits, quoted or as 12 groups) matches", cmdVerify},
 		{"accept", "USER", "accept USER's new identity after checking it", cmdAccept},
 		{"passwd", "", "change the PIN", cmdPasswd},
 	}
@@ -161,11 +161,19 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 
 // parse parses a command's flags and checks its argument count.
 func (c *cli) parse(fs *flag.FlagSet, args []string, nargs int) ([]string, error) {
+	return c.parseRange(fs, args, nargs, nargs)
+}
+
+// parseRange is parse for a command taking min to max arguments.
+func (c *cli) parseRange(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, c.flagError(fs, err)
 	}
-	if fs.NArg() != nargs {
-		return nil, usageErrorf("%s takes %d argument(s), got %d", fs.Name(), nargs, fs.NArg())
+	switch n := fs.NArg(); {
+	case min == max && n != min:
+		return nil, usageErrorf("%s takes %d argument(s), got %d", fs.Name(), min, n)
+	case n < min || n > max:
+		return nil, usageErrorf("%s takes %d to %d arguments, got %d", fs.Name(), min, max, n)
 	}
 	return fs.Args(), nil
 }

@@ -271,12 +271,17 @@ func cutArgs(args []string, sep string) (before, after []string, ok bool) {
 }
 
 // cmdCapture sets the environment variable NAME to the last command's
-// standard output, trimmed: "capture NAME".
+// standard output, trimmed, and NAME_1, NAME_2 ... to its
+// whitespace-separated fields: "capture NAME".
 func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: capture NAME")
 	}
-	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile("stdout")))
+	out := strings.TrimSpace(ts.ReadFile("stdout"))
+	ts.Setenv(args[0], out)
+	for i, f := range strings.Fields(out) {
+		ts.Setenv(args[0]+"_"+strconv.Itoa(i+1), f)
+	}
 }
 
 // cmdNoSecrets opens each HOME's vault (with $PARLEY_PIN) and fails if any

@@ -48,8 +48,14 @@ func (e *renamedError) Unwrap() error { return e.err }
 // withClient parses a command's arguments, unlocks the vault, runs f and
 // closes the vault.
 func (c *cli) withClient(name string, args []string, nargs int, f func(cl *client.Client, args []string) error) error {
+	return c.withClientRange(name, args, nargs, nargs, f)
+}
+
+// withClientRange is withClient for a command taking min to max
+// arguments.
+func (c *cli) withClientRange(name string, args []string, min, max int, f func(cl *client.Client, args []string) error) error {
 	fs := c.flagSet(name)
-	rest, err := c.parse(fs, args, nargs)
+	rest, err := c.parseRange(fs, args, min, max)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ Commands:
     contacts                         list contacts and whether they are verified
     safety USER                      print the safety number shared with USER
     verify USER NUMBER               mark USER verified if NUMBER matches theirs
+                                     (quoted, or typed as shown: 12 groups of 5)
     accept USER                      accept USER's new identity after checking it
     passwd                           change the PIN
     help [COMMAND]                   print this text, or one command's
