@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"parley.dev/client"
@@ -216,5 +218,38 @@ func TestPins(t *testing.T) {
 	defer wrong.Close()
 	if _, err := wrong.Register(ctx, "wrong", client.RegisterOptions{}); !errors.Is(err, client.ErrUntrusted) {
 		t.Fatalf("Register with pins that match nothing: %v, want ErrUntrusted", err)
+	}
+}
+
+// TestCorruptVault: a tampered or truncated vault file is ErrCorrupt,
+// said once ("vault: vault:" never appears), and is not mistaken for a
+// wrong PIN or a missing vault.
+func TestCorruptVault(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"vault.attempts", "vault.key"} {
+		t.Run(file, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			c := &client.Client{Home: filepath.Join(t.TempDir(), "home")}
+			if err := c.Create(ctx, testPIN); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			path := filepath.Join(c.Home, file)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b[:len(b)-1], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err = (&client.Client{Home: c.Home}).Unlock(ctx, testPIN)
+			if !errors.Is(err, client.ErrCorrupt) || errors.Is(err, client.ErrWrongPIN) || errors.Is(err, client.ErrNoVault) {
+				t.Fatalf("Unlock with a truncated %s: %v, want ErrCorrupt", file, err)
+			}
+			if strings.Count(err.Error(), "vault:") > 1 || strings.Contains(err.Error(), "client: vault: vault") {
+				t.Errorf("error repeats its prefix: %q", err)
+			}
+		})
 	}
 }

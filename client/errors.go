@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"parley.dev/client/internal/relay"
@@ -26,6 +27,11 @@ var (
 	// ErrWiped: the vault destroyed its key after too many wrong PINs.
 	// Its data is gone for good: Create a new vault and register again.
 	ErrWiped = errors.New("client: vault wiped after too many wrong PINs")
+	// ErrCorrupt: a file of the vault was tampered with or truncated (or
+	// the disk damaged it). Nothing read from it is trusted, and it is not
+	// a wrong PIN. Restore Home from a backup, or start over (Create a new
+	// vault elsewhere and Register again).
+	ErrCorrupt = errors.New("client: the vault is damaged")
 	// ErrInUse: another process has this home directory's vault open.
 	ErrInUse = errors.New("client: the vault is in use by another process")
 	// ErrNotOpen: the Client has not been unlocked (call Create or
@@ -158,8 +164,11 @@ func vaultErr(err error) error {
 		return ErrInUse
 	case errors.Is(err, vault.ErrClosed):
 		return ErrNotOpen
+	case errors.Is(err, vault.ErrCorrupt):
+		detail := strings.TrimPrefix(err.Error(), vault.ErrCorrupt.Error()+": ")
+		return fmt.Errorf("%w (tampered with or truncated): %s", ErrCorrupt, detail)
 	}
-	return fmt.Errorf("client: vault: %w", err)
+	return fmt.Errorf("client: %w", err) // the vault's errors say "vault:" already
 }
 
 // relayErr maps the transport's and the relay's errors to this package's.

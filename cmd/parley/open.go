@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strings"
 
 	"parley.dev/client"
 )
@@ -30,6 +31,10 @@ func (c *cli) homeError(err error) error {
 		msg = c.home + " already holds a Parley vault"
 	case errors.Is(err, client.ErrInUse):
 		msg = "the vault in " + c.home + " is in use by another process"
+	case errors.Is(err, client.ErrCorrupt):
+		msg = "the vault in " + c.home + strings.TrimPrefix(cleanMessage(err), "the vault")
+		return withHints(&renamedError{msg: msg, err: err},
+			"restore "+c.home+" from a backup if you have one (the messages in it cannot be recovered otherwise)")
 	default:
 		return err
 	}
