@@ -228,6 +228,41 @@ func TestCrashBetweenStoreAndAck(t *testing.T) {
 	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "one", "two", "three", "four")
 }
 
+// TestUnannouncedMessageIsReported: bob's app dies right after a message
+// is stored, before anything reported it. The relay delivers it again,
+// which is now a duplicate; still the next Sync (or Listen) reports it,
+// once, from its unread marker, and nothing after that reports it again.
+func TestUnannouncedMessageIsReported(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	send(t, alice, "bob", "stored, then the app died")
+	client.CrashAfterStore(bob, 1)
+	if evs, err := bob.Sync(context.Background()); err == nil || len(evs) != 0 {
+		t.Fatalf("Sync that crashed after the store: %+v, %v", evs, err)
+	}
+	bob = reopen(t, bob)
+	wantTexts(t, "the next Sync", texts(syncNow(t, bob), client.EventMessage), "stored, then the app died")
+	if evs := syncNow(t, bob); len(evs) != 0 {
+		t.Fatalf("reported again: %+v", evs)
+	}
+
+	send(t, alice, "bob", "again, then Listen")
+	client.CrashAfterStore(bob, 1)
+	bob.Sync(context.Background())
+	bob = reopen(t, bob)
+	events, stop := listen(t, bob)
+	if e := next(t, events, client.EventMessage); e.Message.Text != "again, then Listen" {
+		t.Fatalf("Listen reported %q", e.Message.Text)
+	}
+	next(t, events, client.EventSynced)
+	stop()
+	if evs := syncNow(t, bob); len(evs) != 0 {
+		t.Fatalf("reported again after Listen: %+v", evs)
+	}
+	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "stored, then the app died", "again, then Listen")
+}
+
 // TestAttack05IdentitySwap: bob's identity is replaced (a re-registration
 // with a token, which a malicious relay could also fake). Alice, who
 // verified bob, gets an identity-change event and her sending is held

@@ -55,7 +55,10 @@
 // can no longer be decrypted (its key was discarded, or its sender's app
 // was restored from a backup) is reported as an EventError with
 // ErrUndecryptable, never dropped in silence (TestLostMessageIsVisible,
-// TestMessageWithEvictedKeyIsVisible).
+// TestMessageWithEvictedKeyIsVisible). A message stays marked unread until
+// an event has handed it to the app, so one stored just before a crash is
+// reported by the next Sync or Listen (TestUnannouncedMessageIsReported);
+// after a crash it may be reported twice, with the same ID.
 //
 // # Several devices
 //

@@ -53,6 +53,14 @@ func FailStores(c *Client, n int) {
 	c.hooksLocked().failStores = n
 }
 
+// CrashAfterStore makes c's next n stores of deliveries commit and then
+// fail as if the app died right after the commit: no event, no ack.
+func CrashAfterStore(c *Client, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooksLocked().crashAfterStores = n
+}
+
 // SubmitRaw submits envelopes as c's device, over a connection of its own.
 func SubmitRaw(ctx context.Context, c *Client, subs []*wire.Submit) ([]*wire.SubmitResult, error) {
 	conn, err := c.dial(ctx, relay.DialOptions{Discard: true})

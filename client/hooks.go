@@ -19,6 +19,9 @@ type testHooks struct {
 	// failStores makes this many next stores fail inside their
 	// transaction, as if the app died before the commit.
 	failStores int
+	// crashAfterStores makes this many next stores fail right after
+	// their commit, as if the app died then: no event, no ack.
+	crashAfterStores int
 }
 
 var errTestCrash = errors.New("client: test hook: simulated crash")
@@ -46,4 +49,16 @@ func (c *Client) acksDropped() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hooks != nil && c.hooks.dropAcks
+}
+
+// crashAfterCommit reports whether a test wants this store to end as if
+// the app died right after its commit.
+func (c *Client) crashAfterCommit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hooks == nil || c.hooks.crashAfterStores == 0 {
+		return false
+	}
+	c.hooks.crashAfterStores--
+	return true
 }

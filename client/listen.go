@@ -42,9 +42,11 @@ func (c *Client) Sync(ctx context.Context) ([]Event, error) {
 	var events []Event
 	c.setEmitter(func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
 	defer c.setEmitter(nil)
+	c.announceUnread()
 	err := c.syncOnce(ctx)
 	mu.Lock()
 	defer mu.Unlock()
+	c.markAnnounced(events)
 	return events, err
 }
 
@@ -240,10 +242,11 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 		return ErrListening
 	}
 	defer c.recvMu.Unlock()
-	q := newEventQueue(fn)
+	q := newEventQueue(fn, c.markAnnounced)
 	defer q.close()
 	c.setEmitter(q.push)
 	defer c.setEmitter(nil)
+	c.announceUnread()
 	backoff := c.minBackoff()
 	for {
 		connected, err := c.listenOnce(ctx)
@@ -351,9 +354,11 @@ func (c *Client) setEmitter(f func(Event)) {
 }
 
 // eventQueue calls fn with each pushed event on its own goroutine, in
-// order, without ever blocking the pusher.
+// order, without ever blocking the pusher, and after with each batch of
+// events fn has returned from.
 type eventQueue struct {
 	fn     func(Event)
+	after  func([]Event)
 	mu     sync.Mutex
 	queue  []Event
 	wake   chan struct{}
@@ -361,8 +366,8 @@ type eventQueue struct {
 	done   chan struct{}
 }
 
-func newEventQueue(fn func(Event)) *eventQueue {
-	q := &eventQueue{fn: fn, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newEventQueue(fn func(Event), after func([]Event)) *eventQueue {
+	q := &eventQueue{fn: fn, after: after, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go q.run()
 	return q
 }
@@ -388,6 +393,9 @@ func (q *eventQueue) run() {
 		q.mu.Unlock()
 		for _, e := range batch {
 			q.fn(e)
+		}
+		if len(batch) > 0 {
+			q.after(batch)
 		}
 		if closed && len(batch) == 0 {
 			return

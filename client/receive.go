@@ -76,6 +76,9 @@ func (c *Client) receive(batch []*wire.Deliver) ([]received, error) {
 	if err != nil {
 		return nil, vaultErr(err)
 	}
+	if c.crashAfterCommit() {
+		return nil, errTestCrash
+	}
 	return out, nil
 }
 
@@ -305,6 +308,9 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 		if err := tx.Put(nsCopies, h.ID, []byte(conv)); err != nil {
 			return err
 		}
+	}
+	if err := markUnread(tx, h.ID, conv); err != nil {
+		return err
 	}
 	msg := h.message(conv)
 	r.events = append(r.events, Event{Kind: EventMessage, Message: &msg})

@@ -20,6 +20,7 @@ package client
 //	attachments message ID (hex)   attachRec (JSON): an attachment's pointer, key and state
 //	(vault file) "att/" + message ID   the attachment's plaintext, in the vault's file area
 //	copies     message ID (hex)    conversation (user ID) of a copy from another own device
+//	unread     "ID/user"           empty: a stored message not yet reported (unread.go)
 
 import (
 	"crypto/sha256"
