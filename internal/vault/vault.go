@@ -110,7 +110,8 @@ type Vault struct {
 	dir string
 	opt Options
 
-	// Lock order: closeMu before hdrMu.
+	// Lock order: closeMu before hdrMu, then the directory's attempt
+	// lock (lock.go).
 	closeMu sync.RWMutex // read-held by every operation, write-held by Close
 	closed  bool
 	db      *sql.DB
@@ -235,8 +236,13 @@ func Open(ctx context.Context, dir string, pin []byte, opt Options) (*Vault, err
 }
 
 // unlock checks the lock, counts the guess, derives the KEK and unwraps
-// the data key.
+// the data key, all under the directory's attempt lock (lock.go).
 func unlock(ctx context.Context, g *guard, pin []byte, h *header, fs []Factor, allowWipe bool) (*secret, error) {
+	release, err := lockAttempts(ctx, g.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	prev, err := g.begin()
 	if err != nil {
 		return nil, err
