@@ -23,8 +23,9 @@ import (
 // flushMu (one outbox flush), preKeyMu (one prekey upload), mu (the
 // fields below; never held across I/O).
 type Client struct {
-	// Home is the directory holding the device's vault (created by Create,
-	// mode 0700). Required.
+	// Home is the directory holding the device's vault (created by Create;
+	// made 0700 and its files 0600 whatever the umask, and tightened again
+	// by Unlock if someone widened them). Required.
 	Home string
 	// Server is the relay's base URL, "https://host[:port]". It is saved
 	// at Register; later runs may leave it empty, or set it to override.

@@ -61,7 +61,11 @@ PRAGMA user_version = 1;
 // key. The pool holds one connection: a vault is one user's store, and
 // SQLite serializes writers anyway.
 func openDB(dir string, xtsKey []byte) (*sql.DB, error) {
-	u := url.URL{Scheme: "file", OmitHost: true, Path: filepath.Join(dir, dbFile), RawQuery: "vfs=" + dbVFS}
+	path := filepath.Join(dir, dbFile)
+	// modeof: SQLite creates the WAL and journal with the database's mode
+	// (0600), not the umask's.
+	q := url.Values{"vfs": {dbVFS}, "modeof": {path}}
+	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}
 	// The key reaches SQLite as a PRAGMA; the hex string is an immutable
 	// Go string that cannot be zeroed (see docs/threat-model.md).
 	keyPragma := "PRAGMA hexkey='" + hex.EncodeToString(xtsKey) + "'"

@@ -139,8 +139,9 @@ func checkPIN(pin []byte) error {
 	return nil
 }
 
-// Create makes a new vault in dir (created if needed, mode 0700) locked by
-// pin and opt.Factors, and returns it open. It fails with ErrExists if dir
+// Create makes a new vault in dir (created if needed; made 0700, its files
+// 0600, whatever the umask: see private.go) locked by pin and opt.Factors,
+// and returns it open. It fails with ErrExists if dir
 // holds a live vault; a wiped one is replaced. It runs the KDF once.
 func Create(ctx context.Context, dir string, pin []byte, opt Options) (*Vault, error) {
 	opt = opt.withDefaults()
@@ -163,6 +164,9 @@ func Create(ctx context.Context, dir string, pin []byte, opt Options) (*Vault, e
 	}
 	if err := os.MkdirAll(dir, dirMode); err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
+	}
+	if err := makePrivate(dir, opt.Logger); err != nil {
+		return nil, err
 	}
 	if err := removeDB(dir); err != nil { // left by a crashed Create or a wipe
 		return nil, err
@@ -215,6 +219,9 @@ func Open(ctx context.Context, dir string, pin []byte, opt Options) (*Vault, err
 	}
 	h, err := readHeader(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := makePrivate(dir, opt.Logger); err != nil {
 		return nil, err
 	}
 	factors, err := matchFactors(h.factors, opt.Factors)
@@ -270,6 +277,12 @@ func (v *Vault) openDB(ctx context.Context, create bool) error {
 	dk := v.dataKey.bytes()
 	v.keys = newRecordKeys(dk)
 	xk := derive(dk, nil, labelSQLiteXTS, xtsKeySize)
+	if create {
+		if err := createPrivate(filepath.Join(v.dir, dbFile)); err != nil {
+			clear(xk)
+			return err
+		}
+	}
 	db, err := openDB(v.dir, xk)
 	clear(xk)
 	if err != nil {
