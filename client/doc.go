@@ -1,6 +1,7 @@
 // Package client is the Parley SDK: one device of one user, exchanging
 // end-to-end encrypted messages through a Parley relay that cannot read
-// them. Apps embed it directly, through gomobile, or as WebAssembly.
+// them. Go programs embed it directly; the gomobile and WebAssembly routes
+// do not work yet (see Platforms).
 //
 // # A first conversation
 //
@@ -91,4 +92,15 @@
 // and no way to skip verification.
 //
 // A Client is safe for concurrent use once unlocked.
+//
+// # Platforms
+//
+// On Linux, macOS and other Unix systems everything above works. Built
+// for the browser (GOOS=js GOARCH=wasm) the package compiles, but Create
+// fails: the vault needs a file system with locking (under Node.js SQLite
+// reports "sqlite3: disk I/O error"; a browser has no file system at all).
+// Through gomobile it is not usable yet: gobind skips every method that
+// takes a context.Context or returns a Go-only type, which leaves Client
+// with Close alone. Both need work of their own (a browser storage
+// backend, the mobile/ facade).
 package client
