@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"parley.dev/client/internal/relay"
@@ -73,11 +74,7 @@ func SubmitRaw(ctx context.Context, c *Client, subs []*wire.Submit) ([]*wire.Sub
 
 // PreKeyStatus asks the relay how many one-time prekeys c has left.
 func PreKeyStatus(ctx context.Context, c *Client) (*wire.PreKeyStatus, error) {
-	_, a, err := c.registered()
-	if err != nil {
-		return nil, err
-	}
-	rc, err := c.relayClient()
+	a, rc, err := relayAs(c)
 	if err != nil {
 		return nil, err
 	}
@@ -116,19 +113,7 @@ func SignedPreKeyIDs(c *Client) []uint32 {
 // hex base keys).
 func SessionBaseKeys(c *Client, user string) map[string][]string {
 	out := make(map[string][]string)
-	v, err := c.vault()
-	if err != nil {
-		return nil
-	}
-	recs, err := v.List(nsSessions)
-	if err != nil {
-		return nil
-	}
-	for _, r := range recs {
-		a, err := addr.ParseAddress(r.Key)
-		if err != nil || string(a.User) != user {
-			continue
-		}
+	for _, r := range sessionRecords(c, user) {
 		l, err := unmarshalSessions(r.Value)
 		if err != nil {
 			return nil
@@ -144,43 +129,66 @@ func SessionBaseKeys(c *Client, user string) map[string][]string {
 // ForgetSessions deletes c's sessions with user's devices, as a lost or
 // restored vault would: c's next message to user starts new sessions.
 func ForgetSessions(c *Client, user string) error {
+	recs := sessionRecords(c, user)
 	v, err := c.vault()
-	if err != nil {
-		return err
-	}
-	recs, err := v.List(nsSessions)
 	if err != nil {
 		return err
 	}
 	return v.Update(func(tx *vault.Tx) error {
 		for _, r := range recs {
-			if a, err := addr.ParseAddress(r.Key); err == nil && string(a.User) == user {
-				if err := tx.Delete(nsSessions, r.Key); err != nil {
-					return err
-				}
+			if err := tx.Delete(nsSessions, r.Key); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
 }
 
+// sessionRecords returns c's session lists with user's devices.
+func sessionRecords(c *Client, user string) []vault.Record {
+	v, err := c.vault()
+	if err != nil {
+		return nil
+	}
+	recs, err := v.List(nsSessions)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(recs, func(r vault.Record) bool {
+		a, err := addr.ParseAddress(r.Key)
+		return err != nil || string(a.User) != user
+	})
+}
+
 // TakeBundles takes n prekey bundles of device to (as c), using up its
 // one-time prekeys at the relay.
 func TakeBundles(ctx context.Context, c *Client, to Address, n int) error {
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	rc, err := c.relayClient()
-	if err != nil {
-		return err
-	}
 	for range n {
-		if _, err := rc.TakeBundle(ctx, a.auth(), addr.Address{User: addr.UserID(to.User), Device: addr.DeviceID(to.Device)}); err != nil {
+		if _, _, err := takeBundle(ctx, c, to); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// relayAs returns c's account and relay client.
+func relayAs(c *Client) (*account, *relay.Client, error) {
+	_, a, err := c.registered()
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := c.relayClient()
+	return a, rc, err
+}
+
+// takeBundle takes a prekey bundle of device to, as c.
+func takeBundle(ctx context.Context, c *Client, to Address) (*account, *wire.Bundle, error) {
+	a, rc, err := relayAs(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	wb, err := rc.TakeBundle(ctx, a.auth(), addr.Address{User: addr.UserID(to.User), Device: addr.DeviceID(to.Device)})
+	return a, wb, err
 }
 
 // AcceptedFirstMessages returns how many first messages from device from
@@ -226,15 +234,7 @@ func PreKeySecrets(c *Client, ec, kem uint32) (hasEC, hasKEM bool) {
 // relay hands out, as c's next message would, without storing it: tests
 // encrypt with it directly.
 func StartSession(ctx context.Context, c *Client, to Address) (*session.Session, error) {
-	_, a, err := c.registered()
-	if err != nil {
-		return nil, err
-	}
-	rc, err := c.relayClient()
-	if err != nil {
-		return nil, err
-	}
-	wb, err := rc.TakeBundle(ctx, a.auth(), addr.Address{User: addr.UserID(to.User), Device: addr.DeviceID(to.Device)})
+	a, wb, err := takeBundle(ctx, c, to)
 	if err != nil {
 		return nil, err
 	}

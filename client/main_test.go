@@ -41,11 +41,15 @@ func startRelay(t *testing.T, configure ...func(*server.Server)) *servertest.Rel
 	return servertest.Start(t, append([]func(*server.Server){generous}, configure...)...)
 }
 
-// newClient returns a Client with a fresh vault, not registered.
-func newClient(t *testing.T, r *servertest.Relay, name string) *client.Client {
+// newClient returns a Client with a fresh vault, not registered. Each
+// configure function may set fields (a Logger, a clock) before Create.
+func newClient(t *testing.T, r *servertest.Relay, name string, configure ...func(*client.Client)) *client.Client {
 	t.Helper()
 	c := &client.Client{Home: filepath.Join(t.TempDir(), name), Server: r.URL, CAFile: r.CAFile}
 	client.SetOneTimePreKeys(c, testOneTimePreKeys)
+	for _, f := range configure {
+		f(c)
+	}
 	if err := c.Create(context.Background(), testPIN); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -53,10 +57,10 @@ func newClient(t *testing.T, r *servertest.Relay, name string) *client.Client {
 	return c
 }
 
-// register returns a Client registered as user.
-func register(t *testing.T, r *servertest.Relay, user string) *client.Client {
+// register returns a Client registered as user, configured as newClient.
+func register(t *testing.T, r *servertest.Relay, user string, configure ...func(*client.Client)) *client.Client {
 	t.Helper()
-	c := newClient(t, r, user)
+	c := newClient(t, r, user, configure...)
 	if _, err := c.Register(context.Background(), user, client.RegisterOptions{}); err != nil {
 		t.Fatalf("Register(%s): %v", user, err)
 	}

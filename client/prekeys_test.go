@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -32,23 +31,19 @@ func (c *testClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// clocked makes a Client use clock.
+func clocked(clock *testClock) func(*client.Client) {
+	return func(c *client.Client) { client.SetClock(c, clock.Now) }
+}
+
 // TestSignedPreKeyRotation: the signed prekey is replaced weekly; a first
 // message written to the old one still decrypts, and old ones are
 // forgotten after the relay's TTL.
 func TestSignedPreKeyRotation(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t)
-	ctx := context.Background()
 	clock := &testClock{now: time.Now()}
-	bob := &client.Client{Home: filepath.Join(t.TempDir(), "bob"), Server: r.URL, CAFile: r.CAFile}
-	client.SetClock(bob, clock.Now)
-	if err := bob.Create(ctx, testPIN); err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
-	if _, err := bob.Register(ctx, "bob", client.RegisterOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	bob := register(t, r, "bob", clocked(clock))
 	carol, dave := register(t, r, "carol"), register(t, r, "dave")
 	send(t, carol, "bob", "written to the first signed prekey")
 

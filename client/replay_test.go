@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 
 	"parley.dev/client"
 	"parley.dev/internal/wire"
-	"parley.dev/server/servertest"
 )
 
 // logRecorder is an slog handler keeping every record's message, for
@@ -50,20 +48,9 @@ func (l *logRecorder) take(s string) int {
 	return n
 }
 
-// registerLogged returns a registered Client whose logs go to rec.
-func registerLogged(t *testing.T, r *servertest.Relay, user string, rec *logRecorder) *client.Client {
-	t.Helper()
-	c := &client.Client{Home: filepath.Join(t.TempDir(), user), Server: r.URL, CAFile: r.CAFile, Logger: slog.New(rec)}
-	client.SetOneTimePreKeys(c, testOneTimePreKeys)
-	ctx := context.Background()
-	if err := c.Create(ctx, testPIN); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := c.Register(ctx, user, client.RegisterOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return c
+// logged makes a Client log to rec.
+func logged(rec *logRecorder) func(*client.Client) {
+	return func(c *client.Client) { c.Logger = slog.New(rec) }
 }
 
 // TestAttack02ReplayedFirstMessageChangesNothing: the relay keeps a
@@ -79,7 +66,7 @@ func TestAttack02ReplayedFirstMessageChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	logs := &logRecorder{}
 	alice := register(t, r, "alice")
-	bob := registerLogged(t, r, "bob", logs)
+	bob := register(t, r, "bob", logged(logs))
 	bobAddr, _ := bob.Address()
 	// Use up bob's one-time prekeys: the first message then rests on the
 	// signed and last-resort prekeys alone, which stay.
@@ -160,17 +147,8 @@ func TestReplayedFirstMessageAfterItsLifetime(t *testing.T) {
 	r := startRelay(t)
 	ctx := context.Background()
 	clock := &testClock{now: time.Now()}
-	bob := &client.Client{Home: filepath.Join(t.TempDir(), "bob"), Server: r.URL, CAFile: r.CAFile}
-	client.SetClock(bob, clock.Now)
-	client.SetOneTimePreKeys(bob, testOneTimePreKeys)
-	if err := bob.Create(ctx, testPIN); err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
-	bobAddr, err := bob.Register(ctx, "bob", client.RegisterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob := register(t, r, "bob", clocked(clock))
+	bobAddr, _ := bob.Address()
 	alice := register(t, r, "alice")
 	aliceAddr, _ := alice.Address()
 	if err := client.TakeBundles(ctx, alice, bobAddr, testOneTimePreKeys); err != nil {
