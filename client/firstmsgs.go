@@ -23,7 +23,8 @@ import (
 // remote device and outside the session list, the base keys of the first
 // messages it accepted, and refuses one it has seen before anything else
 // happens: nothing is stored, nothing evicted, and the delivery is
-// acknowledged as a duplicate.
+// acknowledged as a duplicate (or, if its message ID is not stored, as a
+// message lost: a later message of a session that left the list).
 //
 // Lifetime: an entry is kept while the signed prekey its first message
 // named is kept (current for signedPreKeyLifetime, then preKeyGrace: 38
@@ -174,7 +175,7 @@ func checkFirst(tx *vault.Tx, a addr.Address, bk [keys.X25519Size]byte) error {
 	case err != nil:
 		return err
 	case l.has(bk):
-		return &dropError{err: errReplayedFirst, duplicate: true}
+		return &dropError{err: errReplayedFirst, keyGone: true}
 	case !l.room():
 		return &dropError{err: errTooManyFirst}
 	}

@@ -24,13 +24,12 @@ import (
 // with an EventError; a vault failure is not acknowledged.
 
 // dropError is a message that can never be read: acknowledge and drop.
-// duplicate says it is certainly one (a first message seen before);
-// keyGone that the ratchet had already used or discarded its key, so it
-// is either a duplicate or a real message lost (see classify).
+// keyGone says its key was already used or discarded (by the ratchet, or
+// a first message seen before), so it is either a duplicate or a real
+// message lost (see classify).
 type dropError struct {
-	err       error
-	duplicate bool
-	keyGone   bool
+	err     error
+	keyGone bool
 }
 
 func (e *dropError) Error() string { return e.err.Error() }
@@ -127,7 +126,7 @@ func (c *Client) classify(tx *vault.Tx, a *account, d *wire.Deliver, drop *dropE
 	if err != nil {
 		return received{}, err
 	}
-	if drop.duplicate || stored {
+	if stored {
 		c.log.Debug("duplicate dropped", "from", d.From.String(), "reason", drop.err.Error())
 		return received{duplicate: true}, nil
 	}
