@@ -10,13 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"parley.dev/internal/fanout"
+	"parley.dev/internal/private"
 	"parley.dev/internal/store"
 	"parley.dev/internal/wire"
 )
@@ -338,10 +338,18 @@ func (r *relay) check(s *Server) error {
 
 func (r *relay) openStore(ctx context.Context, s *Server) error {
 	dsn := s.StoreDSN
-	if dsn == "" {
-		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+	if s.DataDir != "" {
+		// Only the relay's user may read anything in it: create it 0700
+		// and tighten whatever an earlier version or a careless copy left
+		// readable by others.
+		if err := private.Dir(s.DataDir); err != nil {
 			return fmt.Errorf("server: data directory: %w", err)
 		}
+		if err := private.Tighten(s.DataDir); err != nil {
+			return fmt.Errorf("server: data directory: %w", err)
+		}
+	}
+	if dsn == "" {
 		dsn = filepath.Join(s.DataDir, DatabaseFile)
 	}
 	st, err := store.Open(ctx, dsn, store.Options{

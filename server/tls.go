@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"parley.dev/internal/private"
 )
 
 // Files DevTLS keeps in its directory.
@@ -41,10 +43,11 @@ var DevHosts = []string{"localhost", "127.0.0.1", "::1"}
 // reuse them, issuing a new server certificate only when the hosts change
 // or it nears expiry. Clients trust filepath.Join(dir, DevCAFile).
 //
-// The CA key never leaves dir (mode 0600). Never use a dev CA in
+// Every file is written with mode 0600 and dir is made 0700, whatever the
+// umask. The CA key never leaves dir. Never use a dev CA in
 // production: anyone holding its key can impersonate the relay.
 func DevTLS(dir string, extraHosts ...string) (*tls.Config, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := private.Dir(dir); err != nil {
 		return nil, fmt.Errorf("server: dev TLS: %w", err)
 	}
 	ca, caKey, err := loadOrCreateCA(dir)
@@ -93,7 +96,7 @@ func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if err := writeKey(keyPath, key); err != nil {
 		return nil, nil, err
 	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
 		return nil, nil, err
 	}
 	ca, err := x509.ParseCertificate(der)
@@ -130,7 +133,7 @@ func loadOrIssueServerCert(dir string, ca *x509.Certificate, caKey *ecdsa.Privat
 	if err := writeKey(keyPath, key); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
@@ -164,17 +167,14 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writePEM(path, "PRIVATE KEY", der, 0o600)
+	return writePEM(path, "PRIVATE KEY", der)
 }
 
-// writePEM writes one PEM block to path atomically (temp file + rename).
-func writePEM(path, typ string, der []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	data := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+// writePEM writes one PEM block to path atomically with mode 0600. The
+// certificates are public, but nothing in the data directory needs to be
+// readable by anyone but the relay's user.
+func writePEM(path, typ string, der []byte) error {
+	return private.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
 
 func randomLabel() string {

@@ -16,8 +16,12 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	"parley.dev/internal/private"
 	"parley.dev/server"
 )
+
+// acmeDir is the ACME cache's directory inside the data directory.
+const acmeDir = "acme"
 
 // shutdownTimeout bounds the graceful stop; connections still open after
 // it are cut.
@@ -116,9 +120,19 @@ func tlsConfig(cfg *config) (*tls.Config, error) {
 	case cfg.dev:
 		return server.DevTLS(cfg.data)
 	case cfg.acmeDomains != "":
+		// autocert writes its keys 0600 into a 0700 directory; make the
+		// directory now, so that it is private before the first
+		// certificate, and tighten one left by an earlier run.
+		cache := filepath.Join(cfg.data, acmeDir)
+		if err := private.Dir(cache); err != nil {
+			return nil, err
+		}
+		if err := private.Tighten(cache); err != nil {
+			return nil, err
+		}
 		m := &autocert.Manager{
 			Prompt:     autocert.AcceptTOS,
-			Cache:      autocert.DirCache(filepath.Join(cfg.data, "acme")),
+			Cache:      autocert.DirCache(cache),
 			HostPolicy: autocert.HostWhitelist(strings.Split(cfg.acmeDomains, ",")...),
 			Email:      cfg.acmeEmail,
 		}

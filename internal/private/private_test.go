@@ -1,0 +1,129 @@
+//go:build unix
+
+package private_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"parley.dev/internal/private"
+)
+
+// withUmask runs the test under umask, as an operator's shell would set it.
+// The umask is process-wide; the tests of this package do not run in
+// parallel.
+func withUmask(t *testing.T, mask int) {
+	old := syscall.Umask(mask)
+	t.Cleanup(func() { syscall.Umask(old) })
+}
+
+func mode(t *testing.T, path string) fs.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+func TestCreatedPrivateUnderUmask022(t *testing.T) {
+	withUmask(t, 0o022)
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b")
+	if err := private.Dir(dir); err != nil {
+		t.Fatal(err)
+	}
+	write := filepath.Join(dir, "written")
+	if err := private.WriteFile(write, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	touched := filepath.Join(dir, "touched")
+	if err := private.Touch(touched); err != nil {
+		t.Fatal(err)
+	}
+	created := filepath.Join(dir, "created")
+	if err := private.CreateNew(created, []byte("key")); err != nil {
+		t.Fatal(err)
+	}
+	if err := private.CreateNew(created, []byte("other")); err == nil {
+		t.Error("CreateNew replaced an existing file")
+	}
+	for path, want := range map[string]fs.FileMode{
+		filepath.Join(root, "a"): 0o700, dir: 0o700, write: 0o600, touched: 0o600, created: 0o600,
+	} {
+		if got := mode(t, path); got != want {
+			t.Errorf("%s: mode %o, want %o", path, got, want)
+		}
+	}
+	if b, _ := os.ReadFile(write); string(b) != "secret" {
+		t.Errorf("WriteFile wrote %q", b)
+	}
+	// Nothing is left beside the file.
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("directory holds %d entries, want 3", len(ents))
+	}
+}
+
+func TestExistingAreTightened(t *testing.T) {
+	withUmask(t, 0o022)
+	dir := filepath.Join(t.TempDir(), "data")
+	sub := filepath.Join(dir, "acme")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	loose := map[string]fs.FileMode{
+		filepath.Join(dir, "db"):      0o644,
+		filepath.Join(dir, "db-wal"):  0o666,
+		filepath.Join(sub, "cert"):    0o640,
+		filepath.Join(dir, "ownonly"): 0o400,
+	}
+	for p, m := range loose {
+		if err := os.WriteFile(p, []byte("x"), m); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, m) // past the umask
+	}
+	outside := filepath.Join(t.TempDir(), "outside")
+	os.WriteFile(outside, nil, 0o644)
+	os.Chmod(outside, 0o644)
+	if err := os.Symlink(outside, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := private.Dir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := private.Tighten(dir); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]fs.FileMode{
+		dir: 0o700, sub: 0o700,
+		filepath.Join(dir, "db"): 0o600, filepath.Join(dir, "db-wal"): 0o600,
+		filepath.Join(sub, "cert"): 0o600, filepath.Join(dir, "ownonly"): 0o400,
+		outside: 0o644, // a link's target is not the data directory's to change
+	}
+	for p, m := range want {
+		if got := mode(t, p); got != m {
+			t.Errorf("%s: mode %o, want %o", p, got, m)
+		}
+	}
+	// Touch tightens an existing file without touching its content.
+	if err := private.Touch(filepath.Join(dir, "ownonly")); err != nil {
+		t.Fatal(err)
+	}
+	if got, b := mode(t, filepath.Join(dir, "ownonly")), must(os.ReadFile(filepath.Join(dir, "ownonly"))); got != 0o600 || string(b) != "x" {
+		t.Errorf("Touch: mode %o, content %q", got, b)
+	}
+	if err := private.Touch(filepath.Join(dir, "link")); err == nil {
+		t.Error("Touch followed a symbolic link")
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
