@@ -3,12 +3,15 @@
 package server_test
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
+	"parley.dev/internal/addr"
 	"parley.dev/server"
 )
 
@@ -92,4 +95,52 @@ func TestDevTLSFilesArePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPrivate(t, dir)
+}
+
+// TestAckedEnvelopeGoneFromDisk: an envelope with a marker payload,
+// acknowledged over the WebSocket, is in no file of the data directory
+// once the checkpoint interval has passed (a short one here; the store's
+// TestCheckpointBound shows the default with a fake clock). Right after
+// the ack it still is, so the scan can see it.
+func TestAckedEnvelopeGoneFromDisk(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	r := startRelay(t, func(s *server.Server) { s.CheckpointInterval = interval })
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	marker := []byte("RELAY-ACKED-ENVELOPE-MARKER-c0ffee")
+	payload := bytes.Repeat(marker, 2000) // about 66 KB: overflow pages too
+	id := addr.MessageID{0x5e, 0xc2, 0xe7, 0xde, 0x1e, 0x7e, 0xd0, 0x0d, 0x15, 0x90, 0x4e, 0x71, 0x3a, 0x8b, 0x26, 0xc4}
+	mustStore(t, bob.Dial(t), alice.Addr, id, payload)
+	if len(filesHolding(t, r.Dir, marker)) == 0 || len(filesHolding(t, r.Dir, id[:])) == 0 {
+		t.Fatal("the stored envelope is in no file: the scan cannot see it")
+	}
+	aws := alice.Dial(t)
+	got := drain(t, aws)
+	if len(got) != 1 || !bytes.Equal(got[0].Payload, payload) {
+		t.Fatalf("alice got %d envelopes", len(got))
+	}
+	ack(t, aws, got[0].Seq)
+	acked := time.Now()
+	waitFor(t, func() bool { return len(filesHolding(t, r.Dir, marker)) == 0 })
+	if took := time.Since(acked); took > interval+2*time.Second {
+		t.Errorf("marker gone %v after the ack, want within about %v", took, interval)
+	}
+	if f := filesHolding(t, r.Dir, id[:]); len(f) > 0 {
+		t.Errorf("message ID still in %v", f)
+	}
+}
+
+// filesHolding lists the files of dir whose bytes contain needle.
+func filesHolding(t *testing.T, dir string, needle []byte) []string {
+	t.Helper()
+	var found []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, needle) {
+			found = append(found, filepath.Base(path))
+		}
+		return nil
+	})
+	return found
 }

@@ -49,6 +49,9 @@ const (
 	DefaultWriteTimeout    = 15 * time.Second
 	DefaultSweepInterval   = time.Minute
 	DefaultRecheckInterval = time.Minute
+	// DefaultCheckpointInterval is the bound on how long a deleted
+	// envelope stays in a file of a SQLite store (CheckpointInterval).
+	DefaultCheckpointInterval = store.DefaultCheckpointInterval
 )
 
 // Default rates.
@@ -123,6 +126,13 @@ type Server struct {
 	// RecheckInterval is how often an idle connection re-reads its mailbox
 	// in case a wake-up was lost (DefaultRecheckInterval).
 	RecheckInterval time.Duration
+	// CheckpointInterval bounds how long an acknowledged or expired
+	// envelope's bytes stay in any file of a SQLite store: that often the
+	// WAL is checkpointed into the database (where secure_delete has
+	// zeroed them) and truncated, and once more at Shutdown
+	// (store.DefaultCheckpointInterval, one minute; negative: only at
+	// Shutdown). PostgreSQL ignores it.
+	CheckpointInterval time.Duration
 
 	// MaxBlobSize is the largest attachment blob accepted, in bytes
 	// (DefaultMaxBlobSize).
@@ -353,11 +363,12 @@ func (r *relay) openStore(ctx context.Context, s *Server) error {
 		dsn = filepath.Join(s.DataDir, DatabaseFile)
 	}
 	st, err := store.Open(ctx, dsn, store.Options{
-		MailboxCap: r.mailboxCap,
-		TTL:        r.ttl,
-		NoticeTTL:  r.ttl,
-		Now:        r.now,
-		Logger:     r.log,
+		MailboxCap:         r.mailboxCap,
+		TTL:                r.ttl,
+		NoticeTTL:          r.ttl,
+		Now:                r.now,
+		Logger:             r.log,
+		CheckpointInterval: s.CheckpointInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

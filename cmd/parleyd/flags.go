@@ -24,7 +24,7 @@ type config struct {
 	acmeDomains, acmeEmail             string
 	registration, tokenKey             string
 	maxEnvelope, mailboxCap            int
-	mailboxTTL                         time.Duration
+	mailboxTTL, checkpointInterval     time.Duration
 	challengeRate, registerRate        rateFlag
 	bundleRate                         rateFlag
 	logLevel                           slog.Level
@@ -56,6 +56,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.maxEnvelope, "max-envelope", wire.DefaultMaxEnvelope, "")
 	fs.IntVar(&cfg.mailboxCap, "mailbox-cap", server.DefaultMailboxCap, "")
 	fs.DurationVar(&cfg.mailboxTTL, "mailbox-ttl", server.DefaultMailboxTTL, "")
+	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "")
 	cfg.challengeRate.Rate = server.DefaultChallengeRate
 	cfg.registerRate.Rate = server.DefaultRegisterRate
 	cfg.bundleRate.Rate = server.DefaultBundleRate
@@ -122,6 +123,8 @@ func (c *config) check() error {
 		return usagef("--registration token needs --token-key (make one with \"parleyd token-key\")")
 	case c.data == "":
 		return usagef("--data is empty")
+	case c.checkpointInterval <= 0:
+		return usagef("--checkpoint-interval must be positive")
 	}
 	return nil
 }

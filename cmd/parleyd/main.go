@@ -94,6 +94,10 @@ Relay:
   --max-envelope BYTES    largest envelope accepted (default 262144)
   --mailbox-cap N         most envelopes queued per device (default 20000)
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
+  --checkpoint-interval DURATION
+                          how long, at most, an acknowledged envelope's
+                          bytes stay in any file of the SQLite store
+                          (default 1m; also done at shutdown)
   --challenge-rate RATE   challenges per client network (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)

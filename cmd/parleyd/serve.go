@@ -94,18 +94,19 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		return nil, err
 	}
 	s := &server.Server{
-		DataDir:         cfg.data,
-		StoreDSN:        cfg.store,
-		TLSConfig:       tlsConf,
-		Registration:    server.RegistrationMode(cfg.registration),
-		MaxEnvelope:     cfg.maxEnvelope,
-		MailboxCap:      cfg.mailboxCap,
-		MailboxTTL:      cfg.mailboxTTL,
-		ChallengeRate:   cfg.challengeRate.Rate,
-		RegisterRate:    cfg.registerRate.Rate,
-		BundleRate:      cfg.bundleRate.Rate,
-		SeparateMetrics: cfg.metricsListen != "",
-		Logger:          log,
+		DataDir:            cfg.data,
+		StoreDSN:           cfg.store,
+		TLSConfig:          tlsConf,
+		Registration:       server.RegistrationMode(cfg.registration),
+		MaxEnvelope:        cfg.maxEnvelope,
+		MailboxCap:         cfg.mailboxCap,
+		MailboxTTL:         cfg.mailboxTTL,
+		CheckpointInterval: cfg.checkpointInterval,
+		ChallengeRate:      cfg.challengeRate.Rate,
+		RegisterRate:       cfg.registerRate.Rate,
+		BundleRate:         cfg.bundleRate.Rate,
+		SeparateMetrics:    cfg.metricsListen != "",
+		Logger:             log,
 	}
 	if cfg.tokenKey != "" {
 		if s.TokenKey, err = readPublicKey(cfg.tokenKey); err != nil {

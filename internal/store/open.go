@@ -41,10 +41,22 @@ type Options struct {
 	// PostgreSQL ignores it.
 	WALAutocheckpoint int
 
-	// insecureDelete turns SQLite's secure_delete off; benchmarks use it
-	// to measure what secure_delete costs.
-	insecureDelete bool
+	// CheckpointInterval is how often SQLite's WAL is checkpointed into
+	// the database file and truncated to zero bytes (default
+	// DefaultCheckpointInterval). With secure_delete, that is when the
+	// last copy of a deleted envelope leaves the disk's files; Close does
+	// it once more. A negative interval checkpoints only at Close.
+	// PostgreSQL ignores it.
+	CheckpointInterval time.Duration
+
+	// secureDelete overrides SQLite's secure_delete setting ("ON" when
+	// empty); tests and benchmarks compare "FAST" and "OFF" with it.
+	secureDelete string
 }
+
+// DefaultCheckpointInterval bounds how long a deleted envelope's bytes
+// stay in a file of a SQLite store (Options.CheckpointInterval).
+const DefaultCheckpointInterval = time.Minute
 
 const (
 	defaultReadConns  = 4
@@ -77,6 +89,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WALAutocheckpoint <= 0 {
 		o.WALAutocheckpoint = defaultCheckpoint
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.secureDelete == "" {
+		o.secureDelete = "ON"
 	}
 	return o
 }
@@ -125,7 +143,12 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.ReadConns)
 	rdb.SetMaxIdleConns(opt.ReadConns)
-	return newSQLStore(ctx, wdb, rdb, sqliteDialect, opt)
+	s, err := newSQLStore(ctx, wdb, rdb, sqliteDialect, opt)
+	if err != nil {
+		return nil, err
+	}
+	s.cp = startCheckpointer(wdb, opt.CheckpointInterval, opt.Logger)
+	return s, nil
 }
 
 // sqliteFiles are the suffixes of the files SQLite keeps beside a WAL
@@ -193,15 +216,16 @@ func execInit(pragmas string) func(*sqlite3.Conn) error {
 
 // writerPragmas configures the write connection. WAL lets readers run
 // beside the writer; synchronous=FULL makes each durable commit reach the
-// disk (relaxed commits switch to NORMAL, see dialect.go); secure_delete
-// overwrites deleted envelopes and prekeys with zeros so that they do not
-// linger in free pages (they may still sit in the WAL until it is
-// checkpointed and overwritten); temp_store keeps sort spills off disk.
+// disk (relaxed commits switch to NORMAL, see dialect.go); temp_store
+// keeps sort spills off disk.
+//
+// secure_delete=ON overwrites deleted rows with zeros, and pages that
+// become free too, in the database file; FAST (SQLite's middle setting)
+// leaves the content of freed pages, which is where an envelope larger
+// than a page keeps its overflow (TestSecureDeleteModes). Either way the
+// WAL still holds the pages as they were before the delete until it is
+// checkpointed and truncated: see checkpoint.go.
 func writerPragmas(opt Options) string {
-	secure := "ON"
-	if opt.insecureDelete {
-		secure = "OFF"
-	}
 	return fmt.Sprintf(`PRAGMA busy_timeout = %d;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
@@ -211,7 +235,7 @@ PRAGMA wal_autocheckpoint = %d;
 PRAGMA journal_size_limit = %d;
 PRAGMA temp_store = MEMORY;
 PRAGMA cache_size = -%d;`,
-		busyTimeoutMillis, secure, opt.WALAutocheckpoint,
+		busyTimeoutMillis, opt.secureDelete, opt.WALAutocheckpoint,
 		2*opt.WALAutocheckpoint*4096, writerCacheKiB)
 }
 

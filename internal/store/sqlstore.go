@@ -18,6 +18,7 @@ type sqlStore struct {
 	d         dialect
 	wdb, rdb  *sql.DB
 	w         *writer
+	cp        *checkpointer // SQLite only
 	reads     *stmtCache
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -41,6 +42,9 @@ func (s *sqlStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.w.close()
+		if s.cp != nil {
+			s.cp.close()
+		}
 		s.reads.close()
 		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
 		if s.closeErr != nil {
