@@ -18,7 +18,8 @@
 //	s.Shutdown(ctx)
 //
 // Every other field has a default; see Server. The relay speaks TLS 1.3
-// only, sets HSTS on every response and has no plaintext listener. For
+// only, without session tickets, sets HSTS and other security headers
+// on every response and has no plaintext listener. For
 // development DevTLS creates a local CA in the data directory; clients
 // trust its certificate (DevCAFile). The servertest package starts a
 // complete relay on a loopback port for tests.
@@ -37,7 +38,10 @@
 //	GET    /v1/prekeys                            how many one-time prekeys are left
 //	POST   /v1/users/{user}/devices/{device}/bundle  take a prekey bundle
 //	GET    /v1/ws                                 the device's WebSocket: submit, deliver, ack
-//	GET    /healthz, GET /metrics                 liveness; Prometheus text
+//	GET    /healthz                               liveness
+//
+// Metrics (Prometheus text) are not on this listener: mount
+// Server.MetricsHandler on a private one.
 //
 // # Authentication
 //

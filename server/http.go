@@ -20,12 +20,32 @@ const (
 	pathPreKeys   = "/v1/prekeys"
 	pathWS        = "/v1/ws"
 	pathHealth    = "/healthz"
-	pathMetrics   = "/metrics"
 )
 
-// hsts is the Strict-Transport-Security value on every response: two
-// years, without includeSubDomains (the relay's domain may host others).
+// Headers on every response. The API serves binary frames and one line of
+// text to programs, never a page: nothing may be sniffed into something
+// else, cached, framed, sent on as a referrer or allowed to load or run
+// anything. HSTS is two years, without includeSubDomains (the relay's
+// domain may host others).
+var securityHeaders = [...][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"Cache-Control", "no-store"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"},
+}
+
 const hsts = "max-age=63072000"
+
+// setHeaders sets the security headers, and HSTS when the response goes
+// over TLS.
+func setHeaders(h http.Header, tls bool) {
+	for _, kv := range securityHeaders {
+		h.Set(kv[0], kv[1])
+	}
+	if tls {
+		h.Set("Strict-Transport-Security", hsts)
+	}
+}
 
 // Request body limits.
 const (
@@ -34,12 +54,11 @@ const (
 	maxPreKeyBody = (2*wire.MaxPreKeysPerUpload+2)*(4+2+wire.MaxKey+2+wire.MaxSignature) + 16
 )
 
-func (r *relay) routes(metricsOnMain bool) http.Handler {
+// routes is the public listener's API. /metrics is not among them: it is
+// served only where the operator mounts MetricsHandler.
+func (r *relay) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+pathHealth, r.handleHealth)
-	if metricsOnMain {
-		mux.Handle("GET "+pathMetrics, r.metrics)
-	}
 	mux.HandleFunc("POST "+pathChallenge, r.handleChallenge)
 	mux.HandleFunc("POST "+pathRegister, r.handleRegister)
 	mux.Handle("GET /v1/users/{user}/devices", r.authed(r.handleDevices, 0))
@@ -52,11 +71,12 @@ func (r *relay) routes(metricsOnMain bool) http.Handler {
 	return r.frameErrors(mux)
 }
 
-// frameErrors sets HSTS on every response and answers unknown paths and
-// methods with Error frames instead of the mux's plain text.
+// frameErrors sets the security headers and HSTS on every response and
+// answers unknown paths and methods with Error frames instead of the mux's
+// plain text.
 func (r *relay) frameErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Strict-Transport-Security", hsts)
+		setHeaders(w.Header(), true)
 		h, pattern := mux.Handler(req)
 		if pattern != "" {
 			mux.ServeHTTP(w, req) // sets the path values

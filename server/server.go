@@ -150,10 +150,6 @@ type Server struct {
 	// (DefaultBlobDownloadRate).
 	BlobDownloadRate Rate
 
-	// SeparateMetrics keeps /metrics off the main listener; serve
-	// MetricsHandler elsewhere.
-	SeparateMetrics bool
-
 	// Logger receives operational events; nil is silent. Nothing logged
 	// carries envelope bytes, keys, proofs or tokens.
 	Logger *slog.Logger
@@ -236,9 +232,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // MetricsHandler serves the relay's metrics in the Prometheus text format.
-// It is valid after Start.
+// It is valid after Start. The relay's own listener never serves them
+// (its /metrics is not-found, like any other unknown path): mount this
+// handler on a private listener, as parleyd's --metrics-listen does.
 func (s *Server) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		setHeaders(w.Header(), false)
 		s.mu.Lock()
 		r := s.r
 		s.mu.Unlock()
@@ -317,7 +316,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		return nil, err
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.http = r.newHTTPServer(!s.SeparateMetrics)
+	r.http = r.newHTTPServer()
 	r.bg.Add(1)
 	go r.sweepLoop(orDuration(s.SweepInterval, DefaultSweepInterval))
 	return r, nil
@@ -387,9 +386,9 @@ const (
 	maxHeaderBytes    = 16 << 10
 )
 
-func (r *relay) newHTTPServer(metricsOnMain bool) *http.Server {
+func (r *relay) newHTTPServer() *http.Server {
 	return &http.Server{
-		Handler:           r.routes(metricsOnMain),
+		Handler:           r.routes(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

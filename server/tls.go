@@ -184,12 +184,25 @@ func randomLabel() string {
 }
 
 // relayTLS derives the listener's configuration from the operator's: TLS
-// 1.3 only, and HTTP/1.1 (the WebSocket upgrade needs it) instead of h2;
-// other protocols (such as ACME's "acme-tls/1") are kept.
+// 1.3 only, HTTP/1.1 (the WebSocket upgrade needs it) instead of h2, and
+// no session tickets; other protocols (such as ACME's "acme-tls/1") are
+// kept.
+//
+// Why no tickets: a ticket carries the session's resumption secret sealed
+// under a ticket key that crypto/tls keeps in memory for up to a week and
+// that every resumption depends on. Clients hold one long WebSocket and
+// authenticate each connection with a device signature anyway, so
+// resumption would save one handshake per reconnect (well under a
+// millisecond of server CPU) at the price of that key, of tickets that a
+// client may present more than once in the clear (linking its connections
+// across networks for an observer), and of keys to share between relay
+// nodes. Every connection makes a full handshake with fresh
+// (EC)DHE instead.
 func relayTLS(c *tls.Config) *tls.Config {
 	c = c.Clone()
 	c.MinVersion = tls.VersionTLS13
 	c.MaxVersion = 0
+	c.SessionTicketsDisabled = true
 	protos := slices.DeleteFunc(slices.Clone(c.NextProtos), func(p string) bool { return p == "h2" || p == "http/1.1" })
 	c.NextProtos = append([]string{"http/1.1"}, protos...)
 	return c

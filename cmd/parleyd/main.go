@@ -101,8 +101,9 @@ Relay:
   --challenge-rate RATE   challenges per client network (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
-  --metrics-listen ADDR   serve /metrics there (plain HTTP) instead of on
-                          the main listener
+  --metrics-listen ADDR   serve /metrics there, over plain HTTP, for example
+                          127.0.0.1:9090 (the TLS listener serves only the
+                          API; without this flag there are no metrics)
   --log-level LEVEL       debug, info, warn or error (default info)
 
 A RATE is BURST/DURATION, such as 10/1h. Every flag can also be set by an

@@ -120,8 +120,26 @@ func TestDevRelayRunsAlone(t *testing.T) {
 	if _, err := trusting(t, caFile, tls.VersionTLS12).Get(p.url + "/healthz"); err == nil {
 		t.Error("TLS 1.2 client accepted")
 	}
-	if code, body := get(t, client, p.url+"/metrics"); code != 200 || !strings.Contains(body, "parley_connections 0") {
-		t.Errorf("metrics: %d %q", code, body)
+	// The checks: curl --cacert D/ca.pem https://.../metrics gets
+	// 404; curl -sI .../healthz shows the security headers and HSTS.
+	if code, body := get(t, client, p.url+"/metrics"); code != 404 || strings.Contains(body, "parley_") {
+		t.Errorf("metrics on the public listener: %d %q", code, body)
+	}
+	resp, err := client.Head(p.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for k, v := range map[string]string{
+		"Strict-Transport-Security": "max-age=63072000",
+		"X-Content-Type-Options":    "nosniff",
+		"Cache-Control":             "no-store",
+		"Referrer-Policy":           "no-referrer",
+		"Content-Security-Policy":   "default-src 'none'; frame-ancestors 'none'",
+	} {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("HEAD /healthz: %s = %q, want %q", k, got, v)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, server.DatabaseFile)); err != nil {
 		t.Errorf("no database: %v", err)

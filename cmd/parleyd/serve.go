@@ -51,6 +51,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			s.Shutdown(context.Background())
 			return err
 		}
+		if !isLoopback(metricsAddr) {
+			log.Warn("metrics are served over plain HTTP beyond loopback; keep --metrics-listen on a private network", "addr", metricsAddr.String())
+		}
 	}
 	greet(stdout, cfg, l.Addr(), metricsAddr)
 	select {
@@ -71,7 +74,8 @@ func stop(s *server.Server, metrics *http.Server, err error) error {
 }
 
 // serveMetrics serves /metrics on its own plain-HTTP listener (for a
-// scraper on a private network).
+// scraper on loopback or a private network); the relay's public listener
+// never serves them.
 func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -86,6 +90,13 @@ func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Serve
 		}
 	}()
 	return hs, l.Addr(), nil
+}
+
+// isLoopback reports whether a listener's address accepts only local
+// connections.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
@@ -105,7 +116,6 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		ChallengeRate:      cfg.challengeRate.Rate,
 		RegisterRate:       cfg.registerRate.Rate,
 		BundleRate:         cfg.bundleRate.Rate,
-		SeparateMetrics:    cfg.metricsListen != "",
 		Logger:             log,
 	}
 	if cfg.tokenKey != "" {
