@@ -71,12 +71,14 @@ func (r *relay) routes() http.Handler {
 	return r.frameErrors(mux)
 }
 
-// frameErrors sets the security headers and HSTS on every response and
-// answers unknown paths and methods with Error frames instead of the mux's
-// plain text.
+// frameErrors sets the security headers and HSTS on every response, sets
+// the request's RemoteAddr to the client's (see clientAddr) and answers
+// unknown paths and methods with Error frames instead of the mux's plain
+// text.
 func (r *relay) frameErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		setHeaders(w.Header(), true)
+		req.RemoteAddr = r.clientAddr(req)
 		h, pattern := mux.Handler(req)
 		if pattern != "" {
 			mux.ServeHTTP(w, req) // sets the path values

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +119,17 @@ type Server struct {
 	// MaxChallenges bounds outstanding challenges (DefaultMaxChallenges).
 	MaxChallenges int
 
+	// TrustedProxies are the networks of the load balancers or reverse
+	// proxies in front of the relay. A request whose connection comes
+	// from one of them is keyed for rate limits by the client address the
+	// proxy reports: the PROXY header's (with ProxyProtocol) or
+	// X-Forwarded-For's. From any other peer neither is believed.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol requires a PROXY protocol v2 header at the start of
+	// every connection from TrustedProxies (a TCP load balancer that
+	// sends one). Other peers are served as direct clients.
+	ProxyProtocol bool
+
 	// WriteTimeout bounds one WebSocket write: a client that stops reading
 	// is disconnected after it (DefaultWriteTimeout).
 	WriteTimeout time.Duration
@@ -196,7 +209,7 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return err
 	}
-	err = r.http.Serve(tls.NewListener(l, r.tls))
+	err = r.http.Serve(tls.NewListener(r.listener(l), r.tls))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -254,6 +267,8 @@ type relay struct {
 	maxEnvelope, mailboxCap, window, maxInFlight, lowWater int
 	ttl, writeTimeout, recheck                             time.Duration
 	registration                                           RegistrationMode
+	trustedProxies                                         []netip.Prefix
+	proxyProtocol                                          bool
 	tokenKey                                               ed25519.PublicKey
 	now                                                    func() time.Time
 	log                                                    *slog.Logger
@@ -277,20 +292,22 @@ type relay struct {
 
 func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r := &relay{
-		maxEnvelope:  orInt(s.MaxEnvelope, wire.DefaultMaxEnvelope),
-		mailboxCap:   orInt(s.MailboxCap, DefaultMailboxCap),
-		window:       orInt(s.Window, DefaultWindow),
-		maxInFlight:  orInt(s.MaxInFlight, DefaultMaxInFlight),
-		lowWater:     orInt(s.PreKeyLowWater, DefaultPreKeyLowWater),
-		ttl:          orDuration(s.MailboxTTL, DefaultMailboxTTL),
-		writeTimeout: orDuration(s.WriteTimeout, DefaultWriteTimeout),
-		recheck:      orDuration(s.RecheckInterval, DefaultRecheckInterval),
-		registration: s.Registration,
-		tokenKey:     s.TokenKey,
-		now:          s.Now,
-		log:          s.Logger,
-		metrics:      newMetrics(),
-		fan:          fanout.NewMemory(),
+		maxEnvelope:    orInt(s.MaxEnvelope, wire.DefaultMaxEnvelope),
+		mailboxCap:     orInt(s.MailboxCap, DefaultMailboxCap),
+		window:         orInt(s.Window, DefaultWindow),
+		maxInFlight:    orInt(s.MaxInFlight, DefaultMaxInFlight),
+		lowWater:       orInt(s.PreKeyLowWater, DefaultPreKeyLowWater),
+		ttl:            orDuration(s.MailboxTTL, DefaultMailboxTTL),
+		writeTimeout:   orDuration(s.WriteTimeout, DefaultWriteTimeout),
+		recheck:        orDuration(s.RecheckInterval, DefaultRecheckInterval),
+		registration:   s.Registration,
+		trustedProxies: slices.Clone(s.TrustedProxies),
+		proxyProtocol:  s.ProxyProtocol,
+		tokenKey:       s.TokenKey,
+		now:            s.Now,
+		log:            s.Logger,
+		metrics:        newMetrics(),
+		fan:            fanout.NewMemory(),
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -335,6 +352,9 @@ func (r *relay) check(s *Server) error {
 	}
 	if r.registration == RegisterToken && len(r.tokenKey) != ed25519.PublicKeySize {
 		return errors.New("server: token registration needs an Ed25519 TokenKey")
+	}
+	if r.proxyProtocol && len(r.trustedProxies) == 0 {
+		return errors.New("server: ProxyProtocol needs TrustedProxies: a PROXY header is believed only from them")
 	}
 	if r.maxEnvelope < 1 || r.maxEnvelope > store.MaxPayloadLen {
 		return fmt.Errorf("server: MaxEnvelope %d not in 1..%d", r.maxEnvelope, store.MaxPayloadLen)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -27,7 +28,25 @@ type config struct {
 	mailboxTTL, checkpointInterval     time.Duration
 	challengeRate, registerRate        rateFlag
 	bundleRate                         rateFlag
+	trustedProxies                     prefixesFlag
+	proxyProtocol                      bool
 	logLevel                           slog.Level
+}
+
+// prefixesFlag is a comma-separated list of networks as a flag.Value.
+type prefixesFlag struct{ prefixes []netip.Prefix }
+
+func (p *prefixesFlag) Set(s string) (err error) {
+	p.prefixes, err = server.ParsePrefixes(s)
+	return err
+}
+
+func (p *prefixesFlag) String() string {
+	var ss []string
+	for _, x := range p.prefixes {
+		ss = append(ss, x.String())
+	}
+	return strings.Join(ss, ",")
 }
 
 // rateFlag is a server.Rate as a flag.Value.
@@ -63,6 +82,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(&cfg.challengeRate, "challenge-rate", "")
 	fs.Var(&cfg.registerRate, "register-rate", "")
 	fs.Var(&cfg.bundleRate, "bundle-rate", "")
+	fs.Var(&cfg.trustedProxies, "trusted-proxies", "")
+	fs.BoolVar(&cfg.proxyProtocol, "proxy-protocol", false, "")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")
 	return fs
 }
@@ -123,6 +144,8 @@ func (c *config) check() error {
 		return usagef("--registration token needs --token-key (make one with \"parleyd token-key\")")
 	case c.data == "":
 		return usagef("--data is empty")
+	case c.proxyProtocol && len(c.trustedProxies.prefixes) == 0:
+		return usagef("--proxy-protocol needs --trusted-proxies: headers are believed only from them")
 	case c.checkpointInterval <= 0:
 		return usagef("--checkpoint-interval must be positive")
 	}

@@ -101,6 +101,15 @@ Relay:
   --challenge-rate RATE   challenges per client network (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
+  --trusted-proxies NETS  comma-separated networks (CIDR or addresses) of the
+                          load balancers in front of the relay: for their
+                          connections the client's address, which the
+                          per-network limits use, is taken from
+                          X-Forwarded-For or the PROXY header; from anyone
+                          else both are ignored
+  --proxy-protocol        require a PROXY protocol v2 header on every
+                          connection from --trusted-proxies (a TCP balancer
+                          such as HAProxy or an AWS NLB sending one)
   --metrics-listen ADDR   serve /metrics there, over plain HTTP, for example
                           127.0.0.1:9090 (the TLS listener serves only the
                           API; without this flag there are no metrics)

@@ -178,11 +178,14 @@ func TestEnvironmentTwins(t *testing.T) {
 	t.Setenv("PARLEY_DATA", dir)
 	t.Setenv("PARLEY_LISTEN", "not an address") // the flag below overrides it
 	t.Setenv("PARLEY_MAILBOX_CAP", "7")
+	t.Setenv("PARLEY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
+	t.Setenv("PARLEY_PROXY_PROTOCOL", "true")
 	cfg, err := parseFlags([]string{"--listen", "127.0.0.1:0"}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.dev || cfg.data != dir || cfg.listen != "127.0.0.1:0" || cfg.mailboxCap != 7 {
+	if !cfg.dev || cfg.data != dir || cfg.listen != "127.0.0.1:0" || cfg.mailboxCap != 7 ||
+		cfg.trustedProxies.String() != "10.0.0.0/8,192.0.2.7/32" || !cfg.proxyProtocol {
 		t.Errorf("config %+v", cfg)
 	}
 	t.Setenv("PARLEY_MAILBOX_TTL", "forever")
@@ -211,6 +214,9 @@ func TestUsageErrors(t *testing.T) {
 		{"--dev", "--bogus"},                           // unknown flag
 		{"--dev", "extra"},                             // stray argument
 		{"--dev", "--challenge-rate", "fast"},          // bad rate
+		{"--dev", "--proxy-protocol"},                  // headers from whom?
+		{"--dev", "--trusted-proxies", "10.0.0.0/33"},  // not a network
+		{"--dev", "--checkpoint-interval", "0s"},       // never deleting
 	} {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {
