@@ -182,6 +182,9 @@ func (r *relay) authed(h authedHandler, maxBody int64) http.Handler {
 			return
 		}
 		dev, werr := r.verifyDevice(req.Context(), req, p, body)
+		if werr == nil {
+			werr = r.allowDevice(dev.Address)
+		}
 		if werr != nil {
 			r.writeError(w, werr)
 			return
@@ -198,7 +201,17 @@ var (
 	errBadChallenge  = wire.Errorf(wire.CodeUnauthorized, "unknown, used or expired challenge")
 	errBadDevice     = wire.Errorf(wire.CodeUnauthorized, "proof does not verify for a current device")
 	errRateChallenge = wire.Errorf(wire.CodeRateLimited, "too many challenges from this network")
+	errRateDevice    = wire.Errorf(wire.CodeRateLimited, "too many requests from this device")
 )
+
+// allowDevice takes one authenticated request from a's allowance. Call
+// it only once a's proof has verified.
+func (r *relay) allowDevice(a addr.Address) *wire.Error {
+	if !r.deviceL.allow(a.String()) {
+		return errRateDevice
+	}
+	return nil
+}
 
 // proofOf reads req's proof and consumes its challenge.
 func (r *relay) proofOf(req *http.Request) (*wire.Proof, *wire.Error) {

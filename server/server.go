@@ -58,7 +58,11 @@ const (
 
 // Default rates.
 var (
-	DefaultChallengeRate = Rate{Burst: 60, Per: time.Minute}
+	// DefaultChallengeRate is a coarse outer bound per client network:
+	// behind a carrier NAT many devices share one address, and each
+	// device has its own, tighter DefaultDeviceRate.
+	DefaultChallengeRate = Rate{Burst: 600, Per: time.Minute}
+	DefaultDeviceRate    = Rate{Burst: 60, Per: time.Minute}
 	DefaultRegisterRate  = Rate{Burst: 10, Per: time.Hour}
 	DefaultBundleRate    = Rate{Burst: 60, Per: time.Minute}
 )
@@ -106,8 +110,13 @@ type Server struct {
 	PreKeyLowWater int
 
 	// ChallengeRate limits challenges per client network, and so every
-	// authenticated request (DefaultChallengeRate).
+	// authenticated request from it (DefaultChallengeRate): a coarse
+	// outer bound, since many devices may share a network.
 	ChallengeRate Rate
+	// DeviceRate limits authenticated requests, WebSocket upgrades
+	// included, per device (DefaultDeviceRate). Only requests whose proof
+	// verifies count, so nobody can spend another device's allowance.
+	DeviceRate Rate
 	// RegisterRate limits registrations per client network
 	// (DefaultRegisterRate).
 	RegisterRate Rate
@@ -282,6 +291,7 @@ type relay struct {
 	challengeL *limiter
 	registerL  *limiter
 	bundleL    *limiter
+	deviceL    *limiter
 	conns      *connSet
 	blobs      *blobRelay
 
@@ -323,6 +333,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.challengeL = newLimiter(s.ChallengeRate.orDefault(DefaultChallengeRate), r.now)
 	r.registerL = newLimiter(s.RegisterRate.orDefault(DefaultRegisterRate), r.now)
 	r.bundleL = newLimiter(s.BundleRate.orDefault(DefaultBundleRate), r.now)
+	r.deviceL = newLimiter(s.DeviceRate.orDefault(DefaultDeviceRate), r.now)
 	r.conns = newConnSet()
 	r.tls = relayTLS(s.TLSConfig)
 	if err := r.openStore(ctx, s); err != nil {

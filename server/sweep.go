@@ -33,6 +33,7 @@ func (r *relay) sweep() {
 	r.registerL.prune()
 	r.bundleL.prune()
 	r.sweepBlobs()
+	r.deviceL.prune()
 	for range maxSweepRounds {
 		expired, err := r.store.Expire(r.ctx, r.now(), store.MaxBatch)
 		if err != nil {

@@ -27,7 +27,7 @@ type config struct {
 	maxEnvelope, mailboxCap            int
 	mailboxTTL, checkpointInterval     time.Duration
 	challengeRate, registerRate        rateFlag
-	bundleRate                         rateFlag
+	bundleRate, deviceRate             rateFlag
 	trustedProxies                     prefixesFlag
 	proxyProtocol                      bool
 	logLevel                           slog.Level
@@ -79,9 +79,11 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	cfg.challengeRate.Rate = server.DefaultChallengeRate
 	cfg.registerRate.Rate = server.DefaultRegisterRate
 	cfg.bundleRate.Rate = server.DefaultBundleRate
+	cfg.deviceRate.Rate = server.DefaultDeviceRate
 	fs.Var(&cfg.challengeRate, "challenge-rate", "")
 	fs.Var(&cfg.registerRate, "register-rate", "")
 	fs.Var(&cfg.bundleRate, "bundle-rate", "")
+	fs.Var(&cfg.deviceRate, "device-rate", "")
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "")
 	fs.BoolVar(&cfg.proxyProtocol, "proxy-protocol", false, "")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")

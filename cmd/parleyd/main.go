@@ -98,7 +98,9 @@ Relay:
                           how long, at most, an acknowledged envelope's
                           bytes stay in any file of the SQLite store
                           (default 1m; also done at shutdown)
-  --challenge-rate RATE   challenges per client network (default 60/1m)
+  --challenge-rate RATE   challenges per client network, a coarse bound for
+                          everyone behind one address (default 600/1m)
+  --device-rate RATE      authenticated requests per device (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
   --trusted-proxies NETS  comma-separated networks (CIDR or addresses) of the

@@ -116,6 +116,7 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		ChallengeRate:      cfg.challengeRate.Rate,
 		RegisterRate:       cfg.registerRate.Rate,
 		BundleRate:         cfg.bundleRate.Rate,
+		DeviceRate:         cfg.deviceRate.Rate,
 		TrustedProxies:     cfg.trustedProxies.prefixes,
 		ProxyProtocol:      cfg.proxyProtocol,
 		Logger:             log,
