@@ -51,7 +51,13 @@
 // address, the method, the path and the body's hash (wire.ProofMessage).
 // The relay consumes the challenge on first sight, whatever the outcome, so
 // a captured request cannot be replayed; it stores no password and no
-// bearer secret. Registration is proved by the new device's key, and in
+// bearer secret. Challenges are stateless (an expiry and a MAC under a key
+// kept in the store); only used ones are recorded, in the store, so
+// several relays on one PostgreSQL database accept each other's
+// challenges and each proof once. Authenticated requests are limited per
+// device, challenges per client network; behind a load balancer, set
+// TrustedProxies (and ProxyProtocol) so that the client's address is
+// known. Registration is proved by the new device's key, and in
 // RegisterToken mode also needs a token from the host app's backend (see
 // NewRegistrationToken).
 //

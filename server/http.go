@@ -167,8 +167,9 @@ func readBody(w http.ResponseWriter, req *http.Request, max int64) ([]byte, *wir
 type authedHandler func(w http.ResponseWriter, req *http.Request, dev store.Device, body []byte)
 
 // authed wraps h with device authentication: the request's proof must
-// name an outstanding challenge (consumed here, whatever follows), a
-// current device, and carry that device's signature over the request.
+// name a valid, unused challenge (consumed here, whatever follows), a
+// current device, and carry that device's signature over the request;
+// the device must be within its rate.
 func (r *relay) authed(h authedHandler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		p, werr := r.proofOf(req)
@@ -213,7 +214,8 @@ func (r *relay) allowDevice(a addr.Address) *wire.Error {
 	return nil
 }
 
-// proofOf reads req's proof and consumes its challenge.
+// proofOf reads req's proof and consumes its challenge (on first
+// presentation, whatever the outcome of the request).
 func (r *relay) proofOf(req *http.Request) (*wire.Proof, *wire.Error) {
 	text := req.Header.Get("Authorization")
 	var p *wire.Proof
@@ -229,8 +231,8 @@ func (r *relay) proofOf(req *http.Request) (*wire.Proof, *wire.Error) {
 	if err != nil {
 		return nil, errBadProof
 	}
-	if !r.challenges.consume(p.Challenge) {
-		return nil, errBadChallenge
+	if werr := r.consume(req.Context(), p.Challenge); werr != nil {
+		return nil, werr
 	}
 	return p, nil
 }
@@ -267,12 +269,8 @@ func (r *relay) handleChallenge(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, errRateChallenge)
 		return
 	}
-	ch, ok := r.challenges.issue()
-	if !ok {
-		r.writeError(w, wire.Errorf(wire.CodeUnavailable, "too many outstanding challenges"))
-		return
-	}
-	r.writeFrame(w, &wire.Challenge{Nonce: ch, TTL: uint32(r.challenges.ttl.Seconds())})
+	r.metrics.challenges.Add(1)
+	r.writeFrame(w, &wire.Challenge{Nonce: r.challenges.issue(), TTL: uint32(r.challenges.ttl.Seconds())})
 }
 
 // pathAddress reads the {user} and {device} path segments.

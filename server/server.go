@@ -47,7 +47,6 @@ const (
 	DefaultMaxInFlight     = 64
 	DefaultPreKeyLowWater  = 10
 	DefaultChallengeTTL    = 60 * time.Second
-	DefaultMaxChallenges   = 100_000
 	DefaultWriteTimeout    = 15 * time.Second
 	DefaultSweepInterval   = time.Minute
 	DefaultRecheckInterval = time.Minute
@@ -123,10 +122,9 @@ type Server struct {
 	// BundleRate limits prekey bundle fetches per requesting device
 	// (DefaultBundleRate).
 	BundleRate Rate
-	// ChallengeTTL is how long a challenge stays valid (DefaultChallengeTTL).
+	// ChallengeTTL is how long a challenge stays valid (DefaultChallengeTTL,
+	// at least a second). Challenges are stateless; see challenge.go.
 	ChallengeTTL time.Duration
-	// MaxChallenges bounds outstanding challenges (DefaultMaxChallenges).
-	MaxChallenges int
 
 	// TrustedProxies are the networks of the load balancers or reverse
 	// proxies in front of the relay. A request whose connection comes
@@ -287,7 +285,7 @@ type relay struct {
 	tls        *tls.Config
 	http       *http.Server
 	metrics    *metrics
-	challenges *challenges
+	challenges *challenger
 	challengeL *limiter
 	registerL  *limiter
 	bundleL    *limiter
@@ -328,8 +326,6 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	if err := r.check(s); err != nil {
 		return nil, err
 	}
-	r.challenges = newChallenges(orDuration(s.ChallengeTTL, DefaultChallengeTTL), orInt(s.MaxChallenges, DefaultMaxChallenges), r.now)
-	r.metrics.challenges = r.challenges.len
 	r.challengeL = newLimiter(s.ChallengeRate.orDefault(DefaultChallengeRate), r.now)
 	r.registerL = newLimiter(s.RegisterRate.orDefault(DefaultRegisterRate), r.now)
 	r.bundleL = newLimiter(s.BundleRate.orDefault(DefaultBundleRate), r.now)
@@ -338,6 +334,12 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.tls = relayTLS(s.TLSConfig)
 	if err := r.openStore(ctx, s); err != nil {
 		return nil, err
+	}
+	ttl := max(orDuration(s.ChallengeTTL, DefaultChallengeTTL), time.Second)
+	var err error
+	if r.challenges, err = newChallenger(ctx, r.store, ttl, r.now); err != nil {
+		r.store.Close()
+		return nil, fmt.Errorf("server: challenge key: %w", err)
 	}
 	if err := r.openBlobs(ctx, s); err != nil {
 		r.store.Close()

@@ -168,7 +168,7 @@ var writeQueries = append([]string{
 	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
 	qLockMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
-}, multiRowQueries()...)
+}, append(multiRowQueries(), challengeQueries...)...)
 
 // multiRow holds the multi-row statements for one row count, built once.
 type multiRow struct{ lock, find, insert, save, delete string }

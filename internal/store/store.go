@@ -17,6 +17,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"parley.dev/internal/addr"
@@ -30,6 +31,9 @@ var (
 	ErrMailboxFull = errors.New("store: mailbox full")
 	ErrLimit       = errors.New("store: limit exceeded")
 	ErrClosed      = errors.New("store: closed")
+	// ErrChallengeUsed is UseChallenge's answer to a challenge already
+	// used. It wraps ErrExists.
+	ErrChallengeUsed = fmt.Errorf("store: challenge already used: %w", ErrExists)
 	// ErrInvalid is wrapped when an argument is malformed or out of range
 	// (an invalid address, a zero message ID, an oversized value). The
 	// call changes nothing.
@@ -65,6 +69,19 @@ type Store interface {
 	// expires. A second use fails with ErrTokenUsed. The caller must itself
 	// refuse tokens past their expiry: once expired, a hash is forgotten.
 	UseToken(ctx context.Context, hash [32]byte, expires time.Time) error
+
+	// SharedKey returns the 32-byte secret called name (1 to 64 bytes of
+	// printable ASCII), generating a random one and storing it on first
+	// use, so that every relay node on one database gets the same bytes.
+	// It is a secret: never log it.
+	SharedKey(ctx context.Context, name string) ([32]byte, error)
+	// UseChallenge records a challenge as used until expires, durably
+	// before it returns. A second use fails with ErrChallengeUsed.
+	UseChallenge(ctx context.Context, challenge [32]byte, expires time.Time) error
+	// PurgeChallenges forgets up to limit used challenges whose expiry is
+	// not after now and reports how many it forgot. A limit above
+	// MaxBatch is lowered to it; below 1 it is ErrInvalid.
+	PurgeChallenges(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// PutPreKeys stores a device's prekeys: Signed and LastResortKEM replace
 	// the current ones when set; one-time keys are appended, and the call

@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"DeviceLimit", testDeviceLimit},
 		{"ReplaceIdentity", testReplaceIdentity},
 		{"Tokens", testTokens},
+		{"SharedKey", testSharedKey},
+		{"UseChallenge", testUseChallenge},
 		{"PreKeys", testPreKeys},
 		{"PreKeyLimits", testPreKeyLimits},
 		{"PreKeysBadInput", testPreKeysBadInput},
