@@ -54,6 +54,11 @@ func (s *meteredStore) UseToken(ctx context.Context, hash [32]byte, expires time
 	return s.Store.UseToken(ctx, hash, expires)
 }
 
+func (s *meteredStore) Register(ctx context.Context, r store.Registration) (store.Registered, error) {
+	defer s.m.storeOp("register", time.Now())
+	return s.Store.Register(ctx, r)
+}
+
 func (s *meteredStore) SharedKey(ctx context.Context, name string) ([store.SharedKeyLen]byte, error) {
 	defer s.m.storeOp("shared_key", time.Now())
 	return s.Store.SharedKey(ctx, name)

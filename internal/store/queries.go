@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -168,7 +169,7 @@ var writeQueries = append([]string{
 	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
 	qLockMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
-}, append(multiRowQueries(), challengeQueries...)...)
+}, slices.Concat(multiRowQueries(), challengeQueries, registerQueries)...)
 
 // multiRow holds the multi-row statements for one row count, built once.
 type multiRow struct{ lock, find, insert, save, delete string }

@@ -31,6 +31,10 @@ var (
 	ErrMailboxFull = errors.New("store: mailbox full")
 	ErrLimit       = errors.New("store: limit exceeded")
 	ErrClosed      = errors.New("store: closed")
+	// ErrConflict is Register's answer when the user's state is not what
+	// the caller read (another registration came first): nothing changed;
+	// read again and decide again.
+	ErrConflict = errors.New("store: changed concurrently; read again and retry")
 	// ErrChallengeUsed is UseChallenge's answer to a challenge already
 	// used. It wraps ErrExists.
 	ErrChallengeUsed = fmt.Errorf("store: challenge already used: %w", ErrExists)
@@ -64,6 +68,15 @@ type Store interface {
 	Devices(ctx context.Context, u addr.UserID) ([]Device, error)
 	// RevokeDevice deletes a device, its prekeys and its mailbox.
 	RevokeDevice(ctx context.Context, a addr.Address) error
+
+	// Register applies one device registration in one transaction: it
+	// marks the token (if any) used, creates the user or replaces its
+	// identity (if asked), and adds the device. Either all of it is
+	// committed, durably, or none: a registration that fails leaves its
+	// token unused. Errors, each changing nothing: ErrTokenUsed; ErrLimit
+	// when the user has r.MaxDevices devices or has used every device ID;
+	// ErrConflict when the user's identity is not r.Current; ErrInvalid.
+	Register(ctx context.Context, r Registration) (Registered, error)
 
 	// UseToken marks a registration token (by its hash) as used until it
 	// expires. A second use fails with ErrTokenUsed. The caller must itself
@@ -169,6 +182,42 @@ type User struct {
 	ID       addr.UserID
 	Identity []byte
 	Created  time.Time
+}
+
+// Registration is one device registration (see Store.Register).
+type Registration struct {
+	// User names the user; its Identity is stored (and required) when
+	// the user is created or its identity replaced; Created defaults to
+	// now.
+	User User
+	// Current is the user's identity as the caller read it before
+	// deciding: nil if the user did not exist. The registration goes
+	// ahead only if that is still so (else ErrConflict).
+	Current []byte
+	// Replace makes User.Identity the user's identity in place of Current
+	// and revokes all of its devices first (see ReplaceIdentity).
+	Replace bool
+	// Device is the new device's key and certificate (Address is
+	// ignored; Created defaults to now).
+	Device Device
+	// Token, if not nil, is used as UseToken would.
+	Token *Token
+	// MaxDevices is the most devices the user may have with the new one
+	// (0 or more than MaxDevices: MaxDevices).
+	MaxDevices int
+}
+
+// Token is a registration token by its hash, kept until it expires.
+type Token struct {
+	Hash    [32]byte
+	Expires time.Time
+}
+
+// Registered is what Register did.
+type Registered struct {
+	Device  addr.DeviceID   // the new device's ID
+	NewUser bool            // the user was created
+	Revoked []addr.DeviceID // devices revoked by replacing the identity
 }
 
 // Device is one registered device: its address, its encoded public
