@@ -1,15 +1,9 @@
 package server_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
-	"time"
 
+	"parley.dev/internal/store/storetest"
 	"parley.dev/internal/wire"
 	"parley.dev/server"
 	"parley.dev/server/internal/testclient"
@@ -95,7 +89,7 @@ func TestChallengesAcrossRestart(t *testing.T) {
 // PostgreSQL database accept each other's challenges, and a proof used on
 // one is refused by the other.
 func TestChallengesSharedAcrossNodes(t *testing.T) {
-	dsn := postgresSchema(t)
+	dsn, _ := storetest.PostgresSchema(t)
 	onPG := func(s *server.Server) { s.StoreDSN = dsn }
 	a, b := startRelay(t, onPG), startRelay(t, onPG)
 	alice := register(t, a, "alice")
@@ -121,49 +115,4 @@ func TestChallengesSharedAcrossNodes(t *testing.T) {
 	if resp, _ := atB.Raw("GET", "/v1/prekeys", nil, auth); resp.Code() != wire.CodeUnauthorized {
 		t.Errorf("node B accepted a proof node A had used: %d %v", resp.Status, resp.Code())
 	}
-}
-
-// postgresSchema returns a DSN naming a fresh schema of the test
-// database (PARLEY_TEST_POSTGRES, else the local "test" database), dropped
-// when the test ends. It skips without a server, except under CI=true.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PARLEY_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://127.0.0.1:5432/test"
-	}
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is required under CI=true: %v", base, err)
-		}
-		t.Skipf("PostgreSQL at %s unreachable: %v", base, err)
-	}
-	schema := "relay_" + randomName()
-	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec(`DROP SCHEMA IF EXISTS ` + schema + ` CASCADE`)
-		db.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func randomName() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -7,57 +7,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/private/privatetest"
 	"parley.dev/server"
 )
-
-// withUmask sets the process's umask for the test, as an operator's shell
-// would. The umask is process-wide; this package's tests do not run in
-// parallel.
-func withUmask(t *testing.T, mask int) {
-	old := syscall.Umask(mask)
-	t.Cleanup(func() { syscall.Umask(old) })
-}
-
-// checkPrivate fails unless dir is 0700 and everything in it is 0600 (a
-// directory 0700), as `stat -c %a D/*` shows them.
-func checkPrivate(t *testing.T, dir string) {
-	t.Helper()
-	n := 0
-	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Errorf("%s: %v", path, err)
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil // removed while walking (a closing WAL)
-		}
-		want := fs.FileMode(0o600)
-		if d.IsDir() {
-			want = 0o700
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s: mode %o, want %o", path, fi.Mode().Perm(), want)
-		}
-		n++
-		return nil
-	})
-	if n < 2 {
-		t.Errorf("%s holds %d entries: nothing was checked", dir, n)
-	}
-}
 
 // TestFilesArePrivate: under umask 022, in a data directory created 0755
 // holding a world-readable file, the relay's database, WAL, shared-memory
 // file and dev CA files are 0600 and the directory 0700, while it runs
 // and after it stops.
 func TestFilesArePrivate(t *testing.T) {
-	withUmask(t, 0o022)
+	privatetest.Umask(t, 0o022)
 	dir := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -84,7 +47,7 @@ func TestFilesArePrivate(t *testing.T) {
 // TestDevTLSFilesArePrivate: DevTLS alone (as parleyd --dev runs it before
 // the relay starts) writes nothing readable by others.
 func TestDevTLSFilesArePrivate(t *testing.T) {
-	withUmask(t, 0o022)
+	privatetest.Umask(t, 0o022)
 	dir := filepath.Join(t.TempDir(), "dev")
 	if _, err := server.DevTLS(dir); err != nil {
 		t.Fatal(err)
@@ -143,4 +106,13 @@ func filesHolding(t *testing.T, dir string, needle []byte) []string {
 		return nil
 	})
 	return found
+}
+
+// checkPrivate is privatetest.Check, requiring that there was something
+// to check.
+func checkPrivate(t *testing.T, dir string) {
+	t.Helper()
+	if n := privatetest.Check(t, dir); n < 2 {
+		t.Errorf("%s holds %d entries: nothing was checked", dir, n)
+	}
 }

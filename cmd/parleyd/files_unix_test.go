@@ -7,16 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
+	"parley.dev/internal/private/privatetest"
 	"parley.dev/server"
 )
-
-func withUmask(t *testing.T, mask int) {
-	old := syscall.Umask(mask)
-	t.Cleanup(func() { syscall.Umask(old) })
-}
 
 // modes maps each entry of dir (as `stat -c %a D/*` lists them) to its
 // permission bits.
@@ -39,7 +34,7 @@ func modes(t *testing.T, dir string) map[string]fs.FileMode {
 // on a data directory made 0755 by someone else, leaves every file in it
 // 0600 and every directory 0700.
 func TestDataDirIsPrivate(t *testing.T) {
-	withUmask(t, 0o022)
+	privatetest.Umask(t, 0o022)
 	dir := filepath.Join(t.TempDir(), "pd")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -56,14 +51,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 				t.Errorf("%s: no %s", when, name)
 			}
 		}
-		for name, m := range got {
-			if m != 0o600 {
-				t.Errorf("%s: %s has mode %o, want 600", when, name, m)
-			}
-		}
-		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
-			t.Errorf("%s: data directory mode %v %v, want 700", when, fi.Mode().Perm(), err)
-		}
+		privatetest.Check(t, dir)
 	}
 	check("running")
 	p.stop(t)
@@ -73,7 +61,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 // TestACMECacheIsPrivate: the ACME cache directory is made 0700 before the
 // first certificate, and one left readable is tightened with its files.
 func TestACMECacheIsPrivate(t *testing.T) {
-	withUmask(t, 0o022)
+	privatetest.Umask(t, 0o022)
 	dir := t.TempDir()
 	cache := filepath.Join(dir, acmeDir)
 	os.MkdirAll(cache, 0o755)
@@ -96,7 +84,7 @@ func TestACMECacheIsPrivate(t *testing.T) {
 // TestTokenKeysArePrivate: both halves of a token key pair are 0600 under
 // umask 022.
 func TestTokenKeysArePrivate(t *testing.T) {
-	withUmask(t, 0o022)
+	privatetest.Umask(t, 0o022)
 	prefix := filepath.Join(t.TempDir(), "tk")
 	if err := run(t.Context(), []string{"token-key", "--out", prefix}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)

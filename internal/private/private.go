@@ -63,16 +63,7 @@ func WriteFile(path string, data []byte) error {
 		return fmt.Errorf("private: %w", err)
 	}
 	tmp := f.Name()
-	err = setMode(f)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = fill(f, data)
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
@@ -90,7 +81,15 @@ func CreateNew(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("private: %w", err)
 	}
-	err = setMode(f)
+	if err := fill(f, data); err != nil {
+		return fmt.Errorf("private: %w", err)
+	}
+	return nil
+}
+
+// fill gives a new file mode 0600, writes data to it, syncs and closes it.
+func fill(f *os.File, data []byte) error {
+	err := setMode(f)
 	if err == nil {
 		_, err = f.Write(data)
 	}
@@ -100,10 +99,7 @@ func CreateNew(path string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("private: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Tighten removes group and world permissions from root and everything

@@ -6,19 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"parley.dev/internal/private"
+	"parley.dev/internal/private/privatetest"
 )
-
-// withUmask runs the test under umask, as an operator's shell would set it.
-// The umask is process-wide; the tests of this package do not run in
-// parallel.
-func withUmask(t *testing.T, mask int) {
-	old := syscall.Umask(mask)
-	t.Cleanup(func() { syscall.Umask(old) })
-}
 
 func mode(t *testing.T, path string) fs.FileMode {
 	t.Helper()
@@ -30,7 +22,7 @@ func mode(t *testing.T, path string) fs.FileMode {
 }
 
 func TestCreatedPrivateUnderUmask022(t *testing.T) {
-	withUmask(t, 0o022)
+	privatetest.Umask(t, 0o022)
 	root := t.TempDir()
 	dir := filepath.Join(root, "a", "b")
 	if err := private.Dir(dir); err != nil {
@@ -68,7 +60,7 @@ func TestCreatedPrivateUnderUmask022(t *testing.T) {
 }
 
 func TestExistingAreTightened(t *testing.T) {
-	withUmask(t, 0o022)
+	privatetest.Umask(t, 0o022)
 	dir := filepath.Join(t.TempDir(), "data")
 	sub := filepath.Join(dir, "acme")
 	if err := os.MkdirAll(sub, 0o755); err != nil {

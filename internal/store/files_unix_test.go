@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/private/privatetest"
 	"parley.dev/internal/store"
 )
 
@@ -18,8 +18,7 @@ import (
 // memory file are created 0600, on a fresh database and on a reopened one,
 // and an existing file readable by others is tightened.
 func TestFilesPrivate(t *testing.T) {
-	old := syscall.Umask(0o022)
-	defer syscall.Umask(old)
+	privatetest.Umask(t, 0o022)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "p.db")
 	if err := os.WriteFile(path+"-shm", nil, 0o644); err != nil {

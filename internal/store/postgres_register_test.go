@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"parley.dev/internal/addr"
 	"parley.dev/internal/store"
+	"parley.dev/internal/store/storetest"
 )
 
 // TestPostgresRegisterAcrossNodes: two stores on one PostgreSQL schema (two
@@ -21,17 +21,7 @@ import (
 // checks run again and refuse it: exactly one user, and every losing
 // token still unused.
 func TestPostgresRegisterAcrossNodes(t *testing.T) {
-	base := os.Getenv("PARLEY_TEST_POSTGRES")
-	if base == "" {
-		base = defaultPostgres
-	}
-	admin := postgresAdmin(t, base)
-	schema := "reg_" + fmt.Sprint(time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
-	dsn := withSearchPath(t, base, schema)
+	dsn, admin := storetest.PostgresSchema(t)
 	var nodes [2]store.Store
 	for i := range nodes {
 		s, err := store.Open(t.Context(), dsn, store.Options{})
@@ -89,7 +79,7 @@ func TestPostgresRegisterAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(`INSERT INTO ` + schema + `.users (user_id, identity, created, last_device) VALUES ('late', 'other', 0, 0)`); err != nil {
+	if _, err := tx.Exec(`INSERT INTO users (user_id, identity, created, last_device) VALUES ('late', 'other', 0, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	tk := tok(1 << 20)
@@ -102,7 +92,7 @@ func TestPostgresRegisterAcrossNodes(t *testing.T) {
 		})
 		done <- err
 	}()
-	waitBlocked(t, admin, schema)
+	waitBlocked(t, admin)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +106,7 @@ func TestPostgresRegisterAcrossNodes(t *testing.T) {
 
 // waitBlocked waits until a session is waiting on a lock, as the
 // registration's insert of the user waits for the uncommitted one.
-func waitBlocked(t *testing.T, admin *sql.DB, schema string) {
+func waitBlocked(t *testing.T, admin *sql.DB) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		var n int
