@@ -3,10 +3,13 @@
 package private_test
 
 import (
+	"database/sql"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+
+	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"parley.dev/internal/private"
 	"parley.dev/internal/private/privatetest"
@@ -118,4 +121,40 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestSQLite: a database opened by the name SQLite returns, at a path with
+// characters URIs treat specially, is created at that path and keeps its
+// WAL and shared-memory file 0600, including the WAL SQLite deletes and
+// recreates when a fresh database first switches to WAL mode.
+func TestSQLite(t *testing.T) {
+	privatetest.Umask(t, 0o022)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a b+c?d#e%41&f=g.db")
+	uri, err := private.SQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{`PRAGMA journal_mode = WAL`, `CREATE TABLE t (x)`, `INSERT INTO t VALUES (1)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if got := mode(t, path+suffix); got != 0o600 {
+			t.Errorf("%q: mode %o, want 600", filepath.Base(path+suffix), got)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("%d files in the directory, want the database and its two", len(ents))
+	}
+	if u, _ := private.SQLite("file:x.db?mode=ro"); u != "file:x.db?mode=ro" {
+		t.Errorf("a URI was rewritten to %q", u)
+	}
 }

@@ -122,10 +122,10 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	if path == "" || path == ":memory:" || strings.Contains(path, "mode=memory") {
 		return nil, fmt.Errorf("%w: sqlite store needs a file path, got %q", ErrInvalid, path)
 	}
-	if err := createPrivate(path); err != nil {
+	uri, err := private.SQLite(path)
+	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	uri := privateURI(path)
 	wdb, err := driver.Open(uri, execInit(writerPragmas(opt)))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -149,54 +149,6 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	}
 	s.cp = startCheckpointer(wdb, opt.CheckpointInterval, opt.Logger)
 	return s, nil
-}
-
-// sqliteFiles are the suffixes of the files SQLite keeps beside a WAL
-// database while it is open.
-var sqliteFiles = []string{"", "-wal", "-shm"}
-
-// createPrivate creates the database and the files SQLite keeps beside it
-// with mode 0600 before SQLite opens them (it would create them 0644 under
-// the usual umask), and tightens existing ones. SQLite opens existing
-// files without changing their mode; it deletes the WAL and the shared
-// memory file only when the last connection closes, and the next Open
-// creates them here again.
-func createPrivate(path string) error {
-	for _, suffix := range sqliteFiles {
-		if err := private.Touch(path + suffix); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// privateURI names the database as a URI whose modeof parameter makes
-// SQLite give every file it creates for it (the WAL, a rollback journal)
-// the database file's mode: SQLite deletes an empty database's WAL when it
-// first opens it and creates the file anew. A path that is a URI already
-// is left as it is.
-func privateURI(path string) string {
-	if strings.HasPrefix(path, "file:") {
-		return path
-	}
-	p := uriEscape(path)
-	return "file:" + p + "?modeof=" + p
-}
-
-// uriEscape percent-encodes every byte of s but unreserved characters and
-// '/', as SQLite's URI filenames decode them (it does not read '+' as a
-// space).
-func uriEscape(s string) string {
-	var b strings.Builder
-	for i := range len(s) {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }
 
 // execInit configures each new SQLite connection. It turns on the query
