@@ -84,7 +84,7 @@ func TestAckedEnvelopeGoneFromDisk(t *testing.T) {
 	ack(t, aws, got[0].Seq)
 	acked := time.Now()
 	waitFor(t, func() bool { return len(filesHolding(t, r.Dir, marker)) == 0 })
-	if took := time.Since(acked); took > interval+2*time.Second {
+	if took := time.Since(acked); took > interval+5*time.Second { // slack for a loaded machine
 		t.Errorf("marker gone %v after the ack, want within about %v", took, interval)
 	}
 	if f := filesHolding(t, r.Dir, id[:]); len(f) > 0 {
