@@ -3,7 +3,7 @@ package server_test
 import (
 	"testing"
 
-	"parley.dev/internal/store/storetest"
+	"parley.dev/internal/pgtest"
 	"parley.dev/internal/wire"
 	"parley.dev/server"
 	"parley.dev/server/internal/testclient"
@@ -89,7 +89,7 @@ func TestChallengesAcrossRestart(t *testing.T) {
 // PostgreSQL database accept each other's challenges, and a proof used on
 // one is refused by the other.
 func TestChallengesSharedAcrossNodes(t *testing.T) {
-	dsn, _ := storetest.PostgresSchema(t)
+	dsn, _ := pgtest.Schema(t)
 	onPG := func(s *server.Server) { s.StoreDSN = dsn }
 	a, b := startRelay(t, onPG), startRelay(t, onPG)
 	alice := register(t, a, "alice")

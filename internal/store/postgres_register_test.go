@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/pgtest"
 	"parley.dev/internal/store"
-	"parley.dev/internal/store/storetest"
 )
 
 // TestPostgresRegisterAcrossNodes: two stores on one PostgreSQL schema (two
@@ -21,7 +21,7 @@ import (
 // checks run again and refuse it: exactly one user, and every losing
 // token still unused.
 func TestPostgresRegisterAcrossNodes(t *testing.T) {
-	dsn, admin := storetest.PostgresSchema(t)
+	dsn, admin := pgtest.Schema(t)
 	var nodes [2]store.Store
 	for i := range nodes {
 		s, err := store.Open(t.Context(), dsn, store.Options{})
