@@ -75,6 +75,10 @@ var codeInfo = [...]struct {
 	CodeOffset:    {"offset", http.StatusConflict},
 	CodeBlobState: {"blob-state", http.StatusConflict},
 	CodeChecksum:  {"checksum", http.StatusUnprocessableEntity},
+
+	CodeUnlockLocked:  {"unlock-locked", http.StatusGone},
+	CodeUnlockUnknown: {"unlock-unknown", http.StatusNotFound},
+	CodeUnlockStale:   {"unlock-stale", http.StatusConflict},
 }
 
 // Known reports whether c is a code this version of the package defines.

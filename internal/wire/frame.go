@@ -190,7 +190,10 @@ func newMailboxFrame(t Type) Frame {
 	case TypeSynced:
 		return new(Synced)
 	}
-	return newBlobFrame(t)
+	if f := newBlobFrame(t); f != nil {
+		return f
+	}
+	return newUnlockFrame(t)
 }
 
 // Marshal encodes f as a frame.

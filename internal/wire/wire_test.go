@@ -48,7 +48,7 @@ func samples() []Frame {
 		&Ack{Seqs: []uint64{1, 2, 42}},
 		&AckResult{Seqs: []uint64{42}},
 		&Synced{},
-	}, blobSamples()...)
+	}, append(blobSamples(), unlockSamples()...)...)
 }
 
 func TestRoundTripEveryType(t *testing.T) {
