@@ -144,6 +144,9 @@ type Store interface {
 	// (expired ones included until Expire removes them), or ErrNotFound.
 	MailboxLen(ctx context.Context, a addr.Address) (int, error)
 
+	// UnlockStore keeps the relay PIN factor's keys and counters.
+	UnlockStore
+
 	// Close flushes pending writes and closes the database.
 	Close() error
 }

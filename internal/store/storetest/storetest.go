@@ -69,6 +69,12 @@ func Run(t *testing.T, open Opener) {
 		{"CloseDrains", testCloseDrains},
 		{"Closed", testClosed},
 		{"Canceled", testCanceled},
+		{"UnlockEnrol", testUnlockEnrol},
+		{"UnlockLimit", testUnlockLimit},
+		{"UnlockCounter", testUnlockCounter},
+		{"UnlockConcurrentCount", testUnlockConcurrentCount},
+		{"UnlockRetireAndSweep", testUnlockRetireAndSweep},
+		{"UnlockGoesWithDevice", testUnlockGoesWithDevice},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
