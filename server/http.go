@@ -68,6 +68,7 @@ func (r *relay) routes() http.Handler {
 	mux.Handle("GET "+pathPreKeys, r.authed(r.handlePreKeyStatus, 0))
 	mux.HandleFunc("GET "+pathWS, r.handleWebSocket)
 	r.blobRoutes(mux)
+	r.unlockRoutes(mux)
 	return r.frameErrors(mux)
 }
 

@@ -20,6 +20,7 @@ import (
 	"parley.dev/internal/fanout"
 	"parley.dev/internal/private"
 	"parley.dev/internal/store"
+	"parley.dev/internal/unlock"
 	"parley.dev/internal/wire"
 )
 
@@ -122,6 +123,16 @@ type Server struct {
 	// BundleRate limits prekey bundle fetches per requesting device
 	// (DefaultBundleRate).
 	BundleRate Rate
+	// UnlockMaxFailures is how many wrong PINs in a row destroy a vault's
+	// relay key, after which that vault can never be opened (the relay PIN
+	// factor; DefaultUnlockMaxFailures, at most MaxUnlockMaxFailures).
+	UnlockMaxFailures int
+	// UnlockRate limits unlock requests of locked vaults per client
+	// network (DefaultUnlockRate).
+	UnlockRate Rate
+	// UnlockCredentialRate limits unlock requests per vault credential
+	// (DefaultUnlockCredentialRate).
+	UnlockCredentialRate Rate
 	// ChallengeTTL is how long a challenge stays valid (DefaultChallengeTTL,
 	// at least a second). Challenges are stateless; see challenge.go.
 	ChallengeTTL time.Duration
@@ -293,6 +304,10 @@ type relay struct {
 	conns      *connSet
 	blobs      *blobRelay
 
+	unlock      unlock.Policy // the relay PIN factor's counter (unlock.go)
+	unlockL     *limiter      // unlock requests per client network
+	unlockCredL *limiter      // unlock requests per credential
+
 	ctx    context.Context // ends at shutdown
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // sweeper
@@ -330,6 +345,9 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.registerL = newLimiter(s.RegisterRate.orDefault(DefaultRegisterRate), r.now)
 	r.bundleL = newLimiter(s.BundleRate.orDefault(DefaultBundleRate), r.now)
 	r.deviceL = newLimiter(s.DeviceRate.orDefault(DefaultDeviceRate), r.now)
+	r.unlock = unlock.Policy{MaxFailures: s.UnlockMaxFailures, Grace: unlock.DefaultGrace}
+	r.unlockL = newLimiter(s.UnlockRate.orDefault(DefaultUnlockRate), r.now)
+	r.unlockCredL = newLimiter(s.UnlockCredentialRate.orDefault(DefaultUnlockCredentialRate), r.now)
 	r.conns = newConnSet()
 	r.tls = relayTLS(s.TLSConfig)
 	if err := r.openStore(ctx, s); err != nil {
@@ -371,6 +389,9 @@ func (r *relay) check(s *Server) error {
 	}
 	if r.maxEnvelope < 1 || r.maxEnvelope > store.MaxPayloadLen {
 		return fmt.Errorf("server: MaxEnvelope %d not in 1..%d", r.maxEnvelope, store.MaxPayloadLen)
+	}
+	if s.UnlockMaxFailures < 0 || s.UnlockMaxFailures > unlock.MaxMaxFailures {
+		return fmt.Errorf("server: UnlockMaxFailures %d not in 1..%d", s.UnlockMaxFailures, unlock.MaxMaxFailures)
 	}
 	if r.window > wire.MaxAckBatch || r.maxInFlight > 1<<15 {
 		return fmt.Errorf("server: Window at most %d, MaxInFlight at most %d", wire.MaxAckBatch, 1<<15)

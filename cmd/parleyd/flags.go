@@ -30,6 +30,8 @@ type config struct {
 	bundleRate, deviceRate             rateFlag
 	trustedProxies                     prefixesFlag
 	proxyProtocol                      bool
+	unlockMaxFailures                  int
+	unlockRate, unlockCredentialRate   rateFlag
 	logLevel                           slog.Level
 }
 
@@ -86,6 +88,11 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(&cfg.deviceRate, "device-rate", "")
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "")
 	fs.BoolVar(&cfg.proxyProtocol, "proxy-protocol", false, "")
+	fs.IntVar(&cfg.unlockMaxFailures, "unlock-max-failures", server.DefaultUnlockMaxFailures, "")
+	cfg.unlockRate.Rate = server.DefaultUnlockRate
+	cfg.unlockCredentialRate.Rate = server.DefaultUnlockCredentialRate
+	fs.Var(&cfg.unlockRate, "unlock-rate", "")
+	fs.Var(&cfg.unlockCredentialRate, "unlock-credential-rate", "")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")
 	return fs
 }
@@ -150,6 +157,8 @@ func (c *config) check() error {
 		return usagef("--proxy-protocol needs --trusted-proxies: headers are believed only from them")
 	case c.checkpointInterval <= 0:
 		return usagef("--checkpoint-interval must be positive")
+	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:
+		return usagef("--unlock-max-failures %d: want 1..%d", c.unlockMaxFailures, server.MaxUnlockMaxFailures)
 	}
 	return nil
 }

@@ -103,6 +103,11 @@ Relay:
   --device-rate RATE      authenticated requests per device (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
+  --unlock-max-failures N wrong PINs in a row after which a vault's relay
+                          key is destroyed for good (default 10)
+  --unlock-rate RATE      unlock requests per client network (default 120/1m)
+  --unlock-credential-rate RATE
+                          unlock requests per vault (default 30/1m)
   --trusted-proxies NETS  comma-separated networks (CIDR or addresses) of the
                           load balancers in front of the relay: for their
                           connections the client's address, which the

@@ -121,6 +121,8 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		ProxyProtocol:      cfg.proxyProtocol,
 		Logger:             log,
 	}
+	s.UnlockMaxFailures = cfg.unlockMaxFailures
+	s.UnlockRate, s.UnlockCredentialRate = cfg.unlockRate.Rate, cfg.unlockCredentialRate.Rate
 	if cfg.tokenKey != "" {
 		if s.TokenKey, err = readPublicKey(cfg.tokenKey); err != nil {
 			return nil, err

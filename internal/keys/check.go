@@ -95,6 +95,11 @@ func NewX25519Public(b []byte) (*ecdh.PublicKey, error) {
 	return ecdh.X25519().NewPublicKey(b)
 }
 
+// CheckEd25519 checks a raw Ed25519 public key as every key parser here
+// does (for keys that travel without this package's encoding, such as a
+// vault's unlock credential). Errors wrap ErrWeakKey or ErrMalformed.
+func CheckEd25519(b []byte) error { return checkEd25519(b) }
+
 // checkEd25519 checks that b is a canonical Ed25519 public key (y below p)
 // and not of small order.
 func checkEd25519(b []byte) error {
