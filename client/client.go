@@ -11,6 +11,7 @@ import (
 	"parley.dev/client/internal/relay"
 	"parley.dev/internal/addr"
 	"parley.dev/internal/keys"
+	"parley.dev/internal/unlock"
 	"parley.dev/internal/vault"
 )
 
@@ -20,8 +21,9 @@ import (
 // value with Home set is ready for Create or Unlock.
 //
 // Locks, in the order they are taken: recvMu (one Sync or Listen),
-// flushMu (one outbox flush), preKeyMu (one prekey upload), mu (the
-// fields below; never held across I/O).
+// flushMu (one outbox flush), preKeyMu (one prekey upload), fs.rekeyMu
+// (one SetFactors or ChangePIN), mu (the fields below; never held across
+// I/O).
 type Client struct {
 	// Home is the directory holding the device's vault (created by Create;
 	// made 0700 and its files 0600 whatever the umask, and tightened again
@@ -37,8 +39,14 @@ type Client struct {
 	// or at least two (the key in use and a backup). Saved at Register.
 	Pins []string
 	// Factors are extra secrets the vault key needs besides the PIN (see
-	// Factor). Unlock needs the same factors, by name, as Create.
+	// Factor, KeystoreFactor). Unlock needs the same factors, by name, as
+	// Create or the last SetFactors (which updates this field). The
+	// relay's PIN factor is not among them: the SDK manages it
+	// (SetFactors, FactorOptions.Relay).
 	Factors []Factor
+	// PINPolicy is what a new PIN must pass at Create and ChangePIN; the
+	// zero value is the default (see PINPolicy).
+	PINPolicy PINPolicy
 	// WipeAfter destroys the vault after this many consecutive wrong PINs
 	// at Unlock; 0 never wipes.
 	WipeAfter int
@@ -68,6 +76,7 @@ type Client struct {
 	// backlog holds events emitted while neither Sync nor Listen ran (a
 	// Send that found an identity change); the next one reports them.
 	backlog []Event
+	fs      factorState // the vault's factors (factors.go)
 }
 
 // Factor is an extra secret the vault's key is derived from, besides the
@@ -100,15 +109,23 @@ func (c *Client) vaultOptions() vault.Options {
 	for i, f := range c.Factors {
 		fs[i] = f
 	}
-	return vault.Options{Factors: fs, WipeAfter: c.WipeAfter, Logger: c.Logger, Now: c.now}
+	return vault.Options{Factors: fs, WipeAfter: c.WipeAfter, Logger: c.Logger, Now: c.now, KDF: c.fs.kdf}
 }
 
 // Create makes a new vault in Home locked by pin (and Factors), and leaves
-// the Client unlocked. It fails with ErrExists if Home holds one. It costs
-// one Argon2id run (about 150 ms on a phone-class CPU).
+// the Client unlocked. pin must pass PINPolicy (else a *WeakPINError). It
+// fails with ErrExists if Home holds one. It costs one Argon2id run
+// (about 150 ms on a phone-class CPU). To have the relay limit PIN
+// guesses, call SetFactors with FactorOptions.Relay after Register.
 func (c *Client) Create(ctx context.Context, pin []byte) error {
 	if c.Home == "" {
 		return fmt.Errorf("%w: Home is not set", ErrInvalid)
+	}
+	if err := c.PINPolicy.Check(pin); err != nil {
+		return err
+	}
+	if err := checkAppFactors(c.Factors); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -119,6 +136,10 @@ func (c *Client) Create(ctx context.Context, pin []byte) error {
 	if err != nil {
 		return vaultErr(err)
 	}
+	if err := writeCredentials(c.Home, &unlock.File{}); err != nil { // left by a wiped vault
+		v.Close()
+		return err
+	}
 	c.open(v)
 	return nil
 }
@@ -127,6 +148,12 @@ func (c *Client) Create(ctx context.Context, pin []byte) error {
 // returns a *PINError (ErrWrongPIN) and changes nothing but the attempt
 // counter; after five, each further attempt waits longer (ErrLocked), and
 // with WipeAfter the vault is destroyed (ErrWiped).
+//
+// A vault locked by the relay's PIN factor needs the relay: each attempt
+// is a guess the relay counts, a right PIN resets its count, and after too
+// many wrong ones in a row the relay destroys the vault's key
+// (ErrRelayLocked; PINError.Remaining counts down to it). With the relay
+// unreachable Unlock fails with ErrRelayNeeded and counts nothing.
 func (c *Client) Unlock(ctx context.Context, pin []byte) error {
 	if c.Home == "" {
 		return fmt.Errorf("%w: Home is not set", ErrInvalid)
@@ -134,23 +161,38 @@ func (c *Client) Unlock(ctx context.Context, pin []byte) error {
 	if _, err := os.Stat(c.Home); err != nil || !vault.Exists(c.Home) {
 		return ErrNoVault
 	}
+	rf, opened, err := c.unlock(ctx, pin)
+	if opened {
+		c.afterUnlock(ctx, pin, rf)
+	}
+	return err
+}
+
+// unlock opens the vault, unless it is open; opened reports whether it did.
+func (c *Client) unlock(ctx context.Context, pin []byte) (rf *relayFactor, opened bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.v != nil {
-		return nil
+		return nil, false, nil
 	}
-	v, err := vault.Open(ctx, c.Home, pin, c.vaultOptions())
+	fs, rf, err := c.openFactors(c.Factors)
 	if err != nil {
-		return vaultErr(err)
+		return nil, false, err
+	}
+	opt := c.vaultOptions()
+	opt.Factors = fs
+	v, err := vault.Open(ctx, c.Home, pin, opt)
+	if err != nil {
+		return nil, false, unlockErr(err, rf)
 	}
 	acct, err := loadAccount(v)
 	if err != nil {
 		v.Close()
-		return err
+		return nil, false, err
 	}
 	c.open(v)
-	c.acct = acct
-	return nil
+	c.acct, c.fs.relay = acct, rf
+	return rf, true, nil
 }
 
 func (c *Client) open(v *vault.Vault) {
@@ -202,14 +244,16 @@ func readAccountKeys(tx *vault.Tx, prof profileRec) (*account, error) {
 	return &account{prof: prof, identity: id, device: dev}, nil
 }
 
-// ChangePIN re-wraps the vault's key under newPIN. oldPIN must be the
-// current PIN; a wrong one counts as a failed attempt.
+// ChangePIN re-wraps the vault's key under newPIN, which must pass
+// PINPolicy, with the same factors (a vault with the relay factor enrols
+// a fresh credential; the relay must be reachable). oldPIN must be the
+// current PIN; a wrong one counts as a failed attempt. Atomic like
+// SetFactors.
 func (c *Client) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
-	v, err := c.vault()
-	if err != nil {
+	if _, err := c.vault(); err != nil {
 		return err
 	}
-	return vaultErr(v.ChangePIN(ctx, oldPIN, newPIN))
+	return c.changePIN(ctx, oldPIN, newPIN)
 }
 
 // Close locks the Client again: it closes the vault (zeroing the keys it
@@ -217,7 +261,7 @@ func (c *Client) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	v, live, rc := c.v, c.live, c.rc
-	c.v, c.acct, c.rc = nil, nil, nil
+	c.v, c.acct, c.rc, c.fs.relay = nil, nil, nil, nil
 	c.mu.Unlock()
 	if live != nil {
 		live.Close()

@@ -35,11 +35,26 @@
 //
 // Everything the device knows (its keys, sessions, contacts, history and
 // outbox) is in a vault in Home, sealed under a key derived from the PIN
-// with Argon2id and from optional Factors such as a platform keystore
-// secret; nothing readable is written to disk and nothing secret is
-// logged. Wrong PINs are counted: after five, each attempt waits longer
-// (a *PINError says until when), and WipeAfter can destroy the vault
-// after N. Only one process may open a vault at a time.
+// with Argon2id and from optional factors; nothing readable is written to
+// disk and nothing secret is logged. Wrong PINs are counted: after five,
+// each attempt waits longer (a *PINError says until when), and WipeAfter
+// can destroy the vault after N. Only one process may open a vault at a
+// time. New PINs must pass PINPolicy (6 digits or an 8-character
+// passphrase, no repeats, runs or common PINs).
+//
+// The PIN alone falls in minutes once the vault's files are copied, so
+// apps add factors (docs/factors.md says which):
+//
+//	err = c.SetFactors(ctx, pin, client.FactorOptions{
+//		Relay:   true,                                          // the relay counts wrong PINs
+//		Factors: []client.Factor{client.KeystoreFactor("", ks)}, // the phone's secure hardware
+//	})
+//
+// With the relay factor every unlock is a guess the relay counts; ten
+// wrong in a row (the operator's choice) and it destroys the vault's key
+// (ErrRelayLocked), and no copy or rollback of the files gives a guess
+// back. Unlocking then needs the relay (ErrRelayNeeded). A Keystore is
+// implemented by the app in Kotlin or Swift (the callback suits gomobile).
 //
 // # Delivery
 //

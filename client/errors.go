@@ -119,8 +119,11 @@ func (e *kindError) Is(target error) bool { return target == e.kind }
 type PINError struct {
 	Err error
 	// Remaining is how many more wrong PINs wipe the vault, or -1 when
-	// the vault never wipes (WipeAfter is 0).
+	// the vault never wipes (WipeAfter is 0) and has no relay factor.
 	Remaining int
+	// Relay reports that Remaining is the relay's count: that many more
+	// wrong PINs in a row and the relay destroys the vault's key.
+	Relay bool
 	// RetryAt is when the next attempt is allowed; zero if at once.
 	RetryAt time.Time
 }

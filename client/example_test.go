@@ -34,10 +34,16 @@ func exampleRelay(dir string) (url, caFile string, stop func()) {
 func exampleDevice(dir, url, caFile, user string) *client.Client {
 	c := &client.Client{Home: filepath.Join(dir, user), Server: url, CAFile: caFile}
 	ctx := context.Background()
-	if err := c.Create(ctx, []byte("2468")); err != nil {
+	pin := []byte("480715") // PINPolicy refuses 1234, 111111, 123456 and the like
+	if err := c.Create(ctx, pin); err != nil {
 		log.Fatal(err)
 	}
 	if _, err := c.Register(ctx, user, client.RegisterOptions{}); err != nil {
+		log.Fatal(err)
+	}
+	// The relay now counts wrong PINs and destroys the vault's key after
+	// ten in a row: a copy of the vault is useless without the relay.
+	if err := c.SetFactors(ctx, pin, client.FactorOptions{Relay: true}); err != nil {
 		log.Fatal(err)
 	}
 	return c

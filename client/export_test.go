@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"slices"
+	"testing"
 	"time"
 
 	"parley.dev/client/internal/relay"
@@ -243,4 +245,44 @@ func StartSession(ctx context.Context, c *Client, to Address) (*session.Session,
 		return nil, err
 	}
 	return session.Initiate(a.identity, a.self(), b)
+}
+
+// SetKDF sets the Argon2id costs of c's new vaults and re-wrappings
+// (benchmarks use the production costs; tests run with a cheap KDF).
+func SetKDF(c *Client, p vault.KDFParams) { c.fs.kdf = p }
+
+// CrashAt makes c's next factor change stop at step, as if the app died
+// there: "credential-added", "enrolled", "rekeyed" or "retired".
+func CrashAt(c *Client, step string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooksLocked().crashAt = step
+}
+
+// IsTestCrash reports whether err is a crash CrashAt asked for.
+func IsTestCrash(err error) bool { return errors.Is(err, errTestCrash) }
+
+// UnlockCredentials lists the credential IDs in home's credential file.
+func UnlockCredentials(t testing.TB, home string) [][32]byte {
+	t.Helper()
+	f, err := readCredentials(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids [][32]byte
+	for _, e := range f.Entries {
+		ids = append(ids, e.Credential.ID())
+	}
+	return ids
+}
+
+// ProbeCredential asks c's relay for credential id's challenge: nil while
+// the relay holds its key.
+func ProbeCredential(ctx context.Context, c *Client, id [32]byte) error {
+	rc, err := c.relayClient()
+	if err != nil {
+		return err
+	}
+	_, err = rc.UnlockChallenge(ctx, id)
+	return err
 }

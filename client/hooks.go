@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"parley.dev/client/internal/relay"
 	"parley.dev/internal/wire"
@@ -22,6 +23,25 @@ type testHooks struct {
 	// crashAfterStores makes this many next stores fail right after
 	// their commit, as if the app died then: no event, no ack.
 	crashAfterStores int
+	// crashAt makes the named step of a factor change (crash* below)
+	// return errTestCrash, as if the app died there.
+	crashAt string
+}
+
+// The steps of a factor change (SetFactors, ChangePIN) a test can crash at.
+const (
+	crashCredentialAdded = "credential-added" // the new credential is in the file
+	crashEnrolled        = "enrolled"         // the relay holds the new key; the header is old
+	crashRekeyed         = "rekeyed"          // the new header is written; nothing retired
+	crashRetired         = "retired"          // the relay retired the old key; the file still has it
+)
+
+// crash returns errTestCrash at the step a test chose.
+func (h *testHooks) crash(step string) error {
+	if h == nil || h.crashAt != step {
+		return nil
+	}
+	return fmt.Errorf("%w at %s", errTestCrash, step)
 }
 
 var errTestCrash = errors.New("client: test hook: simulated crash")

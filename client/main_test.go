@@ -34,6 +34,8 @@ func generous(s *server.Server) {
 	s.RegisterRate = server.Rate{Burst: 10_000, Per: time.Minute}
 	s.BundleRate = server.Rate{Burst: 10_000, Per: time.Minute}
 	s.DeviceRate = server.Rate{Burst: 10_000, Per: time.Minute}
+	s.UnlockRate = server.Rate{Burst: 10_000, Per: time.Minute}
+	s.UnlockCredentialRate = server.Rate{Burst: 10_000, Per: time.Minute}
 }
 
 // startRelay starts an in-process relay over real TLS.

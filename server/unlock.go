@@ -43,7 +43,7 @@ const (
 // count; one unlock makes three).
 var (
 	DefaultUnlockRate           = Rate{Burst: 120, Per: time.Minute}
-	DefaultUnlockCredentialRate = Rate{Burst: 30, Per: time.Minute}
+	DefaultUnlockCredentialRate = Rate{Burst: 60, Per: time.Minute}
 )
 
 var (

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 //	$RELAY     the relay's URL
 //	$RELAYCA   the relay's CA certificate file
 //	$RELAYDIR  the relay's data directory
-//	PARLEY_PIN  set to 1234 (scripts override it per command)
+//	PARLEY_PIN  set to 480715 (scripts override it per command)
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:   "testdata",
@@ -89,7 +89,7 @@ func setupRelay(e *testscript.Env) error {
 	e.Setenv("RELAY", h.relay.URL)
 	e.Setenv("RELAYCA", h.relay.CAFile)
 	e.Setenv("RELAYDIR", h.relay.Dir)
-	e.Setenv("PARLEY_PIN", "1234")
+	e.Setenv("PARLEY_PIN", "480715")
 	if os.Getenv("GORACE") == "" {
 		// Under -race each parley process would otherwise sleep 1s at exit.
 		e.Setenv("GORACE", "atexit_sleep_ms=0")

@@ -107,7 +107,7 @@ Relay:
                           key is destroyed for good (default 10)
   --unlock-rate RATE      unlock requests per client network (default 120/1m)
   --unlock-credential-rate RATE
-                          unlock requests per vault (default 30/1m)
+                          unlock requests per vault (default 60/1m)
   --trusted-proxies NETS  comma-separated networks (CIDR or addresses) of the
                           load balancers in front of the relay: for their
                           connections the client's address, which the

@@ -2,7 +2,9 @@
 // count. `go test -run '^$' -bench . -benchtime 2000x ./internal/...` times
 // the crypto core next to its primitives; at 2000 runs a benchmark whose
 // every run derives an Argon2id key or drains 10,000 envelopes would take
-// the better part of an hour. It is imported only by tests.
+// the better part of an hour. ProcessCPU lets such benchmarks report CPU
+// time per operation, which a shared machine disturbs far less than
+// wall-clock time. It is imported only by tests.
 package benchcap
 
 import (
