@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -162,8 +163,13 @@ func (c *Client) Unlock(ctx context.Context, pin []byte) error {
 		return ErrNoVault
 	}
 	rf, opened, err := c.unlock(ctx, pin)
-	if opened {
+	switch {
+	case opened:
 		c.afterUnlock(ctx, pin, rf)
+	case rf != nil && !errors.Is(err, ErrWrongPIN):
+		// The PIN was right but the vault did not open (in use by another
+		// process, say): undo the relay's count.
+		rf.confirm(ctx)
 	}
 	return err
 }
@@ -183,12 +189,12 @@ func (c *Client) unlock(ctx context.Context, pin []byte) (rf *relayFactor, opene
 	opt.Factors = fs
 	v, err := vault.Open(ctx, c.Home, pin, opt)
 	if err != nil {
-		return nil, false, unlockErr(err, rf)
+		return rf, false, unlockErr(err, rf)
 	}
 	acct, err := loadAccount(v)
 	if err != nil {
 		v.Close()
-		return nil, false, err
+		return rf, false, err
 	}
 	c.open(v)
 	c.acct, c.fs.relay = acct, rf

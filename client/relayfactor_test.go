@@ -314,3 +314,19 @@ func TestRelayFactorOff(t *testing.T) {
 		t.Fatalf("RelayAttemptsLeft without the factor = %d, %v", left, err)
 	}
 }
+
+// TestRelayFactorInUse: the right PIN on a vault another Client holds open
+// fails with ErrInUse and costs no guess at the relay.
+func TestRelayFactorInUse(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t)
+	alice := withRelayFactor(t, r, "alice")
+	for range 3 {
+		if _, err := unlockAs(alice.Home, testPIN); !errors.Is(err, client.ErrInUse) {
+			t.Fatalf("second opener: %v", err)
+		}
+	}
+	if left, err := alice.RelayAttemptsLeft(context.Background()); err != nil || left != unlock.DefaultMaxFailures {
+		t.Fatalf("%d left after three right PINs on a busy vault, %v", left, err)
+	}
+}

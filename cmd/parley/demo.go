@@ -77,6 +77,7 @@ type demo struct {
 	caFile     string
 	served     chan error
 	alice, bob *client.Client
+	pins       map[*client.Client][]byte // random, kept until the relay factor is on
 }
 
 func (d *demo) run() error {
@@ -92,7 +93,7 @@ func (d *demo) run() error {
 	}{
 		{"Start a relay (parleyd in dev mode, with its own local CA)", d.startRelay},
 		{"Create alice's and bob's devices, each with an encrypted vault", d.createDevices},
-		{"Register both on the relay (identity keys, device keys, prekeys)", d.register},
+		{"Register both on the relay (identity keys, device keys, prekeys, PIN guard)", d.register},
 		{"bob is offline; alice sends him three messages", d.sendWhileOffline},
 		{"bob comes online and fetches what waited for him", d.receiveOffline},
 		{"bob replies and alice fetches the reply", d.reply},
@@ -158,12 +159,16 @@ func (d *demo) createDevices() error {
 // newDevice creates a vault under a random PIN (nobody needs to type it).
 func (d *demo) newDevice(name string) (*client.Client, error) {
 	pin := []byte(rand.Text())
-	defer clear(pin)
 	cl := &client.Client{Home: filepath.Join(d.dir, name), Server: d.relayURL, CAFile: d.caFile}
 	start := time.Now()
 	if err := cl.Create(d.ctx, pin); err != nil {
+		clear(pin)
 		return nil, err
 	}
+	if d.pins == nil {
+		d.pins = map[*client.Client][]byte{}
+	}
+	d.pins[cl] = pin
 	d.sayf("%-6s vault in %s, key derived from a PIN in %v", name+":", cl.Home, time.Since(start).Round(time.Millisecond))
 	return cl, nil
 }
@@ -178,6 +183,12 @@ func (d *demo) register() error {
 			return err
 		}
 		d.sayf("registered %s", a)
+		if err := u.cl.SetFactors(d.ctx, d.pins[u.cl], client.FactorOptions{Relay: true}); err != nil {
+			return err
+		}
+		clear(d.pins[u.cl])
+		d.sayf("%s's vault now also needs the relay, which counts wrong PINs and destroys the key after %d in a row",
+			u.name, server.DefaultUnlockMaxFailures)
 	}
 	return nil
 }
@@ -330,6 +341,9 @@ func describeFiles(dir string, n int) string {
 
 // close shuts everything down.
 func (d *demo) close() {
+	for _, pin := range d.pins {
+		clear(pin)
+	}
 	for _, cl := range []*client.Client{d.alice, d.bob} {
 		if cl != nil {
 			cl.Close()

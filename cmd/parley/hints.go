@@ -39,6 +39,12 @@ var errorHints = []struct {
 	err   error
 	hints []string
 }{
+	// The relay factor's errors also match broader ones below (ErrWiped,
+	// ErrUnreachable, ErrRevoked), so they come first.
+	{client.ErrRelayNeeded, []string{"the relay must be reachable to unlock this vault: check the network and that the relay is running, then try again (nothing was counted)"}},
+	{client.ErrRelayLocked, []string{"the relay destroyed this vault's key after too many wrong PINs in a row: its contents are gone for good; remove the directory, then \"parley init\" and \"parley register\" again"}},
+	{client.ErrRelayKeyUnknown, []string{"this device was revoked, or the relay lost its data: the vault cannot be opened; start over with a new --home"}},
+	{client.ErrWeakPIN, []string{"choose " + client.PINPolicy{}.Describe()}},
 	{client.ErrNoVault, []string{"create one with \"parley init\", or pass --home DIR (PARLEY_HOME) to use another"}},
 	{client.ErrExists, []string{"use it as it is, or pass --home DIR to create another"}},
 	{client.ErrWiped, []string{"its contents are gone for good: remove the directory, then \"parley init\" and \"parley register\" again"}},
@@ -69,7 +75,10 @@ func explainPIN(pe *client.PINError) (string, []string) {
 		hints = append(hints, fmt.Sprintf("too many wrong PINs: the next attempt is allowed at %s (in %v)",
 			pe.RetryAt.Local().Format(time.TimeOnly), max(wait, 0)))
 	}
-	if pe.Remaining >= 0 {
+	switch {
+	case pe.Relay:
+		hints = append(hints, fmt.Sprintf("%d more wrong PIN(s) in a row and the relay destroys this vault's key for good", pe.Remaining))
+	case pe.Remaining >= 0:
 		hints = append(hints, fmt.Sprintf("%d more wrong PIN(s) will wipe the vault", pe.Remaining))
 	}
 	if errors.Is(pe, client.ErrLocked) {

@@ -58,6 +58,10 @@ const (
 	envServer = "PARLEY_SERVER"
 	envCA     = "PARLEY_CA"
 	envToken  = "PARLEY_TOKEN"
+	// envNoServerFactor and envServerFactor twin --no-server-factor and
+	// --server-factor (register, passwd).
+	envNoServerFactor = "PARLEY_NO_SERVER_FACTOR"
+	envServerFactor   = "PARLEY_SERVER_FACTOR"
 )
 
 // defaultHomeDir is the home directory's name under the user's home.
@@ -91,7 +95,7 @@ func init() {
 	commands = []command{
 		{"demo", "[--keep]", "run a relay, alice and bob in-process and show it all work", cmdDemo},
 		{"init", "", "create the vault (asks for a new PIN twice)", cmdInit},
-		{"register", "--server URL [--ca FILE] [--token T] USER", "create the identity and this device on a relay", cmdRegister},
+		{"register", "--server URL [--ca FILE] [--token T] [--no-server-factor] USER", "create the identity and this device on a relay, which then limits PIN guesses", cmdRegister},
 		{"send", "USER TEXT | USER --file PATH [CAPTION]", "encrypt and send a message or a file (queued if the relay is unreachable)", cmdSend},
 		{"save", "MSGID PATH", "decrypt a received (or sent) attachment to PATH", cmdSave},
 		{"sync", "", "fetch pending messages, print them, acknowledge, exit", cmdSync},
@@ -102,7 +106,7 @@ func init() {
 		{"safety", "USER", "print the safety number shared with USER", cmdSafety},
 		{"verify", "USER NUMBER", "mark USER verified if NUMBER (60 digits, quoted or as 12 groups) matches", cmdVerify},
 		{"accept", "USER", "accept USER's new identity after checking it", cmdAccept},
-		{"passwd", "", "change the PIN", cmdPasswd},
+		{"passwd", "[--server-factor | --no-server-factor]", "change the PIN (and turn the relay's PIN guess limit on or off)", cmdPasswd},
 	}
 }
 

@@ -332,8 +332,7 @@ const (
 // vaultSecrets returns pieces of the secret keys (identity, device,
 // prekeys) and of the session states in the vault in home.
 func vaultSecrets(ts *testscript.TestScript, home string) (keys, sessions []string) {
-	v, err := vault.Open(context.Background(), home, []byte(ts.Getenv("PARLEY_PIN")), vault.Options{})
-	ts.Check(err)
+	v := openVault(ts, home)
 	defer v.Close()
 	for _, k := range []string{"identity", "device"} {
 		val, err := v.Get(nsAccount, k)

@@ -9,16 +9,37 @@ import (
 
 // open unlocks the vault in --home with the PIN. The caller closes it.
 func (c *cli) open() (*client.Client, error) {
-	pin, err := c.pin("PIN for " + c.home + ": ")
+	cl, pin, err := c.openWithPIN("PIN for " + c.home + ": ")
+	clear(pin)
+	return cl, err
+}
+
+// openWithPIN unlocks the vault with the PIN asked for with prompt and
+// also returns the PIN, for commands that re-wrap the vault; the caller
+// clears it and closes the client.
+func (c *cli) openWithPIN(prompt string) (*client.Client, []byte, error) {
+	pin, err := c.pin(prompt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer clear(pin)
 	cl := &client.Client{Home: c.home}
 	if err := cl.Unlock(c.ctx, pin); err != nil {
-		return nil, c.homeError(err)
+		clear(pin)
+		return nil, nil, c.homeError(err)
 	}
-	return cl, nil
+	c.warnPINOnly(cl)
+	return cl, pin, nil
+}
+
+// warnPINOnly warns, at every unlock, that a registered vault without the
+// relay's factor (registered with --no-server-factor) is protected by its
+// PIN alone.
+func (c *cli) warnPINOnly(cl *client.Client) {
+	if _, err := cl.Address(); err != nil || cl.RelayFactor() {
+		return
+	}
+	c.notef("warning: this vault is protected by its PIN alone: a copy of its files can be guessed offline; " +
+		"\"parley passwd --server-factor\" lets the relay limit the guesses")
 }
 
 // homeError names the home directory in the SDK's errors about it.

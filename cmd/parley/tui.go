@@ -21,6 +21,8 @@ import (
 	"os"
 
 	"golang.org/x/term"
+
+	"parley.dev/client"
 )
 
 // hintError is an error with next steps for the user.
@@ -110,7 +112,7 @@ func (c *cli) newPIN(env, prompt string) ([]byte, error) {
 		return nil, err
 	}
 	if len(first) == 0 {
-		return nil, withHints(errors.New("the PIN is empty"), "choose a PIN of at least 6 digits")
+		return nil, withHints(errors.New("the PIN is empty"), "choose "+client.PINPolicy{}.Describe())
 	}
 	second, err := askTerminal("Repeat the PIN: ")
 	if err != nil {

@@ -14,8 +14,10 @@ Start here:
 
 Commands:
     init                             create the vault (asks for a new PIN twice)
-    register --server URL [--ca FILE] [--token T] USER
-                                     create the identity and this device on a relay
+    register --server URL [--ca FILE] [--token T] [--no-server-factor] USER
+                                     create the identity and this device on a relay;
+                                     the relay then limits PIN guesses for this vault
+                                     (--no-server-factor: the PIN alone protects it)
     send USER TEXT                   encrypt and send (queued if the relay is unreachable
                                      or refuses it for now; the next sync sends it)
     send USER --file PATH [CAPTION]  encrypt and send a file, resumable, with a progress
@@ -31,7 +33,8 @@ Commands:
     verify USER NUMBER               mark USER verified if NUMBER matches theirs
                                      (quoted, or typed as shown: 12 groups of 5)
     accept USER                      accept USER's new identity after checking it
-    passwd                           change the PIN
+    passwd [--server-factor | --no-server-factor]
+                                     change the PIN (and turn the relay's limit on or off)
     help [COMMAND]                   print this text, or one command's
 
 Global flags (before or after COMMAND, before its arguments):
@@ -40,10 +43,18 @@ Global flags (before or after COMMAND, before its arguments):
     --server URL   the relay, https only (register)                    PARLEY_SERVER
     --ca FILE      trust this CA certificate for the relay (register)  PARLEY_CA
     --token T      a registration token from your app's backend        PARLEY_TOKEN
+    --no-server-factor   PIN only, no relay limit (register, passwd)   PARLEY_NO_SERVER_FACTOR=1
+    --server-factor      turn the relay's limit on (passwd)            PARLEY_SERVER_FACTOR=1
 
 The PIN is read from the terminal without echo. Scripts may set PARLEY_PIN
 instead; that is less safe: other programs of yours can read a process's
-environment, and shells keep history.
+environment, and shells keep history. A new PIN needs at least 6 digits
+(not a repeat, a run or a common PIN) or a passphrase of 8 characters.
+
+After "register", unlocking the vault needs the relay: it counts wrong PINs
+and destroys the vault's key after too many in a row (10, unless its
+operator chose otherwise), so a copy of the vault's files cannot be guessed
+at offline.
 
 Messages print as "[time] sender: text". Errors go to standard error as
 "parley: error: ..." followed by hints on what to do next.
