@@ -263,18 +263,7 @@ func TestRelayFactorRevokedDevice(t *testing.T) {
 	ctx := context.Background()
 	r := startRelay(t)
 	alice := register(t, r, "alice")
-	req := newClient(t, r, "phone")
-	code, err := req.LinkRequest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	approval, err := alice.ApproveLink(ctx, code)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := req.Register(ctx, "alice", client.RegisterOptions{Link: approval}); err != nil {
-		t.Fatal(err)
-	}
+	req := link(t, r, alice, "phone")
 	if err := req.SetFactors(ctx, testPIN, client.FactorOptions{Relay: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +272,7 @@ func TestRelayFactorRevokedDevice(t *testing.T) {
 	if err := alice.RevokeDevice(ctx, phone.Device); err != nil {
 		t.Fatal(err)
 	}
-	_, err = unlockAs(req.Home, testPIN)
+	_, err := unlockAs(req.Home, testPIN)
 	if !errors.Is(err, client.ErrRelayKeyUnknown) || !errors.Is(err, client.ErrRevoked) {
 		t.Fatalf("Unlock of a revoked phone: %v", err)
 	}

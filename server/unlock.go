@@ -22,16 +22,9 @@ import (
 // rate-limited per client network and, once the credential is known, per
 // credential (unknown credentials cannot fill that limiter).
 // Enrolment, activation and retirement are device-authenticated.
-const (
-	pathUnlockChallenge = "/v1/unlock/challenge"
-	pathUnlockEvaluate  = "/v1/unlock/evaluate"
-	pathUnlockConfirm   = "/v1/unlock/confirm"
-	pathUnlockEnrol     = "/v1/unlock/enrol"
-	pathUnlockActivate  = "/v1/unlock/activate"
-	pathUnlockRetire    = "/v1/unlock/retire"
-	// maxUnlockBody fits the largest unlock frame (UnlockEvaluate: 162).
-	maxUnlockBody = 256
-)
+
+// maxUnlockBody fits the largest unlock frame (UnlockEvaluate: 162 bytes).
+const maxUnlockBody = 256
 
 // Bounds of Server.UnlockMaxFailures.
 const (
@@ -55,12 +48,12 @@ var (
 )
 
 func (r *relay) unlockRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+pathUnlockChallenge, r.handleUnlockChallenge)
-	mux.HandleFunc("POST "+pathUnlockEvaluate, r.handleUnlockEvaluate)
-	mux.HandleFunc("POST "+pathUnlockConfirm, r.handleUnlockConfirm)
-	mux.Handle("POST "+pathUnlockEnrol, r.authed(r.handleUnlockEnrol, maxUnlockBody))
-	mux.Handle("POST "+pathUnlockActivate, r.authed(r.handleUnlockActivate, maxUnlockBody))
-	mux.Handle("POST "+pathUnlockRetire, r.authed(r.handleUnlockRetire, maxUnlockBody))
+	mux.HandleFunc("POST "+wire.PathUnlockChallenge, r.handleUnlockChallenge)
+	mux.HandleFunc("POST "+wire.PathUnlockEvaluate, r.handleUnlockEvaluate)
+	mux.HandleFunc("POST "+wire.PathUnlockConfirm, r.handleUnlockConfirm)
+	mux.Handle("POST "+wire.PathUnlockEnrol, r.authed(r.handleUnlockEnrol, maxUnlockBody))
+	mux.Handle("POST "+wire.PathUnlockActivate, r.authed(r.handleUnlockActivate, maxUnlockBody))
+	mux.Handle("POST "+wire.PathUnlockRetire, r.authed(r.handleUnlockRetire, maxUnlockBody))
 }
 
 // unlockFrame reads an unauthenticated unlock request of type F, after

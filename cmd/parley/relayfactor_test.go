@@ -68,7 +68,7 @@ func (f *scriptRelayFactor) Name() string { return f.cred.ID().FactorName() }
 
 func (f *scriptRelayFactor) Secret(_ context.Context, input []byte) ([]byte, error) {
 	id := f.cred.ID()
-	ch, err := post[*wire.UnlockChallenge](f, "/v1/unlock/challenge", &wire.UnlockHello{Credential: id})
+	ch, err := post[*wire.UnlockChallenge](f, wire.PathUnlockChallenge, &wire.UnlockHello{Credential: id})
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (f *scriptRelayFactor) Secret(_ context.Context, input []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	ev, err := post[*wire.UnlockEvaluation](f, "/v1/unlock/evaluate", &wire.UnlockEvaluate{Credential: id,
+	ev, err := post[*wire.UnlockEvaluation](f, wire.PathUnlockEvaluate, &wire.UnlockEvaluate{Credential: id,
 		Challenge: ch.Challenge, Blinded: blinded, Signature: f.cred.SignEvaluate(ch.Challenge, blinded)})
 	if err != nil {
 		return nil, err
@@ -89,7 +89,7 @@ func (f *scriptRelayFactor) Secret(_ context.Context, input []byte) ([]byte, err
 }
 
 func (f *scriptRelayFactor) confirm() error {
-	_, err := post[*wire.UnlockChallenge](f, "/v1/unlock/confirm",
+	_, err := post[*wire.UnlockChallenge](f, wire.PathUnlockConfirm,
 		&wire.UnlockConfirm{Credential: f.cred.ID(), Challenge: f.next, Proof: f.out.Proof(f.next)})
 	return err
 }

@@ -43,6 +43,18 @@ const (
 	CodeUnlockStale   Code = 42 // the challenge is not the credential's current one; fetch it again
 )
 
+// The unlock endpoints' paths, all POST (docs/protocol.md, "Endpoints").
+// Challenge, evaluate and confirm carry no device proof; enrol, activate
+// and retire do.
+const (
+	PathUnlockChallenge = "/v1/unlock/challenge"
+	PathUnlockEvaluate  = "/v1/unlock/evaluate"
+	PathUnlockConfirm   = "/v1/unlock/confirm"
+	PathUnlockEnrol     = "/v1/unlock/enrol"
+	PathUnlockActivate  = "/v1/unlock/activate"
+	PathUnlockRetire    = "/v1/unlock/retire"
+)
+
 func init() {
 	for t, n := range map[Type]string{
 		TypeUnlockHello: "unlock-hello", TypeUnlockChallenge: "unlock-challenge",

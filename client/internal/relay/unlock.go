@@ -8,17 +8,10 @@ import (
 )
 
 // The relay PIN factor's endpoints (docs/protocol.md, "Relay PIN
-// factor"). The first three serve a vault that is still locked: they carry
-// no device proof (the frames are signed by the vault's unlock credential
-// or prove its verifier). The others are device-authenticated.
-const (
-	pathUnlockChallenge = "/v1/unlock/challenge"
-	pathUnlockEvaluate  = "/v1/unlock/evaluate"
-	pathUnlockConfirm   = "/v1/unlock/confirm"
-	pathUnlockEnrol     = "/v1/unlock/enrol"
-	pathUnlockActivate  = "/v1/unlock/activate"
-	pathUnlockRetire    = "/v1/unlock/retire"
-)
+// factor"): UnlockChallenge, UnlockEvaluate and UnlockConfirm serve a
+// vault that is still locked, so they carry no device proof (the frames
+// are signed by the vault's unlock credential or prove its verifier); the
+// others are device-authenticated.
 
 // frameRequest makes one API call carrying frame in.
 func frameRequest[F wire.Frame](ctx context.Context, c *Client, path string, in wire.Frame, a *Auth) (F, error) {
@@ -33,35 +26,35 @@ func frameRequest[F wire.Frame](ctx context.Context, c *Client, path string, in 
 // UnlockChallenge returns credential cred's current challenge and how many
 // guesses it has left.
 func (c *Client) UnlockChallenge(ctx context.Context, cred [wire.UnlockFieldLen]byte) (*wire.UnlockChallenge, error) {
-	return frameRequest[*wire.UnlockChallenge](ctx, c, pathUnlockChallenge, &wire.UnlockHello{Credential: cred}, nil)
+	return frameRequest[*wire.UnlockChallenge](ctx, c, wire.PathUnlockChallenge, &wire.UnlockHello{Credential: cred}, nil)
 }
 
 // UnlockEvaluate asks for one evaluation, which the relay counts as a
 // guess before it answers.
 func (c *Client) UnlockEvaluate(ctx context.Context, f *wire.UnlockEvaluate) (*wire.UnlockEvaluation, error) {
-	return frameRequest[*wire.UnlockEvaluation](ctx, c, pathUnlockEvaluate, f, nil)
+	return frameRequest[*wire.UnlockEvaluation](ctx, c, wire.PathUnlockEvaluate, f, nil)
 }
 
 // UnlockConfirm proves a successful unlock, which resets the counter, and
 // returns the next challenge.
 func (c *Client) UnlockConfirm(ctx context.Context, f *wire.UnlockConfirm) (*wire.UnlockChallenge, error) {
-	return frameRequest[*wire.UnlockChallenge](ctx, c, pathUnlockConfirm, f, nil)
+	return frameRequest[*wire.UnlockChallenge](ctx, c, wire.PathUnlockConfirm, f, nil)
 }
 
 // UnlockEnrol asks the relay, as device a, for an OPRF key for a new
 // credential and the evaluation of a first blinded element.
 func (c *Client) UnlockEnrol(ctx context.Context, a Auth, f *wire.UnlockEnrol) (*wire.UnlockEvaluation, error) {
-	return frameRequest[*wire.UnlockEvaluation](ctx, c, pathUnlockEnrol, f, &a)
+	return frameRequest[*wire.UnlockEvaluation](ctx, c, wire.PathUnlockEnrol, f, &a)
 }
 
 // UnlockActivate leaves the relay the verifier of a's pending credential.
 func (c *Client) UnlockActivate(ctx context.Context, a Auth, f *wire.UnlockActivate) error {
-	_, err := frameRequest[*wire.OK](ctx, c, pathUnlockActivate, f, &a)
+	_, err := frameRequest[*wire.OK](ctx, c, wire.PathUnlockActivate, f, &a)
 	return err
 }
 
 // UnlockRetire deletes a's unlock keys other than keep (all when nil).
 func (c *Client) UnlockRetire(ctx context.Context, a Auth, keep *[wire.UnlockFieldLen]byte) error {
-	_, err := frameRequest[*wire.OK](ctx, c, pathUnlockRetire, &wire.UnlockRetire{Keep: keep}, &a)
+	_, err := frameRequest[*wire.OK](ctx, c, wire.PathUnlockRetire, &wire.UnlockRetire{Keep: keep}, &a)
 	return err
 }
