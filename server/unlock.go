@@ -210,7 +210,7 @@ func (r *relay) handleUnlockConfirm(w http.ResponseWriter, req *http.Request) {
 	case !swapped:
 		r.writeError(w, errUnlockStale)
 	default:
-		r.log.Info("unlock: success proven", "device", k.Device.String(), "after_failures", s.Failures)
+		r.log.Info("unlock: success proven", "device", k.Device.String(), "guesses", s.Failures)
 		r.writeFrame(w, &wire.UnlockChallenge{Challenge: next.Challenge(f.Credential), Left: r.unlockMax(), Max: r.unlockMax()})
 	}
 }
