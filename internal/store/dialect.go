@@ -21,6 +21,8 @@ type dialect struct {
 	// keep concurrent migrations apart (SQLite's BEGIN IMMEDIATE already
 	// does).
 	migrateLock string
+	// tableExists counts the tables named $1 in the current schema.
+	tableExists string
 }
 
 var sqliteDialect = dialect{
@@ -39,6 +41,7 @@ var sqliteDialect = dialect{
 		}
 		return "PRAGMA synchronous = NORMAL", false
 	},
+	tableExists: `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1`,
 }
 
 // dollarToQuestion rewrites $n placeholders to ?n. SQLite reads "$1" as a

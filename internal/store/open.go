@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ncruces/go-sqlite3/driver"
 )
 
@@ -38,6 +40,11 @@ type Options struct {
 	// own default of 1,000 the checkpoints cost the writer far more.
 	// PostgreSQL ignores it.
 	WALAutocheckpoint int
+
+	// NoMigrate makes Open check that the schema is current (failing
+	// with ErrSchemaBehind if not) instead of migrating it: for
+	// deployments that run Migrate as a step of their own.
+	NoMigrate bool
 
 	// insecureDelete turns SQLite's secure_delete off; benchmarks use it
 	// to measure what secure_delete costs.
@@ -86,7 +93,7 @@ func (o Options) withDefaults() Options {
 func Open(ctx context.Context, dsn string, opt Options) (Store, error) {
 	opt = opt.withDefaults()
 	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case isPostgres(dsn):
 		return openPostgres(ctx, dsn, opt)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opt)
@@ -95,20 +102,71 @@ func Open(ctx context.Context, dsn string, opt Options) (Store, error) {
 	}
 }
 
+// Migrate brings the schema of the database named by dsn (as for Open) up
+// to date and returns the versions before and after. Several processes
+// may run it, and Open, at once: one migrates, the others wait for it.
+func Migrate(ctx context.Context, dsn string) (from, to int, err error) {
+	db, d, err := openWriteDB(dsn, Options{}.withDefaults())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	return migrate(ctx, db, d)
+}
+
+// openWriteDB opens a write connection to dsn, as Open would.
+func openWriteDB(dsn string, opt Options) (*sql.DB, dialect, error) {
+	if isPostgres(dsn) {
+		cfg, err := pgConfig(dsn)
+		if err != nil {
+			return nil, postgresDialect, err
+		}
+		db := stdlib.OpenDB(*cfg)
+		db.SetMaxOpenConns(1)
+		return db, postgresDialect, nil
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	if err := checkPath(path); err != nil {
+		return nil, sqliteDialect, err
+	}
+	db, err := driver.Open(path, execInit(writerPragmas(opt)))
+	if err != nil {
+		return nil, sqliteDialect, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, sqliteDialect, nil
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// prepareSchema migrates, or with NoMigrate checks, the schema.
+func prepareSchema(ctx context.Context, db *sql.DB, d dialect, opt Options) error {
+	if opt.NoMigrate {
+		return checkSchema(ctx, db, d)
+	}
+	_, _, err := migrate(ctx, db, d)
+	return err
+}
+
+func checkPath(path string) error {
+	if path == "" || path == ":memory:" || strings.Contains(path, "mode=memory") {
+		return fmt.Errorf("%w: sqlite store needs a file path, got %q", ErrInvalid, path)
+	}
+	return nil
+}
+
 // openSQLite opens the file twice: one write connection for the writer
 // goroutine and a pool of read-only connections, which WAL lets read
 // while the writer commits.
 func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
-	if path == "" || path == ":memory:" || strings.Contains(path, "mode=memory") {
-		return nil, fmt.Errorf("%w: sqlite store needs a file path, got %q", ErrInvalid, path)
-	}
-	wdb, err := driver.Open(path, execInit(writerPragmas(opt)))
+	wdb, _, err := openWriteDB(path, opt)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
-	if err := migrate(ctx, wdb, sqliteDialect); err != nil {
+	if err := prepareSchema(ctx, wdb, sqliteDialect, opt); err != nil {
 		wdb.Close()
 		return nil, err
 	}

@@ -207,3 +207,29 @@ func mailboxLens(t *testing.T, s store.Store, as ...addr.Address) [2]int {
 	}
 	return n
 }
+
+// TestNoMigrate: with Options.NoMigrate, Open refuses a schema that is
+// behind (ErrSchemaBehind) and changes nothing; Migrate brings it up to
+// date once.
+func TestNoMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.db")
+	ctx := t.Context()
+	if s, err := store.Open(ctx, path, store.Options{NoMigrate: true}); !errors.Is(err, store.ErrSchemaBehind) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open(NoMigrate) of a fresh database = %v, want ErrSchemaBehind", err)
+	}
+	want := store.SchemaVersion()
+	for i, from := range []int{0, want} {
+		f, to, err := store.Migrate(ctx, "sqlite:"+path)
+		if err != nil || f != from || to != want {
+			t.Fatalf("Migrate #%d = %d -> %d, %v; want %d -> %d", i+1, f, to, err, from, want)
+		}
+	}
+	s, err := store.Open(ctx, path, store.Options{NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
