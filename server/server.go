@@ -70,6 +70,21 @@ type Server struct {
 	// StoreDSN names the database instead of DataDir: a SQLite file path
 	// (optionally "sqlite:"-prefixed) or a "postgres://" URL.
 	StoreDSN string
+	// NoMigrate makes Start check that the database schema is current
+	// instead of migrating it (run store migrations as a step of their
+	// own: parleyd migrate).
+	NoMigrate bool
+	// NATSURL, if set, is the NATS server (comma-separated nats:// URLs)
+	// that carries wake-ups between relay nodes sharing one PostgreSQL
+	// StoreDSN. Without it wake-ups stay in this process (one node).
+	NATSURL string
+	// NATSPrefix starts the relay's NATS subjects
+	// (fanout.DefaultNATSPrefix); the nodes of one deployment share it.
+	NATSPrefix string
+	// FallbackPoll is how often each connection re-reads its mailbox, and
+	// the relay checks its connected devices for revocation, while NATS
+	// is unreachable (DefaultFallbackPoll).
+	FallbackPoll time.Duration
 	// TLSConfig holds the relay's certificates (required). Whatever it
 	// says, the relay speaks TLS 1.3 only and HTTP/1.1. DevTLS makes one
 	// for development; golang.org/x/crypto/acme/autocert's
@@ -243,7 +258,7 @@ func (s *Server) MetricsHandler() http.Handler {
 // relay is a started Server: resolved settings and running state.
 type relay struct {
 	maxEnvelope, mailboxCap, window, maxInFlight, lowWater int
-	ttl, writeTimeout, recheck                             time.Duration
+	ttl, writeTimeout, recheck, fallbackPoll               time.Duration
 	registration                                           RegistrationMode
 	tokenKey                                               ed25519.PublicKey
 	now                                                    func() time.Time
@@ -276,12 +291,12 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		ttl:          orDuration(s.MailboxTTL, DefaultMailboxTTL),
 		writeTimeout: orDuration(s.WriteTimeout, DefaultWriteTimeout),
 		recheck:      orDuration(s.RecheckInterval, DefaultRecheckInterval),
+		fallbackPoll: orDuration(s.FallbackPoll, DefaultFallbackPoll),
 		registration: s.Registration,
 		tokenKey:     s.TokenKey,
 		now:          s.Now,
 		log:          s.Logger,
 		metrics:      newMetrics(),
-		fan:          fanout.NewMemory(),
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -306,10 +321,22 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		r.store.Close()
 		return nil, err
 	}
+	fan, err := r.newFanout(s)
+	if err != nil {
+		r.blobs.store.Close()
+		r.store.Close()
+		return nil, err
+	}
+	r.fan = fan
+	r.metrics.fanoutUp = r.fanoutUp
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.http = r.newHTTPServer(!s.SeparateMetrics)
 	r.bg.Add(1)
 	go r.sweepLoop(orDuration(s.SweepInterval, DefaultSweepInterval))
+	if h, ok := r.fan.(healthReporter); ok {
+		r.bg.Add(1)
+		go r.degradedLoop(h)
+	}
 	return r, nil
 }
 
@@ -350,6 +377,7 @@ func (r *relay) openStore(ctx context.Context, s *Server) error {
 		NoticeTTL:  r.ttl,
 		Now:        r.now,
 		Logger:     r.log,
+		NoMigrate:  s.NoMigrate,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
