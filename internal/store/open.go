@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ncruces/go-sqlite3"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
 )
 
