@@ -184,20 +184,11 @@ func listExpiring(t *txn, now time.Time, limit int) ([]expiring, error) {
 	return out, nil
 }
 
-// deleteEnvelope deletes one envelope and reports whether it existed. It
-// locks the mailbox first, in the same order as Submit and Ack.
+// deleteEnvelope deletes one envelope and reports whether it existed.
+// Like an ack it is a plain delete (see ack.go).
 func deleteEnvelope(t *txn, to addr.Address, seq int64) (bool, error) {
-	m, err := t.mailbox(to)
-	if err != nil || m.gone {
-		return false, err
-	}
 	n, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
-	if err != nil || n == 0 {
-		return false, err
-	}
-	m.queued -= n
-	m.dirty = true
-	return true, nil
+	return n > 0, err
 }
 
 // groupExpired groups expired messages by (sender, recipient) in the order

@@ -73,7 +73,8 @@ const (
 	// (the SQLite dialect drops the clause, see dialect.go).
 	qLockMailbox = `SELECT last_seq, queued FROM devices
 WHERE user_id = $1 AND device_id = $2` + forUpdate
-	qQueued = `SELECT queued FROM devices WHERE user_id = $1 AND device_id = $2`
+	// qCountMailbox counts a mailbox's envelopes (expired ones included).
+	qCountMailbox = `SELECT COUNT(*) FROM envelopes WHERE to_user = $1 AND to_device = $2`
 
 	qPending = `SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload
 FROM envelopes WHERE to_user = $1 AND to_device = $2 AND seq > $3 AND expires > $4
@@ -167,7 +168,7 @@ var writeQueries = append([]string{
 	qCreateUser, qReplaceIdentity, qLockUser, qSetLastDevice, qCountDevices, qAddDevice,
 	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
-	qLockMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
+	qLockMailbox, qCountMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
 }, multiRowQueries()...)
 
 // multiRow holds the multi-row statements for one row count, built once.

@@ -158,13 +158,12 @@ func (s *sqlStore) MailboxLen(ctx context.Context, a addr.Address) (int, error) 
 	if err := checkAddr(a); err != nil {
 		return 0, err
 	}
-	var n int64
-	ok, err := s.queryRow(ctx, qQueued, []any{string(a.User), int64(a.Device)}, &n)
-	if err != nil {
+	if _, err := s.Device(ctx, a); err != nil {
 		return 0, err
 	}
-	if !ok {
-		return 0, fmt.Errorf("%w: device %s", ErrNotFound, a)
+	var n int64
+	if _, err := s.queryRow(ctx, qCountMailbox, []any{string(a.User), int64(a.Device)}, &n); err != nil {
+		return 0, err
 	}
 	return int(n), nil
 }

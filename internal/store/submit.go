@@ -75,6 +75,9 @@ func (t *txn) store(subs []submission) error {
 	if err := t.lockMailboxes(keys); err != nil {
 		return err
 	}
+	if err := t.recount(subs); err != nil {
+		return err
+	}
 	saved := t.saveBoxes(subs)
 	if done, err := t.storeOptimistic(subs); done || err != nil {
 		return err
@@ -213,6 +216,32 @@ func (t *txn) lockChunk(keys []mailboxKey) error {
 	for _, k := range keys {
 		if _, ok := t.boxes[k]; !ok {
 			t.boxes[k] = &mailboxState{gone: true}
+		}
+	}
+	return nil
+}
+
+// recount replaces the queued bound of each mailbox of subs that the
+// submissions might fill (bound + their number > cap) by the true count.
+// The mailbox is locked, so no envelope can be added meanwhile; an ack
+// (which does not lock) can only make the count too high, never too low.
+func (t *txn) recount(subs []submission) error {
+	adding := map[mailboxKey]int64{}
+	for _, s := range subs {
+		adding[mailboxKey{s.e.To.User, s.e.To.Device}]++
+	}
+	for k, n := range adding {
+		m := t.boxes[k]
+		if m.gone || m.counted || m.queued+n <= t.w.cap {
+			continue
+		}
+		var q int64
+		if _, err := t.queryRow(qCountMailbox, []any{string(k.user), int64(k.device)}, &q); err != nil {
+			return err
+		}
+		m.counted = true
+		if q != m.queued {
+			m.queued, m.dirty = q, true
 		}
 	}
 	return nil

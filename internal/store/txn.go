@@ -88,11 +88,13 @@ type mailboxKey struct {
 	device addr.DeviceID
 }
 
-// mailboxState is a mailbox's counters as of this transaction. A missing
-// device is cached too (gone), so that it is looked up once per batch.
+// mailboxState is a mailbox's counters as of this transaction: lastSeq
+// exactly, queued as an upper bound (see ack.go), exact once counted. A
+// missing device is cached too (gone), so that it is looked up once per
+// batch.
 type mailboxState struct {
-	lastSeq, queued int64
-	gone, dirty     bool
+	lastSeq, queued      int64
+	gone, dirty, counted bool
 }
 
 func (t *txn) stmt(q string) (*sql.Stmt, error) {
