@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 
 	"parley.dev/internal/addr"
@@ -53,33 +54,15 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 			}
 		}
 	}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), maxRows)]
-		keys = keys[len(chunk):]
-		if err := t.deleteChunk(chunk, owner); err != nil {
-			return err
-		}
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{string(k.box.user), int64(k.box.device), k.seq}
 	}
-	return nil
-}
-
-func (t *txn) deleteChunk(keys []ackKey, owner map[ackKey]*int) error {
-	size := padRows(len(keys))
-	args := make([]any, 0, 3*size)
-	for i := range size {
-		k := keys[min(i, len(keys)-1)]
-		args = append(args, string(k.box.user), int64(k.box.device), k.seq)
-	}
-	rows, err := t.query(multiRows[size].delete, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return t.bulkQuery(bulkDelete, rows, func(r *sql.Rows) error {
 		var user string
 		var device int64
 		k := ackKey{}
-		if err := rows.Scan(&user, &device, &k.seq); err != nil {
+		if err := r.Scan(&user, &device, &k.seq); err != nil {
 			return fmt.Errorf("store: ack: %w", err)
 		}
 		k.box = mailboxKey{addr.UserID(user), addr.DeviceID(device)}
@@ -88,9 +71,6 @@ func (t *txn) deleteChunk(keys []ackKey, owner map[ackKey]*int) error {
 			return fmt.Errorf("store: ack deleted an envelope it was not asked to")
 		}
 		*n++
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: ack: %w", err)
-	}
-	return nil
+		return nil
+	})
 }

@@ -23,6 +23,9 @@ type dialect struct {
 	migrateLock string
 	// tableExists counts the tables named $1 in the current schema.
 	tableExists string
+	// bulk, if set, holds the array forms of the bulk statements, used
+	// instead of the portable multi-row ones (see bulk.go).
+	bulk map[bulkOp]string
 }
 
 var sqliteDialect = dialect{

@@ -26,7 +26,7 @@ func (s *sqlStore) Submit(ctx context.Context, envs []Envelope) ([]SubmitResult,
 		norm[i] = e
 	}
 	results := make([]SubmitResult, len(norm))
-	err := s.w.do(ctx, true, len(norm), func(t *txn) error {
+	err := s.w.do(ctx, norm[0].To.User, true, len(norm), func(t *txn) error {
 		t.submit(norm, results) // stored with the rest of the batch; see submit.go
 		return nil
 	})
@@ -86,7 +86,7 @@ func (s *sqlStore) Ack(ctx context.Context, to addr.Address, seqs []int64) (int,
 		chunk := seqs[:min(len(seqs), MaxBatch)]
 		seqs = seqs[len(chunk):]
 		var n int
-		err := s.w.do(ctx, false, len(chunk), func(t *txn) error {
+		err := s.w.do(ctx, to.User, false, len(chunk), func(t *txn) error {
 			t.ack(to, chunk, &n) // run with the rest of the batch; see ack.go
 			return nil
 		})
@@ -118,7 +118,7 @@ func (s *sqlStore) Expire(ctx context.Context, now time.Time, limit int) ([]Expi
 	}
 	limit = min(limit, MaxBatch)
 	var out []Expired
-	err := s.w.do(ctx, false, limit, func(t *txn) (err error) {
+	err := s.w.do(ctx, "", false, limit, func(t *txn) (err error) {
 		out, err = s.expire(t, now, limit)
 		return err
 	})

@@ -35,6 +35,10 @@ type Options struct {
 	QueueLen int
 	// ReadConns is the size of the read-only connection pool (default 4).
 	ReadConns int
+	// Writers is how many write connections (and writer goroutines) a
+	// PostgreSQL store uses (default 4); see writers. SQLite always uses
+	// one.
+	Writers int
 	// WALAutocheckpoint is SQLite's wal_autocheckpoint in pages (default
 	// 10,000, about 40 MB of WAL). SQLite checkpoints inside COMMIT; at its
 	// own default of 1,000 the checkpoints cost the writer far more.
@@ -53,6 +57,7 @@ type Options struct {
 
 const (
 	defaultReadConns  = 4
+	defaultWriters    = 4
 	defaultCheckpoint = 10000
 	busyTimeoutMillis = 10000
 	writerCacheKiB    = 8192
@@ -79,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReadConns <= 0 {
 		o.ReadConns = defaultReadConns
+	}
+	if o.Writers <= 0 {
+		o.Writers = defaultWriters
 	}
 	if o.WALAutocheckpoint <= 0 {
 		o.WALAutocheckpoint = defaultCheckpoint
@@ -177,7 +185,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.ReadConns)
 	rdb.SetMaxIdleConns(opt.ReadConns)
-	return newSQLStore(ctx, wdb, rdb, sqliteDialect, opt)
+	return newSQLStore(ctx, []*sql.DB{wdb}, rdb, sqliteDialect, opt)
 }
 
 // execInit configures each new SQLite connection. It turns on the query

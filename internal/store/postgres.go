@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -26,10 +27,11 @@ var postgresDialect = dialect{
 	// selects, so deployments in other schemas of one database do not
 	// wait for each other. It is released at COMMIT.
 	migrateLock: "SELECT pg_advisory_xact_lock(1348563564, hashtext(current_schema()))",
+	bulk:        postgresBulk,
 	tableExists: `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 }
 
-// openPostgres opens a writer connection and a read-only pool on the
+// openPostgres opens Options.Writers writer connections and a read-only pool on the
 // database named by a postgres:// URL (its search_path selects the schema).
 func openPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
 	cfg, err := pgConfig(dsn)
@@ -39,17 +41,22 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
 	wcfg, rcfg := cfg.Copy(), cfg.Copy()
 	wcfg.RuntimeParams["synchronous_commit"] = "on"
 	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
-	wdb := stdlib.OpenDB(*wcfg)
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
-	if err := prepareSchema(ctx, wdb, postgresDialect, opt); err != nil {
-		wdb.Close()
+	wdbs := make([]*sql.DB, opt.Writers)
+	for i := range wdbs {
+		wdbs[i] = stdlib.OpenDB(*wcfg)
+		wdbs[i].SetMaxOpenConns(1)
+		wdbs[i].SetMaxIdleConns(1)
+	}
+	if err := prepareSchema(ctx, wdbs[0], postgresDialect, opt); err != nil {
+		for _, db := range wdbs {
+			db.Close()
+		}
 		return nil, err
 	}
 	rdb := stdlib.OpenDB(*rcfg)
 	rdb.SetMaxOpenConns(opt.ReadConns)
 	rdb.SetMaxIdleConns(opt.ReadConns)
-	return newSQLStore(ctx, wdb, rdb, postgresDialect, opt)
+	return newSQLStore(ctx, wdbs, rdb, postgresDialect, opt)
 }
 
 // pgConfig parses a postgres:// URL.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -104,10 +105,14 @@ var rowSizes = func() []int {
 }()
 
 // qLockMailboxes is qLockMailbox for n mailboxes, returning each one's key
-// first.
+// first. PostgreSQL locks the rows in the order they are returned: with
+// every transaction locking its mailboxes in (user, device) order, and in
+// one statement or in chunks of that order, concurrent writers cannot
+// deadlock on them.
 func qLockMailboxes(n int) string {
 	return `SELECT user_id, device_id, last_seq, queued FROM devices WHERE ` +
-		rowList(n, 2, " OR ", "(user_id = $%d AND device_id = $%d)") + forUpdate
+		rowList(n, 2, " OR ", "(user_id = $%d AND device_id = $%d)") +
+		` ORDER BY user_id, device_id` + forUpdate
 }
 
 // qFindEnvelopes finds which of n (to_user, to_device, from_user,
@@ -164,12 +169,25 @@ func rowList(n, k int, sep, pattern string) string {
 // writeQueries are the statements the writer runs. They are all prepared
 // when it starts: once a transaction holds the writer's only connection,
 // preparing another statement on the pool would wait for it forever.
-var writeQueries = append([]string{
+var writeQueries = []string{
 	qCreateUser, qReplaceIdentity, qLockUser, qSetLastDevice, qCountDevices, qAddDevice,
 	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
 	qLockMailbox, qCountMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
-}, multiRowQueries()...)
+}
+
+// writerQueries are the statements a writer in dialect d prepares: the
+// shared ones and d's bulk statements (see bulk.go).
+func writerQueries(d dialect) []string {
+	qs := slices.Clone(writeQueries)
+	if d.bulk == nil {
+		return append(qs, multiRowQueries()...)
+	}
+	for _, q := range d.bulk {
+		qs = append(qs, q)
+	}
+	return qs
+}
 
 // multiRow holds the multi-row statements for one row count, built once.
 type multiRow struct{ lock, find, insert, save, delete string }

@@ -16,23 +16,32 @@ import (
 type sqlStore struct {
 	opt       Options
 	d         dialect
-	wdb, rdb  *sql.DB
-	w         *writer
+	wdbs      []*sql.DB // one per writer
+	rdb       *sql.DB
+	w         *writers
 	reads     *stmtCache
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// newSQLStore starts the writer; on failure it closes both databases.
-func newSQLStore(ctx context.Context, wdb, rdb *sql.DB, d dialect, opt Options) (*sqlStore, error) {
-	w, err := newWriter(ctx, wdb, d, opt.Logger, opt.QueueLen, opt.MailboxCap)
-	if err != nil {
-		rdb.Close()
-		wdb.Close()
-		return nil, err
+// newSQLStore starts one writer per write connection; on failure it
+// closes every database.
+func newSQLStore(ctx context.Context, wdbs []*sql.DB, rdb *sql.DB, d dialect, opt Options) (*sqlStore, error) {
+	ws := &writers{}
+	for _, wdb := range wdbs {
+		w, err := newWriter(ctx, wdb, d, opt.Logger, opt.QueueLen, opt.MailboxCap)
+		if err != nil {
+			ws.close()
+			rdb.Close()
+			for _, db := range wdbs {
+				db.Close()
+			}
+			return nil, err
+		}
+		ws.ws = append(ws.ws, w)
 	}
-	return &sqlStore{opt: opt, d: d, wdb: wdb, rdb: rdb, w: w, reads: newStmtCache(rdb, d)}, nil
+	return &sqlStore{opt: opt, d: d, wdbs: wdbs, rdb: rdb, w: ws, reads: newStmtCache(rdb, d)}, nil
 }
 
 // Close commits every queued write, then closes the database. Later calls
@@ -42,7 +51,11 @@ func (s *sqlStore) Close() error {
 		s.closed.Store(true)
 		s.w.close()
 		s.reads.close()
-		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
+		errs := []error{s.rdb.Close()}
+		for _, db := range s.wdbs {
+			errs = append(errs, db.Close())
+		}
+		s.closeErr = errors.Join(errs...)
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
 		}

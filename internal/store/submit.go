@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"parley.dev/internal/addr"
 )
@@ -177,41 +180,25 @@ func (t *txn) lockMailboxes(all []mailboxKey) error {
 			keys = append(keys, k)
 		}
 	}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), maxRows)]
-		keys = keys[len(chunk):]
-		if err := t.lockChunk(chunk); err != nil {
-			return err
-		}
+	slices.SortFunc(keys, compareMailboxes)
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{string(k.user), int64(k.device)}
 	}
-	return nil
-}
-
-func (t *txn) lockChunk(keys []mailboxKey) error {
-	size := padRows(len(keys))
-	args := make([]any, 0, 2*size)
-	for i := range size {
-		k := keys[min(i, len(keys)-1)]
-		args = append(args, string(k.user), int64(k.device))
-	}
-	rows, err := t.query(multiRows[size].lock, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := t.bulkQuery(bulkLock, rows, func(r *sql.Rows) error {
 		var user string
 		var device int64
 		m := &mailboxState{}
-		if err := rows.Scan(&user, &device, &m.lastSeq, &m.queued); err != nil {
+		if err := r.Scan(&user, &device, &m.lastSeq, &m.queued); err != nil {
 			return fmt.Errorf("store: lock mailboxes: %w", err)
 		}
 		if k := (mailboxKey{addr.UserID(user), addr.DeviceID(device)}); t.boxes[k] == nil {
 			t.boxes[k] = m
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: lock mailboxes: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, k := range keys {
 		if _, ok := t.boxes[k]; !ok {
@@ -251,42 +238,20 @@ func (t *txn) recount(subs []submission) error {
 // already (those to existing mailboxes only).
 func (t *txn) findStored(subs []submission) (map[envKey]int64, error) {
 	stored := map[envKey]int64{}
-	var keys []envKey
+	var rows [][]any
 	seen := map[envKey]bool{}
 	for _, s := range subs {
 		k := envKey{s.e.To, s.e.From, s.e.ID}
 		if !t.boxes[mailboxKey{k.to.User, k.to.Device}].gone && !seen[k] {
 			seen[k] = true
-			keys = append(keys, k)
+			rows = append(rows, []any{string(k.to.User), int64(k.to.Device), string(k.from.User), int64(k.from.Device), k.id[:]})
 		}
 	}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), maxRows)]
-		keys = keys[len(chunk):]
-		if err := t.findChunk(chunk, stored); err != nil {
-			return nil, err
-		}
-	}
-	return stored, nil
-}
-
-func (t *txn) findChunk(keys []envKey, stored map[envKey]int64) error {
-	size := padRows(len(keys))
-	args := make([]any, 0, 5*size)
-	for i := range size {
-		k := &keys[min(i, len(keys)-1)]
-		args = append(args, string(k.to.User), int64(k.to.Device), string(k.from.User), int64(k.from.Device), k.id[:])
-	}
-	rows, err := t.query(multiRows[size].find, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := t.bulkQuery(bulkFind, rows, func(r *sql.Rows) error {
 		var to, from string
 		var toDev, fromDev, seq int64
 		var id []byte
-		if err := rows.Scan(&to, &toDev, &from, &fromDev, &id, &seq); err != nil {
+		if err := r.Scan(&to, &toDev, &from, &fromDev, &id, &seq); err != nil {
 			return fmt.Errorf("store: find envelopes: %w", err)
 		}
 		k := envKey{to: addr.Address{User: addr.UserID(to), Device: addr.DeviceID(toDev)},
@@ -295,32 +260,28 @@ func (t *txn) findChunk(keys []envKey, stored map[envKey]int64) error {
 			return fmt.Errorf("store: find envelopes: a %d-byte message ID", len(id))
 		}
 		stored[k] = seq
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: find envelopes: %w", err)
-	}
-	return nil
+	return stored, nil
 }
 
-// insertEnvelopes inserts envs (each with its Seq set) in as few
-// statements as the prepared sizes allow, skipping any already stored;
-// all reports whether every one was inserted.
+// insertEnvelopes inserts envs (each with its Seq set), skipping any
+// already stored; all reports whether every one was inserted.
 func (t *txn) insertEnvelopes(envs []*Envelope) (all bool, err error) {
-	all = true
-	for len(envs) > 0 {
-		size := splitRows(len(envs))
-		args := make([]any, 0, 10*size)
-		for _, e := range envs[:size] {
-			args = append(args, string(e.To.User), int64(e.To.Device), e.Seq,
-				string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
-				micros(e.Created), micros(e.Expires), e.Payload)
-		}
-		n, err := t.exec(multiRows[size].insert, args...)
-		if err != nil {
-			return false, err
-		}
-		all = all && n == int64(size)
-		envs = envs[size:]
+	rows := make([][]any, len(envs))
+	for i, e := range envs {
+		rows[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq,
+			string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
+			micros(e.Created), micros(e.Expires), e.Payload}
 	}
-	return all, nil
+	n, err := t.bulkExec(bulkInsert, rows)
+	return err == nil && n == int64(len(envs)), err
+}
+
+// compareMailboxes orders mailboxes as qLockMailboxes locks them.
+func compareMailboxes(a, b mailboxKey) int {
+	return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.device, b.device))
 }

@@ -23,7 +23,7 @@ func (s *sqlStore) CreateUser(ctx context.Context, u User) error {
 	if err := checkTime("user created", created); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, u.ID, true, 1, func(t *txn) error {
 		n, err := t.exec(qCreateUser, string(u.ID), u.Identity, micros(created))
 		if err != nil {
 			return err
@@ -43,7 +43,7 @@ func (s *sqlStore) ReplaceIdentity(ctx context.Context, u User) ([]addr.DeviceID
 		return nil, err
 	}
 	var revoked []addr.DeviceID
-	err := s.w.do(ctx, true, 1, func(t *txn) error {
+	err := s.w.do(ctx, u.ID, true, 1, func(t *txn) error {
 		revoked = nil
 		n, err := t.exec(qReplaceIdentity, string(u.ID), u.Identity)
 		if err != nil {
@@ -96,7 +96,7 @@ func (s *sqlStore) AddDevice(ctx context.Context, d Device) (addr.DeviceID, erro
 		return 0, err
 	}
 	var id addr.DeviceID
-	err := s.w.do(ctx, true, 1, func(t *txn) (err error) {
+	err := s.w.do(ctx, d.Address.User, true, 1, func(t *txn) (err error) {
 		id, err = addDevice(t, d, created)
 		return err
 	})
@@ -137,7 +137,7 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
 	if err := checkAddr(a); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, a.User, true, 1, func(t *txn) error {
 		n, err := t.exec(qDeleteDevice, string(a.User), int64(a.Device))
 		if err != nil {
 			return err
@@ -154,7 +154,7 @@ func (s *sqlStore) UseToken(ctx context.Context, hash [32]byte, expires time.Tim
 	if err := checkTime("token expiry", expires); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, "", true, 1, func(t *txn) error {
 		n, err := t.exec(qUseToken, hash[:], micros(expires))
 		if err != nil {
 			return err
