@@ -138,13 +138,6 @@ func qDeleteEnvelopes(n int) string {
 		` RETURNING to_user, to_device, seq`
 }
 
-// A savepoint lets a batch of submissions undo its optimistic inserts
-// (see txn.store).
-const (
-	qSavepoint         = `SAVEPOINT submit`
-	qRollbackSavepoint = `ROLLBACK TO SAVEPOINT submit`
-)
-
 // qSaveMailboxes writes the counters of n mailboxes.
 func qSaveMailboxes(n int) string {
 	return `UPDATE devices SET last_seq = v.column3, queued = v.column4 FROM (VALUES ` +
@@ -173,7 +166,7 @@ var writeQueries = []string{
 	qCreateUser, qReplaceIdentity, qLockUser, qSetLastDevice, qCountDevices, qAddDevice,
 	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
-	qLockMailbox, qCountMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
+	qLockMailbox, qCountMailbox, qDeleteEnvelope, qExpiring,
 }
 
 // writerQueries are the statements a writer in dialect d prepares: the

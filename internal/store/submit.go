@@ -65,8 +65,11 @@ func (t *txn) settle() error {
 // statement does. It first assumes that no envelope of subs is stored
 // yet (the common case; copies within subs are caught in memory) and
 // inserts with ON CONFLICT DO NOTHING. If any insert conflicts (a
-// resubmission), it rolls back to a savepoint, restores the counters and
-// decides again, looking up which envelopes are stored first.
+// resubmission), it deletes the rows it did insert (no other transaction
+// can hold their Seqs, which are above the locked mailbox's last_seq),
+// restores the counters and decides again, looking up which envelopes are
+// stored first. This costs no statement in the common case, where a
+// savepoint would cost one per batch.
 func (t *txn) store(subs []submission) error {
 	if err := t.settle(); err != nil { // earlier submissions go first
 		return err
@@ -112,15 +115,15 @@ func (t *txn) storeOptimistic(subs []submission) (done bool, err error) {
 	if len(rows) == 0 {
 		return true, nil
 	}
-	if _, err := t.exec(qSavepoint); err != nil {
-		return false, err
-	}
 	all, err := t.insertEnvelopes(rows)
 	if err != nil || all {
 		return all, err
 	}
-	_, err = t.exec(qRollbackSavepoint)
-	return false, err
+	undo := make([][]any, len(rows))
+	for i, e := range rows {
+		undo[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq}
+	}
+	return false, t.bulkQuery(bulkDelete, undo, func(*sql.Rows) error { return nil })
 }
 
 // saveBoxes copies the counters of the mailboxes of subs.
