@@ -164,17 +164,17 @@ func BenchmarkSubmit(b *testing.B) {
 		})
 		b.Run(v.name+"/concurrent64", func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
-			concurrentSubmit(b, s, from, to)
+			concurrentSubmit(b, s, from, to, 64)
 		})
 	}
 }
 
-// concurrentSubmit has 64 goroutines submit one envelope per call, each
-// to its own recipient.
-func concurrentSubmit(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+// concurrentSubmit has callers goroutines submit one envelope per call,
+// each to its own recipient.
+func concurrentSubmit(b *testing.B, s Store, from addr.Address, to []addr.Address, callers int) {
 	ctx := context.Background()
 	var next atomic.Int64
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		me := to[int(next.Add(1)-1)%len(to)]
@@ -196,15 +196,15 @@ func BenchmarkSubmitAck(b *testing.B) {
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
-			submitAck(b, s, from, to)
+			submitAck(b, s, from, to, 64)
 		})
 	}
 }
 
-func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address, callers int) {
 	ctx := context.Background()
 	var next atomic.Int64
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		me := to[int(next.Add(1)-1)%len(to)]
@@ -232,15 +232,15 @@ func BenchmarkCycle(b *testing.B) {
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
-			cycle(b, s, from, to)
+			cycle(b, s, from, to, 64)
 		})
 	}
 }
 
-func cycle(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+func cycle(b *testing.B, s Store, from addr.Address, to []addr.Address, callers int) {
 	ctx := context.Background()
 	var next atomic.Int64
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		me := to[int(next.Add(1)-1)%len(to)]
@@ -427,7 +427,7 @@ func BenchmarkPostgres(b *testing.B) {
 		b.Skipf("PostgreSQL unreachable: %v", err)
 	}
 	defer admin.Close()
-	open := func(b *testing.B, opt Options) (Store, addr.Address, []addr.Address) {
+	open := func(b *testing.B, opt Options, n int) (Store, addr.Address, []addr.Address) {
 		schema := fmt.Sprintf("bench_%x", addr.NewMessageID().String()[:12])
 		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
 			b.Fatal(err)
@@ -440,22 +440,25 @@ func BenchmarkPostgres(b *testing.B) {
 		u.RawQuery = q.Encode()
 		serverCPU = func() time.Duration { return backendCPU(admin, schema) }
 		b.Cleanup(func() { serverCPU = nil })
-		return benchOpen(b, u.String(), opt, 64)
+		return benchOpen(b, u.String(), opt, n)
 	}
-	for _, w := range []int{1, defaultWriters} {
-		opt := Options{Writers: w}
-		name := fmt.Sprintf("writers%d/", w)
-		b.Run(name+"Submit/concurrent64", func(b *testing.B) {
-			s, from, to := open(b, opt)
-			concurrentSubmit(b, s, from, to)
+	// One writer with the SQLite benchmarks' 64 callers; the default
+	// writers with 64 and with 256 callers, each to its own mailbox (the
+	// relay's load: 64-256 senders).
+	for _, c := range []struct{ writers, callers int }{{1, 64}, {defaultWriters, 64}, {defaultWriters, 256}} {
+		opt := Options{Writers: c.writers}
+		name := fmt.Sprintf("writers%d/callers%d/", c.writers, c.callers)
+		b.Run(name+"Submit", func(b *testing.B) {
+			s, from, to := open(b, opt, c.callers)
+			concurrentSubmit(b, s, from, to, c.callers)
 		})
 		b.Run(name+"SubmitAck", func(b *testing.B) {
-			s, from, to := open(b, opt)
-			submitAck(b, s, from, to)
+			s, from, to := open(b, opt, c.callers)
+			submitAck(b, s, from, to, c.callers)
 		})
 		b.Run(name+"Cycle", func(b *testing.B) {
-			s, from, to := open(b, opt)
-			cycle(b, s, from, to)
+			s, from, to := open(b, opt, c.callers)
+			cycle(b, s, from, to, c.callers)
 		})
 	}
 }

@@ -26,6 +26,8 @@ type dialect struct {
 	// bulk, if set, holds the array forms of the bulk statements, used
 	// instead of the portable multi-row ones (see bulk.go).
 	bulk map[bulkOp]string
+	// batchReads coalesces concurrent Pending calls (see readbatch.go).
+	batchReads bool
 }
 
 var sqliteDialect = dialect{

@@ -44,6 +44,14 @@ func (s *sqlStore) Pending(ctx context.Context, to addr.Address, after int64, li
 		return nil, fmt.Errorf("%w: pending limit %d", ErrInvalid, limit)
 	}
 	limit = min(limit, MaxBatch)
+	if s.reader != nil {
+		return s.reader.pending(ctx, to, after, limit)
+	}
+	return s.pendingOne(ctx, to, after, limit)
+}
+
+// pendingOne reads one mailbox with one statement.
+func (s *sqlStore) pendingOne(ctx context.Context, to addr.Address, after int64, limit int) ([]Envelope, error) {
 	var out []Envelope
 	args := []any{string(to.User), int64(to.Device), after, micros(s.opt.Now()), limit}
 	err := s.query(ctx, qPending, args, func(r *sql.Rows) error {
@@ -57,12 +65,13 @@ func (s *sqlStore) Pending(ctx context.Context, to addr.Address, after int64, li
 	return out, nil
 }
 
-func scanEnvelope(r *sql.Rows, to addr.Address) (Envelope, error) {
+// scanEnvelope scans a row of qPending's columns, after those of lead.
+func scanEnvelope(r *sql.Rows, to addr.Address, lead ...any) (Envelope, error) {
 	e := Envelope{To: to}
 	var from string
 	var fromDev, kind, created, expires int64
 	var id []byte
-	if err := r.Scan(&e.Seq, &from, &fromDev, &id, &kind, &created, &expires, &e.Payload); err != nil {
+	if err := r.Scan(append(lead, &e.Seq, &from, &fromDev, &id, &kind, &created, &expires, &e.Payload)...); err != nil {
 		return e, err
 	}
 	if len(id) != addr.MessageIDLen {

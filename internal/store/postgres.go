@@ -28,6 +28,7 @@ var postgresDialect = dialect{
 	// wait for each other. It is released at COMMIT.
 	migrateLock: "SELECT pg_advisory_xact_lock(1348563564, hashtext(current_schema()))",
 	bulk:        postgresBulk,
+	batchReads:  true,
 	tableExists: `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 }
 

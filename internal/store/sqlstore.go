@@ -20,6 +20,7 @@ type sqlStore struct {
 	rdb       *sql.DB
 	w         *writers
 	reads     *stmtCache
+	reader    *pendingBatcher // nil: Pending reads alone (SQLite)
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -41,7 +42,11 @@ func newSQLStore(ctx context.Context, wdbs []*sql.DB, rdb *sql.DB, d dialect, op
 		}
 		ws.ws = append(ws.ws, w)
 	}
-	return &sqlStore{opt: opt, d: d, wdbs: wdbs, rdb: rdb, w: ws, reads: newStmtCache(rdb, d)}, nil
+	s := &sqlStore{opt: opt, d: d, wdbs: wdbs, rdb: rdb, w: ws, reads: newStmtCache(rdb, d)}
+	if d.batchReads {
+		s.reader = newPendingBatcher(s, opt.ReadConns)
+	}
+	return s, nil
 }
 
 // Close commits every queued write, then closes the database. Later calls
@@ -49,6 +54,9 @@ func newSQLStore(ctx context.Context, wdbs []*sql.DB, rdb *sql.DB, d dialect, op
 func (s *sqlStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if s.reader != nil {
+			s.reader.close()
+		}
 		s.w.close()
 		s.reads.close()
 		errs := []error{s.rdb.Close()}
