@@ -70,6 +70,9 @@ type Server struct {
 	// StoreDSN names the database instead of DataDir: a SQLite file path
 	// (optionally "sqlite:"-prefixed) or a "postgres://" URL.
 	StoreDSN string
+	// StoreWriters is how many write connections a PostgreSQL store uses
+	// (store.Options.Writers; default 2).
+	StoreWriters int
 	// NoMigrate makes Start check that the database schema is current
 	// instead of migrating it (run store migrations as a step of their
 	// own: parleyd migrate).
@@ -378,6 +381,7 @@ func (r *relay) openStore(ctx context.Context, s *Server) error {
 		Now:        r.now,
 		Logger:     r.log,
 		NoMigrate:  s.NoMigrate,
+		Writers:    s.StoreWriters,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

@@ -26,6 +26,7 @@ type config struct {
 	acmeDomains, acmeEmail             string
 	registration, tokenKey             string
 	maxEnvelope, mailboxCap            int
+	storeWriters                       int
 	mailboxTTL                         time.Duration
 	challengeRate, registerRate        rateFlag
 	bundleRate                         rateFlag
@@ -48,6 +49,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.listen, "listen", ":8443", "")
 	fs.StringVar(&cfg.store, "store", "", "")
 	fs.BoolVar(&cfg.migrate, "migrate", true, "")
+	fs.IntVar(&cfg.storeWriters, "store-writers", 0, "")
 	fs.StringVar(&cfg.nats, "nats", "", "")
 	fs.StringVar(&cfg.natsPrefix, "nats-prefix", fanout.DefaultNATSPrefix, "")
 	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "")

@@ -93,6 +93,8 @@ Relay:
   --listen ADDR           TLS listen address (default ":8443")
   --store DSN             database instead of DATA/parley.db: a SQLite file,
                           or postgres://... for several relay nodes
+  --store-writers N       write connections to PostgreSQL (default 2; more
+                          for a remote database, 1 on a small shared box)
   --migrate BOOL          migrate the schema at startup (default true); with
                           false, run "parleyd migrate" first and the relay
                           only checks that the schema is current

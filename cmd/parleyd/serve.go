@@ -93,6 +93,7 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		DataDir:         cfg.data,
 		StoreDSN:        cfg.store,
 		NoMigrate:       !cfg.migrate,
+		StoreWriters:    cfg.storeWriters,
 		NATSURL:         cfg.nats,
 		NATSPrefix:      cfg.natsPrefix,
 		TLSConfig:       tlsConf,

@@ -136,14 +136,45 @@ func pidCPU(pid int) time.Duration {
 }
 
 // benchVariants are the SQLite settings compared: the defaults, SQLite's
-// own checkpoint interval, and secure_delete off.
+// own checkpoint interval, secure_delete off, and a truncating checkpoint
+// every second beside the writer (what a relay that wants deleted
+// payloads gone from the WAL too would run).
 var benchVariants = []struct {
-	name string
-	opt  Options
+	name     string
+	opt      Options
+	truncate time.Duration
 }{
-	{"default", Options{}},
-	{"checkpoint1000", Options{WALAutocheckpoint: 1000}},
-	{"insecureDelete", Options{insecureDelete: true}},
+	{"default", Options{}, 0},
+	{"checkpoint1000", Options{WALAutocheckpoint: 1000}, 0},
+	{"insecureDelete", Options{insecureDelete: true}, 0},
+	{"truncate1s", Options{}, time.Second},
+}
+
+// truncateEvery runs PRAGMA wal_checkpoint(TRUNCATE) on s's write
+// connection every d until b ends; it waits for the writer's transaction
+// like any other use of that connection.
+func truncateEvery(b *testing.B, s Store, d time.Duration) {
+	if d == 0 {
+		return
+	}
+	db := s.(*sqlStore).wdbs[0]
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+					b.Error(err)
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	b.Cleanup(func() { close(stop); <-done })
 }
 
 // BenchmarkSubmit measures durable inserts: one envelope per Submit, from
@@ -196,6 +227,7 @@ func BenchmarkSubmitAck(b *testing.B) {
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
+			truncateEvery(b, s, v.truncate)
 			submitAck(b, s, from, to, 64)
 		})
 	}
@@ -232,6 +264,7 @@ func BenchmarkCycle(b *testing.B) {
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
+			truncateEvery(b, s, v.truncate)
 			cycle(b, s, from, to, 64)
 		})
 	}
@@ -442,10 +475,10 @@ func BenchmarkPostgres(b *testing.B) {
 		b.Cleanup(func() { serverCPU = nil })
 		return benchOpen(b, u.String(), opt, n)
 	}
-	// One writer with the SQLite benchmarks' 64 callers; the default
-	// writers with 64 and with 256 callers, each to its own mailbox (the
-	// relay's load: 64-256 senders).
-	for _, c := range []struct{ writers, callers int }{{1, 64}, {defaultWriters, 64}, {defaultWriters, 256}} {
+	// One writer and the default with the SQLite benchmarks' 64 callers,
+	// and 4 writers with 256 callers, each to its own mailbox (the relay's
+	// load: 64-256 senders).
+	for _, c := range []struct{ writers, callers int }{{1, 64}, {defaultWriters, 64}, {4, 256}} {
 		opt := Options{Writers: c.writers}
 		name := fmt.Sprintf("writers%d/callers%d/", c.writers, c.callers)
 		b.Run(name+"Submit", func(b *testing.B) {

@@ -36,8 +36,10 @@ type Options struct {
 	// ReadConns is the size of the read-only connection pool (default 4).
 	ReadConns int
 	// Writers is how many write connections (and writer goroutines) a
-	// PostgreSQL store uses (default 4); see writers. SQLite always uses
-	// one.
+	// PostgreSQL store uses (default 2); see writers. More overlap more
+	// commits, which pays when each waits long (a remote server, a slow
+	// fsync) and costs CPU per write when the relay and the database share
+	// a few cores (smaller batches). SQLite always uses one.
 	Writers int
 	// WALAutocheckpoint is SQLite's wal_autocheckpoint in pages (default
 	// 10,000, about 40 MB of WAL). SQLite checkpoints inside COMMIT; at its
@@ -57,7 +59,7 @@ type Options struct {
 
 const (
 	defaultReadConns  = 4
-	defaultWriters    = 4
+	defaultWriters    = 2
 	defaultCheckpoint = 10000
 	busyTimeoutMillis = 10000
 	writerCacheKiB    = 8192
