@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,10 +15,9 @@ import (
 
 	"github.com/coder/websocket"
 	_ "github.com/jackc/pgx/v5/stdlib"
-	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/fanout/fanouttest"
 	"parley.dev/internal/wire"
 	"parley.dev/server"
 	"parley.dev/server/internal/testclient"
@@ -72,18 +70,6 @@ func pgSchema(t *testing.T) string {
 	return u.String()
 }
 
-// sharedNATS returns PARLEY_TEST_NATS (default the local server).
-func sharedNATS(t *testing.T) string {
-	t.Helper()
-	u := cmp.Or(os.Getenv("PARLEY_TEST_NATS"), "nats://127.0.0.1:4222")
-	nc, err := nats.Connect(u, nats.Timeout(3*time.Second))
-	if err != nil {
-		needServer(t, "NATS at "+u, err)
-	}
-	nc.Close()
-	return u
-}
-
 // cluster is N relay nodes sharing a store and a NATS prefix. They share
 // a data directory too, for the development CA only.
 type cluster struct {
@@ -93,7 +79,7 @@ type cluster struct {
 func startCluster(t *testing.T, n int, natsURL string, configure ...func(*server.Server)) *cluster {
 	t.Helper()
 	dsn := pgSchema(t)
-	prefix := "parleytest." + addr.NewMessageID().String()[:16]
+	prefix := fanouttest.UniquePrefix()
 	c := &cluster{}
 	for i := range n {
 		conf := append([]func(*server.Server){func(s *server.Server) {
@@ -122,7 +108,7 @@ func (c *cluster) on(i int, d *testclient.Device) *testclient.Device {
 // recipient's live connection on node B through a NATS wake-up (the
 // periodic re-check is an hour away).
 func TestCrossNodeDelivery(t *testing.T) {
-	c := startCluster(t, 2, sharedNATS(t))
+	c := startCluster(t, 2, fanouttest.SharedNATS(t))
 	alice := register(t, c.nodes[0], "alice")
 	bob := c.on(1, register(t, c.nodes[0], "bob"))
 	bws := bob.Dial(t)
@@ -139,7 +125,7 @@ func TestCrossNodeDelivery(t *testing.T) {
 // TestCrossNodeRevocation: revoking a device through node A closes its
 // live connection on node B.
 func TestCrossNodeRevocation(t *testing.T) {
-	c := startCluster(t, 2, sharedNATS(t))
+	c := startCluster(t, 2, fanouttest.SharedNATS(t))
 	phone := register(t, c.nodes[0], "alice")
 	laptop := c.on(1, sibling(t, c.nodes[0], phone))
 	lws := laptop.Dial(t)
@@ -160,8 +146,8 @@ func TestCrossNodeRevocation(t *testing.T) {
 // a revocation on A still closes the device's connection on B; and when
 // NATS is back, wake-ups carry deliveries again.
 func TestNATSDownFallsBackToPolling(t *testing.T) {
-	ns := startNATS(t, 0)
-	c := startCluster(t, 2, ns.url(), func(s *server.Server) { s.FallbackPoll = 50 * time.Millisecond })
+	ns := fanouttest.StartNATS(t, 0)
+	c := startCluster(t, 2, ns.URL(), func(s *server.Server) { s.FallbackPoll = 50 * time.Millisecond })
 	alice := register(t, c.nodes[0], "alice")
 	bob := c.on(1, register(t, c.nodes[0], "bob"))
 	bobLaptop := c.on(1, sibling(t, c.nodes[0], bob))
@@ -170,7 +156,7 @@ func TestNATSDownFallsBackToPolling(t *testing.T) {
 	drain(t, lws)
 	aws := alice.Dial(t)
 
-	ns.stop()
+	ns.Stop()
 	waitMetric(t, c.nodes[1], "parley_fanout_up 0")
 	mustStore(t, aws, bob.Addr, msgID(1), []byte("while NATS is down"))
 	if d := next[*wire.Deliver](t, bws); d.ID != msgID(1) {
@@ -186,7 +172,7 @@ func TestNATSDownFallsBackToPolling(t *testing.T) {
 		t.Errorf("revoked connection closed with %v", s)
 	}
 
-	startNATS(t, ns.port)
+	fanouttest.StartNATS(t, ns.Port)
 	waitMetric(t, c.nodes[0], "parley_fanout_up 1")
 	waitMetric(t, c.nodes[1], "parley_fanout_up 1")
 	mustStore(t, aws, bob.Addr, msgID(2), []byte("NATS is back"))
@@ -208,41 +194,4 @@ func waitMetric(t *testing.T, r *servertest.Relay, line string) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling an outside state change
 	}
-}
-
-// natsProc is a private NATS server on a loopback port that a test may
-// stop and restart.
-type natsProc struct {
-	port int
-	s    *natsserver.Server
-}
-
-func startNATS(t *testing.T, port int) *natsProc {
-	t.Helper()
-	if port == 0 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server did not start")
-	}
-	p := &natsProc{port: port, s: s}
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *natsProc) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", p.port) }
-
-func (p *natsProc) stop() {
-	p.s.Shutdown()
-	p.s.WaitForShutdown()
 }

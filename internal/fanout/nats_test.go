@@ -1,43 +1,16 @@
 package fanout_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"testing"
 	"time"
-
-	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"parley.dev/internal/addr"
 	"parley.dev/internal/fanout"
 	"parley.dev/internal/fanout/fanouttest"
 )
-
-// natsURL is the NATS server the conformance suite runs against:
-// PARLEY_TEST_NATS, default the local test server. Tests skip when it is
-// unreachable, except under CI=true, where they fail.
-func natsURL(t *testing.T) string {
-	t.Helper()
-	url := cmp.Or(os.Getenv("PARLEY_TEST_NATS"), "nats://127.0.0.1:4222")
-	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("NATS at %s is required under CI=true: %v", url, err)
-		}
-		t.Skipf("NATS at %s unreachable: %v", url, err)
-	}
-	nc.Close()
-	return url
-}
-
-// uniquePrefix keeps tests (and engineers) sharing one server apart.
-func uniquePrefix() string {
-	return "parleytest." + addr.NewMessageID().String()[:16]
-}
 
 func newNATS(t *testing.T, url, prefix string, poll time.Duration) *fanout.NATS {
 	t.Helper()
@@ -50,19 +23,19 @@ func newNATS(t *testing.T, url, prefix string, poll time.Duration) *fanout.NATS 
 }
 
 func TestNATS(t *testing.T) {
-	url := natsURL(t)
+	url := fanouttest.SharedNATS(t)
 	fanouttest.Run(t, func(t *testing.T) fanout.Fanout {
-		return newNATS(t, url, uniquePrefix(), 0)
+		return newNATS(t, url, fanouttest.UniquePrefix(), 0)
 	})
 }
 
 // TestNATSAcrossNodes: two relay nodes on one server and prefix each
 // reach the other's subscribers, and only those of the device named.
 func TestNATSAcrossNodes(t *testing.T) {
-	url := natsURL(t)
-	prefix := uniquePrefix()
+	url := fanouttest.SharedNATS(t)
+	prefix := fanouttest.UniquePrefix()
 	a, b := newNATS(t, url, prefix, 0), newNATS(t, url, prefix, 0)
-	other := newNATS(t, url, uniquePrefix(), 0) // another deployment
+	other := newNATS(t, url, fanouttest.UniquePrefix(), 0) // another deployment
 	dev := addr.Address{User: "carol.smith", Device: 7}
 	near, far, stranger := make(chan fanout.Event, 8), make(chan fanout.Event, 8), make(chan fanout.Event, 8)
 	sub(t, a, dev, near)
@@ -104,8 +77,8 @@ func sub(t *testing.T, f fanout.Fanout, a addr.Address, ch chan fanout.Event) {
 	t.Cleanup(unsub)
 }
 
-// flush waits until the server has processed n's subscriptions, by a
-// round trip through a fresh subscriber on the same connection path.
+// flush waits until the server has processed n's subscriptions (a PING
+// round trip on n's connection).
 func flush(t *testing.T, n *fanout.NATS) {
 	t.Helper()
 	if err := n.Flush(5 * time.Second); err != nil {
@@ -122,44 +95,6 @@ func recv(t *testing.T, ch chan fanout.Event) fanout.Event {
 		t.Fatal("no event within the timeout")
 		return fanout.Event{}
 	}
-}
-
-// embedded runs a private NATS server on a loopback port, so that a test
-// can stop and restart it without touching the shared one.
-type embedded struct {
-	t    *testing.T
-	port int
-	s    *natsserver.Server
-}
-
-func startEmbedded(t *testing.T, port int) *embedded {
-	t.Helper()
-	if port == 0 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("embedded NATS server did not start")
-	}
-	e := &embedded{t: t, port: port, s: s}
-	t.Cleanup(e.stop)
-	return e
-}
-
-func (e *embedded) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", e.port) }
-
-func (e *embedded) stop() {
-	e.s.Shutdown()
-	e.s.WaitForShutdown()
 }
 
 // waitHealth waits until n reports healthy (or not).
@@ -180,10 +115,10 @@ func waitHealth(t *testing.T, n *fanout.NATS, want bool) {
 // re-read their mailboxes), and when the server is back both reconnect
 // by themselves, wake everyone once and carry events across again.
 func TestNATSOutage(t *testing.T) {
-	srv := startEmbedded(t, 0)
-	prefix := uniquePrefix()
+	srv := fanouttest.StartNATS(t, 0)
+	prefix := fanouttest.UniquePrefix()
 	const poll = 20 * time.Millisecond
-	a, b := newNATS(t, srv.url(), prefix, poll), newNATS(t, srv.url(), prefix, poll)
+	a, b := newNATS(t, srv.URL(), prefix, poll), newNATS(t, srv.URL(), prefix, poll)
 	dev := addr.Address{User: "dave", Device: 1}
 	ch := make(chan fanout.Event, 64)
 	sub(t, b, dev, ch)
@@ -194,7 +129,7 @@ func TestNATSOutage(t *testing.T) {
 	a.Publish(t.Context(), fanout.Event{Device: dev, Kind: fanout.PreKeysLow})
 	waitKind(t, ch, fanout.PreKeysLow) // after any Mail from connecting
 
-	srv.stop()
+	srv.Stop()
 	waitHealth(t, a, false)
 	waitHealth(t, b, false)
 	drain(ch)
@@ -207,7 +142,7 @@ func TestNATSOutage(t *testing.T) {
 	b.Publish(t.Context(), fanout.Event{Device: dev, Kind: fanout.Revoked})
 	waitKind(t, ch, fanout.Revoked)
 
-	startEmbedded(t, srv.port)
+	fanouttest.StartNATS(t, srv.Port)
 	waitHealth(t, a, true)
 	waitHealth(t, b, true)
 	flush(t, b)
@@ -225,7 +160,7 @@ func TestNATSStartsWithoutServer(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	n := newNATS(t, fmt.Sprintf("nats://127.0.0.1:%d", port), uniquePrefix(), 20*time.Millisecond)
+	n := newNATS(t, fmt.Sprintf("nats://127.0.0.1:%d", port), fanouttest.UniquePrefix(), 20*time.Millisecond)
 	if n.Healthy() {
 		t.Fatal("healthy without a server")
 	}
@@ -235,7 +170,7 @@ func TestNATSStartsWithoutServer(t *testing.T) {
 	if e := recv(t, ch); e.Kind != fanout.Mail {
 		t.Fatalf("got %+v", e)
 	}
-	startEmbedded(t, port)
+	fanouttest.StartNATS(t, port)
 	waitHealth(t, n, true)
 }
 
@@ -246,7 +181,7 @@ func TestNATSRefusesBadInput(t *testing.T) {
 	if _, err := fanout.NewNATS("nats://127.0.0.1:1", fanout.NATSOptions{Prefix: "a..b"}); err == nil {
 		t.Error("empty token in prefix accepted")
 	}
-	n := newNATS(t, "nats://127.0.0.1:1", uniquePrefix(), 0)
+	n := newNATS(t, "nats://127.0.0.1:1", fanouttest.UniquePrefix(), 0)
 	if err := n.Publish(context.Background(), fanout.Event{Device: addr.Address{User: "a>b", Device: 1}}); err == nil {
 		t.Error("invalid device published")
 	}
