@@ -33,6 +33,11 @@ WHERE user_id = $1 AND device_id = $2`
 WHERE user_id = $1 ORDER BY device_id`
 	qDeleteDevice  = `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`
 	qDeleteDevices = `DELETE FROM devices WHERE user_id = $1 RETURNING device_id`
+	// Envelopes have no foreign key to devices (migration 2): deleting a
+	// device deletes its mailbox with these, after the device row, in the
+	// same transaction. (Prekeys still cascade.)
+	qDeleteMailbox   = `DELETE FROM envelopes WHERE to_user = $1 AND to_device = $2`
+	qDeleteMailboxes = `DELETE FROM envelopes WHERE to_user = $1`
 )
 
 // Registration tokens.
@@ -164,7 +169,7 @@ func rowList(n, k int, sep, pattern string) string {
 // preparing another statement on the pool would wait for it forever.
 var writeQueries = []string{
 	qCreateUser, qReplaceIdentity, qLockUser, qSetLastDevice, qCountDevices, qAddDevice,
-	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
+	qDeleteDevice, qDeleteDevices, qDeleteMailbox, qDeleteMailboxes, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
 	qLockMailbox, qCountMailbox, qDeleteEnvelope, qExpiring,
 }

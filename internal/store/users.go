@@ -58,8 +58,8 @@ func (s *sqlStore) ReplaceIdentity(ctx context.Context, u User) ([]addr.DeviceID
 	return revoked, err
 }
 
-// deleteDevices deletes all of a user's devices; foreign keys cascade to
-// their prekeys and mailboxes.
+// deleteDevices deletes all of a user's devices and their mailboxes;
+// foreign keys cascade to their prekeys.
 func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
 	rows, err := t.query(qDeleteDevices, string(u))
 	if err != nil {
@@ -76,6 +76,10 @@ func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: revoke: %w", err)
+	}
+	rows.Close()
+	if _, err := t.exec(qDeleteMailboxes, string(u)); err != nil {
+		return nil, err
 	}
 	t.forget(u)
 	return ids, nil
@@ -144,6 +148,9 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
 		}
 		if n == 0 {
 			return fmt.Errorf("%w: device %s", ErrNotFound, a)
+		}
+		if _, err := t.exec(qDeleteMailbox, string(a.User), int64(a.Device)); err != nil {
+			return err
 		}
 		t.forget(a.User)
 		return nil
