@@ -17,10 +17,12 @@ import (
 // connection each Server.FallbackPoll, so that each re-reads its mailbox
 // (delivery degrades to a bounded poll and loses nothing: the store is
 // the source of truth). What it cannot carry meanwhile is revocation by
-// another node: the relay's degradedLoop checks, each FallbackPoll, that
-// every device connected here still exists, and tells the connections of
-// those that do not (fanout.Revoked). When NATS comes back, the fan-out
-// wakes every local connection once and the checks stop.
+// another node: the relay's degradedLoop checks, every revokeCheckPolls
+// FallbackPolls, that each device connected here still exists, and tells
+// the connections of those that do not (fanout.Revoked). (One read per
+// connected device: less often than the mailbox poll, which PostgreSQL
+// answers in batches.) When NATS comes back, the fan-out wakes every local
+// connection once and the checks stop.
 
 // healthReporter is a fan-out that can lose wake-ups from other nodes
 // wholesale, and says when.
@@ -33,6 +35,10 @@ type healthReporter interface {
 
 // DefaultFallbackPoll is Server.FallbackPoll's default.
 const DefaultFallbackPoll = fanout.DefaultPoll
+
+// revokeCheckPolls is how many FallbackPolls pass between two checks for
+// revoked devices while the fan-out is down (5 s by default).
+const revokeCheckPolls = 5
 
 // newFanout makes the relay's fan-out.
 func (r *relay) newFanout(s *Server) (fanout.Fanout, error) {
@@ -58,11 +64,11 @@ func (r *relay) fanoutHealthy() bool {
 }
 
 // degradedLoop runs while the relay does: whenever the fan-out is down,
-// it checks each FallbackPoll for revoked devices among those connected
-// here.
+// it checks every revokeCheckPolls FallbackPolls for revoked devices
+// among those connected here.
 func (r *relay) degradedLoop(h healthReporter) {
 	defer r.bg.Done()
-	t := time.NewTicker(r.fallbackPoll)
+	t := time.NewTicker(revokeCheckPolls * r.fallbackPoll)
 	defer t.Stop()
 	for {
 		changed := h.Changed()

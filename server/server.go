@@ -84,9 +84,9 @@ type Server struct {
 	// NATSPrefix starts the relay's NATS subjects
 	// (fanout.DefaultNATSPrefix); the nodes of one deployment share it.
 	NATSPrefix string
-	// FallbackPoll is how often each connection re-reads its mailbox, and
-	// the relay checks its connected devices for revocation, while NATS
-	// is unreachable (DefaultFallbackPoll).
+	// FallbackPoll is how often each connection re-reads its mailbox
+	// while NATS is unreachable (DefaultFallbackPoll); the relay checks its
+	// connected devices for revocation every 5 FallbackPolls meanwhile.
 	FallbackPoll time.Duration
 	// TLSConfig holds the relay's certificates (required). Whatever it
 	// says, the relay speaks TLS 1.3 only and HTTP/1.1. DevTLS makes one
