@@ -55,6 +55,7 @@ type NATS struct {
 	stopped sync.WaitGroup
 
 	up       atomic.Bool
+	ready    chan struct{} // closed once NewNATS has set up from the first connect
 	changeMu sync.Mutex
 	changed  chan struct{} // closed and replaced on every health change
 }
@@ -100,6 +101,9 @@ const (
 	// natsReconnectWait is the pause between reconnection attempts
 	// (plus up to a second of jitter).
 	natsReconnectWait = time.Second
+	// natsFlushTimeout bounds the wait for the server to confirm
+	// subscriptions.
+	natsFlushTimeout = 2 * time.Second
 )
 
 // NewNATS connects to the NATS server(s) at url (comma-separated
@@ -117,6 +121,7 @@ func NewNATS(url string, opt NATSOptions) (*NATS, error) {
 		resync:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		changed: make(chan struct{}),
+		ready:   make(chan struct{}),
 	}
 	if n.poll <= 0 {
 		n.poll = DefaultPoll
@@ -135,13 +140,14 @@ func NewNATS(url string, opt NATSOptions) (*NATS, error) {
 		nats.ReconnectWait(natsReconnectWait),
 		nats.PingInterval(natsPing),
 		nats.MaxPingsOutstanding(natsMaxPings),
-		nats.ConnectHandler(func(*nats.Conn) { n.setHealth(true) }),
-		nats.ReconnectHandler(func(*nats.Conn) { n.setHealth(true) }),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.setHealth(false, "err", err) }),
+		nats.ConnectHandler(func(c *nats.Conn) { n.setHealth(c, true) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { n.setHealth(c, true) }),
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) { n.setHealth(c, false, "err", err) }),
 		nats.ClosedHandler(func(*nats.Conn) { n.up.Store(false) }),
 		nats.ErrorHandler(n.asyncError),
 	)
 	if err != nil && !errors.Is(err, nats.ErrNoServers) {
+		close(n.ready)
 		return nil, fmt.Errorf("fanout: nats: %w", err)
 	}
 	n.nc = nc
@@ -150,6 +156,7 @@ func NewNATS(url string, opt NATSOptions) (*NATS, error) {
 	} else {
 		n.log.Warn("fanout: NATS unreachable; polling until it is back", "url", nc.Opts.Url)
 	}
+	close(n.ready)
 	n.stopped.Add(2)
 	go n.dispatch()
 	go n.pollLoop()
@@ -204,13 +211,20 @@ func (n *NATS) Changed() <-chan struct{} {
 	return n.changed
 }
 
-func (n *NATS) setHealth(up bool, logArgs ...any) {
+// setHealth records a change of the connection c (NATS calls back with
+// it, possibly before NewNATS has stored it in n).
+func (n *NATS) setHealth(c *nats.Conn, up bool, logArgs ...any) {
+	<-n.ready // the first connect's callback must not count as a change
 	if n.up.Swap(up) == up {
 		return
 	}
 	if up {
 		n.log.Info("fanout: NATS connected")
-		n.wakeAll() // events sent while we were away are lost
+		// Events sent while we were away are lost: once the server has
+		// our subscriptions again (the client resent them; a round trip
+		// confirms), wake everyone to re-read.
+		c.FlushTimeout(natsFlushTimeout)
+		n.wakeAll()
 	} else {
 		n.log.Warn("fanout: NATS connection lost; polling until it is back", logArgs...)
 	}
@@ -259,31 +273,43 @@ func (n *NATS) Publish(ctx context.Context, e Event) error {
 }
 
 // Subscribe calls h for every event for device a, from this node or any
-// other.
+// other. While NATS is up, an event published anywhere after Subscribe
+// returns reaches h: a new subscription waits for the server to confirm
+// it (one round trip), so that a caller who reads its mailbox next
+// misses nothing in between.
 func (n *NATS) Subscribe(a addr.Address, h Handler) (func(), error) {
+	unsub, fresh, err := n.subscribe(a, h)
+	if err == nil && fresh && n.nc.IsConnected() {
+		n.nc.FlushTimeout(natsFlushTimeout) // a failure only costs a wake-up
+	}
+	return unsub, err
+}
+
+func (n *NATS) subscribe(a addr.Address, h Handler) (unsub func(), fresh bool, err error) {
 	if !a.Valid() {
-		return nil, fmt.Errorf("fanout: invalid device %q", a.String())
+		return nil, false, fmt.Errorf("fanout: invalid device %q", a.String())
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	s := n.subs[a]
 	if s == nil {
+		fresh = true
 		sub, err := n.nc.ChanSubscribe(n.subject(a), n.msgs)
 		if err != nil {
 			if errors.Is(err, nats.ErrConnectionClosed) {
-				return nil, ErrClosed
+				return nil, false, ErrClosed
 			}
-			return nil, fmt.Errorf("fanout: nats subscribe: %w", err)
+			return nil, false, fmt.Errorf("fanout: nats subscribe: %w", err)
 		}
 		s = &natsSub{sub: sub}
 		n.subs[a] = s
 	}
 	unsubLocal, err := n.local.Subscribe(a, h)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.count++
 	var once sync.Once
@@ -292,7 +318,7 @@ func (n *NATS) Subscribe(a addr.Address, h Handler) (func(), error) {
 			unsubLocal()
 			n.release(a)
 		})
-	}, nil
+	}, fresh, nil
 }
 
 // release drops one local subscriber of a, and the NATS subscription
