@@ -28,11 +28,12 @@ var testPIN = []byte("482916")
 const testOneTimePreKeys = server.DefaultPreKeyLowWater
 
 // generous lifts the relay's rate limits: tests make many requests from
-// one address.
+// one address and one device.
 func generous(s *server.Server) {
 	s.ChallengeRate = server.Rate{Burst: 100_000, Per: time.Minute}
 	s.RegisterRate = server.Rate{Burst: 10_000, Per: time.Minute}
 	s.BundleRate = server.Rate{Burst: 10_000, Per: time.Minute}
+	s.DeviceRate = server.Rate{Burst: 10_000, Per: time.Minute}
 }
 
 // startRelay starts an in-process relay over real TLS.

@@ -133,7 +133,7 @@ func TestAttack14OversizedMessage(t *testing.T) {
 		t.Errorf("closed with %v (write error %v), want message too big", s, writeErr)
 	}
 	waitFor(t, func() bool {
-		m := metricsText(t, r.Client(), r.URL+"/metrics")
+		m := metricsText(t, r.Client(), r.MetricsURL)
 		return strings.Contains(m, `parley_rejected_total{reason="too-large"} 1`)
 	})
 	checkServing(t, r, alice, bob)
@@ -167,7 +167,7 @@ func TestAttack14StalledReader(t *testing.T) {
 
 // connections reads the parley_connections gauge.
 func connections(t *testing.T, r *servertest.Relay) int {
-	m := metricsText(t, r.Client(), r.URL+"/metrics")
+	m := metricsText(t, r.Client(), r.MetricsURL)
 	var n int
 	for _, line := range strings.Split(m, "\n") {
 		if _, err := fmt.Sscanf(line, "parley_connections %d", &n); err == nil {

@@ -136,6 +136,11 @@ func TestAttack15AuthMatrix(t *testing.T) {
 			clk.Advance(server.DefaultChallengeTTL + time.Second)
 			return h
 		}},
+		{"challenge with a later expiry written in", func(e endpoint) string {
+			ch := fresh()
+			ch[0]++ // about 194 days later; the MAC no longer matches
+			return sign(alice.Key, alice.Addr, ch, e)
+		}},
 		{"never issued challenge", func(e endpoint) string {
 			var ch [32]byte
 			rand.Read(ch[:])
@@ -277,20 +282,63 @@ func TestChallengeRateLimit(t *testing.T) {
 	}
 }
 
-func TestChallengeSetIsBounded(t *testing.T) {
+// TestAttack15PerDeviceLimit: authenticated requests, WebSocket upgrades
+// included, are limited per device at the configured rate; another device
+// on the same network is not affected; the allowance refills.
+func TestAttack15PerDeviceLimit(t *testing.T) {
 	clk := servertest.NewClock(epoch)
-	r := startRelay(t, withClock(clk), func(s *server.Server) { s.MaxChallenges = 3 })
-	d := newDevice(t, r, "alice")
-	for range 3 {
-		if _, err := d.Challenge(); err != nil {
-			t.Fatal(err)
+	r := startRelay(t, withClock(clk), func(s *server.Server) {
+		s.DeviceRate = server.Rate{Burst: 4, Per: time.Minute}
+	})
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	for i := range 3 {
+		if _, err := alice.Call("GET", "/v1/prekeys", nil); err != nil {
+			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if resp, _ := d.Raw("POST", "/v1/challenge", nil, ""); resp.Code() != wire.CodeUnavailable {
-		t.Fatalf("challenge beyond the bound: %v", resp.Code())
+	alice.Dial(t) // the fourth
+	resp, err := alice.Do("GET", "/v1/prekeys", nil)
+	if err != nil || resp.Code() != wire.CodeRateLimited || resp.Status != http.StatusTooManyRequests {
+		t.Fatalf("fifth request in a minute: %v %v", resp, err)
 	}
-	clk.Advance(server.DefaultChallengeTTL) // the three expire and make room
-	if _, err := d.Challenge(); err != nil {
-		t.Fatalf("after expiry: %v", err)
+	auth, _ := alice.Authorization("GET", "/v1/ws", nil)
+	if ok, status := attempt(t, alice, endpoint{"GET", "/v1/ws", nil}, auth, false); ok || status != http.StatusTooManyRequests {
+		t.Fatalf("upgrade past the limit: accepted %v, status %d", ok, status)
+	}
+	// bob, on the same network, has his own allowance.
+	for i := range 4 {
+		if _, err := bob.Call("GET", "/v1/prekeys", nil); err != nil {
+			t.Fatalf("bob's request %d: %v", i, err)
+		}
+	}
+	clk.Advance(15 * time.Second) // one request refills
+	if _, err := alice.Call("GET", "/v1/prekeys", nil); err != nil {
+		t.Fatalf("after 15 s: %v", err)
+	}
+	if resp, _ := alice.Do("GET", "/v1/prekeys", nil); resp.Code() != wire.CodeRateLimited {
+		t.Fatalf("second request after 15 s: %v", resp.Code())
+	}
+}
+
+// TestAttack15ForgedProofsSpendNoAllowance: requests naming a device but
+// failing its proof (forged, another device's key, replayed) do not count
+// against that device, so an attacker cannot lock it out.
+func TestAttack15ForgedProofsSpendNoAllowance(t *testing.T) {
+	r := startRelay(t, func(s *server.Server) { s.DeviceRate = server.Rate{Burst: 3, Per: time.Hour} })
+	alice, mallory := register(t, r, "alice"), register(t, r, "mallory")
+	e := endpoint{"GET", "/v1/prekeys", nil}
+	for range 10 {
+		ch, err := mallory.Challenge()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := attempt(t, mallory, e, testclient.Sign(mallory.Key, alice.Addr, ch, e.method, e.path, nil), false); ok {
+			t.Fatal("forged proof accepted")
+		}
+	}
+	for i := range 3 {
+		if _, err := alice.Call("GET", "/v1/prekeys", nil); err != nil {
+			t.Fatalf("alice's request %d after mallory's forgeries: %v", i, err)
+		}
 	}
 }

@@ -43,6 +43,9 @@ func (r *relay) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	dev, werr := r.verifyDevice(req.Context(), req, p, nil)
+	if werr == nil {
+		werr = r.allowDevice(dev.Address)
+	}
 	if werr != nil {
 		r.writeError(w, werr)
 		return

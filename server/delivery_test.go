@@ -228,7 +228,7 @@ func TestTTLExpiryTellsSender(t *testing.T) {
 	if len(got) != 1 || got[0].ID != msgID(3) {
 		t.Fatalf("alice got %v, want only message 3", got)
 	}
-	if m := metricsText(t, r.Client(), r.URL+"/metrics"); !bytesContains(m, "parley_envelopes_expired_total 2\n") {
+	if m := metricsText(t, r.Client(), r.MetricsURL); !bytesContains(m, "parley_envelopes_expired_total 2\n") {
 		t.Error("expired counter is not 2")
 	}
 }

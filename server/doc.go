@@ -18,7 +18,8 @@
 //	s.Shutdown(ctx)
 //
 // Every other field has a default; see Server. The relay speaks TLS 1.3
-// only, sets HSTS on every response and has no plaintext listener. For
+// only, without session tickets, sets HSTS and other security headers
+// on every response and has no plaintext listener. For
 // development DevTLS creates a local CA in the data directory; clients
 // trust its certificate (DevCAFile). The servertest package starts a
 // complete relay on a loopback port for tests.
@@ -37,7 +38,10 @@
 //	GET    /v1/prekeys                            how many one-time prekeys are left
 //	POST   /v1/users/{user}/devices/{device}/bundle  take a prekey bundle
 //	GET    /v1/ws                                 the device's WebSocket: submit, deliver, ack
-//	GET    /healthz, GET /metrics                 liveness; Prometheus text
+//	GET    /healthz                               liveness
+//
+// Metrics (Prometheus text) are not on this listener: mount
+// Server.MetricsHandler on a private one.
 //
 // # Authentication
 //
@@ -47,7 +51,13 @@
 // address, the method, the path and the body's hash (wire.ProofMessage).
 // The relay consumes the challenge on first sight, whatever the outcome, so
 // a captured request cannot be replayed; it stores no password and no
-// bearer secret. Registration is proved by the new device's key, and in
+// bearer secret. Challenges are stateless (an expiry and a MAC under a key
+// kept in the store); only used ones are recorded, in the store, so
+// several relays on one PostgreSQL database accept each other's
+// challenges and each proof once. Authenticated requests are limited per
+// device, challenges per client network; behind a load balancer, set
+// TrustedProxies (and ProxyProtocol) so that the client's address is
+// known. Registration is proved by the new device's key, and in
 // RegisterToken mode also needs a token from the host app's backend (see
 // NewRegistrationToken).
 //

@@ -3,17 +3,23 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"parley.dev/internal/store"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +35,7 @@ import (
 // test can kill a real relay process with SIGKILL.
 const (
 	childEnv    = "PARLEY_TEST_RELAY_DIR"
+	childToken  = "PARLEY_TEST_RELAY_TOKEN_KEY" // hex Ed25519 public key: token mode
 	childBanner = "relay listening on "
 	memBanner   = "memory report on "
 )
@@ -49,7 +56,11 @@ func runChildRelay(dir string) {
 		os.Exit(1)
 	}
 	generous := server.Rate{Burst: 1 << 20, Per: time.Second}
-	s := &server.Server{DataDir: dir, TLSConfig: conf, ChallengeRate: generous, RegisterRate: generous, BundleRate: generous}
+	s := &server.Server{DataDir: dir, TLSConfig: conf, ChallengeRate: generous, RegisterRate: generous, BundleRate: generous, DeviceRate: generous}
+	if k := os.Getenv(childToken); k != "" {
+		s.Registration = server.RegisterToken
+		s.TokenKey, _ = hex.DecodeString(k)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -85,10 +96,10 @@ type childRelay struct {
 	memURL string
 }
 
-func startChild(t testing.TB, dir string) *childRelay {
+func startChild(t testing.TB, dir string, env ...string) *childRelay {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+dir), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -234,4 +245,84 @@ func TestRevocation(t *testing.T) {
 	if _, err := phone.Call("DELETE", "/v1/users/alice/devices/1", nil); err != nil {
 		t.Errorf("self-revocation: %v", err)
 	}
+}
+
+// TestRegistrationAtomicAcrossSIGKILL: token registrations in flight when
+// the relay process is killed are each either complete (token used, user
+// and device stored) or absent (token unused, no user): a crash never
+// burns a token without its device. Registrations answered before the
+// kill are all complete.
+func TestRegistrationAtomicAcrossSIGKILL(t *testing.T) {
+	const n = 40
+	dir := t.TempDir()
+	pub, key, _ := ed25519.GenerateKey(nil)
+	child := startChild(t, dir, childToken+"="+hex.EncodeToString(pub))
+	conf := caTLS(t, dir)
+	tokens := make([]string, n)
+	answered := make([]bool, n)
+	var done atomic.Int32
+	someDone := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		user := addr.UserID(fmt.Sprint("user", i))
+		tokens[i] = mint(t, key, user, time.Now().Add(time.Hour))
+		d := testclient.NewDevice(t, child.url, conf, user, testclient.NewIdentity(t))
+		wg.Go(func() {
+			if resp, err := d.RegisterRaw(tokens[i]); err == nil && resp.Code() == wire.CodeOK {
+				answered[i] = true
+				if done.Add(1) == n/4 {
+					close(someDone)
+				}
+			}
+		})
+	}
+	select { // kill in the middle of the registrations
+	case <-someDone:
+	case <-time.After(testclient.Timeout):
+		t.Fatal("registrations too slow")
+	}
+	if err := child.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	child.cmd.Wait()
+	wg.Wait()
+
+	st, err := store.Open(context.Background(), filepath.Join(dir, server.DatabaseFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	complete := 0
+	for i, tok := range tokens {
+		parsed, err := wire.ParseTokenText(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := parsed.ID()
+		used := errors.Is(st.UseToken(context.Background(), id, parsed.Expires), store.ErrTokenUsed)
+		devs, err := st.Devices(context.Background(), parsed.User)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case used != (len(devs) == 1):
+			t.Errorf("%s: token used %v, %d devices: torn by the crash", parsed.User, used, len(devs))
+		case answered[i] && !used:
+			t.Errorf("%s: registered before the kill, lost after it", parsed.User)
+		}
+		if used {
+			complete++
+		}
+	}
+	t.Logf("%d of %d registrations complete at the kill, %d answered", complete, n, count(answered))
+}
+
+func count(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }

@@ -26,6 +26,7 @@ func startRelay(t testing.TB, configure ...func(*server.Server)) *servertest.Rel
 		s.ChallengeRate = server.Rate{Burst: 1 << 20, Per: time.Second}
 		s.RegisterRate = server.Rate{Burst: 1 << 20, Per: time.Second}
 		s.BundleRate = server.Rate{Burst: 1 << 20, Per: time.Second}
+		s.DeviceRate = server.Rate{Burst: 1 << 20, Per: time.Second}
 	}
 	return servertest.Start(t, append([]func(*server.Server){generous}, configure...)...)
 }

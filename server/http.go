@@ -20,12 +20,32 @@ const (
 	pathPreKeys   = "/v1/prekeys"
 	pathWS        = "/v1/ws"
 	pathHealth    = "/healthz"
-	pathMetrics   = "/metrics"
 )
 
-// hsts is the Strict-Transport-Security value on every response: two
-// years, without includeSubDomains (the relay's domain may host others).
+// Headers on every response. The API serves binary frames and one line of
+// text to programs, never a page: nothing may be sniffed into something
+// else, cached, framed, sent on as a referrer or allowed to load or run
+// anything. HSTS is two years, without includeSubDomains (the relay's
+// domain may host others).
+var securityHeaders = [...][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"Cache-Control", "no-store"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"},
+}
+
 const hsts = "max-age=63072000"
+
+// setHeaders sets the security headers, and HSTS when the response goes
+// over TLS.
+func setHeaders(h http.Header, tls bool) {
+	for _, kv := range securityHeaders {
+		h.Set(kv[0], kv[1])
+	}
+	if tls {
+		h.Set("Strict-Transport-Security", hsts)
+	}
+}
 
 // Request body limits.
 const (
@@ -34,12 +54,11 @@ const (
 	maxPreKeyBody = (2*wire.MaxPreKeysPerUpload+2)*(4+2+wire.MaxKey+2+wire.MaxSignature) + 16
 )
 
-func (r *relay) routes(metricsOnMain bool) http.Handler {
+// routes is the public listener's API. /metrics is not among them: it is
+// served only where the operator mounts MetricsHandler.
+func (r *relay) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+pathHealth, r.handleHealth)
-	if metricsOnMain {
-		mux.Handle("GET "+pathMetrics, r.metrics)
-	}
 	mux.HandleFunc("POST "+pathChallenge, r.handleChallenge)
 	mux.HandleFunc("POST "+pathRegister, r.handleRegister)
 	mux.Handle("GET /v1/users/{user}/devices", r.authed(r.handleDevices, 0))
@@ -52,11 +71,14 @@ func (r *relay) routes(metricsOnMain bool) http.Handler {
 	return r.frameErrors(mux)
 }
 
-// frameErrors sets HSTS on every response and answers unknown paths and
-// methods with Error frames instead of the mux's plain text.
+// frameErrors sets the security headers and HSTS on every response, sets
+// the request's RemoteAddr to the client's (see clientAddr) and answers
+// unknown paths and methods with Error frames instead of the mux's plain
+// text.
 func (r *relay) frameErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Strict-Transport-Security", hsts)
+		setHeaders(w.Header(), true)
+		req.RemoteAddr = r.clientAddr(req)
 		h, pattern := mux.Handler(req)
 		if pattern != "" {
 			mux.ServeHTTP(w, req) // sets the path values
@@ -145,8 +167,9 @@ func readBody(w http.ResponseWriter, req *http.Request, max int64) ([]byte, *wir
 type authedHandler func(w http.ResponseWriter, req *http.Request, dev store.Device, body []byte)
 
 // authed wraps h with device authentication: the request's proof must
-// name an outstanding challenge (consumed here, whatever follows), a
-// current device, and carry that device's signature over the request.
+// name a valid, unused challenge (consumed here, whatever follows), a
+// current device, and carry that device's signature over the request;
+// the device must be within its rate.
 func (r *relay) authed(h authedHandler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		p, werr := r.proofOf(req)
@@ -160,6 +183,9 @@ func (r *relay) authed(h authedHandler, maxBody int64) http.Handler {
 			return
 		}
 		dev, werr := r.verifyDevice(req.Context(), req, p, body)
+		if werr == nil {
+			werr = r.allowDevice(dev.Address)
+		}
 		if werr != nil {
 			r.writeError(w, werr)
 			return
@@ -176,9 +202,20 @@ var (
 	errBadChallenge  = wire.Errorf(wire.CodeUnauthorized, "unknown, used or expired challenge")
 	errBadDevice     = wire.Errorf(wire.CodeUnauthorized, "proof does not verify for a current device")
 	errRateChallenge = wire.Errorf(wire.CodeRateLimited, "too many challenges from this network")
+	errRateDevice    = wire.Errorf(wire.CodeRateLimited, "too many requests from this device")
 )
 
-// proofOf reads req's proof and consumes its challenge.
+// allowDevice takes one authenticated request from a's allowance. Call
+// it only once a's proof has verified.
+func (r *relay) allowDevice(a addr.Address) *wire.Error {
+	if !r.deviceL.allow(a.String()) {
+		return errRateDevice
+	}
+	return nil
+}
+
+// proofOf reads req's proof and consumes its challenge (on first
+// presentation, whatever the outcome of the request).
 func (r *relay) proofOf(req *http.Request) (*wire.Proof, *wire.Error) {
 	text := req.Header.Get("Authorization")
 	var p *wire.Proof
@@ -194,8 +231,8 @@ func (r *relay) proofOf(req *http.Request) (*wire.Proof, *wire.Error) {
 	if err != nil {
 		return nil, errBadProof
 	}
-	if !r.challenges.consume(p.Challenge) {
-		return nil, errBadChallenge
+	if werr := r.consume(req.Context(), p.Challenge); werr != nil {
+		return nil, werr
 	}
 	return p, nil
 }
@@ -232,12 +269,8 @@ func (r *relay) handleChallenge(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, errRateChallenge)
 		return
 	}
-	ch, ok := r.challenges.issue()
-	if !ok {
-		r.writeError(w, wire.Errorf(wire.CodeUnavailable, "too many outstanding challenges"))
-		return
-	}
-	r.writeFrame(w, &wire.Challenge{Nonce: ch, TTL: uint32(r.challenges.ttl.Seconds())})
+	r.metrics.challenges.Add(1)
+	r.writeFrame(w, &wire.Challenge{Nonce: r.challenges.issue(), TTL: uint32(r.challenges.ttl.Seconds())})
 }
 
 // pathAddress reads the {user} and {device} path segments.

@@ -54,6 +54,26 @@ func (s *meteredStore) UseToken(ctx context.Context, hash [32]byte, expires time
 	return s.Store.UseToken(ctx, hash, expires)
 }
 
+func (s *meteredStore) Register(ctx context.Context, r store.Registration) (store.Registered, error) {
+	defer s.m.storeOp("register", time.Now())
+	return s.Store.Register(ctx, r)
+}
+
+func (s *meteredStore) SharedKey(ctx context.Context, name string) ([store.SharedKeyLen]byte, error) {
+	defer s.m.storeOp("shared_key", time.Now())
+	return s.Store.SharedKey(ctx, name)
+}
+
+func (s *meteredStore) UseChallenge(ctx context.Context, ch [32]byte, expires time.Time) error {
+	defer s.m.storeOp("use_challenge", time.Now())
+	return s.Store.UseChallenge(ctx, ch, expires)
+}
+
+func (s *meteredStore) PurgeChallenges(ctx context.Context, now time.Time, limit int) (int, error) {
+	defer s.m.storeOp("purge_challenges", time.Now())
+	return s.Store.PurgeChallenges(ctx, now, limit)
+}
+
 func (s *meteredStore) PutPreKeys(ctx context.Context, a addr.Address, up store.PreKeyUpload) error {
 	defer s.m.storeOp("put_prekeys", time.Now())
 	return s.Store.PutPreKeys(ctx, a, up)

@@ -29,7 +29,7 @@ type metrics struct {
 	expired          atomic.Int64
 	rejected         [64]atomic.Int64 // by wire.Code
 
-	challenges func() int   // outstanding challenges, read at scrape time
+	challenges atomic.Int64 // issued
 	fanoutUp   func() int64 // 1 while wake-ups reach every node
 
 	storeMu sync.Mutex
@@ -58,8 +58,7 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 func newMetrics() *metrics {
-	return &metrics{store: make(map[string]*histogram), challenges: func() int { return 0 },
-		fanoutUp: func() int64 { return 1 }}
+	return &metrics{store: make(map[string]*histogram), fanoutUp: func() int64 { return 1 }}
 }
 
 // reject counts one refused request or envelope.
@@ -91,10 +90,10 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *metrics) write(w io.Writer) {
 	gauge(w, "parley_connections", "Open WebSocket connections.", m.connections.Load())
-	gauge(w, "parley_challenges_outstanding", "Issued challenges not yet used or expired.", int64(m.challenges()))
 	gauge(w, "parley_fanout_up", "1 while wake-ups reach every relay node (NATS connected, or one node); 0 while connections poll.", m.fanoutUp())
 	counter(w, "parley_connections_total", "WebSocket connections accepted.", m.connectionsTotal.Load())
 	counter(w, "parley_registrations_total", "Devices registered.", m.registrations.Load())
+	counter(w, "parley_challenges_issued_total", "Challenges issued (stateless: none is kept).", m.challenges.Load())
 	counter(w, "parley_envelopes_queued_total", "Envelopes durably stored.", m.queued.Load())
 	counter(w, "parley_envelopes_duplicate_total", "Envelopes resubmitted and stored once.", m.duplicates.Load())
 	counter(w, "parley_envelopes_delivered_total", "Envelopes sent to their device (including redeliveries).", m.delivered.Load())

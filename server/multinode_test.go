@@ -188,7 +188,7 @@ func waitMetric(t *testing.T, r *servertest.Relay, line string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if slices.Contains(strings.Split(metricsText(t, r.Client(), r.URL+"/metrics"), "\n"), line) {
+		if slices.Contains(strings.Split(metricsText(t, r.Client(), r.MetricsURL), "\n"), line) {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -132,98 +132,82 @@ func (r *relay) checkToken(m *wire.Register) (*wire.RegistrationToken, *wire.Err
 // register applies the decided rules: a new user is created; an existing
 // user with the same identity gets another device; an existing user with
 // a different identity is refused in open mode and, in token mode, has
-// its identity replaced (all old devices revoked).
+// its identity replaced (all old devices revoked). The decision is made
+// on what the store holds, and the store applies it, with the token's
+// use, in one transaction that goes ahead only if the user is still as
+// read; if another registration came first, it reads and decides again.
 func (r *relay) register(ctx context.Context, reg *registration) (addr.Address, *wire.Error) {
-	user := reg.req.User
-	existing, err := r.store.User(ctx, user)
+	for range registerAttempts {
+		sr, werr := r.decide(ctx, reg)
+		if werr != nil {
+			return addr.Address{}, werr
+		}
+		done, err := r.store.Register(ctx, sr)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if werr := r.registerError(err); werr != nil {
+			return addr.Address{}, werr
+		}
+		if len(done.Revoked) > 0 {
+			r.log.Info("identity replaced", "user", string(reg.req.User), "revoked", len(done.Revoked))
+		}
+		for _, d := range done.Revoked {
+			r.publish(addr.Address{User: reg.req.User, Device: d}, fanout.Revoked)
+		}
+		return addr.Address{User: reg.req.User, Device: done.Device}, nil
+	}
+	return addr.Address{}, wire.Errorf(wire.CodeUnavailable, "registrations of this user raced; retry")
+}
+
+// registerAttempts bounds how often register decides again after losing
+// a race to another registration of the same user.
+const registerAttempts = 3
+
+// decide reads the user and returns the registration to apply.
+func (r *relay) decide(ctx context.Context, reg *registration) (store.Registration, *wire.Error) {
+	sr := store.Registration{
+		User:       store.User{ID: reg.req.User, Identity: reg.req.Identity, Created: r.now()},
+		Device:     store.Device{Key: reg.req.DeviceKey, Cert: reg.req.DeviceCert, Created: r.now()},
+		MaxDevices: wire.MaxDevices,
+	}
+	if reg.token != nil {
+		id, err := reg.token.ID()
+		if err != nil {
+			return sr, errTokenInvalid
+		}
+		sr.Token = &store.Token{Hash: id, Expires: reg.token.Expires}
+	}
+	existing, err := r.store.User(ctx, reg.req.User)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return r.registerNewUser(ctx, reg)
+		return sr, nil
 	case err != nil:
-		return addr.Address{}, r.internal("user lookup", err)
+		return sr, r.internal("user lookup", err)
 	}
+	sr.Current = existing.Identity
 	old, err := keys.ParseIdentityPublic(existing.Identity)
 	if err == nil && old.Equal(reg.identity) {
-		return r.addDevice(ctx, reg)
+		return sr, nil
 	}
 	if reg.token == nil {
-		return addr.Address{}, wire.Errorf(wire.CodeUserExists, "user exists with another identity")
+		return sr, wire.Errorf(wire.CodeUserExists, "user exists with another identity")
 	}
-	if werr := r.useToken(ctx, reg.token); werr != nil {
-		return addr.Address{}, werr
-	}
-	revoked, err := r.store.ReplaceIdentity(ctx, store.User{ID: user, Identity: reg.req.Identity})
-	if err != nil {
-		return addr.Address{}, r.internal("replace identity", err)
-	}
-	r.log.Info("identity replaced", "user", string(user), "revoked", len(revoked))
-	for _, d := range revoked {
-		r.publish(addr.Address{User: user, Device: d}, fanout.Revoked)
-	}
-	return r.storeDevice(ctx, reg)
+	sr.Replace = true
+	return sr, nil
 }
 
-func (r *relay) registerNewUser(ctx context.Context, reg *registration) (addr.Address, *wire.Error) {
-	if werr := r.useToken(ctx, reg.token); werr != nil {
-		return addr.Address{}, werr
-	}
-	err := r.store.CreateUser(ctx, store.User{ID: reg.req.User, Identity: reg.req.Identity, Created: r.now()})
-	if errors.Is(err, store.ErrExists) { // a concurrent registration won
-		return addr.Address{}, wire.Errorf(wire.CodeUserExists, "user registered concurrently; retry")
-	}
-	if err != nil {
-		return addr.Address{}, r.internal("create user", err)
-	}
-	return r.storeDevice(ctx, reg)
-}
-
-func (r *relay) addDevice(ctx context.Context, reg *registration) (addr.Address, *wire.Error) {
-	devs, err := r.store.Devices(ctx, reg.req.User)
-	if err != nil {
-		return addr.Address{}, r.internal("list devices", err)
-	}
-	if len(devs) >= wire.MaxDevices {
-		return addr.Address{}, wire.Errorf(wire.CodeLimit, "too many devices")
-	}
-	if werr := r.useToken(ctx, reg.token); werr != nil {
-		return addr.Address{}, werr
-	}
-	return r.storeDevice(ctx, reg)
-}
-
-func (r *relay) storeDevice(ctx context.Context, reg *registration) (addr.Address, *wire.Error) {
-	id, err := r.store.AddDevice(ctx, store.Device{
-		Address: addr.Address{User: reg.req.User},
-		Key:     reg.req.DeviceKey,
-		Cert:    reg.req.DeviceCert,
-		Created: r.now(),
-	})
-	if errors.Is(err, store.ErrLimit) {
-		return addr.Address{}, wire.Errorf(wire.CodeLimit, "too many devices")
-	}
-	if err != nil {
-		return addr.Address{}, r.internal("add device", err)
-	}
-	return addr.Address{User: reg.req.User, Device: id}, nil
-}
-
-// useToken records t as used (nil: open mode, nothing to record).
-func (r *relay) useToken(ctx context.Context, t *wire.RegistrationToken) *wire.Error {
-	if t == nil {
+// registerError maps a failed store.Register to what the client sees.
+func (r *relay) registerError(err error) *wire.Error {
+	switch {
+	case err == nil:
 		return nil
-	}
-	id, err := t.ID()
-	if err != nil {
-		return errTokenInvalid
-	}
-	err = r.store.UseToken(ctx, id, t.Expires)
-	if errors.Is(err, store.ErrTokenUsed) {
+	case errors.Is(err, store.ErrTokenUsed):
 		return wire.Errorf(wire.CodeTokenUsed, "token already used")
+	case errors.Is(err, store.ErrLimit):
+		return wire.Errorf(wire.CodeLimit, "too many devices")
 	}
-	if err != nil {
-		return r.internal("use token", err)
-	}
-	return nil
+	return r.internal("register", err)
 }
 
 // asWireError returns err's *wire.Error (parse errors are), or malformed.

@@ -273,3 +273,31 @@ func TestNewRegistrationTokenRefusesBadInput(t *testing.T) {
 		t.Error("short key accepted")
 	}
 }
+
+// TestFailedRegistrationKeepsItsToken: a token registration refused after
+// the token was checked (the user is at its device limit) does not use the
+// token up: once a device is revoked, the same token registers.
+func TestFailedRegistrationKeepsItsToken(t *testing.T) {
+	clk := servertest.NewClock(epoch)
+	r, key := tokenRelay(t, clk)
+	later := epoch.Add(time.Hour)
+	first := newDevice(t, r, "alice")
+	first.Register(t, mint(t, key, "alice", later))
+	for range wire.MaxDevices - 1 {
+		testclient.NewDevice(t, r.URL, r.ClientTLS(), "alice", first.Identity).Register(t, mint(t, key, "alice", later))
+	}
+	extra := testclient.NewDevice(t, r.URL, r.ClientTLS(), "alice", first.Identity)
+	tok := mint(t, key, "alice", later)
+	if resp, err := extra.RegisterRaw(tok); err != nil || resp.Code() != wire.CodeLimit {
+		t.Fatalf("registration past the device limit: %v %v", resp, err)
+	}
+	if _, err := first.Call("DELETE", "/v1/users/alice/devices/2", nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := extra.RegisterRaw(tok); err != nil || resp.Code() != wire.CodeOK {
+		t.Fatalf("the same token after a device was revoked: %v %v (burned by the refused registration?)", resp, err)
+	}
+	if extra.Addr.Device != wire.MaxDevices+1 {
+		t.Errorf("new device %v, want device %d", extra.Addr, wire.MaxDevices+1)
+	}
+}

@@ -10,13 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"parley.dev/internal/fanout"
+	"parley.dev/internal/private"
 	"parley.dev/internal/store"
 	"parley.dev/internal/wire"
 )
@@ -45,15 +47,21 @@ const (
 	DefaultMaxInFlight     = 64
 	DefaultPreKeyLowWater  = 10
 	DefaultChallengeTTL    = 60 * time.Second
-	DefaultMaxChallenges   = 100_000
 	DefaultWriteTimeout    = 15 * time.Second
 	DefaultSweepInterval   = time.Minute
 	DefaultRecheckInterval = time.Minute
+	// DefaultCheckpointInterval is the bound on how long a deleted
+	// envelope stays in a file of a SQLite store (CheckpointInterval).
+	DefaultCheckpointInterval = store.DefaultCheckpointInterval
 )
 
 // Default rates.
 var (
-	DefaultChallengeRate = Rate{Burst: 60, Per: time.Minute}
+	// DefaultChallengeRate is a coarse outer bound per client network:
+	// behind a carrier NAT many devices share one address, and each
+	// device has its own, tighter DefaultDeviceRate.
+	DefaultChallengeRate = Rate{Burst: 600, Per: time.Minute}
+	DefaultDeviceRate    = Rate{Burst: 60, Per: time.Minute}
 	DefaultRegisterRate  = Rate{Burst: 10, Per: time.Hour}
 	DefaultBundleRate    = Rate{Burst: 60, Per: time.Minute}
 )
@@ -119,18 +127,33 @@ type Server struct {
 	PreKeyLowWater int
 
 	// ChallengeRate limits challenges per client network, and so every
-	// authenticated request (DefaultChallengeRate).
+	// authenticated request from it (DefaultChallengeRate): a coarse
+	// outer bound, since many devices may share a network.
 	ChallengeRate Rate
+	// DeviceRate limits authenticated requests, WebSocket upgrades
+	// included, per device (DefaultDeviceRate). Only requests whose proof
+	// verifies count, so nobody can spend another device's allowance.
+	DeviceRate Rate
 	// RegisterRate limits registrations per client network
 	// (DefaultRegisterRate).
 	RegisterRate Rate
 	// BundleRate limits prekey bundle fetches per requesting device
 	// (DefaultBundleRate).
 	BundleRate Rate
-	// ChallengeTTL is how long a challenge stays valid (DefaultChallengeTTL).
+	// ChallengeTTL is how long a challenge stays valid (DefaultChallengeTTL,
+	// at least a second). Challenges are stateless; see challenge.go.
 	ChallengeTTL time.Duration
-	// MaxChallenges bounds outstanding challenges (DefaultMaxChallenges).
-	MaxChallenges int
+
+	// TrustedProxies are the networks of the load balancers or reverse
+	// proxies in front of the relay. A request whose connection comes
+	// from one of them is keyed for rate limits by the client address the
+	// proxy reports: the PROXY header's (with ProxyProtocol) or
+	// X-Forwarded-For's. From any other peer neither is believed.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol requires a PROXY protocol v2 header at the start of
+	// every connection from TrustedProxies (a TCP load balancer that
+	// sends one). Other peers are served as direct clients.
+	ProxyProtocol bool
 
 	// WriteTimeout bounds one WebSocket write: a client that stops reading
 	// is disconnected after it (DefaultWriteTimeout).
@@ -141,6 +164,13 @@ type Server struct {
 	// RecheckInterval is how often an idle connection re-reads its mailbox
 	// in case a wake-up was lost (DefaultRecheckInterval).
 	RecheckInterval time.Duration
+	// CheckpointInterval bounds how long an acknowledged or expired
+	// envelope's bytes stay in any file of a SQLite store: that often the
+	// WAL is checkpointed into the database (where secure_delete has
+	// zeroed them) and truncated, and once more at Shutdown
+	// (store.DefaultCheckpointInterval, one minute; negative: only at
+	// Shutdown). PostgreSQL ignores it.
+	CheckpointInterval time.Duration
 
 	// MaxBlobSize is the largest attachment blob accepted, in bytes
 	// (DefaultMaxBlobSize).
@@ -157,10 +187,6 @@ type Server struct {
 	// BlobDownloadRate limits blob downloads per client network
 	// (DefaultBlobDownloadRate).
 	BlobDownloadRate Rate
-
-	// SeparateMetrics keeps /metrics off the main listener; serve
-	// MetricsHandler elsewhere.
-	SeparateMetrics bool
 
 	// Logger receives operational events; nil is silent. Nothing logged
 	// carries envelope bytes, keys, proofs or tokens.
@@ -208,7 +234,7 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return err
 	}
-	err = r.http.Serve(tls.NewListener(l, r.tls))
+	err = r.http.Serve(tls.NewListener(r.listener(l), r.tls))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -244,9 +270,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // MetricsHandler serves the relay's metrics in the Prometheus text format.
-// It is valid after Start.
+// It is valid after Start. The relay's own listener never serves them
+// (its /metrics is not-found, like any other unknown path): mount this
+// handler on a private listener, as parleyd's --metrics-listen does.
 func (s *Server) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		setHeaders(w.Header(), false)
 		s.mu.Lock()
 		r := s.r
 		s.mu.Unlock()
@@ -263,6 +292,8 @@ type relay struct {
 	maxEnvelope, mailboxCap, window, maxInFlight, lowWater int
 	ttl, writeTimeout, recheck, fallbackPoll               time.Duration
 	registration                                           RegistrationMode
+	trustedProxies                                         []netip.Prefix
+	proxyProtocol                                          bool
 	tokenKey                                               ed25519.PublicKey
 	now                                                    func() time.Time
 	log                                                    *slog.Logger
@@ -272,10 +303,11 @@ type relay struct {
 	tls        *tls.Config
 	http       *http.Server
 	metrics    *metrics
-	challenges *challenges
+	challenges *challenger
 	challengeL *limiter
 	registerL  *limiter
 	bundleL    *limiter
+	deviceL    *limiter
 	conns      *connSet
 	blobs      *blobRelay
 
@@ -286,20 +318,22 @@ type relay struct {
 
 func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r := &relay{
-		maxEnvelope:  orInt(s.MaxEnvelope, wire.DefaultMaxEnvelope),
-		mailboxCap:   orInt(s.MailboxCap, DefaultMailboxCap),
-		window:       orInt(s.Window, DefaultWindow),
-		maxInFlight:  orInt(s.MaxInFlight, DefaultMaxInFlight),
-		lowWater:     orInt(s.PreKeyLowWater, DefaultPreKeyLowWater),
-		ttl:          orDuration(s.MailboxTTL, DefaultMailboxTTL),
-		writeTimeout: orDuration(s.WriteTimeout, DefaultWriteTimeout),
-		recheck:      orDuration(s.RecheckInterval, DefaultRecheckInterval),
-		fallbackPoll: orDuration(s.FallbackPoll, DefaultFallbackPoll),
-		registration: s.Registration,
-		tokenKey:     s.TokenKey,
-		now:          s.Now,
-		log:          s.Logger,
-		metrics:      newMetrics(),
+		maxEnvelope:    orInt(s.MaxEnvelope, wire.DefaultMaxEnvelope),
+		mailboxCap:     orInt(s.MailboxCap, DefaultMailboxCap),
+		window:         orInt(s.Window, DefaultWindow),
+		maxInFlight:    orInt(s.MaxInFlight, DefaultMaxInFlight),
+		lowWater:       orInt(s.PreKeyLowWater, DefaultPreKeyLowWater),
+		ttl:            orDuration(s.MailboxTTL, DefaultMailboxTTL),
+		writeTimeout:   orDuration(s.WriteTimeout, DefaultWriteTimeout),
+		recheck:        orDuration(s.RecheckInterval, DefaultRecheckInterval),
+		fallbackPoll:   orDuration(s.FallbackPoll, DefaultFallbackPoll),
+		registration:   s.Registration,
+		trustedProxies: slices.Clone(s.TrustedProxies),
+		proxyProtocol:  s.ProxyProtocol,
+		tokenKey:       s.TokenKey,
+		now:            s.Now,
+		log:            s.Logger,
+		metrics:        newMetrics(),
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -310,15 +344,20 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	if err := r.check(s); err != nil {
 		return nil, err
 	}
-	r.challenges = newChallenges(orDuration(s.ChallengeTTL, DefaultChallengeTTL), orInt(s.MaxChallenges, DefaultMaxChallenges), r.now)
-	r.metrics.challenges = r.challenges.len
 	r.challengeL = newLimiter(s.ChallengeRate.orDefault(DefaultChallengeRate), r.now)
 	r.registerL = newLimiter(s.RegisterRate.orDefault(DefaultRegisterRate), r.now)
 	r.bundleL = newLimiter(s.BundleRate.orDefault(DefaultBundleRate), r.now)
+	r.deviceL = newLimiter(s.DeviceRate.orDefault(DefaultDeviceRate), r.now)
 	r.conns = newConnSet()
 	r.tls = relayTLS(s.TLSConfig)
 	if err := r.openStore(ctx, s); err != nil {
 		return nil, err
+	}
+	ttl := max(orDuration(s.ChallengeTTL, DefaultChallengeTTL), time.Second)
+	var err error
+	if r.challenges, err = newChallenger(ctx, r.store, ttl, r.now); err != nil {
+		r.store.Close()
+		return nil, fmt.Errorf("server: challenge key: %w", err)
 	}
 	if err := r.openBlobs(ctx, s); err != nil {
 		r.store.Close()
@@ -333,7 +372,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.fan = fan
 	r.metrics.fanoutUp = r.fanoutUp
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.http = r.newHTTPServer(!s.SeparateMetrics)
+	r.http = r.newHTTPServer()
 	r.bg.Add(1)
 	go r.sweepLoop(orDuration(s.SweepInterval, DefaultSweepInterval))
 	if h, ok := r.fan.(healthReporter); ok {
@@ -357,6 +396,9 @@ func (r *relay) check(s *Server) error {
 	if r.registration == RegisterToken && len(r.tokenKey) != ed25519.PublicKeySize {
 		return errors.New("server: token registration needs an Ed25519 TokenKey")
 	}
+	if r.proxyProtocol && len(r.trustedProxies) == 0 {
+		return errors.New("server: ProxyProtocol needs TrustedProxies: a PROXY header is believed only from them")
+	}
 	if r.maxEnvelope < 1 || r.maxEnvelope > store.MaxPayloadLen {
 		return fmt.Errorf("server: MaxEnvelope %d not in 1..%d", r.maxEnvelope, store.MaxPayloadLen)
 	}
@@ -368,20 +410,29 @@ func (r *relay) check(s *Server) error {
 
 func (r *relay) openStore(ctx context.Context, s *Server) error {
 	dsn := s.StoreDSN
-	if dsn == "" {
-		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+	if s.DataDir != "" {
+		// Only the relay's user may read anything in it: create it 0700
+		// and tighten whatever an earlier version or a careless copy left
+		// readable by others.
+		if err := private.Dir(s.DataDir); err != nil {
 			return fmt.Errorf("server: data directory: %w", err)
 		}
+		if err := private.Tighten(s.DataDir); err != nil {
+			return fmt.Errorf("server: data directory: %w", err)
+		}
+	}
+	if dsn == "" {
 		dsn = filepath.Join(s.DataDir, DatabaseFile)
 	}
 	st, err := store.Open(ctx, dsn, store.Options{
-		MailboxCap: r.mailboxCap,
-		TTL:        r.ttl,
-		NoticeTTL:  r.ttl,
-		Now:        r.now,
-		Logger:     r.log,
-		NoMigrate:  s.NoMigrate,
-		Writers:    s.StoreWriters,
+		MailboxCap:         r.mailboxCap,
+		TTL:                r.ttl,
+		NoticeTTL:          r.ttl,
+		Now:                r.now,
+		Logger:             r.log,
+		NoMigrate:          s.NoMigrate,
+		Writers:            s.StoreWriters,
+		CheckpointInterval: s.CheckpointInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -400,9 +451,9 @@ const (
 	maxHeaderBytes    = 16 << 10
 )
 
-func (r *relay) newHTTPServer(metricsOnMain bool) *http.Server {
+func (r *relay) newHTTPServer() *http.Server {
 	return &http.Server{
-		Handler:           r.routes(metricsOnMain),
+		Handler:           r.routes(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

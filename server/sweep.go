@@ -11,8 +11,8 @@ import (
 // maxSweepRounds bounds one sweep; the next tick continues.
 const maxSweepRounds = 100
 
-// sweepLoop periodically expires undelivered envelopes and forgets expired
-// challenges and idle rate-limit buckets.
+// sweepLoop periodically expires undelivered envelopes and forgets used
+// challenges that expired and idle rate-limit buckets.
 func (r *relay) sweepLoop(every time.Duration) {
 	defer r.bg.Done()
 	t := time.NewTicker(every)
@@ -28,11 +28,12 @@ func (r *relay) sweepLoop(every time.Duration) {
 }
 
 func (r *relay) sweep() {
-	r.challenges.purge()
+	r.purgeChallenges()
 	r.challengeL.prune()
 	r.registerL.prune()
 	r.bundleL.prune()
 	r.sweepBlobs()
+	r.deviceL.prune()
 	for range maxSweepRounds {
 		expired, err := r.store.Expire(r.ctx, r.now(), store.MaxBatch)
 		if err != nil {
@@ -60,4 +61,22 @@ func (r *relay) notifyExpired(expired []store.Expired) {
 		r.publish(a, fanout.Mail)
 	}
 	r.log.Info("envelopes expired", "pairs", len(expired), "senders", len(senders))
+}
+
+// purgeChallenges forgets used challenges that have expired: an expired
+// challenge is refused before the store is asked, so its record serves
+// nothing. Every node sweeps; the deletes are idempotent.
+func (r *relay) purgeChallenges() {
+	for range maxSweepRounds {
+		n, err := r.store.PurgeChallenges(r.ctx, r.now(), store.MaxBatch)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.log.Error("purge challenges", "err", err)
+			}
+			return
+		}
+		if n < store.MaxBatch {
+			return
+		}
+	}
 }

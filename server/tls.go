@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"parley.dev/internal/private"
 )
 
 // Files DevTLS keeps in its directory.
@@ -41,10 +43,11 @@ var DevHosts = []string{"localhost", "127.0.0.1", "::1"}
 // reuse them, issuing a new server certificate only when the hosts change
 // or it nears expiry. Clients trust filepath.Join(dir, DevCAFile).
 //
-// The CA key never leaves dir (mode 0600). Never use a dev CA in
+// Every file is written with mode 0600 and dir is made 0700, whatever the
+// umask. The CA key never leaves dir. Never use a dev CA in
 // production: anyone holding its key can impersonate the relay.
 func DevTLS(dir string, extraHosts ...string) (*tls.Config, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := private.Dir(dir); err != nil {
 		return nil, fmt.Errorf("server: dev TLS: %w", err)
 	}
 	ca, caKey, err := loadOrCreateCA(dir)
@@ -93,7 +96,7 @@ func loadOrCreateCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if err := writeKey(keyPath, key); err != nil {
 		return nil, nil, err
 	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
 		return nil, nil, err
 	}
 	ca, err := x509.ParseCertificate(der)
@@ -130,7 +133,7 @@ func loadOrIssueServerCert(dir string, ca *x509.Certificate, caKey *ecdsa.Privat
 	if err := writeKey(keyPath, key); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writePEM(certPath, "CERTIFICATE", der, 0o644); err != nil {
+	if err := writePEM(certPath, "CERTIFICATE", der); err != nil {
 		return tls.Certificate{}, err
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
@@ -164,17 +167,14 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writePEM(path, "PRIVATE KEY", der, 0o600)
+	return writePEM(path, "PRIVATE KEY", der)
 }
 
-// writePEM writes one PEM block to path atomically (temp file + rename).
-func writePEM(path, typ string, der []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	data := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+// writePEM writes one PEM block to path atomically with mode 0600. The
+// certificates are public, but nothing in the data directory needs to be
+// readable by anyone but the relay's user.
+func writePEM(path, typ string, der []byte) error {
+	return private.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
 
 func randomLabel() string {
@@ -184,12 +184,25 @@ func randomLabel() string {
 }
 
 // relayTLS derives the listener's configuration from the operator's: TLS
-// 1.3 only, and HTTP/1.1 (the WebSocket upgrade needs it) instead of h2;
-// other protocols (such as ACME's "acme-tls/1") are kept.
+// 1.3 only, HTTP/1.1 (the WebSocket upgrade needs it) instead of h2, and
+// no session tickets; other protocols (such as ACME's "acme-tls/1") are
+// kept.
+//
+// Why no tickets: a ticket carries the session's resumption secret sealed
+// under a ticket key that crypto/tls keeps in memory for up to a week and
+// that every resumption depends on. Clients hold one long WebSocket and
+// authenticate each connection with a device signature anyway, so
+// resumption would save one handshake per reconnect (well under a
+// millisecond of server CPU) at the price of that key, of tickets that a
+// client may present more than once in the clear (linking its connections
+// across networks for an observer), and of keys to share between relay
+// nodes. Every connection makes a full handshake with fresh
+// (EC)DHE instead.
 func relayTLS(c *tls.Config) *tls.Config {
 	c = c.Clone()
 	c.MinVersion = tls.VersionTLS13
 	c.MaxVersion = 0
+	c.SessionTicketsDisabled = true
 	protos := slices.DeleteFunc(slices.Clone(c.NextProtos), func(p string) bool { return p == "h2" || p == "http/1.1" })
 	c.NextProtos = append([]string{"http/1.1"}, protos...)
 	return c

@@ -216,7 +216,7 @@ const connectionsTimeout = 20 * time.Second
 func (h *harness) waitConnections(ts *testscript.TestScript, want string) {
 	line := "parley_connections " + want + "\n"
 	for deadline := time.Now().Add(connectionsTimeout); time.Now().Before(deadline); {
-		resp, err := h.relay.Client().Get(h.relay.URL + "/metrics")
+		resp, err := h.relay.Client().Get(h.relay.MetricsURL)
 		ts.Check(err)
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -27,10 +28,28 @@ type config struct {
 	registration, tokenKey             string
 	maxEnvelope, mailboxCap            int
 	storeWriters                       int
-	mailboxTTL                         time.Duration
+	mailboxTTL, checkpointInterval     time.Duration
 	challengeRate, registerRate        rateFlag
-	bundleRate                         rateFlag
+	bundleRate, deviceRate             rateFlag
+	trustedProxies                     prefixesFlag
+	proxyProtocol                      bool
 	logLevel                           slog.Level
+}
+
+// prefixesFlag is a comma-separated list of networks as a flag.Value.
+type prefixesFlag struct{ prefixes []netip.Prefix }
+
+func (p *prefixesFlag) Set(s string) (err error) {
+	p.prefixes, err = server.ParsePrefixes(s)
+	return err
+}
+
+func (p *prefixesFlag) String() string {
+	var ss []string
+	for _, x := range p.prefixes {
+		ss = append(ss, x.String())
+	}
+	return strings.Join(ss, ",")
 }
 
 // rateFlag is a server.Rate as a flag.Value.
@@ -63,12 +82,17 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.maxEnvelope, "max-envelope", wire.DefaultMaxEnvelope, "")
 	fs.IntVar(&cfg.mailboxCap, "mailbox-cap", server.DefaultMailboxCap, "")
 	fs.DurationVar(&cfg.mailboxTTL, "mailbox-ttl", server.DefaultMailboxTTL, "")
+	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "")
 	cfg.challengeRate.Rate = server.DefaultChallengeRate
 	cfg.registerRate.Rate = server.DefaultRegisterRate
 	cfg.bundleRate.Rate = server.DefaultBundleRate
+	cfg.deviceRate.Rate = server.DefaultDeviceRate
 	fs.Var(&cfg.challengeRate, "challenge-rate", "")
 	fs.Var(&cfg.registerRate, "register-rate", "")
 	fs.Var(&cfg.bundleRate, "bundle-rate", "")
+	fs.Var(&cfg.deviceRate, "device-rate", "")
+	fs.Var(&cfg.trustedProxies, "trusted-proxies", "")
+	fs.BoolVar(&cfg.proxyProtocol, "proxy-protocol", false, "")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")
 	return fs
 }
@@ -137,6 +161,10 @@ func (c *config) check() error {
 		return usagef("--data is empty")
 	case c.nats != "" && !strings.HasPrefix(c.store, "postgres"):
 		return usagef("--nats joins relay nodes that share a PostgreSQL --store")
+	case c.proxyProtocol && len(c.trustedProxies.prefixes) == 0:
+		return usagef("--proxy-protocol needs --trusted-proxies: headers are believed only from them")
+	case c.checkpointInterval <= 0:
+		return usagef("--checkpoint-interval must be positive")
 	}
 	return nil
 }

@@ -111,11 +111,27 @@ Relay:
   --max-envelope BYTES    largest envelope accepted (default 262144)
   --mailbox-cap N         most envelopes queued per device (default 20000)
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
-  --challenge-rate RATE   challenges per client network (default 60/1m)
+  --checkpoint-interval DURATION
+                          how long, at most, an acknowledged envelope's
+                          bytes stay in any file of the SQLite store
+                          (default 1m; also done at shutdown)
+  --challenge-rate RATE   challenges per client network, a coarse bound for
+                          everyone behind one address (default 600/1m)
+  --device-rate RATE      authenticated requests per device (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
-  --metrics-listen ADDR   serve /metrics there (plain HTTP) instead of on
-                          the main listener
+  --trusted-proxies NETS  comma-separated networks (CIDR or addresses) of the
+                          load balancers in front of the relay: for their
+                          connections the client's address, which the
+                          per-network limits use, is taken from
+                          X-Forwarded-For or the PROXY header; from anyone
+                          else both are ignored
+  --proxy-protocol        require a PROXY protocol v2 header on every
+                          connection from --trusted-proxies (a TCP balancer
+                          such as HAProxy or an AWS NLB sending one)
+  --metrics-listen ADDR   serve /metrics there, over plain HTTP, for example
+                          127.0.0.1:9090 (the TLS listener serves only the
+                          API; without this flag there are no metrics)
   --log-level LEVEL       debug, info, warn or error (default info)
 
 A RATE is BURST/DURATION, such as 10/1h. Every flag can also be set by an

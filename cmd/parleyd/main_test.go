@@ -120,8 +120,26 @@ func TestDevRelayRunsAlone(t *testing.T) {
 	if _, err := trusting(t, caFile, tls.VersionTLS12).Get(p.url + "/healthz"); err == nil {
 		t.Error("TLS 1.2 client accepted")
 	}
-	if code, body := get(t, client, p.url+"/metrics"); code != 200 || !strings.Contains(body, "parley_connections 0") {
-		t.Errorf("metrics: %d %q", code, body)
+	// The checks: curl --cacert D/ca.pem https://.../metrics gets
+	// 404; curl -sI .../healthz shows the security headers and HSTS.
+	if code, body := get(t, client, p.url+"/metrics"); code != 404 || strings.Contains(body, "parley_") {
+		t.Errorf("metrics on the public listener: %d %q", code, body)
+	}
+	resp, err := client.Head(p.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for k, v := range map[string]string{
+		"Strict-Transport-Security": "max-age=63072000",
+		"X-Content-Type-Options":    "nosniff",
+		"Cache-Control":             "no-store",
+		"Referrer-Policy":           "no-referrer",
+		"Content-Security-Policy":   "default-src 'none'; frame-ancestors 'none'",
+	} {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("HEAD /healthz: %s = %q, want %q", k, got, v)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, server.DatabaseFile)); err != nil {
 		t.Errorf("no database: %v", err)
@@ -160,11 +178,14 @@ func TestEnvironmentTwins(t *testing.T) {
 	t.Setenv("PARLEY_DATA", dir)
 	t.Setenv("PARLEY_LISTEN", "not an address") // the flag below overrides it
 	t.Setenv("PARLEY_MAILBOX_CAP", "7")
+	t.Setenv("PARLEY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
+	t.Setenv("PARLEY_PROXY_PROTOCOL", "true")
 	cfg, err := parseFlags([]string{"--listen", "127.0.0.1:0"}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.dev || cfg.data != dir || cfg.listen != "127.0.0.1:0" || cfg.mailboxCap != 7 {
+	if !cfg.dev || cfg.data != dir || cfg.listen != "127.0.0.1:0" || cfg.mailboxCap != 7 ||
+		cfg.trustedProxies.String() != "10.0.0.0/8,192.0.2.7/32" || !cfg.proxyProtocol {
 		t.Errorf("config %+v", cfg)
 	}
 	t.Setenv("PARLEY_MAILBOX_TTL", "forever")
@@ -193,6 +214,9 @@ func TestUsageErrors(t *testing.T) {
 		{"--dev", "--bogus"},                           // unknown flag
 		{"--dev", "extra"},                             // stray argument
 		{"--dev", "--challenge-rate", "fast"},          // bad rate
+		{"--dev", "--proxy-protocol"},                  // headers from whom?
+		{"--dev", "--trusted-proxies", "10.0.0.0/33"},  // not a network
+		{"--dev", "--checkpoint-interval", "0s"},       // never deleting
 	} {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {

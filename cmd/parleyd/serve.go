@@ -16,8 +16,12 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	"parley.dev/internal/private"
 	"parley.dev/server"
 )
+
+// acmeDir is the ACME cache's directory inside the data directory.
+const acmeDir = "acme"
 
 // shutdownTimeout bounds the graceful stop; connections still open after
 // it are cut.
@@ -47,6 +51,9 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 			s.Shutdown(context.Background())
 			return err
 		}
+		if !isLoopback(metricsAddr) {
+			log.Warn("metrics are served over plain HTTP beyond loopback; keep --metrics-listen on a private network", "addr", metricsAddr.String())
+		}
 	}
 	greet(stdout, cfg, l.Addr(), metricsAddr)
 	select {
@@ -67,7 +74,8 @@ func stop(s *server.Server, metrics *http.Server, err error) error {
 }
 
 // serveMetrics serves /metrics on its own plain-HTTP listener (for a
-// scraper on a private network).
+// scraper on loopback or a private network); the relay's public listener
+// never serves them.
 func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -84,28 +92,38 @@ func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Serve
 	return hs, l.Addr(), nil
 }
 
+// isLoopback reports whether a listener's address accepts only local
+// connections.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
 func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 	tlsConf, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &server.Server{
-		DataDir:         cfg.data,
-		StoreDSN:        cfg.store,
-		NoMigrate:       !cfg.migrate,
-		StoreWriters:    cfg.storeWriters,
-		NATSURL:         cfg.nats,
-		NATSPrefix:      cfg.natsPrefix,
-		TLSConfig:       tlsConf,
-		Registration:    server.RegistrationMode(cfg.registration),
-		MaxEnvelope:     cfg.maxEnvelope,
-		MailboxCap:      cfg.mailboxCap,
-		MailboxTTL:      cfg.mailboxTTL,
-		ChallengeRate:   cfg.challengeRate.Rate,
-		RegisterRate:    cfg.registerRate.Rate,
-		BundleRate:      cfg.bundleRate.Rate,
-		SeparateMetrics: cfg.metricsListen != "",
-		Logger:          log,
+		DataDir:            cfg.data,
+		StoreDSN:           cfg.store,
+		NoMigrate:          !cfg.migrate,
+		StoreWriters:       cfg.storeWriters,
+		NATSURL:            cfg.nats,
+		NATSPrefix:         cfg.natsPrefix,
+		TLSConfig:          tlsConf,
+		Registration:       server.RegistrationMode(cfg.registration),
+		MaxEnvelope:        cfg.maxEnvelope,
+		MailboxCap:         cfg.mailboxCap,
+		MailboxTTL:         cfg.mailboxTTL,
+		CheckpointInterval: cfg.checkpointInterval,
+		ChallengeRate:      cfg.challengeRate.Rate,
+		RegisterRate:       cfg.registerRate.Rate,
+		BundleRate:         cfg.bundleRate.Rate,
+		DeviceRate:         cfg.deviceRate.Rate,
+		TrustedProxies:     cfg.trustedProxies.prefixes,
+		ProxyProtocol:      cfg.proxyProtocol,
+		Logger:             log,
 	}
 	if cfg.tokenKey != "" {
 		if s.TokenKey, err = readPublicKey(cfg.tokenKey); err != nil {
@@ -120,9 +138,19 @@ func tlsConfig(cfg *config) (*tls.Config, error) {
 	case cfg.dev:
 		return server.DevTLS(cfg.data)
 	case cfg.acmeDomains != "":
+		// autocert writes its keys 0600 into a 0700 directory; make the
+		// directory now, so that it is private before the first
+		// certificate, and tighten one left by an earlier run.
+		cache := filepath.Join(cfg.data, acmeDir)
+		if err := private.Dir(cache); err != nil {
+			return nil, err
+		}
+		if err := private.Tighten(cache); err != nil {
+			return nil, err
+		}
 		m := &autocert.Manager{
 			Prompt:     autocert.AcceptTOS,
-			Cache:      autocert.DirCache(filepath.Join(cfg.data, "acme")),
+			Cache:      autocert.DirCache(cache),
 			HostPolicy: autocert.HostWhitelist(strings.Split(cfg.acmeDomains, ",")...),
 			Email:      cfg.acmeEmail,
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/private"
 	"parley.dev/server"
 )
 
@@ -30,8 +31,9 @@ const (
 // defaultTokenTTL is how long a minted token stays usable.
 const defaultTokenTTL = time.Hour
 
-// runTokenKey writes a fresh Ed25519 key pair: PREFIX.key (secret, mode
-// 0600, for the host app's backend) and PREFIX.pub (for --token-key).
+// runTokenKey writes a fresh Ed25519 key pair, both files mode 0600:
+// PREFIX.key (secret, for the host app's backend) and PREFIX.pub (for
+// --token-key).
 func runTokenKey(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parleyd token-key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -55,10 +57,10 @@ func runTokenKey(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	privPath, pubPath := *out+privateSuffix, *out+publicSuffix
-	if err := writeNew(privPath, pemPrivate, privDER, 0o600); err != nil {
+	if err := writeNew(privPath, pemPrivate, privDER); err != nil {
 		return err
 	}
-	if err := writeNew(pubPath, pemPublic, pubDER, 0o644); err != nil {
+	if err := writeNew(pubPath, pemPublic, pubDER); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "parleyd: wrote %s (secret: keep it on the backend that mints tokens) and %s\n", privPath, pubPath)
@@ -105,17 +107,11 @@ func flagErr(err error) error {
 	return usageError{err}
 }
 
-// writeNew writes one PEM block to a file that must not exist yet.
-func writeNew(path, typ string, der []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if err := pem.Encode(f, &pem.Block{Type: typ, Bytes: der}); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+// writeNew writes one PEM block to a file that must not exist yet, with
+// mode 0600 whatever the umask (the public half too: it is the operator's
+// to hand out, not every local user's to read).
+func writeNew(path, typ string, der []byte) error {
+	return private.CreateNew(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
 
 // readPEM reads the first PEM block of path, which must be of type typ.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/ncruces/go-sqlite3/driver"
+
+	"parley.dev/internal/private"
 )
 
 // Disk layout under the directory given to OpenDisk.
@@ -36,7 +38,11 @@ func OpenDisk(ctx context.Context, dir string, opt Options) (Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, dataDir), dirMode); err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	db, err := driver.Open(filepath.Join(dir, MetaFile), nil)
+	uri, err := private.SQLite(filepath.Join(dir, MetaFile)) // 0600 whatever the umask
+	if err != nil {
+		return nil, fmt.Errorf("blob: %w", err)
+	}
+	db, err := driver.Open(uri, nil)
 	if err != nil {
 		return nil, fmt.Errorf("blob: open %s: %w", MetaFile, err)
 	}

@@ -1,20 +1,15 @@
 package blob_test
 
 import (
-	"context"
-	"database/sql"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"parley.dev/internal/blob"
 	"parley.dev/internal/blob/blobtest"
+	"parley.dev/internal/pgtest"
 )
 
 func TestDisk(t *testing.T) {
@@ -57,14 +52,8 @@ func TestDiskRemovesOrphans(t *testing.T) {
 	}
 }
 
-const defaultPostgres = "postgres://127.0.0.1:5432/test"
-
 func TestPostgres(t *testing.T) {
-	base := os.Getenv("PARLEY_TEST_POSTGRES")
-	if base == "" {
-		base = defaultPostgres
-	}
-	admin := postgresAdmin(t, base)
+	admin, base := pgtest.Admin(t)
 	var mu sync.Mutex
 	var schemas []string
 	t.Cleanup(func() {
@@ -80,7 +69,7 @@ func TestPostgres(t *testing.T) {
 			mu.Lock()
 			schemas = append(schemas, key)
 			mu.Unlock()
-			s, err := blob.OpenPostgres(t.Context(), withSearchPath(t, base, key), opt)
+			s, err := blob.OpenPostgres(t.Context(), pgtest.WithSearchPath(t, base, key), opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,33 +83,4 @@ func TestPostgres(t *testing.T) {
 			return n > 0
 		},
 	})
-}
-
-func postgresAdmin(t *testing.T, base string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is required under CI=true: %v", base, err)
-		}
-		t.Skipf("PostgreSQL at %s unreachable: %v", base, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func withSearchPath(t *testing.T, base, schema string) string {
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
+
+	"parley.dev/internal/private"
 )
 
 // Options configures Open. The zero value is valid: every zero field takes
@@ -52,10 +54,22 @@ type Options struct {
 	// deployments that run Migrate as a step of their own.
 	NoMigrate bool
 
-	// insecureDelete turns SQLite's secure_delete off; benchmarks use it
-	// to measure what secure_delete costs.
-	insecureDelete bool
+	// CheckpointInterval is how often SQLite's WAL is checkpointed into
+	// the database file and truncated to zero bytes (default
+	// DefaultCheckpointInterval). With secure_delete, that is when the
+	// last copy of a deleted envelope leaves the disk's files; Close does
+	// it once more. A negative interval checkpoints only at Close.
+	// PostgreSQL ignores it.
+	CheckpointInterval time.Duration
+
+	// secureDelete overrides SQLite's secure_delete setting ("ON" when
+	// empty); tests and benchmarks compare "FAST" and "OFF" with it.
+	secureDelete string
 }
+
+// DefaultCheckpointInterval bounds how long a deleted envelope's bytes
+// stay in a file of a SQLite store (Options.CheckpointInterval).
+const DefaultCheckpointInterval = time.Minute
 
 const (
 	defaultReadConns  = 4
@@ -92,6 +106,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WALAutocheckpoint <= 0 {
 		o.WALAutocheckpoint = defaultCheckpoint
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.secureDelete == "" {
+		o.secureDelete = "ON"
 	}
 	return o
 }
@@ -136,15 +156,35 @@ func openWriteDB(dsn string, opt Options) (*sql.DB, dialect, error) {
 		return db, postgresDialect, nil
 	}
 	path := strings.TrimPrefix(dsn, "sqlite:")
-	if err := checkPath(path); err != nil {
+	uri, err := sqliteURI(path)
+	if err != nil {
 		return nil, sqliteDialect, err
 	}
-	db, err := driver.Open(path, execInit(writerPragmas(opt)))
+	db, err := openSQLiteWriter(uri, path, opt)
+	return db, sqliteDialect, err
+}
+
+// sqliteURI checks path and makes the database's files private (see
+// internal/private) before SQLite creates them.
+func sqliteURI(path string) (string, error) {
+	if err := checkPath(path); err != nil {
+		return "", err
+	}
+	uri, err := private.SQLite(path)
 	if err != nil {
-		return nil, sqliteDialect, fmt.Errorf("store: open %s: %w", path, err)
+		return "", fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return uri, nil
+}
+
+// openSQLiteWriter opens the one write connection.
+func openSQLiteWriter(uri, path string, opt Options) (*sql.DB, error) {
+	db, err := driver.Open(uri, execInit(writerPragmas(opt)))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	return db, sqliteDialect, nil
+	return db, nil
 }
 
 func isPostgres(dsn string) bool {
@@ -171,7 +211,11 @@ func checkPath(path string) error {
 // goroutine and a pool of read-only connections, which WAL lets read
 // while the writer commits.
 func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
-	wdb, _, err := openWriteDB(path, opt)
+	uri, err := sqliteURI(path)
+	if err != nil {
+		return nil, err
+	}
+	wdb, err := openSQLiteWriter(uri, path, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -180,14 +224,19 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	rdb, err := driver.Open(path, execInit(readerPragmas))
+	rdb, err := driver.Open(uri, execInit(readerPragmas))
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	rdb.SetMaxOpenConns(opt.ReadConns)
 	rdb.SetMaxIdleConns(opt.ReadConns)
-	return newSQLStore(ctx, []*sql.DB{wdb}, rdb, sqliteDialect, opt)
+	s, err := newSQLStore(ctx, []*sql.DB{wdb}, rdb, sqliteDialect, opt)
+	if err != nil {
+		return nil, err
+	}
+	s.cp = startCheckpointer(wdb, opt.CheckpointInterval, opt.Logger)
+	return s, nil
 }
 
 // execInit configures each new SQLite connection. It turns on the query
@@ -207,15 +256,16 @@ func execInit(pragmas string) func(*sqlite3.Conn) error {
 
 // writerPragmas configures the write connection. WAL lets readers run
 // beside the writer; synchronous=FULL makes each durable commit reach the
-// disk (relaxed commits switch to NORMAL, see dialect.go); secure_delete
-// overwrites deleted envelopes and prekeys with zeros so that they do not
-// linger in free pages (they may still sit in the WAL until it is
-// checkpointed and overwritten); temp_store keeps sort spills off disk.
+// disk (relaxed commits switch to NORMAL, see dialect.go); temp_store
+// keeps sort spills off disk.
+//
+// secure_delete=ON overwrites deleted rows with zeros, and pages that
+// become free too, in the database file; FAST (SQLite's middle setting)
+// leaves the content of freed pages, which is where an envelope larger
+// than a page keeps its overflow (TestSecureDeleteModes). Either way the
+// WAL still holds the pages as they were before the delete until it is
+// checkpointed and truncated: see checkpoint.go.
 func writerPragmas(opt Options) string {
-	secure := "ON"
-	if opt.insecureDelete {
-		secure = "OFF"
-	}
 	return fmt.Sprintf(`PRAGMA busy_timeout = %d;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
@@ -225,7 +275,7 @@ PRAGMA wal_autocheckpoint = %d;
 PRAGMA journal_size_limit = %d;
 PRAGMA temp_store = MEMORY;
 PRAGMA cache_size = -%d;`,
-		busyTimeoutMillis, secure, opt.WALAutocheckpoint,
+		busyTimeoutMillis, opt.secureDelete, opt.WALAutocheckpoint,
 		2*opt.WALAutocheckpoint*4096, writerCacheKiB)
 }
 

@@ -175,9 +175,10 @@ var writeQueries = []string{
 }
 
 // writerQueries are the statements a writer in dialect d prepares: the
-// shared ones and d's bulk statements (see bulk.go).
+// shared ones, the challenge and registration statements, and d's bulk
+// statements (see bulk.go).
 func writerQueries(d dialect) []string {
-	qs := slices.Clone(writeQueries)
+	qs := slices.Concat(writeQueries, challengeQueries, registerQueries)
 	if d.bulk == nil {
 		return append(qs, multiRowQueries()...)
 	}

@@ -90,42 +90,6 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
-// TestSecureDelete checks that an acked payload's bytes are gone from the
-// database file once the WAL is checkpointed into it.
-func TestSecureDelete(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "p.db")
-	ctx := context.Background()
-	s, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := mustUser(t, s, "alice")
-	marker := []byte("SECRET-CIPHERTEXT-MARKER-0123456789")
-	payload := []byte(strings.Repeat(string(marker), 100))
-	res, err := s.Submit(ctx, []store.Envelope{{From: alice, To: alice, ID: [16]byte{1}, Payload: payload}})
-	if err != nil || res[0].Err != nil {
-		t.Fatal(err, res)
-	}
-	if n, err := s.Ack(ctx, alice, []int64{res[0].Seq}); err != nil || n != 1 {
-		t.Fatal(n, err)
-	}
-	if err := s.Close(); err != nil { // checkpoints the WAL into the file
-		t.Fatal(err)
-	}
-	for _, name := range []string{path, path + "-wal"} {
-		data, err := os.ReadFile(name)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(data), string(marker)) {
-			t.Errorf("%s still holds deleted payload bytes", filepath.Base(name))
-		}
-	}
-}
-
 func mustUser(t testing.TB, s store.Store, id addr.UserID) addr.Address {
 	t.Helper()
 	ctx := context.Background()

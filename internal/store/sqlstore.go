@@ -19,6 +19,7 @@ type sqlStore struct {
 	wdbs      []*sql.DB // one per writer
 	rdb       *sql.DB
 	w         *writers
+	cp        *checkpointer // SQLite only
 	reads     *stmtCache
 	reader    *pendingBatcher // nil: Pending reads alone (SQLite)
 	closed    atomic.Bool
@@ -58,6 +59,9 @@ func (s *sqlStore) Close() error {
 			s.reader.close()
 		}
 		s.w.close()
+		if s.cp != nil {
+			s.cp.close()
+		}
 		s.reads.close()
 		errs := []error{s.rdb.Close()}
 		for _, db := range s.wdbs {

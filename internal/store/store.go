@@ -17,6 +17,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"parley.dev/internal/addr"
@@ -30,6 +31,13 @@ var (
 	ErrMailboxFull = errors.New("store: mailbox full")
 	ErrLimit       = errors.New("store: limit exceeded")
 	ErrClosed      = errors.New("store: closed")
+	// ErrConflict is Register's answer when the user's state is not what
+	// the caller read (another registration came first): nothing changed;
+	// read again and decide again.
+	ErrConflict = errors.New("store: changed concurrently; read again and retry")
+	// ErrChallengeUsed is UseChallenge's answer to a challenge already
+	// used. It wraps ErrExists.
+	ErrChallengeUsed = fmt.Errorf("store: challenge already used: %w", ErrExists)
 	// ErrInvalid is wrapped when an argument is malformed or out of range
 	// (an invalid address, a zero message ID, an oversized value). The
 	// call changes nothing.
@@ -61,10 +69,32 @@ type Store interface {
 	// RevokeDevice deletes a device, its prekeys and its mailbox.
 	RevokeDevice(ctx context.Context, a addr.Address) error
 
+	// Register applies one device registration in one transaction: it
+	// marks the token (if any) used, creates the user or replaces its
+	// identity (if asked), and adds the device. Either all of it is
+	// committed, durably, or none: a registration that fails leaves its
+	// token unused. Errors, each changing nothing: ErrTokenUsed; ErrLimit
+	// when the user has r.MaxDevices devices or has used every device ID;
+	// ErrConflict when the user's identity is not r.Current; ErrInvalid.
+	Register(ctx context.Context, r Registration) (Registered, error)
+
 	// UseToken marks a registration token (by its hash) as used until it
 	// expires. A second use fails with ErrTokenUsed. The caller must itself
 	// refuse tokens past their expiry: once expired, a hash is forgotten.
 	UseToken(ctx context.Context, hash [32]byte, expires time.Time) error
+
+	// SharedKey returns the 32-byte secret called name (1 to 64 bytes of
+	// printable ASCII), generating a random one and storing it on first
+	// use, so that every relay node on one database gets the same bytes.
+	// It is a secret: never log it.
+	SharedKey(ctx context.Context, name string) ([32]byte, error)
+	// UseChallenge records a challenge as used until expires, durably
+	// before it returns. A second use fails with ErrChallengeUsed.
+	UseChallenge(ctx context.Context, challenge [32]byte, expires time.Time) error
+	// PurgeChallenges forgets up to limit used challenges whose expiry is
+	// not after now and reports how many it forgot. A limit above
+	// MaxBatch is lowered to it; below 1 it is ErrInvalid.
+	PurgeChallenges(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// PutPreKeys stores a device's prekeys: Signed and LastResortKEM replace
 	// the current ones when set; one-time keys are appended, and the call
@@ -152,6 +182,42 @@ type User struct {
 	ID       addr.UserID
 	Identity []byte
 	Created  time.Time
+}
+
+// Registration is one device registration (see Store.Register).
+type Registration struct {
+	// User names the user; its Identity is stored (and required) when
+	// the user is created or its identity replaced; Created defaults to
+	// now.
+	User User
+	// Current is the user's identity as the caller read it before
+	// deciding: nil if the user did not exist. The registration goes
+	// ahead only if that is still so (else ErrConflict).
+	Current []byte
+	// Replace makes User.Identity the user's identity in place of Current
+	// and revokes all of its devices first (see ReplaceIdentity).
+	Replace bool
+	// Device is the new device's key and certificate (Address is
+	// ignored; Created defaults to now).
+	Device Device
+	// Token, if not nil, is used as UseToken would.
+	Token *Token
+	// MaxDevices is the most devices the user may have with the new one
+	// (0 or more than MaxDevices: MaxDevices).
+	MaxDevices int
+}
+
+// Token is a registration token by its hash, kept until it expires.
+type Token struct {
+	Hash    [32]byte
+	Expires time.Time
+}
+
+// Registered is what Register did.
+type Registered struct {
+	Device  addr.DeviceID   // the new device's ID
+	NewUser bool            // the user was created
+	Revoked []addr.DeviceID // devices revoked by replacing the identity
 }
 
 // Device is one registered device: its address, its encoded public

@@ -38,12 +38,17 @@ type Relay struct {
 	CAFile string
 	// CA holds the same CA as a pool.
 	CA *x509.CertPool
+	// MetricsURL serves the relay's metrics over plain HTTP on loopback,
+	// "http://127.0.0.1:PORT/metrics", as parleyd's --metrics-listen does:
+	// the relay's own URL answers not-found there.
+	MetricsURL string
 	// Server is the running server.
 	Server *server.Server
 
 	configure []func(*server.Server)
 	stopOnce  sync.Once
 	done      chan error
+	metrics   *http.Server
 }
 
 // Start starts a relay in a fresh temporary data directory. Each configure
@@ -86,6 +91,21 @@ func (r *Relay) start(t testing.TB, listenAddr string) {
 	r.stopOnce = sync.Once{}
 	go func() { r.done <- s.Serve(l) }()
 	t.Cleanup(func() { r.Stop(t) })
+	r.serveMetrics(t)
+}
+
+// serveMetrics serves the metrics on a loopback listener of their own.
+func (r *Relay) serveMetrics(t testing.TB) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("servertest: metrics: %v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", r.Server.MetricsHandler())
+	r.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	r.MetricsURL = "http://" + l.Addr().String() + "/metrics"
+	go r.metrics.Serve(l)
 }
 
 func loadPool(t testing.TB, caFile string) *x509.CertPool {
@@ -109,6 +129,7 @@ func (r *Relay) Stop(t testing.TB) {
 	r.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
+		r.metrics.Close()
 		if err := r.Server.Shutdown(ctx); err != nil {
 			t.Errorf("servertest: shutdown: %v", err)
 		}
