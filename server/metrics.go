@@ -30,6 +30,7 @@ type metrics struct {
 	rejected         [64]atomic.Int64 // by wire.Code
 
 	challenges atomic.Int64 // issued
+	fanoutUp   func() int64 // 1 while wake-ups reach every node
 
 	storeMu sync.Mutex
 	store   map[string]*histogram // by store operation
@@ -57,7 +58,7 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 func newMetrics() *metrics {
-	return &metrics{store: make(map[string]*histogram)}
+	return &metrics{store: make(map[string]*histogram), fanoutUp: func() int64 { return 1 }}
 }
 
 // reject counts one refused request or envelope.
@@ -89,6 +90,7 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (m *metrics) write(w io.Writer) {
 	gauge(w, "parley_connections", "Open WebSocket connections.", m.connections.Load())
+	gauge(w, "parley_fanout_up", "1 while wake-ups reach every relay node (NATS connected, or one node); 0 while connections poll.", m.fanoutUp())
 	counter(w, "parley_connections_total", "WebSocket connections accepted.", m.connectionsTotal.Load())
 	counter(w, "parley_registrations_total", "Devices registered.", m.registrations.Load())
 	counter(w, "parley_challenges_issued_total", "Challenges issued (stateless: none is kept).", m.challenges.Load())

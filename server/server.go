@@ -79,6 +79,24 @@ type Server struct {
 	// StoreDSN names the database instead of DataDir: a SQLite file path
 	// (optionally "sqlite:"-prefixed) or a "postgres://" URL.
 	StoreDSN string
+	// StoreWriters is how many write connections a PostgreSQL store uses
+	// (store.Options.Writers; default 2).
+	StoreWriters int
+	// NoMigrate makes Start check that the database schema is current
+	// instead of migrating it (run store migrations as a step of their
+	// own: parleyd migrate).
+	NoMigrate bool
+	// NATSURL, if set, is the NATS server (comma-separated nats:// URLs)
+	// that carries wake-ups between relay nodes sharing one PostgreSQL
+	// StoreDSN. Without it wake-ups stay in this process (one node).
+	NATSURL string
+	// NATSPrefix starts the relay's NATS subjects
+	// (fanout.DefaultNATSPrefix); the nodes of one deployment share it.
+	NATSPrefix string
+	// FallbackPoll is how often each connection re-reads its mailbox
+	// while NATS is unreachable (DefaultFallbackPoll); the relay checks its
+	// connected devices for revocation every 5 FallbackPolls meanwhile.
+	FallbackPoll time.Duration
 	// TLSConfig holds the relay's certificates (required). Whatever it
 	// says, the relay speaks TLS 1.3 only and HTTP/1.1. DevTLS makes one
 	// for development; golang.org/x/crypto/acme/autocert's
@@ -283,7 +301,7 @@ func (s *Server) MetricsHandler() http.Handler {
 // relay is a started Server: resolved settings and running state.
 type relay struct {
 	maxEnvelope, mailboxCap, window, maxInFlight, lowWater int
-	ttl, writeTimeout, recheck                             time.Duration
+	ttl, writeTimeout, recheck, fallbackPoll               time.Duration
 	registration                                           RegistrationMode
 	trustedProxies                                         []netip.Prefix
 	proxyProtocol                                          bool
@@ -323,6 +341,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		ttl:            orDuration(s.MailboxTTL, DefaultMailboxTTL),
 		writeTimeout:   orDuration(s.WriteTimeout, DefaultWriteTimeout),
 		recheck:        orDuration(s.RecheckInterval, DefaultRecheckInterval),
+		fallbackPoll:   orDuration(s.FallbackPoll, DefaultFallbackPoll),
 		registration:   s.Registration,
 		trustedProxies: slices.Clone(s.TrustedProxies),
 		proxyProtocol:  s.ProxyProtocol,
@@ -330,7 +349,6 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		now:            s.Now,
 		log:            s.Logger,
 		metrics:        newMetrics(),
-		fan:            fanout.NewMemory(),
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -363,10 +381,22 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		r.store.Close()
 		return nil, err
 	}
+	fan, err := r.newFanout(s)
+	if err != nil {
+		r.blobs.store.Close()
+		r.store.Close()
+		return nil, err
+	}
+	r.fan = fan
+	r.metrics.fanoutUp = r.fanoutUp
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.http = r.newHTTPServer()
 	r.bg.Add(1)
 	go r.sweepLoop(orDuration(s.SweepInterval, DefaultSweepInterval))
+	if h, ok := r.fan.(healthReporter); ok {
+		r.bg.Add(1)
+		go r.degradedLoop(h)
+	}
 	return r, nil
 }
 
@@ -421,6 +451,8 @@ func (r *relay) openStore(ctx context.Context, s *Server) error {
 		NoticeTTL:          r.ttl,
 		Now:                r.now,
 		Logger:             r.log,
+		NoMigrate:          s.NoMigrate,
+		Writers:            s.StoreWriters,
 		CheckpointInterval: s.CheckpointInterval,
 	})
 	if err != nil {

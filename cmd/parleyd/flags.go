@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"parley.dev/internal/fanout"
 	"parley.dev/internal/wire"
 	"parley.dev/server"
 )
@@ -20,11 +21,13 @@ const envPrefix = "PARLEY_"
 // config is the relay's command line.
 type config struct {
 	data, listen, store, metricsListen string
-	dev                                bool
+	nats, natsPrefix                   string
+	dev, migrate                       bool
 	tlsCert, tlsKey                    string
 	acmeDomains, acmeEmail             string
 	registration, tokenKey             string
 	maxEnvelope, mailboxCap            int
+	storeWriters                       int
 	mailboxTTL, checkpointInterval     time.Duration
 	challengeRate, registerRate        rateFlag
 	bundleRate, deviceRate             rateFlag
@@ -66,6 +69,10 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.data, "data", "parleyd-data", "")
 	fs.StringVar(&cfg.listen, "listen", ":8443", "")
 	fs.StringVar(&cfg.store, "store", "", "")
+	fs.BoolVar(&cfg.migrate, "migrate", true, "")
+	fs.IntVar(&cfg.storeWriters, "store-writers", 0, "")
+	fs.StringVar(&cfg.nats, "nats", "", "")
+	fs.StringVar(&cfg.natsPrefix, "nats-prefix", fanout.DefaultNATSPrefix, "")
 	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "")
 	fs.BoolVar(&cfg.dev, "dev", false, "")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "")
@@ -102,10 +109,9 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseFlags reads the environment, then the command line over it.
-func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
-	cfg := new(config)
-	fs := newFlagSet(cfg)
+// parseWithEnv sets fs's flags from their environment twins, then parses
+// args over them.
+func parseWithEnv(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	var envErr error
@@ -117,9 +123,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
 		}
 	})
 	if envErr != nil {
-		return nil, envErr
+		return envErr
 	}
-	if err := fs.Parse(args); err != nil {
+	return fs.Parse(args)
+}
+
+// parseFlags reads the environment, then the command line over it.
+func parseFlags(args []string, stdout, stderr io.Writer) (*config, error) {
+	cfg := new(config)
+	fs := newFlagSet(cfg)
+	if err := parseWithEnv(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			io.WriteString(stdout, usage)
 			return nil, err
@@ -153,6 +166,8 @@ func (c *config) check() error {
 		return usagef("--registration token needs --token-key (make one with \"parleyd token-key\")")
 	case c.data == "":
 		return usagef("--data is empty")
+	case c.nats != "" && !strings.HasPrefix(c.store, "postgres"):
+		return usagef("--nats joins relay nodes that share a PostgreSQL --store")
 	case c.proxyProtocol && len(c.trustedProxies.prefixes) == 0:
 		return usagef("--proxy-protocol needs --trusted-proxies: headers are believed only from them")
 	case c.checkpointInterval <= 0:

@@ -6,6 +6,7 @@
 //	parleyd --data DIR --acme-domain relay.example.com
 //	parleyd token-key --out token
 //	parleyd token --key token.key --ttl 1h alice
+//	parleyd migrate --store postgres://db.example/parley
 //
 // Every flag has a PARLEY_* environment twin; run "parleyd --help".
 package main
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runTokenKey(args[1:], stdout, stderr)
 		case "token":
 			return runToken(args[1:], stdout, stderr)
+		case "migrate":
+			return runMigrate(ctx, args[1:], stdout)
 		case "help":
 			io.WriteString(stdout, usage)
 			return nil
@@ -70,6 +73,8 @@ const usage = `Usage:
   parleyd [flags]                         run the relay
   parleyd token-key [--out PREFIX]        make a registration token key pair
   parleyd token --key FILE [--ttl D] USER mint a registration token for USER
+  parleyd migrate [--data DIR | --store DSN]
+                                          bring the database schema up to date
 
 TLS (exactly one):
   --dev                   development: a local CA and a certificate for
@@ -86,7 +91,19 @@ TLS (exactly one):
 Relay:
   --data DIR              data directory (default "parleyd-data")
   --listen ADDR           TLS listen address (default ":8443")
-  --store DSN             database instead of DATA/parley.db
+  --store DSN             database instead of DATA/parley.db: a SQLite file,
+                          or postgres://... for several relay nodes
+  --store-writers N       write connections to PostgreSQL (default 2; more
+                          for a remote database, 1 on a small shared box)
+  --migrate BOOL          migrate the schema at startup (default true); with
+                          false, run "parleyd migrate" first and the relay
+                          only checks that the schema is current
+  --nats URL              NATS server(s), nats://host:port[,...]: carries
+                          wake-ups between relay nodes sharing a PostgreSQL
+                          --store (without it, a node learns of another's
+                          messages only by its periodic re-check)
+  --nats-prefix SUBJECT   subject prefix shared by one deployment's nodes
+                          (default "parley.wake")
   --registration MODE     "open" (rate-limited per network; the default)
                           or "token" (every registration needs a token)
   --token-key FILE        the Ed25519 public key (PEM) that verifies

@@ -107,6 +107,10 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 	s := &server.Server{
 		DataDir:            cfg.data,
 		StoreDSN:           cfg.store,
+		NoMigrate:          !cfg.migrate,
+		StoreWriters:       cfg.storeWriters,
+		NATSURL:            cfg.nats,
+		NATSPrefix:         cfg.natsPrefix,
 		TLSConfig:          tlsConf,
 		Registration:       server.RegistrationMode(cfg.registration),
 		MaxEnvelope:        cfg.maxEnvelope,

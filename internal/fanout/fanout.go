@@ -8,8 +8,8 @@
 // periodic re-check or reconnect, so an implementation may drop events
 // under pressure and may deliver one twice.
 //
-// The Fanout interface is small so that it can span nodes (NATS, later);
-// Memory is the in-process implementation. Every implementation passes the
+// The Fanout interface is small so that it can span nodes: Memory is the
+// in-process implementation (one relay node), NATS the one across nodes. Every implementation passes the
 // fanouttest conformance suite. The shape follows centrifuge's Broker: a
 // publish side, a per-key subscribe side, and handlers that must not block.
 package fanout

@@ -98,3 +98,25 @@ func (m *Memory) Subscribers(a addr.Address) int {
 	defer m.mu.RUnlock()
 	return len(m.subs[a])
 }
+
+// Devices lists the devices that have a subscriber.
+func (m *Memory) Devices() []addr.Address {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]addr.Address, 0, len(m.subs))
+	for a := range m.subs {
+		out = append(out, a)
+	}
+	return out
+}
+
+// wakeAll sends every subscriber a Mail wake-up.
+func (m *Memory) wakeAll() {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for a, set := range m.subs {
+		for s := range set {
+			s.call(Event{Device: a, Kind: Mail})
+		}
+	}
+}

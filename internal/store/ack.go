@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 
 	"parley.dev/internal/addr"
@@ -8,10 +9,16 @@ import (
 
 // Acks are run in bulk like submissions (see submit.go): each Ack queues
 // its Seqs in the writer's transaction, and the next statement or the
-// commit deletes every queued one with multi-row DELETEs after locking
-// their mailboxes in one statement. A Seq listed more than once counts for
-// the first request listing it, as running the acks one by one in queue
-// order would. See txn.settle for how acks and submissions are ordered.
+// commit deletes every queued one with multi-row DELETEs. An ack is a
+// plain delete: it neither locks the mailbox's device row nor touches its
+// counters. The queued counter is therefore an upper bound (submissions
+// raise it, acks leave it), which a submission recounts, under the
+// mailbox lock, only when the bound says the mailbox may be full (see
+// txn.recount). On PostgreSQL this keeps acks from queueing behind a
+// mailbox's submissions on other nodes; on both it saves a statement and
+// the counter write per batch. A Seq listed more than once counts for the
+// first request listing it, as running the acks one by one in queue order
+// would. See txn.settle for how acks and submissions are ordered.
 
 // ackRequest is one queued Ack call and where its count goes.
 type ackRequest struct {
@@ -35,20 +42,10 @@ func (t *txn) ack(to addr.Address, seqs []int64, n *int) {
 
 // deleteAcked runs acks and updates their mailboxes' counters.
 func (t *txn) deleteAcked(acks []ackRequest) error {
-	boxes := make([]mailboxKey, len(acks))
-	for i, a := range acks {
-		boxes[i] = mailboxKey{a.to.User, a.to.Device}
-	}
-	if err := t.lockMailboxes(boxes); err != nil {
-		return err
-	}
 	owner := map[ackKey]*int{}
 	var keys []ackKey
-	for i, a := range acks {
-		box := boxes[i]
-		if t.boxes[box].gone {
-			continue
-		}
+	for _, a := range acks {
+		box := mailboxKey{a.to.User, a.to.Device}
 		for _, seq := range a.seqs {
 			k := ackKey{box, seq}
 			if _, ok := owner[k]; !ok {
@@ -57,46 +54,23 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 			}
 		}
 	}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), maxRows)]
-		keys = keys[len(chunk):]
-		if err := t.deleteChunk(chunk, owner); err != nil {
-			return err
-		}
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{string(k.box.user), int64(k.box.device), k.seq}
 	}
-	return nil
-}
-
-func (t *txn) deleteChunk(keys []ackKey, owner map[ackKey]*int) error {
-	size := padRows(len(keys))
-	args := make([]any, 0, 3*size)
-	for i := range size {
-		k := keys[min(i, len(keys)-1)]
-		args = append(args, string(k.box.user), int64(k.box.device), k.seq)
-	}
-	rows, err := t.query(multiRows[size].delete, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return t.bulkQuery(bulkDelete, rows, func(r *sql.Rows) error {
 		var user string
 		var device int64
 		k := ackKey{}
-		if err := rows.Scan(&user, &device, &k.seq); err != nil {
+		if err := r.Scan(&user, &device, &k.seq); err != nil {
 			return fmt.Errorf("store: ack: %w", err)
 		}
 		k.box = mailboxKey{addr.UserID(user), addr.DeviceID(device)}
-		n, m := owner[k], t.boxes[k.box]
-		if n == nil || m == nil {
+		n := owner[k]
+		if n == nil {
 			return fmt.Errorf("store: ack deleted an envelope it was not asked to")
 		}
 		*n++
-		m.queued--
-		m.dirty = true
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: ack: %w", err)
-	}
-	return nil
+		return nil
+	})
 }

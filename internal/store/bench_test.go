@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,21 +70,69 @@ func reportRate(b *testing.B, n int64, unit string) {
 }
 
 // cpuMeter reports the process CPU time per item: on a shared machine it
-// varies far less than throughput does.
-type cpuMeter struct{ start time.Duration }
+// varies far less than throughput does. With serverCPU set (PostgreSQL
+// benchmarks), it also reports the database server's CPU time per item.
+type cpuMeter struct{ start, server time.Duration }
 
-func startCPU() cpuMeter { return cpuMeter{processCPU()} }
+// serverCPU, when set, returns the CPU time used so far by the database
+// server processes serving the benchmark's store.
+var serverCPU func() time.Duration
+
+func startCPU() cpuMeter {
+	m := cpuMeter{start: processCPU()}
+	if serverCPU != nil {
+		m.server = serverCPU()
+	}
+	return m
+}
 
 // reportBatch reports the writer's mean ops per transaction.
 func reportBatch(b *testing.B, s Store) {
-	w := s.(*sqlStore).w
-	if c := w.commits.Load(); c > 0 {
-		b.ReportMetric(float64(w.committed.Load())/float64(c), "ops/commit")
+	if c, ops := s.(*sqlStore).w.stats(); c > 0 {
+		b.ReportMetric(float64(ops)/float64(c), "ops/commit")
 	}
 }
 
 func (m cpuMeter) report(b *testing.B, n int64, unit string) {
 	b.ReportMetric(float64((processCPU()-m.start).Microseconds())/float64(n), unit)
+	if serverCPU != nil {
+		b.ReportMetric(float64((serverCPU()-m.server).Microseconds())/float64(n), "db-"+unit)
+	}
+}
+
+// backendCPU sums the CPU time of the PostgreSQL backends whose
+// application_name is app (the server runs on this machine; Linux only).
+func backendCPU(admin *sql.DB, app string) time.Duration {
+	rows, err := admin.Query(`SELECT pid FROM pg_stat_activity WHERE application_name = $1`, app)
+	if err != nil {
+		return 0
+	}
+	defer rows.Close()
+	var total time.Duration
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			total += pidCPU(pid)
+		}
+	}
+	return total
+}
+
+// pidCPU reads a process's user + system time from /proc.
+func pidCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // benchVariants are the SQLite settings compared: the defaults, SQLite's
@@ -116,17 +167,17 @@ func BenchmarkSubmit(b *testing.B) {
 		})
 		b.Run(v.name+"/concurrent64", func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
-			concurrentSubmit(b, s, from, to)
+			concurrentSubmit(b, s, from, to, 64)
 		})
 	}
 }
 
-// concurrentSubmit has 64 goroutines submit one envelope per call, each
-// to its own recipient.
-func concurrentSubmit(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+// concurrentSubmit has callers goroutines submit one envelope per call,
+// each to its own recipient.
+func concurrentSubmit(b *testing.B, s Store, from addr.Address, to []addr.Address, callers int) {
 	ctx := context.Background()
 	var next atomic.Int64
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		me := to[int(next.Add(1)-1)%len(to)]
@@ -148,15 +199,15 @@ func BenchmarkSubmitAck(b *testing.B) {
 	for _, v := range benchVariants {
 		b.Run(v.name, func(b *testing.B) {
 			s, from, to := benchStore(b, v.opt, 64)
-			submitAck(b, s, from, to)
+			submitAck(b, s, from, to, 64)
 		})
 	}
 }
 
-func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address, callers int) {
 	ctx := context.Background()
 	var next atomic.Int64
-	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	cpu := startCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		me := to[int(next.Add(1)-1)%len(to)]
@@ -174,6 +225,49 @@ func submitAck(b *testing.B, s Store, from addr.Address, to []addr.Address) {
 	})
 	reportRate(b, int64(b.N), "pairs/s")
 	cpu.report(b, int64(b.N), "cpu-µs/pair")
+	reportBatch(b, s)
+}
+
+// BenchmarkCycle measures fully cycled envelopes from 64 concurrent
+// clients: each submits an envelope (durably), reads it back with Pending
+// as the relay's delivery does, and acks it.
+func BenchmarkCycle(b *testing.B) {
+	for _, v := range benchVariants {
+		b.Run(v.name, func(b *testing.B) {
+			s, from, to := benchStore(b, v.opt, 64)
+			cycle(b, s, from, to, 64)
+		})
+	}
+}
+
+func cycle(b *testing.B, s Store, from addr.Address, to []addr.Address, callers int) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+	cpu := startCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		me := to[int(next.Add(1)-1)%len(to)]
+		var after int64
+		for pb.Next() {
+			res, err := s.Submit(ctx, []Envelope{benchEnvelope(from, me)})
+			if err != nil || res[0].Err != nil {
+				b.Error(err, res)
+				return
+			}
+			envs, err := s.Pending(ctx, me, after, 256)
+			if err != nil || len(envs) != 1 || envs[0].Seq != res[0].Seq {
+				b.Error("pending:", len(envs), err)
+				return
+			}
+			after = envs[0].Seq
+			if n, err := s.Ack(ctx, me, []int64{after}); err != nil || n != 1 {
+				b.Error(n, err)
+				return
+			}
+		}
+	})
+	reportRate(b, int64(b.N), "envelopes/s")
+	cpu.report(b, int64(b.N), "cpu-µs/envelope")
 	reportBatch(b, s)
 }
 
@@ -284,7 +378,7 @@ VALUES ($1, 1, $2, 'sender', 1, $3, 1, $4, $5, $6)`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s, _, to := benchStore(b, Options{}, 64)
-			db := s.(*sqlStore).wdb
+			db := s.(*sqlStore).wdbs[0]
 			ctx := context.Background()
 			if tc.ddl != "" {
 				if _, err := db.ExecContext(ctx, tc.ddl); err != nil {
@@ -323,7 +417,9 @@ VALUES ($1, 1, $2, 'sender', 1, $3, 1, $4, $5, $6)`},
 
 // BenchmarkPostgres runs the concurrent benchmarks on PostgreSQL
 // (PARLEY_TEST_POSTGRES, default postgres://127.0.0.1:5432/test), each in
-// a fresh schema; it skips when the server is unreachable.
+// a fresh schema, with one writer connection and with the default; it
+// skips when the server is unreachable. cpu-µs counts this process only,
+// not the PostgreSQL server's.
 func BenchmarkPostgres(b *testing.B) {
 	base := cmp.Or(os.Getenv("PARLEY_TEST_POSTGRES"), "postgres://127.0.0.1:5432/test")
 	admin, err := sql.Open("pgx", base)
@@ -334,7 +430,7 @@ func BenchmarkPostgres(b *testing.B) {
 		b.Skipf("PostgreSQL unreachable: %v", err)
 	}
 	defer admin.Close()
-	open := func(b *testing.B) (Store, addr.Address, []addr.Address) {
+	open := func(b *testing.B, opt Options, n int) (Store, addr.Address, []addr.Address) {
 		schema := fmt.Sprintf("bench_%x", addr.NewMessageID().String()[:12])
 		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
 			b.Fatal(err)
@@ -343,15 +439,60 @@ func BenchmarkPostgres(b *testing.B) {
 		u, _ := url.Parse(base)
 		q := u.Query()
 		q.Set("search_path", schema)
+		q.Set("application_name", schema)
 		u.RawQuery = q.Encode()
-		return benchOpen(b, u.String(), Options{}, 64)
+		serverCPU = func() time.Duration { return backendCPU(admin, schema) }
+		b.Cleanup(func() { serverCPU = nil })
+		return benchOpen(b, u.String(), opt, n)
 	}
-	b.Run("Submit/concurrent64", func(b *testing.B) {
-		s, from, to := open(b)
-		concurrentSubmit(b, s, from, to)
-	})
-	b.Run("SubmitAck", func(b *testing.B) {
-		s, from, to := open(b)
-		submitAck(b, s, from, to)
+	// One writer and the default with the SQLite benchmarks' 64 callers,
+	// and 4 writers with 256 callers, each to its own mailbox (the relay's
+	// load: 64-256 senders).
+	for _, c := range []struct{ writers, callers int }{{1, 64}, {defaultWriters, 64}, {4, 256}} {
+		opt := Options{Writers: c.writers}
+		name := fmt.Sprintf("writers%d/callers%d/", c.writers, c.callers)
+		b.Run(name+"Submit", func(b *testing.B) {
+			s, from, to := open(b, opt, c.callers)
+			concurrentSubmit(b, s, from, to, c.callers)
+		})
+		b.Run(name+"SubmitAck", func(b *testing.B) {
+			s, from, to := open(b, opt, c.callers)
+			submitAck(b, s, from, to, c.callers)
+		})
+		b.Run(name+"Cycle", func(b *testing.B) {
+			s, from, to := open(b, opt, c.callers)
+			cycle(b, s, from, to, c.callers)
+		})
+	}
+	// The floor: the store's own bulk insert statement on its schema, run
+	// back to back by one connection in durable transactions of 64 rows,
+	// with none of the store's logic.
+	b.Run("RawInsert64", func(b *testing.B) {
+		s, _, to := open(b, Options{Writers: 1}, 64)
+		db := s.(*sqlStore).wdbs[0]
+		payload, now := make([]byte, benchPayload), time.Now().UnixMicro()
+		const batch = 64
+		cpu := startCPU()
+		seq := int64(0)
+		for b.Loop() {
+			rows := make([][]any, batch)
+			for i := range rows {
+				seq++
+				id := addr.NewMessageID()
+				rows[i] = []any{string(to[i].User), int64(to[i].Device), seq, "sender", int64(1), id[:], int64(1), now, now + 1e9, payload}
+			}
+			tx, err := db.Begin()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Exec(postgresBulk[bulkInsert], columns(rows)...); err != nil {
+				b.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b, int64(b.N)*batch, "envelopes/s")
+		cpu.report(b, int64(b.N)*batch, "cpu-µs/envelope")
 	})
 }

@@ -45,7 +45,7 @@ func (s *sqlStore) SharedKey(ctx context.Context, name string) ([SharedKeyLen]by
 		fresh := make([]byte, SharedKeyLen)
 		rand.Read(fresh) // never fails; see crypto/rand.Read
 		now := micros(s.opt.Now())
-		err = s.w.do(ctx, true, 1, func(t *txn) error {
+		err = s.w.do(ctx, "", true, 1, func(t *txn) error {
 			if _, err := t.exec(qPutSharedKey, name, fresh, now); err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ func (s *sqlStore) UseChallenge(ctx context.Context, challenge [32]byte, expires
 	if err := checkTime("challenge expiry", expires); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, "", true, 1, func(t *txn) error {
 		n, err := t.exec(qUseChallenge, challenge[:], micros(expires))
 		if err != nil {
 			return err
@@ -100,7 +100,7 @@ func (s *sqlStore) PurgeChallenges(ctx context.Context, now time.Time, limit int
 	}
 	limit = min(limit, MaxBatch)
 	var n int64
-	err := s.w.do(ctx, false, 1, func(t *txn) (err error) {
+	err := s.w.do(ctx, "", false, 1, func(t *txn) (err error) {
 		n, err = t.exec(qPurgeChallenges, micros(now), limit)
 		return err
 	})

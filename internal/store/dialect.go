@@ -21,6 +21,13 @@ type dialect struct {
 	// keep concurrent migrations apart (SQLite's BEGIN IMMEDIATE already
 	// does).
 	migrateLock string
+	// tableExists counts the tables named $1 in the current schema.
+	tableExists string
+	// bulk, if set, holds the array forms of the bulk statements, used
+	// instead of the portable multi-row ones (see bulk.go).
+	bulk map[bulkOp]string
+	// batchReads coalesces concurrent Pending calls (see readbatch.go).
+	batchReads bool
 }
 
 var sqliteDialect = dialect{
@@ -39,6 +46,7 @@ var sqliteDialect = dialect{
 		}
 		return "PRAGMA synchronous = NORMAL", false
 	},
+	tableExists: `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1`,
 }
 
 // dollarToQuestion rewrites $n placeholders to ?n. SQLite reads "$1" as a

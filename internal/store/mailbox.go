@@ -26,7 +26,7 @@ func (s *sqlStore) Submit(ctx context.Context, envs []Envelope) ([]SubmitResult,
 		norm[i] = e
 	}
 	results := make([]SubmitResult, len(norm))
-	err := s.w.do(ctx, true, len(norm), func(t *txn) error {
+	err := s.w.do(ctx, norm[0].To.User, true, len(norm), func(t *txn) error {
 		t.submit(norm, results) // stored with the rest of the batch; see submit.go
 		return nil
 	})
@@ -44,6 +44,14 @@ func (s *sqlStore) Pending(ctx context.Context, to addr.Address, after int64, li
 		return nil, fmt.Errorf("%w: pending limit %d", ErrInvalid, limit)
 	}
 	limit = min(limit, MaxBatch)
+	if s.reader != nil {
+		return s.reader.pending(ctx, to, after, limit)
+	}
+	return s.pendingOne(ctx, to, after, limit)
+}
+
+// pendingOne reads one mailbox with one statement.
+func (s *sqlStore) pendingOne(ctx context.Context, to addr.Address, after int64, limit int) ([]Envelope, error) {
 	var out []Envelope
 	args := []any{string(to.User), int64(to.Device), after, micros(s.opt.Now()), limit}
 	err := s.query(ctx, qPending, args, func(r *sql.Rows) error {
@@ -57,12 +65,13 @@ func (s *sqlStore) Pending(ctx context.Context, to addr.Address, after int64, li
 	return out, nil
 }
 
-func scanEnvelope(r *sql.Rows, to addr.Address) (Envelope, error) {
+// scanEnvelope scans a row of qPending's columns, after those of lead.
+func scanEnvelope(r *sql.Rows, to addr.Address, lead ...any) (Envelope, error) {
 	e := Envelope{To: to}
 	var from string
 	var fromDev, kind, created, expires int64
 	var id []byte
-	if err := r.Scan(&e.Seq, &from, &fromDev, &id, &kind, &created, &expires, &e.Payload); err != nil {
+	if err := r.Scan(append(lead, &e.Seq, &from, &fromDev, &id, &kind, &created, &expires, &e.Payload)...); err != nil {
 		return e, err
 	}
 	if len(id) != addr.MessageIDLen {
@@ -86,7 +95,7 @@ func (s *sqlStore) Ack(ctx context.Context, to addr.Address, seqs []int64) (int,
 		chunk := seqs[:min(len(seqs), MaxBatch)]
 		seqs = seqs[len(chunk):]
 		var n int
-		err := s.w.do(ctx, false, len(chunk), func(t *txn) error {
+		err := s.w.do(ctx, to.User, false, len(chunk), func(t *txn) error {
 			t.ack(to, chunk, &n) // run with the rest of the batch; see ack.go
 			return nil
 		})
@@ -118,7 +127,7 @@ func (s *sqlStore) Expire(ctx context.Context, now time.Time, limit int) ([]Expi
 	}
 	limit = min(limit, MaxBatch)
 	var out []Expired
-	err := s.w.do(ctx, false, limit, func(t *txn) (err error) {
+	err := s.w.do(ctx, "", false, limit, func(t *txn) (err error) {
 		out, err = s.expire(t, now, limit)
 		return err
 	})
@@ -184,20 +193,11 @@ func listExpiring(t *txn, now time.Time, limit int) ([]expiring, error) {
 	return out, nil
 }
 
-// deleteEnvelope deletes one envelope and reports whether it existed. It
-// locks the mailbox first, in the same order as Submit and Ack.
+// deleteEnvelope deletes one envelope and reports whether it existed.
+// Like an ack it is a plain delete (see ack.go).
 func deleteEnvelope(t *txn, to addr.Address, seq int64) (bool, error) {
-	m, err := t.mailbox(to)
-	if err != nil || m.gone {
-		return false, err
-	}
 	n, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
-	if err != nil || n == 0 {
-		return false, err
-	}
-	m.queued -= n
-	m.dirty = true
-	return true, nil
+	return n > 0, err
 }
 
 // groupExpired groups expired messages by (sender, recipient) in the order

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
 
@@ -35,11 +37,22 @@ type Options struct {
 	QueueLen int
 	// ReadConns is the size of the read-only connection pool (default 4).
 	ReadConns int
+	// Writers is how many write connections (and writer goroutines) a
+	// PostgreSQL store uses (default 2); see writers. More overlap more
+	// commits, which pays when each waits long (a remote server, a slow
+	// fsync) and costs CPU per write when the relay and the database share
+	// a few cores (smaller batches). SQLite always uses one.
+	Writers int
 	// WALAutocheckpoint is SQLite's wal_autocheckpoint in pages (default
 	// 10,000, about 40 MB of WAL). SQLite checkpoints inside COMMIT; at its
 	// own default of 1,000 the checkpoints cost the writer far more.
 	// PostgreSQL ignores it.
 	WALAutocheckpoint int
+
+	// NoMigrate makes Open check that the schema is current (failing
+	// with ErrSchemaBehind if not) instead of migrating it: for
+	// deployments that run Migrate as a step of their own.
+	NoMigrate bool
 
 	// CheckpointInterval is how often SQLite's WAL is checkpointed into
 	// the database file and truncated to zero bytes (default
@@ -60,6 +73,7 @@ const DefaultCheckpointInterval = time.Minute
 
 const (
 	defaultReadConns  = 4
+	defaultWriters    = 2
 	defaultCheckpoint = 10000
 	busyTimeoutMillis = 10000
 	writerCacheKiB    = 8192
@@ -87,6 +101,9 @@ func (o Options) withDefaults() Options {
 	if o.ReadConns <= 0 {
 		o.ReadConns = defaultReadConns
 	}
+	if o.Writers <= 0 {
+		o.Writers = defaultWriters
+	}
 	if o.WALAutocheckpoint <= 0 {
 		o.WALAutocheckpoint = defaultCheckpoint
 	}
@@ -106,7 +123,7 @@ func (o Options) withDefaults() Options {
 func Open(ctx context.Context, dsn string, opt Options) (Store, error) {
 	opt = opt.withDefaults()
 	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case isPostgres(dsn):
 		return openPostgres(ctx, dsn, opt)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opt)
@@ -115,24 +132,95 @@ func Open(ctx context.Context, dsn string, opt Options) (Store, error) {
 	}
 }
 
+// Migrate brings the schema of the database named by dsn (as for Open) up
+// to date and returns the versions before and after. Several processes
+// may run it, and Open, at once: one migrates, the others wait for it.
+func Migrate(ctx context.Context, dsn string) (from, to int, err error) {
+	db, d, err := openWriteDB(dsn, Options{}.withDefaults())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	return migrate(ctx, db, d)
+}
+
+// openWriteDB opens a write connection to dsn, as Open would.
+func openWriteDB(dsn string, opt Options) (*sql.DB, dialect, error) {
+	if isPostgres(dsn) {
+		cfg, err := pgConfig(dsn)
+		if err != nil {
+			return nil, postgresDialect, err
+		}
+		db := stdlib.OpenDB(*cfg)
+		db.SetMaxOpenConns(1)
+		return db, postgresDialect, nil
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	uri, err := sqliteURI(path)
+	if err != nil {
+		return nil, sqliteDialect, err
+	}
+	db, err := openSQLiteWriter(uri, path, opt)
+	return db, sqliteDialect, err
+}
+
+// sqliteURI checks path and makes the database's files private (see
+// internal/private) before SQLite creates them.
+func sqliteURI(path string) (string, error) {
+	if err := checkPath(path); err != nil {
+		return "", err
+	}
+	uri, err := private.SQLite(path)
+	if err != nil {
+		return "", fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return uri, nil
+}
+
+// openSQLiteWriter opens the one write connection.
+func openSQLiteWriter(uri, path string, opt Options) (*sql.DB, error) {
+	db, err := driver.Open(uri, execInit(writerPragmas(opt)))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// prepareSchema migrates, or with NoMigrate checks, the schema.
+func prepareSchema(ctx context.Context, db *sql.DB, d dialect, opt Options) error {
+	if opt.NoMigrate {
+		return checkSchema(ctx, db, d)
+	}
+	_, _, err := migrate(ctx, db, d)
+	return err
+}
+
+func checkPath(path string) error {
+	if path == "" || path == ":memory:" || strings.Contains(path, "mode=memory") {
+		return fmt.Errorf("%w: sqlite store needs a file path, got %q", ErrInvalid, path)
+	}
+	return nil
+}
+
 // openSQLite opens the file twice: one write connection for the writer
 // goroutine and a pool of read-only connections, which WAL lets read
 // while the writer commits.
 func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
-	if path == "" || path == ":memory:" || strings.Contains(path, "mode=memory") {
-		return nil, fmt.Errorf("%w: sqlite store needs a file path, got %q", ErrInvalid, path)
-	}
-	uri, err := private.SQLite(path)
+	uri, err := sqliteURI(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	wdb, err := driver.Open(uri, execInit(writerPragmas(opt)))
+	wdb, err := openSQLiteWriter(uri, path, opt)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
-	if err := migrate(ctx, wdb, sqliteDialect); err != nil {
+	if err := prepareSchema(ctx, wdb, sqliteDialect, opt); err != nil {
 		wdb.Close()
 		return nil, err
 	}
@@ -143,7 +231,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	}
 	rdb.SetMaxOpenConns(opt.ReadConns)
 	rdb.SetMaxIdleConns(opt.ReadConns)
-	s, err := newSQLStore(ctx, wdb, rdb, sqliteDialect, opt)
+	s, err := newSQLStore(ctx, []*sql.DB{wdb}, rdb, sqliteDialect, opt)
 	if err != nil {
 		return nil, err
 	}

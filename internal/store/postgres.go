@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -21,29 +22,49 @@ var postgresDialect = dialect{
 		}
 		return "SET LOCAL synchronous_commit TO OFF", true
 	},
-	// Relay nodes starting together take turns migrating.
-	migrateLock: "SELECT pg_advisory_xact_lock(7238915263540020555)",
+	// Relay nodes starting together take turns migrating: an advisory
+	// lock (class 0x5061726c, "Parl") on the schema the search_path
+	// selects, so deployments in other schemas of one database do not
+	// wait for each other. It is released at COMMIT.
+	migrateLock: "SELECT pg_advisory_xact_lock(1348563564, hashtext(current_schema()))",
+	bulk:        postgresBulk,
+	batchReads:  true,
+	tableExists: `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 }
 
-// openPostgres opens a writer connection and a read-only pool on the
+// openPostgres opens Options.Writers writer connections and a read-only pool on the
 // database named by a postgres:// URL (its search_path selects the schema).
 func openPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: postgres URL: %v", ErrInvalid, err)
+		return nil, err
 	}
 	wcfg, rcfg := cfg.Copy(), cfg.Copy()
 	wcfg.RuntimeParams["synchronous_commit"] = "on"
 	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
-	wdb := stdlib.OpenDB(*wcfg)
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
-	if err := migrate(ctx, wdb, postgresDialect); err != nil {
-		wdb.Close()
+	wdbs := make([]*sql.DB, opt.Writers)
+	for i := range wdbs {
+		wdbs[i] = stdlib.OpenDB(*wcfg)
+		wdbs[i].SetMaxOpenConns(1)
+		wdbs[i].SetMaxIdleConns(1)
+	}
+	if err := prepareSchema(ctx, wdbs[0], postgresDialect, opt); err != nil {
+		for _, db := range wdbs {
+			db.Close()
+		}
 		return nil, err
 	}
 	rdb := stdlib.OpenDB(*rcfg)
 	rdb.SetMaxOpenConns(opt.ReadConns)
 	rdb.SetMaxIdleConns(opt.ReadConns)
-	return newSQLStore(ctx, wdb, rdb, postgresDialect, opt)
+	return newSQLStore(ctx, wdbs, rdb, postgresDialect, opt)
+}
+
+// pgConfig parses a postgres:// URL.
+func pgConfig(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: postgres URL: %v", ErrInvalid, err)
+	}
+	return cfg, nil
 }

@@ -21,7 +21,7 @@ func (s *sqlStore) PutPreKeys(ctx context.Context, a addr.Address, up PreKeyUplo
 	if err := checkUpload(a, up); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1+len(up.OneTimeEC)+len(up.OneTimeKEM), func(t *txn) error {
+	return s.w.do(ctx, a.User, true, 1+len(up.OneTimeEC)+len(up.OneTimeKEM), func(t *txn) error {
 		if m, err := t.mailbox(a); err != nil || m.gone {
 			return notFound(err, a)
 		}
@@ -143,7 +143,7 @@ func (s *sqlStore) TakeBundle(ctx context.Context, a addr.Address) (Bundle, erro
 		return Bundle{}, err
 	}
 	var b Bundle
-	err := s.w.do(ctx, true, 1, func(t *txn) (err error) {
+	err := s.w.do(ctx, a.User, true, 1, func(t *txn) (err error) {
 		b, err = takeBundle(t, a)
 		return err
 	})

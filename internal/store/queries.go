@@ -33,6 +33,11 @@ WHERE user_id = $1 AND device_id = $2`
 WHERE user_id = $1 ORDER BY device_id`
 	qDeleteDevice  = `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`
 	qDeleteDevices = `DELETE FROM devices WHERE user_id = $1 RETURNING device_id`
+	// Envelopes have no foreign key to devices (migration 2): deleting a
+	// device deletes its mailbox with these, after the device row, in the
+	// same transaction. (Prekeys still cascade.)
+	qDeleteMailbox   = `DELETE FROM envelopes WHERE to_user = $1 AND to_device = $2`
+	qDeleteMailboxes = `DELETE FROM envelopes WHERE to_user = $1`
 )
 
 // Registration tokens.
@@ -74,7 +79,8 @@ const (
 	// (the SQLite dialect drops the clause, see dialect.go).
 	qLockMailbox = `SELECT last_seq, queued FROM devices
 WHERE user_id = $1 AND device_id = $2` + forUpdate
-	qQueued = `SELECT queued FROM devices WHERE user_id = $1 AND device_id = $2`
+	// qCountMailbox counts a mailbox's envelopes (expired ones included).
+	qCountMailbox = `SELECT COUNT(*) FROM envelopes WHERE to_user = $1 AND to_device = $2`
 
 	qPending = `SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload
 FROM envelopes WHERE to_user = $1 AND to_device = $2 AND seq > $3 AND expires > $4
@@ -104,10 +110,14 @@ var rowSizes = func() []int {
 }()
 
 // qLockMailboxes is qLockMailbox for n mailboxes, returning each one's key
-// first.
+// first. PostgreSQL locks the rows in the order they are returned: with
+// every transaction locking its mailboxes in (user, device) order, and in
+// one statement or in chunks of that order, concurrent writers cannot
+// deadlock on them.
 func qLockMailboxes(n int) string {
 	return `SELECT user_id, device_id, last_seq, queued FROM devices WHERE ` +
-		rowList(n, 2, " OR ", "(user_id = $%d AND device_id = $%d)") + forUpdate
+		rowList(n, 2, " OR ", "(user_id = $%d AND device_id = $%d)") +
+		` ORDER BY user_id, device_id` + forUpdate
 }
 
 // qFindEnvelopes finds which of n (to_user, to_device, from_user,
@@ -133,13 +143,6 @@ func qDeleteEnvelopes(n int) string {
 		` RETURNING to_user, to_device, seq`
 }
 
-// A savepoint lets a batch of submissions undo its optimistic inserts
-// (see txn.store).
-const (
-	qSavepoint         = `SAVEPOINT submit`
-	qRollbackSavepoint = `ROLLBACK TO SAVEPOINT submit`
-)
-
 // qSaveMailboxes writes the counters of n mailboxes.
 func qSaveMailboxes(n int) string {
 	return `UPDATE devices SET last_seq = v.column3, queued = v.column4 FROM (VALUES ` +
@@ -164,12 +167,26 @@ func rowList(n, k int, sep, pattern string) string {
 // writeQueries are the statements the writer runs. They are all prepared
 // when it starts: once a transaction holds the writer's only connection,
 // preparing another statement on the pool would wait for it forever.
-var writeQueries = append([]string{
+var writeQueries = []string{
 	qCreateUser, qReplaceIdentity, qLockUser, qSetLastDevice, qCountDevices, qAddDevice,
-	qDeleteDevice, qDeleteDevices, qUseToken, qPurgeTokens,
+	qDeleteDevice, qDeleteDevices, qDeleteMailbox, qDeleteMailboxes, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
-	qLockMailbox, qDeleteEnvelope, qExpiring, qSavepoint, qRollbackSavepoint,
-}, slices.Concat(multiRowQueries(), challengeQueries, registerQueries)...)
+	qLockMailbox, qCountMailbox, qDeleteEnvelope, qExpiring,
+}
+
+// writerQueries are the statements a writer in dialect d prepares: the
+// shared ones, the challenge and registration statements, and d's bulk
+// statements (see bulk.go).
+func writerQueries(d dialect) []string {
+	qs := slices.Concat(writeQueries, challengeQueries, registerQueries)
+	if d.bulk == nil {
+		return append(qs, multiRowQueries()...)
+	}
+	for _, q := range d.bulk {
+		qs = append(qs, q)
+	}
+	return qs
+}
 
 // multiRow holds the multi-row statements for one row count, built once.
 type multiRow struct{ lock, find, insert, save, delete string }

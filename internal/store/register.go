@@ -33,7 +33,7 @@ func (s *sqlStore) Register(ctx context.Context, r Registration) (Registered, er
 	var out Registered
 	var err error
 	for range registerRetries {
-		err = s.w.do(ctx, true, 1, func(t *txn) error {
+		err = s.w.do(ctx, r.User.ID, true, 1, func(t *txn) error {
 			out = Registered{}
 			return register(t, &r, &out)
 		})

@@ -16,24 +16,38 @@ import (
 type sqlStore struct {
 	opt       Options
 	d         dialect
-	wdb, rdb  *sql.DB
-	w         *writer
+	wdbs      []*sql.DB // one per writer
+	rdb       *sql.DB
+	w         *writers
 	cp        *checkpointer // SQLite only
 	reads     *stmtCache
+	reader    *pendingBatcher // nil: Pending reads alone (SQLite)
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// newSQLStore starts the writer; on failure it closes both databases.
-func newSQLStore(ctx context.Context, wdb, rdb *sql.DB, d dialect, opt Options) (*sqlStore, error) {
-	w, err := newWriter(ctx, wdb, d, opt.Logger, opt.QueueLen, opt.MailboxCap)
-	if err != nil {
-		rdb.Close()
-		wdb.Close()
-		return nil, err
+// newSQLStore starts one writer per write connection; on failure it
+// closes every database.
+func newSQLStore(ctx context.Context, wdbs []*sql.DB, rdb *sql.DB, d dialect, opt Options) (*sqlStore, error) {
+	ws := &writers{}
+	for _, wdb := range wdbs {
+		w, err := newWriter(ctx, wdb, d, opt.Logger, opt.QueueLen, opt.MailboxCap)
+		if err != nil {
+			ws.close()
+			rdb.Close()
+			for _, db := range wdbs {
+				db.Close()
+			}
+			return nil, err
+		}
+		ws.ws = append(ws.ws, w)
 	}
-	return &sqlStore{opt: opt, d: d, wdb: wdb, rdb: rdb, w: w, reads: newStmtCache(rdb, d)}, nil
+	s := &sqlStore{opt: opt, d: d, wdbs: wdbs, rdb: rdb, w: ws, reads: newStmtCache(rdb, d)}
+	if d.batchReads {
+		s.reader = newPendingBatcher(s, opt.ReadConns)
+	}
+	return s, nil
 }
 
 // Close commits every queued write, then closes the database. Later calls
@@ -41,12 +55,19 @@ func newSQLStore(ctx context.Context, wdb, rdb *sql.DB, d dialect, opt Options) 
 func (s *sqlStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if s.reader != nil {
+			s.reader.close()
+		}
 		s.w.close()
 		if s.cp != nil {
 			s.cp.close()
 		}
 		s.reads.close()
-		s.closeErr = errors.Join(s.rdb.Close(), s.wdb.Close())
+		errs := []error{s.rdb.Close()}
+		for _, db := range s.wdbs {
+			errs = append(errs, db.Close())
+		}
+		s.closeErr = errors.Join(errs...)
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
 		}
@@ -162,13 +183,12 @@ func (s *sqlStore) MailboxLen(ctx context.Context, a addr.Address) (int, error) 
 	if err := checkAddr(a); err != nil {
 		return 0, err
 	}
-	var n int64
-	ok, err := s.queryRow(ctx, qQueued, []any{string(a.User), int64(a.Device)}, &n)
-	if err != nil {
+	if _, err := s.Device(ctx, a); err != nil {
 		return 0, err
 	}
-	if !ok {
-		return 0, fmt.Errorf("%w: device %s", ErrNotFound, a)
+	var n int64
+	if _, err := s.queryRow(ctx, qCountMailbox, []any{string(a.User), int64(a.Device)}, &n); err != nil {
+		return 0, err
 	}
 	return int(n), nil
 }

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"parley.dev/internal/addr"
 )
@@ -62,8 +65,11 @@ func (t *txn) settle() error {
 // statement does. It first assumes that no envelope of subs is stored
 // yet (the common case; copies within subs are caught in memory) and
 // inserts with ON CONFLICT DO NOTHING. If any insert conflicts (a
-// resubmission), it rolls back to a savepoint, restores the counters and
-// decides again, looking up which envelopes are stored first.
+// resubmission), it deletes the rows it did insert (no other transaction
+// can hold their Seqs, which are above the locked mailbox's last_seq),
+// restores the counters and decides again, looking up which envelopes are
+// stored first. This costs no statement in the common case, where a
+// savepoint would cost one per batch.
 func (t *txn) store(subs []submission) error {
 	if err := t.settle(); err != nil { // earlier submissions go first
 		return err
@@ -73,6 +79,9 @@ func (t *txn) store(subs []submission) error {
 		keys[i] = mailboxKey{s.e.To.User, s.e.To.Device}
 	}
 	if err := t.lockMailboxes(keys); err != nil {
+		return err
+	}
+	if err := t.recount(subs); err != nil {
 		return err
 	}
 	saved := t.saveBoxes(subs)
@@ -106,15 +115,15 @@ func (t *txn) storeOptimistic(subs []submission) (done bool, err error) {
 	if len(rows) == 0 {
 		return true, nil
 	}
-	if _, err := t.exec(qSavepoint); err != nil {
-		return false, err
-	}
 	all, err := t.insertEnvelopes(rows)
 	if err != nil || all {
 		return all, err
 	}
-	_, err = t.exec(qRollbackSavepoint)
-	return false, err
+	undo := make([][]any, len(rows))
+	for i, e := range rows {
+		undo[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq}
+	}
+	return false, t.bulkQuery(bulkDelete, undo, func(*sql.Rows) error { return nil })
 }
 
 // saveBoxes copies the counters of the mailboxes of subs.
@@ -174,41 +183,25 @@ func (t *txn) lockMailboxes(all []mailboxKey) error {
 			keys = append(keys, k)
 		}
 	}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), maxRows)]
-		keys = keys[len(chunk):]
-		if err := t.lockChunk(chunk); err != nil {
-			return err
-		}
+	slices.SortFunc(keys, compareMailboxes)
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{string(k.user), int64(k.device)}
 	}
-	return nil
-}
-
-func (t *txn) lockChunk(keys []mailboxKey) error {
-	size := padRows(len(keys))
-	args := make([]any, 0, 2*size)
-	for i := range size {
-		k := keys[min(i, len(keys)-1)]
-		args = append(args, string(k.user), int64(k.device))
-	}
-	rows, err := t.query(multiRows[size].lock, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := t.bulkQuery(bulkLock, rows, func(r *sql.Rows) error {
 		var user string
 		var device int64
 		m := &mailboxState{}
-		if err := rows.Scan(&user, &device, &m.lastSeq, &m.queued); err != nil {
+		if err := r.Scan(&user, &device, &m.lastSeq, &m.queued); err != nil {
 			return fmt.Errorf("store: lock mailboxes: %w", err)
 		}
 		if k := (mailboxKey{addr.UserID(user), addr.DeviceID(device)}); t.boxes[k] == nil {
 			t.boxes[k] = m
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: lock mailboxes: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, k := range keys {
 		if _, ok := t.boxes[k]; !ok {
@@ -218,46 +211,50 @@ func (t *txn) lockChunk(keys []mailboxKey) error {
 	return nil
 }
 
+// recount replaces the queued bound of each mailbox of subs that the
+// submissions might fill (bound + their number > cap) by the true count.
+// The mailbox is locked, so no envelope can be added meanwhile; an ack
+// (which does not lock) can only make the count too high, never too low.
+func (t *txn) recount(subs []submission) error {
+	adding := map[mailboxKey]int64{}
+	for _, s := range subs {
+		adding[mailboxKey{s.e.To.User, s.e.To.Device}]++
+	}
+	for k, n := range adding {
+		m := t.boxes[k]
+		if m.gone || m.counted || m.queued+n <= t.w.cap {
+			continue
+		}
+		var q int64
+		if _, err := t.queryRow(qCountMailbox, []any{string(k.user), int64(k.device)}, &q); err != nil {
+			return err
+		}
+		m.counted = true
+		if q != m.queued {
+			m.queued, m.dirty = q, true
+		}
+	}
+	return nil
+}
+
 // findStored returns the Seqs of the envelopes of subs that are stored
 // already (those to existing mailboxes only).
 func (t *txn) findStored(subs []submission) (map[envKey]int64, error) {
 	stored := map[envKey]int64{}
-	var keys []envKey
+	var rows [][]any
 	seen := map[envKey]bool{}
 	for _, s := range subs {
 		k := envKey{s.e.To, s.e.From, s.e.ID}
 		if !t.boxes[mailboxKey{k.to.User, k.to.Device}].gone && !seen[k] {
 			seen[k] = true
-			keys = append(keys, k)
+			rows = append(rows, []any{string(k.to.User), int64(k.to.Device), string(k.from.User), int64(k.from.Device), k.id[:]})
 		}
 	}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), maxRows)]
-		keys = keys[len(chunk):]
-		if err := t.findChunk(chunk, stored); err != nil {
-			return nil, err
-		}
-	}
-	return stored, nil
-}
-
-func (t *txn) findChunk(keys []envKey, stored map[envKey]int64) error {
-	size := padRows(len(keys))
-	args := make([]any, 0, 5*size)
-	for i := range size {
-		k := &keys[min(i, len(keys)-1)]
-		args = append(args, string(k.to.User), int64(k.to.Device), string(k.from.User), int64(k.from.Device), k.id[:])
-	}
-	rows, err := t.query(multiRows[size].find, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := t.bulkQuery(bulkFind, rows, func(r *sql.Rows) error {
 		var to, from string
 		var toDev, fromDev, seq int64
 		var id []byte
-		if err := rows.Scan(&to, &toDev, &from, &fromDev, &id, &seq); err != nil {
+		if err := r.Scan(&to, &toDev, &from, &fromDev, &id, &seq); err != nil {
 			return fmt.Errorf("store: find envelopes: %w", err)
 		}
 		k := envKey{to: addr.Address{User: addr.UserID(to), Device: addr.DeviceID(toDev)},
@@ -266,32 +263,28 @@ func (t *txn) findChunk(keys []envKey, stored map[envKey]int64) error {
 			return fmt.Errorf("store: find envelopes: a %d-byte message ID", len(id))
 		}
 		stored[k] = seq
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: find envelopes: %w", err)
-	}
-	return nil
+	return stored, nil
 }
 
-// insertEnvelopes inserts envs (each with its Seq set) in as few
-// statements as the prepared sizes allow, skipping any already stored;
-// all reports whether every one was inserted.
+// insertEnvelopes inserts envs (each with its Seq set), skipping any
+// already stored; all reports whether every one was inserted.
 func (t *txn) insertEnvelopes(envs []*Envelope) (all bool, err error) {
-	all = true
-	for len(envs) > 0 {
-		size := splitRows(len(envs))
-		args := make([]any, 0, 10*size)
-		for _, e := range envs[:size] {
-			args = append(args, string(e.To.User), int64(e.To.Device), e.Seq,
-				string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
-				micros(e.Created), micros(e.Expires), e.Payload)
-		}
-		n, err := t.exec(multiRows[size].insert, args...)
-		if err != nil {
-			return false, err
-		}
-		all = all && n == int64(size)
-		envs = envs[size:]
+	rows := make([][]any, len(envs))
+	for i, e := range envs {
+		rows[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq,
+			string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
+			micros(e.Created), micros(e.Expires), e.Payload}
 	}
-	return all, nil
+	n, err := t.bulkExec(bulkInsert, rows)
+	return err == nil && n == int64(len(envs)), err
+}
+
+// compareMailboxes orders mailboxes as qLockMailboxes locks them.
+func compareMailboxes(a, b mailboxKey) int {
+	return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.device, b.device))
 }

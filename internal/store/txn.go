@@ -88,11 +88,13 @@ type mailboxKey struct {
 	device addr.DeviceID
 }
 
-// mailboxState is a mailbox's counters as of this transaction. A missing
-// device is cached too (gone), so that it is looked up once per batch.
+// mailboxState is a mailbox's counters as of this transaction: lastSeq
+// exactly, queued as an upper bound (see ack.go), exact once counted. A
+// missing device is cached too (gone), so that it is looked up once per
+// batch.
 type mailboxState struct {
-	lastSeq, queued int64
-	gone, dirty     bool
+	lastSeq, queued      int64
+	gone, dirty, counted bool
 }
 
 func (t *txn) stmt(q string) (*sql.Stmt, error) {
@@ -188,25 +190,17 @@ func (t *txn) forget(u addr.UserID) {
 	}
 }
 
-// flush saves the changed mailbox counters, as few statements as the
-// prepared sizes allow.
+// flush saves the changed mailbox counters in one bulk statement.
 func (t *txn) flush() error {
-	var args []any
+	var rows [][]any
 	for k, m := range t.boxes {
 		if m.dirty && !m.gone {
-			args = append(args, string(k.user), int64(k.device), m.lastSeq, m.queued)
+			rows = append(rows, []any{string(k.user), int64(k.device), m.lastSeq, m.queued})
 			m.dirty = false
 		}
 	}
-	const cols = 4
-	for len(args) > 0 {
-		size := splitRows(len(args) / cols)
-		if _, err := t.exec(multiRows[size].save, args[:size*cols]...); err != nil {
-			return err
-		}
-		args = args[size*cols:]
-	}
-	return nil
+	_, err := t.bulkExec(bulkSave, rows)
+	return err
 }
 
 func (t *txn) commit() error {

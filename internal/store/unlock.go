@@ -118,7 +118,7 @@ func (s *sqlStore) EnrolUnlock(ctx context.Context, k UnlockKey) error {
 		return err
 	}
 	u, d := string(k.Device.User), int64(k.Device.Device)
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, k.Device.User, true, 1, func(t *txn) error {
 		if ok, err := t.queryRow(qLockDeviceRow, []any{u, d}, new(int64)); err != nil || !ok {
 			return notFoundOr(err, "device %s", k.Device)
 		}
@@ -162,7 +162,7 @@ func (s *sqlStore) ActivateUnlock(ctx context.Context, dev addr.Address, cred Un
 	if len(verifier) != UnlockValueLen {
 		return fmt.Errorf("%w: verifier of %d bytes, want %d", ErrInvalid, len(verifier), UnlockValueLen)
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, dev.User, true, 1, func(t *txn) error {
 		n, err := t.exec(qActivateUnlock, cred[:], string(dev.User), int64(dev.Device), verifier)
 		if err != nil || n > 0 {
 			return err
@@ -198,7 +198,7 @@ func (s *sqlStore) SetUnlockState(ctx context.Context, cred UnlockCredential, ol
 		return false, err
 	}
 	var swapped bool
-	err := s.w.do(ctx, true, 1, func(t *txn) error {
+	err := s.w.do(ctx, "", true, 1, func(t *txn) error {
 		n, err := t.exec(qSetUnlockState, cred[:],
 			int64(next.Failures), unlockMicros(next.LastEval), unlockMicros(next.LastSuccess),
 			int64(old.Failures), unlockMicros(old.LastEval), unlockMicros(old.LastSuccess))
@@ -209,7 +209,7 @@ func (s *sqlStore) SetUnlockState(ctx context.Context, cred UnlockCredential, ol
 }
 
 func (s *sqlStore) DestroyUnlock(ctx context.Context, cred UnlockCredential) error {
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, "", true, 1, func(t *txn) error {
 		n, err := t.exec(qDestroyUnlock, cred[:], []byte{})
 		if err != nil || n > 0 {
 			return err
@@ -229,7 +229,7 @@ func (s *sqlStore) RetireUnlocks(ctx context.Context, dev addr.Address, keep *Un
 		k = []byte{}
 	}
 	var n int64
-	err := s.w.do(ctx, true, 1, func(t *txn) (err error) {
+	err := s.w.do(ctx, dev.User, true, 1, func(t *txn) (err error) {
 		n, err = t.exec(qRetireUnlocks, string(dev.User), int64(dev.Device), k)
 		return err
 	})
@@ -241,7 +241,7 @@ func (s *sqlStore) DestroyExhaustedUnlocks(ctx context.Context, max uint32, befo
 		return 0, fmt.Errorf("%w: limit %d", ErrInvalid, limit)
 	}
 	var n int64
-	err := s.w.do(ctx, true, 1, func(t *txn) (err error) {
+	err := s.w.do(ctx, "", true, 1, func(t *txn) (err error) {
 		n, err = t.exec(qDestroyExhausted, []byte{}, int64(max), unlockMicros(before), int64(min(limit, MaxBatch)))
 		return err
 	})

@@ -23,7 +23,7 @@ func (s *sqlStore) CreateUser(ctx context.Context, u User) error {
 	if err := checkTime("user created", created); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, u.ID, true, 1, func(t *txn) error {
 		n, err := t.exec(qCreateUser, string(u.ID), u.Identity, micros(created))
 		if err != nil {
 			return err
@@ -43,7 +43,7 @@ func (s *sqlStore) ReplaceIdentity(ctx context.Context, u User) ([]addr.DeviceID
 		return nil, err
 	}
 	var revoked []addr.DeviceID
-	err := s.w.do(ctx, true, 1, func(t *txn) error {
+	err := s.w.do(ctx, u.ID, true, 1, func(t *txn) error {
 		revoked = nil
 		n, err := t.exec(qReplaceIdentity, string(u.ID), u.Identity)
 		if err != nil {
@@ -58,8 +58,8 @@ func (s *sqlStore) ReplaceIdentity(ctx context.Context, u User) ([]addr.DeviceID
 	return revoked, err
 }
 
-// deleteDevices deletes all of a user's devices; foreign keys cascade to
-// their prekeys and mailboxes.
+// deleteDevices deletes all of a user's devices and their mailboxes;
+// foreign keys cascade to their prekeys.
 func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
 	rows, err := t.query(qDeleteDevices, string(u))
 	if err != nil {
@@ -76,6 +76,10 @@ func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: revoke: %w", err)
+	}
+	rows.Close()
+	if _, err := t.exec(qDeleteMailboxes, string(u)); err != nil {
+		return nil, err
 	}
 	t.forget(u)
 	return ids, nil
@@ -96,7 +100,7 @@ func (s *sqlStore) AddDevice(ctx context.Context, d Device) (addr.DeviceID, erro
 		return 0, err
 	}
 	var id addr.DeviceID
-	err := s.w.do(ctx, true, 1, func(t *txn) (err error) {
+	err := s.w.do(ctx, d.Address.User, true, 1, func(t *txn) (err error) {
 		id, err = addDevice(t, d, created)
 		return err
 	})
@@ -137,13 +141,16 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
 	if err := checkAddr(a); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, a.User, true, 1, func(t *txn) error {
 		n, err := t.exec(qDeleteDevice, string(a.User), int64(a.Device))
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return fmt.Errorf("%w: device %s", ErrNotFound, a)
+		}
+		if _, err := t.exec(qDeleteMailbox, string(a.User), int64(a.Device)); err != nil {
+			return err
 		}
 		t.forget(a.User)
 		return nil
@@ -154,7 +161,7 @@ func (s *sqlStore) UseToken(ctx context.Context, hash [32]byte, expires time.Tim
 	if err := checkTime("token expiry", expires); err != nil {
 		return err
 	}
-	return s.w.do(ctx, true, 1, func(t *txn) error {
+	return s.w.do(ctx, "", true, 1, func(t *txn) error {
 		n, err := t.exec(qUseToken, hash[:], micros(expires))
 		if err != nil {
 			return err

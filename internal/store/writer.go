@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+
+	"parley.dev/internal/addr"
 )
 
 // Group commit: one goroutine owns the only write connection. Callers queue
@@ -76,7 +78,7 @@ func newWriter(ctx context.Context, db *sql.DB, d dialect, log *slog.Logger, que
 		synced:  true, // the connection opens with synchronous = FULL
 		stopped: make(chan struct{}),
 	}
-	if err := w.stmts.prepare(ctx, writeQueries); err != nil {
+	if err := w.stmts.prepare(ctx, writerQueries(d)); err != nil {
 		w.stmts.close()
 		return nil, err
 	}
@@ -274,4 +276,51 @@ func isClean(err error) bool {
 		}
 	}
 	return false
+}
+
+// writers routes writes to one of several writers, each with its own
+// connection: one on SQLite (its single-writer lock allows no more), and
+// Options.Writers on PostgreSQL, whose commits then overlap (and share WAL
+// flushes) instead of queueing behind one connection. A write goes to the
+// writer of the user it concerns, by a hash of the user ID, so that the
+// rows of one user (devices, mailboxes, prekeys) are always written by the
+// same writer and concurrent writers seldom wait for each other's row
+// locks. Writes that span users (Expire, a Submit to several users) may
+// still meet another writer's locks; mailboxes are locked in one order,
+// and should PostgreSQL still find a deadlock, it aborts one transaction,
+// whose writes the writer then retries one by one.
+type writers struct {
+	ws []*writer
+}
+
+// do runs run on the writer of user ("" for writes that concern none).
+func (ws *writers) do(ctx context.Context, user addr.UserID, durable bool, weight int, run func(*txn) error) error {
+	return ws.ws[ws.index(user)].do(ctx, durable, weight, run)
+}
+
+// index picks user's writer: FNV-1a of the ID modulo the writers.
+func (ws *writers) index(user addr.UserID) int {
+	if len(ws.ws) == 1 {
+		return 0
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(user); i++ {
+		h = (h ^ uint32(user[i])) * 16777619
+	}
+	return int(h % uint32(len(ws.ws)))
+}
+
+func (ws *writers) close() {
+	for _, w := range ws.ws {
+		w.close()
+	}
+}
+
+// stats sums the writers' transactions and the ops in them.
+func (ws *writers) stats() (commits, ops int64) {
+	for _, w := range ws.ws {
+		commits += w.commits.Load()
+		ops += w.committed.Load()
+	}
+	return commits, ops
 }
