@@ -17,9 +17,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,6 +52,9 @@ func TestMain(m *testing.M) {
 
 // runChildRelay serves a relay on DIR until killed.
 func runChildRelay(dir string) {
+	if os.Getenv("PARLEY_BENCH_RELAY_HEAP") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact heap profile
+	}
 	conf, err := server.DevTLS(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -75,18 +80,51 @@ func runChildRelay(dir string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	go http.Serve(ml, http.HandlerFunc(reportMemory))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", reportMemory)
+	mux.HandleFunc("/stats", reportStats)
+	mux.HandleFunc("/heap", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		runtime.GC()
+		pprof.Lookup("heap").WriteTo(w, 0)
+	})
+	mux.HandleFunc("/profile/start", startProfile)
+	mux.HandleFunc("/profile/stop", func(http.ResponseWriter, *http.Request) { pprof.StopCPUProfile() })
+	go http.Serve(ml, mux)
 	fmt.Printf("%shttps://%s\n%shttp://%s/\n", childBanner, l.Addr(), memBanner, ml.Addr())
 	s.Serve(l)
 }
 
-// reportMemory writes, after a GC that returns free memory to the OS, the
+// reportMemory writes, after GCs that return free memory to the OS, the
 // Go heap and stacks in use, the resident set size and the goroutines.
 func reportMemory(w http.ResponseWriter, _ *http.Request) {
+	runtime.GC() // twice: pooled buffers survive one GC, and belong to no connection
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Fprintf(w, "%d %d %d\n", ms.HeapInuse+ms.StackInuse, rssBytes(), runtime.NumGoroutine())
+}
+
+// reportStats writes the process's CPU time (user+system, ns) and the
+// heap allocations so far, without a GC.
+func reportStats(w http.ResponseWriter, _ *http.Request) {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(w, "%d %d\n", ru.Utime.Nano()+ru.Stime.Nano(), ms.Mallocs)
+}
+
+// startProfile starts a CPU profile of the relay into the file named by
+// the query parameter "file".
+func startProfile(w http.ResponseWriter, req *http.Request) {
+	f, err := os.Create(req.URL.Query().Get("file"))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
 }
 
 // childRelay is a relay in another process.
