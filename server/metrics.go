@@ -21,6 +21,10 @@ import (
 type metrics struct {
 	connections      atomic.Int64 // open WebSocket connections
 	connectionsTotal atomic.Int64
+	connDisplaced    atomic.Int64 // closed for a newer connection of the same device
+	connRefused      atomic.Int64 // refused at the global cap
+	maxConns         int64        // the caps, shown as gauges
+	maxDeviceConns   int64
 	registrations    atomic.Int64
 	queued           atomic.Int64 // envelopes stored (not counting duplicates)
 	duplicates       atomic.Int64
@@ -91,7 +95,11 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (m *metrics) write(w io.Writer) {
 	gauge(w, "parley_connections", "Open WebSocket connections.", m.connections.Load())
 	gauge(w, "parley_fanout_up", "1 while wake-ups reach every relay node (NATS connected, or one node); 0 while connections poll.", m.fanoutUp())
+	gauge(w, "parley_connections_max", "Most WebSocket connections the relay holds (--max-conns).", m.maxConns)
+	gauge(w, "parley_device_connections_max", "Most WebSocket connections per device (--max-device-conns); a newer one displaces the oldest.", m.maxDeviceConns)
 	counter(w, "parley_connections_total", "WebSocket connections accepted.", m.connectionsTotal.Load())
+	counter(w, "parley_connections_displaced_total", "WebSocket connections closed for a newer one of the same device.", m.connDisplaced.Load())
+	counter(w, "parley_connections_refused_total", "WebSocket connections refused at the global cap.", m.connRefused.Load())
 	counter(w, "parley_registrations_total", "Devices registered.", m.registrations.Load())
 	counter(w, "parley_challenges_issued_total", "Challenges issued (stateless: none is kept).", m.challenges.Load())
 	counter(w, "parley_envelopes_queued_total", "Envelopes durably stored.", m.queued.Load())
@@ -105,7 +113,10 @@ func (m *metrics) write(w io.Writer) {
 
 func (m *metrics) writeRejected(w io.Writer) {
 	header(w, "parley_rejected_total", "counter", "Requests and envelopes refused, by error code.")
-	for c := wire.Code(1); c.Known(); c++ {
+	for c := wire.Code(1); int(c) < len(m.rejected); c++ {
+		if !c.Known() {
+			continue
+		}
 		fmt.Fprintf(w, "parley_rejected_total{reason=%q} %d\n", c.String(), m.rejected[c].Load())
 	}
 }

@@ -40,6 +40,9 @@ const (
 	CodeBadMethod          Code = 19 // the endpoint exists but not with this HTTP method
 	CodeUnavailable        Code = 20 // the relay is shutting down or overloaded; retry later
 	CodeInternal           Code = 21 // the relay failed; retry later
+	// 22-29 belong to other workstreams.
+	CodeDisplaced Code = 30 // a newer WebSocket of the same device took this one's place
+	CodeConnLimit Code = 31 // the relay holds as many connections as it may; retry later
 	// Append new codes here, and their names and statuses to codeInfo.
 )
 
@@ -69,6 +72,8 @@ var codeInfo = [...]struct {
 	CodeBadMethod:          {"bad-method", http.StatusMethodNotAllowed},
 	CodeUnavailable:        {"unavailable", http.StatusServiceUnavailable},
 	CodeInternal:           {"internal", http.StatusInternalServerError},
+	CodeDisplaced:          {"displaced", http.StatusConflict},
+	CodeConnLimit:          {"connection-limit", http.StatusServiceUnavailable},
 
 	CodeQuota:     {"quota", http.StatusInsufficientStorage},
 	CodeNoBlob:    {"no-blob", http.StatusNotFound},

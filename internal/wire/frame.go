@@ -117,6 +117,13 @@ const (
 	// TypeSynced: empty. Everything queued when the connection's backlog
 	// was read has been sent.
 	TypeSynced Type = 0x46
+	// TypeRequest: u32 request ID | u8 op | the op's fields: OpDevices
+	// u8-prefixed user ID; OpBundle and OpRevoke address; OpPreKeyUpload a
+	// PreKeyUpload body; OpPreKeyStatus none. See Request.
+	TypeRequest Type = 0x47
+	// TypeResponse: u32 request ID | one whole frame (version, type, body):
+	// Error, OK, DeviceList, Bundle or PreKeyStatus. See Response.
+	TypeResponse Type = 0x48
 )
 
 var typeNames = map[Type]string{
@@ -126,6 +133,7 @@ var typeNames = map[Type]string{
 	TypePreKeyUpload: "prekey-upload", TypePreKeyStatus: "prekey-status", TypeBundle: "bundle",
 	TypeWelcome: "welcome", TypeSubmit: "submit", TypeSubmitResult: "submit-result",
 	TypeDeliver: "deliver", TypeAck: "ack", TypeAckResult: "ack-result", TypeSynced: "synced",
+	TypeRequest: "request", TypeResponse: "response",
 }
 
 // String returns the type's name, such as "submit".
@@ -189,6 +197,10 @@ func newMailboxFrame(t Type) Frame {
 		return new(AckResult)
 	case TypeSynced:
 		return new(Synced)
+	case TypeRequest:
+		return new(Request)
+	case TypeResponse:
+		return new(Response)
 	}
 	if f := newBlobFrame(t); f != nil {
 		return f

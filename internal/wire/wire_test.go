@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,14 @@ func samples() []Frame {
 		&Ack{Seqs: []uint64{1, 2, 42}},
 		&AckResult{Seqs: []uint64{42}},
 		&Synced{},
+		&Request{ID: 7, Op: OpDevices, User: "bob"},
+		&Request{ID: 8, Op: OpBundle, Target: bob2},
+		&Request{ID: 9, Op: OpPreKeyUpload, Upload: &PreKeyUpload{OneTimeEC: []PreKey{ot}}},
+		&Request{ID: 10, Op: OpPreKeyStatus},
+		&Request{ID: 11, Op: OpRevoke, Target: bob2},
+		&Response{ID: 7, Answer: &DeviceList{User: "bob", Identity: []byte("id"), Devices: []DeviceInfo{{2, []byte("k2"), []byte("c2")}}}},
+		&Response{ID: 8, Answer: &Error{Code: CodeRateLimited, Detail: "slow down"}},
+		&Response{ID: 11, Answer: &OK{}},
 	}, append(blobSamples(), unlockSamples()...)...)
 }
 
@@ -204,7 +213,13 @@ func TestParseAs(t *testing.T) {
 
 func TestCodes(t *testing.T) {
 	names := map[string]bool{}
-	for c := Code(0); c.Known(); c++ {
+	for c := Code(0); c < 256; c++ {
+		if !c.Known() {
+			if c.String() != "code-"+strconv.Itoa(int(c)) || c.HTTPStatus() != http.StatusInternalServerError {
+				t.Errorf("unknown code %d: %q, %d", c, c.String(), c.HTTPStatus())
+			}
+			continue
+		}
 		n := c.String()
 		if n == "" || names[n] || strings.HasPrefix(n, "code-") {
 			t.Errorf("code %d: bad or duplicate name %q", c, n)
@@ -215,7 +230,7 @@ func TestCodes(t *testing.T) {
 		}
 	}
 	// The numbers are frozen; spot-check a few against the documentation.
-	if CodeMailboxFull != 5 || CodeTokenUsed != 11 || CodeInternal != 21 {
+	if CodeMailboxFull != 5 || CodeTokenUsed != 11 || CodeInternal != 21 || CodeDisplaced != 30 || CodeConnLimit != 31 {
 		t.Error("code numbers changed")
 	}
 	if Code(999).Known() || Code(999).String() != "code-999" || Code(999).HTTPStatus() != http.StatusInternalServerError {
