@@ -20,25 +20,36 @@ func (r *relay) handleDevices(w http.ResponseWriter, req *http.Request, _ store.
 		r.writeError(w, wire.Errorf(wire.CodeMalformed, "bad user ID in path"))
 		return
 	}
-	user, err := r.store.User(req.Context(), u)
+	f, werr := r.deviceList(req.Context(), u)
+	r.answer(w, f, werr)
+}
+
+// answer writes f, or the error it is.
+func (r *relay) answer(w http.ResponseWriter, f wire.Frame, werr *wire.Error) {
+	if werr != nil {
+		r.writeError(w, werr)
+		return
+	}
+	r.writeFrame(w, f)
+}
+
+func (r *relay) deviceList(ctx context.Context, u addr.UserID) (wire.Frame, *wire.Error) {
+	user, err := r.store.User(ctx, u)
 	if errors.Is(err, store.ErrNotFound) {
-		r.writeError(w, wire.Errorf(wire.CodeUnknownUser, "no such user"))
-		return
+		return nil, wire.Errorf(wire.CodeUnknownUser, "no such user")
 	}
 	if err != nil {
-		r.writeError(w, r.internal("user lookup", err))
-		return
+		return nil, r.internal("user lookup", err)
 	}
-	devs, err := r.store.Devices(req.Context(), u)
+	devs, err := r.store.Devices(ctx, u)
 	if err != nil {
-		r.writeError(w, r.internal("list devices", err))
-		return
+		return nil, r.internal("list devices", err)
 	}
 	list := &wire.DeviceList{User: u, Identity: user.Identity}
 	for _, d := range devs[:min(len(devs), wire.MaxDevices)] {
 		list.Devices = append(list.Devices, wire.DeviceInfo{Device: d.Address.Device, Key: d.Key, Cert: d.Cert})
 	}
-	r.writeFrame(w, list)
+	return list, nil
 }
 
 // handleRevoke revokes a device of the caller's own user: its keys and
@@ -49,22 +60,24 @@ func (r *relay) handleRevoke(w http.ResponseWriter, req *http.Request, dev store
 		r.writeError(w, werr)
 		return
 	}
-	if target.User != dev.Address.User {
-		r.writeError(w, wire.Errorf(wire.CodeForbidden, "a device can revoke only devices of its own user"))
-		return
+	f, werr := r.revoke(req.Context(), dev.Address, target)
+	r.answer(w, f, werr)
+}
+
+func (r *relay) revoke(ctx context.Context, by, target addr.Address) (wire.Frame, *wire.Error) {
+	if target.User != by.User {
+		return nil, wire.Errorf(wire.CodeForbidden, "a device can revoke only devices of its own user")
 	}
-	err := r.store.RevokeDevice(req.Context(), target)
+	err := r.store.RevokeDevice(ctx, target)
 	if errors.Is(err, store.ErrNotFound) {
-		r.writeError(w, wire.Errorf(wire.CodeUnknownDevice, "no such device"))
-		return
+		return nil, wire.Errorf(wire.CodeUnknownDevice, "no such device")
 	}
 	if err != nil {
-		r.writeError(w, r.internal("revoke device", err))
-		return
+		return nil, r.internal("revoke device", err)
 	}
-	r.log.Info("device revoked", "device", target.String(), "by", dev.Address.String())
+	r.log.Info("device revoked", "device", target.String(), "by", by.String())
 	r.publish(target, fanout.Revoked)
-	r.writeFrame(w, &wire.OK{})
+	return &wire.OK{}, nil
 }
 
 // handleBundle hands out a prekey bundle of a device, each one-time key at
@@ -75,17 +88,20 @@ func (r *relay) handleBundle(w http.ResponseWriter, req *http.Request, dev store
 		r.writeError(w, werr)
 		return
 	}
-	if !r.bundleL.allow(dev.Address.String()) {
-		r.writeError(w, wire.Errorf(wire.CodeRateLimited, "too many bundle fetches from this device"))
-		return
+	f, werr := r.bundle(req.Context(), dev.Address, target)
+	r.answer(w, f, werr)
+}
+
+func (r *relay) bundle(ctx context.Context, by, target addr.Address) (wire.Frame, *wire.Error) {
+	if !r.bundleL.allow(by.String()) {
+		return nil, wire.Errorf(wire.CodeRateLimited, "too many bundle fetches from this device")
 	}
-	b, werr := r.takeBundle(req.Context(), target)
+	b, werr := r.takeBundle(ctx, target)
 	if werr != nil {
-		r.writeError(w, werr)
-		return
+		return nil, werr
 	}
-	r.writeFrame(w, b)
-	r.checkLow(req.Context(), target)
+	r.checkLow(ctx, target)
+	return b, nil
 }
 
 func (r *relay) takeBundle(ctx context.Context, target addr.Address) (*wire.Bundle, *wire.Error) {
@@ -144,12 +160,16 @@ func (r *relay) preKeyStatus(ctx context.Context, a addr.Address) (*wire.PreKeyS
 
 // handlePreKeyStatus tells a device how many one-time prekeys it has left.
 func (r *relay) handlePreKeyStatus(w http.ResponseWriter, req *http.Request, dev store.Device, _ []byte) {
-	st, err := r.preKeyStatus(req.Context(), dev.Address)
+	f, werr := r.preKeyStatusOf(req.Context(), dev.Address)
+	r.answer(w, f, werr)
+}
+
+func (r *relay) preKeyStatusOf(ctx context.Context, a addr.Address) (wire.Frame, *wire.Error) {
+	st, err := r.preKeyStatus(ctx, a)
 	if err != nil {
-		r.writeError(w, r.internal("prekey counts", err))
-		return
+		return nil, r.internal("prekey counts", err)
 	}
-	r.writeFrame(w, st)
+	return st, nil
 }
 
 // handleUploadPreKeys stores a device's own prekeys after checking every
@@ -160,32 +180,31 @@ func (r *relay) handleUploadPreKeys(w http.ResponseWriter, req *http.Request, de
 		r.writeError(w, asWireError(err))
 		return
 	}
-	user, err := r.store.User(req.Context(), dev.Address.User)
+	f, werr := r.uploadPreKeys(req.Context(), dev.Address, m)
+	r.answer(w, f, werr)
+}
+
+func (r *relay) uploadPreKeys(ctx context.Context, a addr.Address, m *wire.PreKeyUpload) (wire.Frame, *wire.Error) {
+	user, err := r.store.User(ctx, a.User)
 	if err != nil {
-		r.writeError(w, r.internal("user lookup", err))
-		return
+		return nil, r.internal("user lookup", err)
 	}
 	id, err := keys.ParseIdentityPublic(user.Identity)
 	if err != nil {
-		r.writeError(w, r.internal("stored identity", err))
-		return
+		return nil, r.internal("stored identity", err)
 	}
-	up, werr := checkUpload(id, dev.Address, m)
+	up, werr := checkUpload(id, a, m)
 	if werr != nil {
-		r.writeError(w, werr)
-		return
+		return nil, werr
 	}
-	err = r.store.PutPreKeys(req.Context(), dev.Address, up)
+	err = r.store.PutPreKeys(ctx, a, up)
 	switch {
 	case errors.Is(err, store.ErrLimit):
-		r.writeError(w, wire.Errorf(wire.CodeLimit, "too many one-time prekeys, or an ID already stored"))
-		return
+		return nil, wire.Errorf(wire.CodeLimit, "too many one-time prekeys, or an ID already stored")
 	case errors.Is(err, store.ErrInvalid):
-		r.writeError(w, wire.Errorf(wire.CodeMalformed, "prekeys refused by the store"))
-		return
+		return nil, wire.Errorf(wire.CodeMalformed, "prekeys refused by the store")
 	case err != nil:
-		r.writeError(w, r.internal("put prekeys", err))
-		return
+		return nil, r.internal("put prekeys", err)
 	}
-	r.handlePreKeyStatus(w, req, dev, nil)
+	return r.preKeyStatusOf(ctx, a)
 }

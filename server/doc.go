@@ -57,7 +57,9 @@
 // challenges and each proof once. Authenticated requests are limited per
 // device, challenges per client network; behind a load balancer, set
 // TrustedProxies (and ProxyProtocol) so that the client's address is
-// known. Registration is proved by the new device's key, and in
+// known. A connected device sends the same authenticated requests over
+// its WebSocket (wire.Request), where the connection's authentication
+// stands in for a challenge. Registration is proved by the new device's key, and in
 // RegisterToken mode also needs a token from the host app's backend (see
 // NewRegistrationToken).
 //
@@ -70,4 +72,11 @@
 // a time; its Ack deletes them and is confirmed by an AckResult.
 // Envelopes not delivered within MailboxTTL expire and their sender
 // receives a notice listing the expired message IDs.
+//
+// # Connections
+//
+// An idle WebSocket costs no goroutine (on Linux, readiness comes from
+// epoll) and about 10 kB of memory. A device has at most MaxDeviceConns
+// connections (a newer one displaces the oldest), the relay at most
+// MaxConns.
 package server

@@ -22,6 +22,7 @@ import (
 	"parley.dev/internal/store"
 	"parley.dev/internal/unlock"
 	"parley.dev/internal/wire"
+	"parley.dev/server/internal/wsconn"
 )
 
 // DatabaseFile is the SQLite database's name inside DataDir.
@@ -54,7 +55,13 @@ const (
 	// DefaultCheckpointInterval is the bound on how long a deleted
 	// envelope stays in a file of a SQLite store (CheckpointInterval).
 	DefaultCheckpointInterval = store.DefaultCheckpointInterval
+	DefaultMaxDeviceConns     = 4
+	DefaultMaxConns           = 100_000
 )
+
+// fanoutDownRecheck is how often connections re-read their mailboxes while
+// the fan-out reports itself unhealthy (see relay.recheckInterval).
+const fanoutDownRecheck = 2 * time.Second
 
 // Default rates.
 var (
@@ -182,6 +189,14 @@ type Server struct {
 	// (store.DefaultCheckpointInterval, one minute; negative: only at
 	// Shutdown). PostgreSQL ignores it.
 	CheckpointInterval time.Duration
+	// MaxDeviceConns is the most WebSockets one device may have open
+	// (DefaultMaxDeviceConns); a newer one displaces the oldest, which is
+	// told why (wire.CodeDisplaced).
+	MaxDeviceConns int
+	// MaxConns is the most WebSockets the relay holds (DefaultMaxConns);
+	// beyond it upgrades are refused with wire.CodeConnLimit. Each idle
+	// connection costs about 10 kB of memory and one file descriptor.
+	MaxConns int
 
 	// MaxBlobSize is the largest attachment blob accepted, in bytes
 	// (DefaultMaxBlobSize).
@@ -245,7 +260,7 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return err
 	}
-	err = r.http.Serve(tls.NewListener(r.listener(l), r.tls))
+	err = r.http.Serve(wsconn.NewListener(r.listener(l), r.tls))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -321,6 +336,7 @@ type relay struct {
 	deviceL    *limiter
 	conns      *connSet
 	blobs      *blobRelay
+	wss        *wsconn.Server
 
 	unlock      unlock.Policy // the relay PIN factor's counter (unlock.go)
 	unlockL     *limiter      // unlock requests per client network
@@ -366,7 +382,8 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.unlock = unlock.Policy{MaxFailures: s.UnlockMaxFailures, Grace: unlock.DefaultGrace}
 	r.unlockL = newLimiter(s.UnlockRate.orDefault(DefaultUnlockRate), r.now)
 	r.unlockCredL = newLimiter(s.UnlockCredentialRate.orDefault(DefaultUnlockCredentialRate), r.now)
-	r.conns = newConnSet()
+	r.conns = newConnSet(orInt(s.MaxDeviceConns, DefaultMaxDeviceConns), orInt(s.MaxConns, DefaultMaxConns))
+	r.metrics.maxConns, r.metrics.maxDeviceConns = int64(r.conns.max), int64(r.conns.maxPerDevice)
 	r.tls = relayTLS(s.TLSConfig)
 	if err := r.openStore(ctx, s); err != nil {
 		return nil, err
@@ -390,6 +407,11 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.fan = fan
 	r.metrics.fanoutUp = r.fanoutUp
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.wss = wsconn.NewServer(wsconn.Options{
+		MaxMessage:   r.maxEnvelope + wire.MaxOverhead,
+		WriteTimeout: r.writeTimeout,
+		CloseGrace:   closeGrace,
+	})
 	r.http = r.newHTTPServer()
 	r.bg.Add(1)
 	go r.sweepLoop(orDuration(s.SweepInterval, DefaultSweepInterval))
@@ -497,6 +519,7 @@ func (d debugWriter) Write(p []byte) (int, error) {
 func (r *relay) shutdown(ctx context.Context) error {
 	err := r.http.Shutdown(ctx)
 	r.conns.closeAll(ctx)
+	r.wss.Close()
 	r.cancel()
 	r.bg.Wait()
 	r.fan.Close()
@@ -507,6 +530,20 @@ func (r *relay) shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// closeGrace bounds the wait for a client's answer to a close frame.
+const closeGrace = time.Second
+
+// recheckInterval is how often a connection re-reads its mailbox in case
+// a wake-up was lost: RecheckInterval, or at most fanoutDownRecheck while
+// the fan-out reports itself unhealthy. A fan-out that can lose wake-ups
+// (across nodes) reports its health by implementing Healthy() bool.
+func (r *relay) recheckInterval() time.Duration {
+	if h, ok := r.fan.(interface{ Healthy() bool }); ok && !h.Healthy() {
+		return min(r.recheck, fanoutDownRecheck)
+	}
+	return r.recheck
 }
 
 func orInt(v, def int) int {

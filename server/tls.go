@@ -203,6 +203,9 @@ func relayTLS(c *tls.Config) *tls.Config {
 	c.MinVersion = tls.VersionTLS13
 	c.MaxVersion = 0
 	c.SessionTicketsDisabled = true
+	// One write, one record (up to 16 KiB): the WebSocket layer coalesces
+	// frames itself, and small first records would cost a system call each.
+	c.DynamicRecordSizingDisabled = true
 	protos := slices.DeleteFunc(slices.Clone(c.NextProtos), func(p string) bool { return p == "h2" || p == "http/1.1" })
 	c.NextProtos = append([]string{"http/1.1"}, protos...)
 	return c

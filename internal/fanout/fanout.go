@@ -55,6 +55,12 @@ func (k Kind) String() string {
 type Event struct {
 	Device addr.Address
 	Kind   Kind
+	// Seq is, for Mail, the mailbox Seq of the envelope that caused the
+	// wake-up, or 0 if unknown. A connection that has already sent the
+	// device everything up to Seq need not read the mailbox. An
+	// implementation that cannot carry it delivers 0, which is always
+	// correct.
+	Seq int64
 }
 
 // Handler receives the events of one subscription. It must not block: it

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/wire"
+)
+
+// request answers one authenticated request carried over the WebSocket:
+// the same operations as the HTTP endpoints, with the connection's
+// authentication standing in for a challenge and proof, so that a device
+// already connected spends no challenge to send.
+func (c *conn) request(m *wire.Request) {
+	ctx := c.r.ctx
+	var f wire.Frame
+	var werr *wire.Error
+	switch {
+	case !c.r.allowDeviceRequest(c.addr):
+		werr = wire.Errorf(wire.CodeRateLimited, "too many requests from this device")
+	default:
+		f, werr = c.r.serveRequest(ctx, c.addr, m)
+	}
+	if werr != nil {
+		c.r.metrics.reject(werr.Code)
+		f = werr
+	}
+	c.send(&wire.Response{ID: m.ID, Answer: f})
+}
+
+func (r *relay) serveRequest(ctx context.Context, dev addr.Address, m *wire.Request) (wire.Frame, *wire.Error) {
+	switch m.Op {
+	case wire.OpDevices:
+		return r.deviceList(ctx, m.User)
+	case wire.OpBundle:
+		return r.bundle(ctx, dev, m.Target)
+	case wire.OpPreKeyUpload:
+		return r.uploadPreKeys(ctx, dev, m.Upload)
+	case wire.OpPreKeyStatus:
+		return r.preKeyStatusOf(ctx, dev)
+	case wire.OpRevoke:
+		return r.revoke(ctx, dev, m.Target)
+	}
+	return nil, wire.Errorf(wire.CodeMalformed, "unknown request")
+}
+
+// allowDeviceRequest is where per-device request limits apply to
+// requests over the WebSocket as to authenticated HTTP requests; the
+// bundle limit applies inside bundle.
+func (r *relay) allowDeviceRequest(addr.Address) bool { return true }

@@ -1,0 +1,287 @@
+package wsconn
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Handler receives one connection's messages. Its methods are called from
+// the connection's reader, one call at a time.
+type Handler interface {
+	// Messages is called with the complete binary messages read in one
+	// go, in order. The slices are valid only during the call. An error
+	// stops reading and closes the connection gracefully, with the close
+	// status of a *CloseError or 1011 (internal error) for any other; a
+	// handler queues its own explanation (Write) before returning.
+	Messages(c *Conn, msgs [][]byte) error
+	// Refused is called when the client breaks the WebSocket protocol
+	// (a text message, one over MaxMessage, a malformed frame), before the
+	// connection closes; a handler may queue an explanation (Write).
+	Refused(c *Conn, err error)
+	// Closed is called once, after the last Messages call, when the
+	// connection has ended; err says why (nil: a clean close).
+	Closed(c *Conn, err error)
+}
+
+// Protocol violations passed to Handler.Refused.
+var (
+	ErrText     = errors.New("wsconn: text message")
+	ErrTooBig   = errors.New("wsconn: message too big")
+	ErrProtocol = errors.New("wsconn: protocol error")
+)
+
+// CloseError closes a connection with a WebSocket status and reason.
+type CloseError struct {
+	Code   ws.StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string { return "wsconn: closed: " + e.Reason }
+
+var (
+	errClosed = errors.New("wsconn: connection closed")
+	// errPeerClosed: the client sent a close frame.
+	errPeerClosed = errors.New("wsconn: closed by the client")
+)
+
+// Reader states. A connection's reader runs only while there is something
+// to read: the poller (or, without one, a goroutine per connection) starts
+// it, and it returns when a read would block.
+const (
+	readIdle    int32 = iota // waiting for the poller
+	readRunning              // a reader runs
+	readAgain                // a reader runs and must look again before it stops
+	readStopped              // the connection has ended
+)
+
+// Conn is one server-side WebSocket over TLS. Write and Close are safe for
+// concurrent use; the Handler is called from one reader at a time.
+type Conn struct {
+	s    *Server
+	tc   *tls.Conn
+	sock *sockConn // nil when the connection is not over a sockConn
+	h    Handler
+
+	fd     int32  // for the poller
+	pollID uint32 // tells a reused descriptor apart
+
+	rstate atomic.Int32
+	// The reader's own state.
+	rbuf       *[]byte // pooled; kept between reads only for a partial frame
+	frag       []byte  // a fragmented message being reassembled
+	fragmented bool
+	discard    bool // a protocol violation: input is dropped until the socket closes
+
+	mu        sync.Mutex
+	out       *[]byte // frames waiting to be written; pooled
+	flushing  bool    // a flusher goroutine runs
+	closing   bool    // a close frame is queued: nothing else may be
+	closed    bool    // the socket is closed
+	closeErr  error   // why
+	closeTime *time.Timer
+}
+
+// Write queues one binary message, which body appends to its argument.
+// Messages go out in the order queued; whatever is queued while a write
+// is in progress goes out together in the next one. It fails once the
+// connection is closing.
+func (c *Conn) Write(body func([]byte) ([]byte, error)) error {
+	return c.queue(ws.OpBinary, body)
+}
+
+func (c *Conn) queue(op ws.OpCode, body func([]byte) ([]byte, error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.closed {
+		return errClosed
+	}
+	if c.out == nil {
+		c.out = getBuf()
+	}
+	b, err := appendFrame(*c.out, op, body)
+	*c.out = b
+	if err != nil {
+		return err
+	}
+	c.startFlushLocked()
+	return nil
+}
+
+func (c *Conn) startFlushLocked() {
+	if !c.flushing {
+		c.flushing = true
+		go c.flush()
+	}
+}
+
+// flush writes queued frames until none are left, each batch with one
+// TLS write (records gathered into one system call).
+func (c *Conn) flush() {
+	for {
+		c.mu.Lock()
+		b := c.out
+		c.out = nil
+		if b == nil || c.closed {
+			c.flushing = false
+			closing := c.closing && !c.closed
+			c.mu.Unlock()
+			if b != nil {
+				putBuf(b)
+			}
+			if closing {
+				c.closeSent()
+			}
+			return
+		}
+		c.mu.Unlock()
+		err := c.writeOut(*b)
+		putBuf(b)
+		if err != nil {
+			c.closeNow(err)
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (c *Conn) writeOut(b []byte) error {
+	c.tc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout))
+	if c.sock == nil {
+		_, err := c.tc.Write(b)
+		return err
+	}
+	c.sock.gathering = true
+	_, err := c.tc.Write(b)
+	c.sock.gathering = false
+	if ferr := c.sock.flushGathered(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// Close closes the connection gracefully: what is queued goes out, then a
+// close frame with code and reason; the socket closes when the client
+// answers, or after the close grace.
+func (c *Conn) Close(code ws.StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.closed {
+		return
+	}
+	if c.out == nil {
+		c.out = getBuf()
+	}
+	*c.out = appendControl(*c.out, ws.OpClose, ws.NewCloseFrameBody(code, truncateReason(reason)))
+	c.closing = true
+	c.startFlushLocked()
+}
+
+// truncateReason keeps a close reason within a control frame.
+func truncateReason(r string) string {
+	const max = 123 // 125 bytes less the status code
+	if len(r) > max {
+		return r[:max]
+	}
+	return r
+}
+
+// closeSent runs once the close frame is written: the client has the
+// close grace to answer.
+func (c *Conn) closeSent() {
+	c.mu.Lock()
+	if c.closed || c.closeTime != nil {
+		c.mu.Unlock()
+		return
+	}
+	if c.closeErr == errPeerClosed { // our answer to the client's close
+		c.mu.Unlock()
+		c.closeNow(errPeerClosed)
+		return
+	}
+	c.closeTime = time.AfterFunc(c.s.opt.CloseGrace, func() { c.closeNow(nil) })
+	c.mu.Unlock()
+}
+
+// CloseNow closes the socket at once.
+func (c *Conn) CloseNow() { c.closeNow(errClosed) }
+
+func (c *Conn) closeNow(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	if c.closeErr == nil {
+		c.closeErr = err
+	}
+	if c.closeTime != nil {
+		c.closeTime.Stop()
+	}
+	c.mu.Unlock()
+	if c.s.poll != nil && c.sock != nil && c.sock.nonblock {
+		c.s.poll.remove(c)
+	}
+	if c.sock != nil {
+		c.sock.TCPConn.Close() // no close_notify: it could block on a stalled client
+	} else {
+		c.tc.NetConn().Close()
+	}
+	c.stopReader()
+}
+
+// stopReader ends reading: at once if no reader runs, else when the
+// running one notices.
+func (c *Conn) stopReader() {
+	for {
+		switch s := c.rstate.Load(); s {
+		case readIdle:
+			if c.rstate.CompareAndSwap(readIdle, readStopped) {
+				c.ended()
+				return
+			}
+		case readRunning, readAgain:
+			// The reader sees c.closed when it next looks.
+			if c.rstate.CompareAndSwap(s, readAgain) {
+				return
+			}
+		case readStopped:
+			return
+		}
+	}
+}
+
+// ended tells the handler, once the reader has stopped for good.
+func (c *Conn) ended() {
+	if c.rbuf != nil {
+		putBuf(c.rbuf)
+		c.rbuf = nil
+	}
+	c.frag = nil
+	c.mu.Lock()
+	err := c.closeErr
+	c.mu.Unlock()
+	if errors.Is(err, errPeerClosed) {
+		err = nil
+	}
+	if c.h != nil {
+		c.h.Closed(c, err)
+	}
+}
+
+func (c *Conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// RemoteAddr returns the client's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
