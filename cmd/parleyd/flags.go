@@ -29,6 +29,7 @@ type config struct {
 	maxEnvelope, mailboxCap            int
 	storeWriters                       int
 	mailboxTTL, checkpointInterval     time.Duration
+	maxConns, maxDeviceConns           int
 	challengeRate, registerRate        rateFlag
 	bundleRate, deviceRate             rateFlag
 	trustedProxies                     prefixesFlag
@@ -85,6 +86,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.mailboxCap, "mailbox-cap", server.DefaultMailboxCap, "")
 	fs.DurationVar(&cfg.mailboxTTL, "mailbox-ttl", server.DefaultMailboxTTL, "")
 	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "")
+	fs.IntVar(&cfg.maxConns, "max-conns", server.DefaultMaxConns, "")
+	fs.IntVar(&cfg.maxDeviceConns, "max-device-conns", server.DefaultMaxDeviceConns, "")
 	cfg.challengeRate.Rate = server.DefaultChallengeRate
 	cfg.registerRate.Rate = server.DefaultRegisterRate
 	cfg.bundleRate.Rate = server.DefaultBundleRate

@@ -115,6 +115,10 @@ Relay:
                           how long, at most, an acknowledged envelope's
                           bytes stay in any file of the SQLite store
                           (default 1m; also done at shutdown)
+  --max-conns N           most WebSocket connections in all (default 100000);
+                          each idle one costs about 10 kB and a file descriptor
+  --max-device-conns N    most WebSocket connections per device (default 4);
+                          a newer one displaces the oldest
   --challenge-rate RATE   challenges per client network, a coarse bound for
                           everyone behind one address (default 600/1m)
   --device-rate RATE      authenticated requests per device (default 60/1m)

@@ -180,12 +180,13 @@ func TestEnvironmentTwins(t *testing.T) {
 	t.Setenv("PARLEY_MAILBOX_CAP", "7")
 	t.Setenv("PARLEY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
 	t.Setenv("PARLEY_PROXY_PROTOCOL", "true")
-	cfg, err := parseFlags([]string{"--listen", "127.0.0.1:0"}, io.Discard, io.Discard)
+	t.Setenv("PARLEY_MAX_DEVICE_CONNS", "2")
+	cfg, err := parseFlags([]string{"--listen", "127.0.0.1:0", "--max-conns", "9"}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.dev || cfg.data != dir || cfg.listen != "127.0.0.1:0" || cfg.mailboxCap != 7 ||
-		cfg.trustedProxies.String() != "10.0.0.0/8,192.0.2.7/32" || !cfg.proxyProtocol {
+		cfg.trustedProxies.String() != "10.0.0.0/8,192.0.2.7/32" || !cfg.proxyProtocol || cfg.maxDeviceConns != 2 || cfg.maxConns != 9 {
 		t.Errorf("config %+v", cfg)
 	}
 	t.Setenv("PARLEY_MAILBOX_TTL", "forever")

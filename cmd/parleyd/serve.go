@@ -117,6 +117,8 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		MailboxCap:         cfg.mailboxCap,
 		MailboxTTL:         cfg.mailboxTTL,
 		CheckpointInterval: cfg.checkpointInterval,
+		MaxConns:           cfg.maxConns,
+		MaxDeviceConns:     cfg.maxDeviceConns,
 		ChallengeRate:      cfg.challengeRate.Rate,
 		RegisterRate:       cfg.registerRate.Rate,
 		BundleRate:         cfg.bundleRate.Rate,
