@@ -64,6 +64,11 @@ var (
 	ErrRevoked = errors.New("client: this device is not accepted by the relay")
 	// ErrRateLimited: the relay asks to slow down. Try again later.
 	ErrRateLimited = errors.New("client: rate limited by the relay")
+	// ErrDisplaced: a newer relay connection of this device (another
+	// Listen of the same account, say) took this one's place; the relay
+	// keeps a few per device. Listen returns it rather than take the
+	// place back.
+	ErrDisplaced = errors.New("client: a newer connection of this device replaced this one")
 	// ErrUnknownUser: no such user on the relay (or it has no devices).
 	ErrUnknownUser = errors.New("client: unknown user")
 	// ErrUserExists: Register was refused because the user name is taken
@@ -206,8 +211,10 @@ func codeErr(we *wire.Error) error {
 		s = ErrUserExists
 	case wire.CodeTokenInvalid, wire.CodeTokenUsed, wire.CodeTokenExpired, wire.CodeTokenRequired:
 		s = ErrToken
-	case wire.CodeUnavailable, wire.CodeInternal:
+	case wire.CodeUnavailable, wire.CodeInternal, wire.CodeConnLimit:
 		s = ErrUnreachable
+	case wire.CodeDisplaced:
+		s = ErrDisplaced
 	default:
 		return &RelayError{Code: we.Code.String(), Detail: we.Detail}
 	}

@@ -140,7 +140,7 @@ func (c *Client) process(ctx context.Context, conn *relay.Conn, untilSynced bool
 			if untilSynced {
 				return p.responded, nil
 			}
-			if !p.synced { // the relay sends Synced after every drained batch
+			if !p.synced { // the relay sends Synced once, but tolerate more
 				p.synced = true
 				c.emitEvent(Event{Kind: EventSynced})
 			}
@@ -232,7 +232,8 @@ func (p *processor) sendAcks(ctx context.Context) error {
 // ErrUnreachable) and reconnects, waiting 1 s, then longer, up to a minute.
 // It returns ctx's error when ctx ends, or at once on errors retrying
 // cannot cure: ErrRevoked, ErrUntrusted, ErrBadConfig, ErrNotRegistered,
-// ErrNotOpen, or a vault failure. It fails with ErrListening if Sync or
+// ErrNotOpen, a vault failure, or ErrDisplaced (a newer connection of
+// this device took over; reconnecting would displace it in turn). It fails with ErrListening if Sync or
 // another Listen runs.
 func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 	if fn == nil {
@@ -307,6 +308,9 @@ func (c *Client) keepAlive(ctx context.Context, conn *relay.Conn) {
 // retryable reports whether Listen should reconnect after err.
 func retryable(err error) bool {
 	var re *RelayError
+	if errors.Is(err, ErrDisplaced) {
+		return false
+	}
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRateLimited) || errors.As(err, &re) ||
 		errors.Is(err, relay.ErrProtocol)
 }

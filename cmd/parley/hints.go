@@ -58,6 +58,7 @@ var errorHints = []struct {
 	{client.ErrUntrusted, []string{"for a development relay, pass its CA with --ca (parleyd --dev writes ca.pem into its data directory)"}},
 	{client.ErrRevoked, []string{"this device was revoked or its user registered again elsewhere: start over with a new --home"}},
 	{client.ErrRateLimited, []string{"wait a minute and try again"}},
+	{client.ErrDisplaced, []string{"another connection of this device took over (another \"parley listen\"?): stop it, or run this again to take over"}},
 	{client.ErrUnknownUser, []string{"check the name: the user must have registered on this relay"}},
 	{client.ErrUserExists, []string{"choose another user name (or register with a --token from your app's backend)"}},
 	{client.ErrToken, []string{"this relay registers only with a token: get a fresh one from your app's backend and pass --token"}},

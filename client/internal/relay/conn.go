@@ -49,12 +49,14 @@ type Conn struct {
 	incoming chan wire.Frame
 	discard  bool
 
-	mu      sync.Mutex
-	results map[resultKey][]chan *wire.SubmitResult // waiting, oldest first
-	unacked int                                     // sequence numbers acked but not yet confirmed
-	settled chan struct{}                           // closed when unacked reaches zero
-	done    chan struct{}                           // closed when the reader ends
-	err     error                                   // why it ended
+	mu       sync.Mutex
+	results  map[resultKey][]chan *wire.SubmitResult // waiting, oldest first
+	requests map[uint32]chan wire.Frame              // answers awaited, by request ID
+	nextID   uint32
+	unacked  int           // sequence numbers acked but not yet confirmed
+	settled  chan struct{} // closed when unacked reaches zero
+	done     chan struct{} // closed when the reader ends
+	err      error         // why it ended
 
 	quit      chan struct{} // closed by Close: the reader stops waiting for the consumer
 	closeOnce sync.Once
@@ -80,7 +82,7 @@ func (c *Client) Dial(ctx context.Context, a Auth, opt DialOptions) (*Conn, erro
 	}
 	ws.SetReadLimit(wire.MaxFrame)
 	conn := &Conn{ws: ws, discard: opt.Discard, results: make(map[resultKey][]chan *wire.SubmitResult),
-		done: make(chan struct{}), quit: make(chan struct{})}
+		requests: make(map[uint32]chan wire.Frame), done: make(chan struct{}), quit: make(chan struct{})}
 	if err := conn.readWelcome(ctx); err != nil {
 		ws.CloseNow()
 		return nil, err
@@ -89,6 +91,7 @@ func (c *Client) Dial(ctx context.Context, a Auth, opt DialOptions) (*Conn, erro
 		conn.incoming = make(chan wire.Frame, min(int(conn.welcome.Window)+1, maxIncoming))
 	}
 	go conn.readLoop()
+	c.track(conn)
 	c.log.Debug("connected", "device", a.Address.String())
 	return conn, nil
 }
@@ -157,6 +160,10 @@ func (c *Conn) readLoop() {
 		}
 		delete(c.results, k)
 	}
+	for id, ch := range c.requests {
+		close(ch)
+		delete(c.requests, id)
+	}
 	c.mu.Unlock()
 	if c.incoming != nil {
 		close(c.incoming)
@@ -203,6 +210,13 @@ func (c *Conn) dispatch(f wire.Frame) error {
 		c.mu.Unlock()
 	case *wire.AckResult:
 		c.confirmAcks(len(f.Seqs))
+	case *wire.Response:
+		c.mu.Lock()
+		if ch := c.requests[f.ID]; ch != nil {
+			ch <- f.Answer
+			delete(c.requests, f.ID)
+		}
+		c.mu.Unlock()
 	case *wire.Deliver, *wire.PreKeyStatus, *wire.Synced:
 		if c.incoming != nil {
 			select {
@@ -235,6 +249,11 @@ func (c *Conn) write(ctx context.Context, f wire.Frame) error {
 	if err != nil {
 		return err
 	}
+	return c.writeRaw(ctx, b)
+}
+
+// writeRaw sends one encoded frame.
+func (c *Conn) writeRaw(ctx context.Context, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageBinary, b); err != nil {

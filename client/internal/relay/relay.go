@@ -6,8 +6,10 @@
 // Every request is https (a URL of any other scheme is refused, and
 // redirects are never followed), TLS 1.3 only, with the chain and host
 // name verified against the system pool or the given CA certificates;
-// there is no way to turn verification off. An authenticated request
-// first fetches a fresh challenge, then signs it with the device key
+// there is no way to turn verification off. An authenticated request goes
+// over the device's open WebSocket when it has one (wire.Request: the
+// connection's authentication covers it, no challenge is spent); otherwise
+// it first fetches a fresh challenge, then signs it with the device key
 // together with the method, path and body (wire.ProofMessage).
 //
 // Errors: ErrConfig for a bad URL, CA or pin; ErrUntrusted when the relay's
@@ -29,6 +31,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"parley.dev/internal/addr"
@@ -94,6 +97,9 @@ type Client struct {
 	base *url.URL
 	hc   *http.Client
 	log  *slog.Logger
+
+	liveMu sync.Mutex
+	live   []*Conn // open connections, which carry requests
 }
 
 // New checks cfg and returns a Client. It does not contact the relay.
@@ -172,7 +178,8 @@ func (c *Client) Register(ctx context.Context, key *keys.DeviceKey, m *wire.Regi
 // Devices returns user's identity and current devices, as the relay
 // claims them: the caller verifies each certificate.
 func (c *Client) Devices(ctx context.Context, a Auth, user addr.UserID) (*wire.DeviceList, error) {
-	l, err := request[*wire.DeviceList](ctx, c, http.MethodGet, "/v1/users/"+string(user)+"/devices", nil, &a)
+	l, err := call[*wire.DeviceList](ctx, c, &a, &wire.Request{Op: wire.OpDevices, User: user},
+		http.MethodGet, "/v1/users/"+string(user)+"/devices", nil)
 	if err == nil && l.User != user {
 		return nil, fmt.Errorf("%w: device list of %q for %q", ErrProtocol, l.User, user)
 	}
@@ -183,7 +190,7 @@ func (c *Client) Devices(ctx context.Context, a Auth, user addr.UserID) (*wire.D
 // prekeys at the relay). The caller verifies it.
 func (c *Client) TakeBundle(ctx context.Context, a Auth, dev addr.Address) (*wire.Bundle, error) {
 	path := "/v1/users/" + string(dev.User) + "/devices/" + strconv.FormatUint(uint64(dev.Device), 10) + "/bundle"
-	b, err := request[*wire.Bundle](ctx, c, http.MethodPost, path, nil, &a)
+	b, err := call[*wire.Bundle](ctx, c, &a, &wire.Request{Op: wire.OpBundle, Target: dev}, http.MethodPost, path, nil)
 	if err == nil && b.Address != dev {
 		return nil, fmt.Errorf("%w: bundle of %s for %s", ErrProtocol, b.Address, dev)
 	}
@@ -197,19 +204,19 @@ func (c *Client) UploadPreKeys(ctx context.Context, a Auth, up *wire.PreKeyUploa
 	if err != nil {
 		return nil, err
 	}
-	return request[*wire.PreKeyStatus](ctx, c, http.MethodPut, pathPreKeys, body, &a)
+	return call[*wire.PreKeyStatus](ctx, c, &a, &wire.Request{Op: wire.OpPreKeyUpload, Upload: up}, http.MethodPut, pathPreKeys, body)
 }
 
 // PreKeyStatus returns how many one-time prekeys the relay holds for the
 // device.
 func (c *Client) PreKeyStatus(ctx context.Context, a Auth) (*wire.PreKeyStatus, error) {
-	return request[*wire.PreKeyStatus](ctx, c, http.MethodGet, pathPreKeys, nil, &a)
+	return call[*wire.PreKeyStatus](ctx, c, &a, &wire.Request{Op: wire.OpPreKeyStatus}, http.MethodGet, pathPreKeys, nil)
 }
 
 // Revoke revokes dev, a device of the caller's own user.
 func (c *Client) Revoke(ctx context.Context, a Auth, dev addr.Address) error {
 	path := "/v1/users/" + string(dev.User) + "/devices/" + strconv.FormatUint(uint64(dev.Device), 10)
-	_, err := request[*wire.OK](ctx, c, http.MethodDelete, path, nil, &a)
+	_, err := call[*wire.OK](ctx, c, &a, &wire.Request{Op: wire.OpRevoke, Target: dev}, http.MethodDelete, path, nil)
 	return err
 }
 
