@@ -284,9 +284,10 @@ func BenchmarkIdleConnections(b *testing.B) {
 		dir := b.TempDir()
 		child := startChild(b, dir)
 		devices := registerMany(b, child.url, caTLS(b, dir), (conns+3)/4)
-		before := child.mem(b)
+		devices[0].HTTP.CloseIdleConnections()
+		before := child.settled(b)
 		dialIdle(b, devices, conns)
-		after := child.mem(b)
+		after := child.settled(b)
 		child.heapProfile(b)
 		b.ReportMetric(float64(after.goBytes-before.goBytes)/float64(conns), "go-B/conn")
 		b.ReportMetric(float64(after.rss-before.rss)/float64(conns), "rss-B/conn")
@@ -306,8 +307,10 @@ func registerMany(b *testing.B, url string, conf *tls.Config, n int) []*testclie
 	for i := range ids {
 		ids[i] = testclient.NewIdentity(b)
 	}
+	hc := &http.Client{Timeout: testclient.Timeout, Transport: &http.Transport{TLSClientConfig: conf, MaxIdleConnsPerHost: benchWorkers}}
 	register := func(i int) {
 		d := testclient.NewDevice(b, url, conf, addr.UserID(fmt.Sprintf("idle%d", i/perUser)), ids[i/perUser])
+		d.HTTP = hc // one pool of keep-alive connections, closed before measuring
 		if r, err := d.RegisterRaw(""); err != nil || r.Err() != nil {
 			b.Errorf("register %d: %v %v", i, err, r.Err())
 			return
@@ -381,6 +384,9 @@ func dialIdle(b *testing.B, devices []*testclient.Device, n int) {
 	if b.Failed() {
 		b.FailNow()
 	}
+	for _, hc := range transports { // the challenges' keep-alive connections
+		hc.CloseIdleConnections()
+	}
 }
 
 // dialOne dials like Device.Dial, without registering a cleanup per
@@ -429,6 +435,21 @@ func (c *childRelay) profile(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// settled waits until the child's goroutines stop falling (the HTTP
+// connections a benchmark closed are gone) and reports its memory.
+func (c *childRelay) settled(b *testing.B) childMem {
+	m := c.mem(b)
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		n := c.mem(b)
+		if n.goroutines >= m.goroutines {
+			return n
+		}
+		m = n
+	}
+	return m
 }
 
 // heapProfile saves the child relay's heap profile to
