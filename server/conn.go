@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/gobwas/ws"
 
@@ -81,7 +80,6 @@ type conn struct {
 	ws    *wsconn.Conn
 	addr  addr.Address
 	unsub func()
-	timer *time.Timer
 
 	mu         sync.Mutex
 	closed     bool // no new work may start
@@ -109,9 +107,6 @@ func (c *conn) start() {
 		return wire.Append(b, &wire.Welcome{Address: c.addr, MaxEnvelope: uint32(r.maxEnvelope),
 			Window: uint16(r.window), MaxInFlight: uint16(r.maxInFlight)})
 	})
-	c.mu.Lock()
-	c.timer = time.AfterFunc(r.recheckInterval(), c.recheck)
-	c.mu.Unlock()
 	r.log.Debug("connected", "device", c.addr.String())
 	c.ws.Serve(c)
 	go c.pushPreKeyStatus()
@@ -122,9 +117,6 @@ func (c *conn) start() {
 func (c *conn) Closed(_ *wsconn.Conn, err error) {
 	c.mu.Lock()
 	c.closed = true
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	c.mu.Unlock()
 	c.unsub()
 	c.r.conns.remove(c)
@@ -210,8 +202,13 @@ func (c *conn) handle(msgs [][]byte) error {
 }
 
 // run stores the batch's submissions and deletes its acked envelopes,
-// concurrently when it has both, and answers them.
+// concurrently when it has both, and answers them. A client that sends
+// without reading the answers is made to wait (and then cut by the write
+// timeout) rather than have them pile up in memory.
 func (c *conn) run(b *batch) {
+	if len(b.subs)+len(b.ack) > 0 {
+		c.ws.WaitBuffered(maxQueued)
+	}
 	switch {
 	case len(b.subs) > 0 && len(b.ack) > 0:
 		var wg sync.WaitGroup
@@ -273,8 +270,9 @@ func (c *conn) revoked() {
 	c.closeWith(wire.Errorf(wire.CodeUnauthorized, "device revoked"), ws.StatusPolicyViolation)
 }
 
-// recheck runs periodically: it re-reads the mailbox in case a wake-up
-// was lost, and closes the connection if the device was revoked.
+// recheck runs periodically (see connSet.recheckLoop): it re-reads the
+// mailbox in case a wake-up was lost, and closes the connection if the
+// device was revoked.
 func (c *conn) recheck() {
 	_, err := c.r.store.Device(c.r.ctx, c.addr)
 	if errors.Is(err, store.ErrNotFound) {
@@ -282,11 +280,6 @@ func (c *conn) recheck() {
 		return
 	}
 	c.kick()
-	c.mu.Lock()
-	if !c.closed {
-		c.timer.Reset(c.r.recheckInterval())
-	}
-	c.mu.Unlock()
 }
 
 func (c *conn) pushPreKeyStatus() {

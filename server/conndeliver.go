@@ -16,6 +16,7 @@ func (c *conn) submit(subs []*wire.Submit) {
 	codes := make([]wire.Code, len(subs))
 	envs := make([]store.Envelope, 0, len(subs))
 	idx := make([]int, 0, len(subs))
+	now := c.r.now() // set here, so that a direct delivery shows the stored time
 	for i, m := range subs {
 		switch {
 		case len(m.Payload) > c.r.maxEnvelope:
@@ -23,7 +24,7 @@ func (c *conn) submit(subs []*wire.Submit) {
 		case len(m.Payload) == 0:
 			codes[i] = wire.CodeMalformed
 		default:
-			envs = append(envs, store.Envelope{To: m.To, From: c.addr, ID: m.ID, Kind: store.KindMessage, Payload: m.Payload})
+			envs = append(envs, store.Envelope{To: m.To, From: c.addr, ID: m.ID, Kind: store.KindMessage, Created: now, Payload: m.Payload})
 			idx = append(idx, i)
 		}
 	}
@@ -70,9 +71,6 @@ func (c *conn) store(envs []store.Envelope, idx []int, codes []wire.Code, dups [
 			c.r.metrics.queued.Add(1)
 			e := &envs[j]
 			e.Seq = r.Seq
-			if e.Created.IsZero() {
-				e.Created = c.r.now()
-			}
 			c.r.conns.offer(e)
 			c.r.publishMail(e.To, e.Seq)
 		}
@@ -118,6 +116,12 @@ func (r *relay) publishMail(a addr.Address, seq int64) {
 	}
 }
 
+// maxQueued bounds the deliveries queued for a connection and not yet
+// written: beyond it, delivery waits for the client to read, so that a
+// client that stops reading holds at most this much relay memory (plus one
+// envelope) before the write timeout cuts it.
+const maxQueued = 1 << 20
+
 // offer delivers a just-stored envelope at once if this connection has
 // sent everything before it and has window room; otherwise the mailbox
 // read (the reconciling path) picks it up.
@@ -127,7 +131,8 @@ func (c *conn) offer(e *store.Envelope) {
 	if c.closed || e.Seq <= c.lastSent {
 		return
 	}
-	if !c.synced || c.delivering || e.Seq != c.lastSent+1 || len(c.unacked) >= c.r.window {
+	if !c.synced || c.delivering || e.Seq != c.lastSent+1 || len(c.unacked) >= c.r.window ||
+		c.ws.Buffered() >= maxQueued {
 		c.kickLocked()
 		return
 	}
@@ -190,6 +195,13 @@ func (c *conn) deliver() error {
 		}
 		c.mu.Lock()
 		for i := range envs {
+			if c.ws.Buffered() >= maxQueued { // a slow reader: wait for it
+				c.mu.Unlock()
+				if !c.ws.WaitBuffered(maxQueued) {
+					return nil // closed
+				}
+				c.mu.Lock()
+			}
 			if envs[i].Seq > c.lastSent { // an offer may have sent it meanwhile
 				c.sendLocked(&envs[i])
 			}

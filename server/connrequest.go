@@ -12,6 +12,7 @@ import (
 // authentication standing in for a challenge and proof, so that a device
 // already connected spends no challenge to send.
 func (c *conn) request(m *wire.Request) {
+	c.ws.WaitBuffered(maxQueued) // answers to a client that does not read wait
 	ctx := c.r.ctx
 	var f wire.Frame
 	var werr *wire.Error

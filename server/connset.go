@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"time"
 
 	"parley.dev/internal/addr"
 	"parley.dev/internal/store"
@@ -107,17 +108,48 @@ func (s *connSet) offer(e *store.Envelope) {
 	}
 }
 
+// recheckLoop rechecks every connection once per interval (see
+// conn.recheck), one after the other: one timer for the relay instead of
+// one per connection, and store reads spread out rather than in a burst.
+// It returns when ctx ends.
+func (s *connSet) recheckLoop(ctx context.Context, interval func() time.Duration) {
+	t := time.NewTimer(interval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, c := range s.snapshot() {
+			if ctx.Err() != nil {
+				return
+			}
+			c.recheck()
+		}
+		t.Reset(interval())
+	}
+}
+
+// snapshot returns the registered connections.
+func (s *connSet) snapshot() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*conn, 0, s.n)
+	for _, list := range s.devices {
+		conns = append(conns, list...)
+	}
+	return conns
+}
+
 // closeAll drains every connection (submissions being processed finish
 // and are answered, then a going-away close) and waits for them; when ctx
 // ends it cuts the rest.
 func (s *connSet) closeAll(ctx context.Context) {
 	s.mu.Lock()
 	s.closing = true
-	var conns []*conn
-	for _, list := range s.devices {
-		conns = append(conns, list...)
-	}
 	s.mu.Unlock()
+	conns := s.snapshot()
 	for _, c := range conns {
 		c.drain()
 	}

@@ -344,7 +344,7 @@ type relay struct {
 
 	ctx    context.Context // ends at shutdown
 	cancel context.CancelFunc
-	bg     sync.WaitGroup // sweeper
+	bg     sync.WaitGroup // sweeper, recheck loop
 }
 
 func newRelay(ctx context.Context, s *Server) (*relay, error) {
@@ -419,6 +419,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		r.bg.Add(1)
 		go r.degradedLoop(h)
 	}
+	r.bg.Go(func() { r.conns.recheckLoop(r.ctx, r.recheckInterval) })
 	return r, nil
 }
 

@@ -79,11 +79,14 @@ type Conn struct {
 	discard    bool // a protocol violation: input is dropped until the socket closes
 
 	mu        sync.Mutex
-	out       *[]byte // frames waiting to be written; pooled
-	flushing  bool    // a flusher goroutine runs
-	closing   bool    // a close frame is queued: nothing else may be
-	closed    bool    // the socket is closed
-	closeErr  error   // why
+	out       *[]byte    // frames waiting to be written; pooled
+	flushing  bool       // a flusher runs
+	writing   int        // bytes the flusher is writing
+	drained   *sync.Cond // signalled after each write; nil until someone waits
+	handling  bool       // the reader is in Handler.Messages: it flushes when done
+	closing   bool       // a close frame is queued: nothing else may be
+	closed    bool       // the socket is closed
+	closeErr  error      // why
 	closeTime *time.Timer
 }
 
@@ -113,11 +116,33 @@ func (c *Conn) queue(op ws.OpCode, body func([]byte) ([]byte, error)) error {
 	return nil
 }
 
+// startFlushLocked starts a flusher unless one runs, or the reader will
+// flush after the handler returns: what the handler queues (its answers)
+// then goes out in one write, without a goroutine.
 func (c *Conn) startFlushLocked() {
-	if !c.flushing {
+	if !c.flushing && !c.handling {
 		c.flushing = true
 		go c.flush()
 	}
+}
+
+// handleMessages calls the handler, then writes what it queued.
+func (c *Conn) handleMessages(msgs [][]byte) error {
+	c.mu.Lock()
+	c.handling = true
+	c.mu.Unlock()
+	err := c.h.Messages(c, msgs)
+	c.mu.Lock()
+	c.handling = false
+	start := c.out != nil && !c.flushing
+	if start {
+		c.flushing = true
+	}
+	c.mu.Unlock()
+	if start {
+		c.flush()
+	}
+	return err
 }
 
 // flush writes queued frames until none are left, each batch with one
@@ -139,20 +164,77 @@ func (c *Conn) flush() {
 			}
 			return
 		}
+		c.writing = len(*b)
 		c.mu.Unlock()
 		err := c.writeOut(*b)
 		putBuf(b)
+		c.mu.Lock()
+		c.writing = 0
+		if c.drained != nil {
+			c.drained.Broadcast()
+		}
+		if err != nil {
+			c.flushing = false
+		}
+		c.mu.Unlock()
 		if err != nil {
 			c.closeNow(err)
-			c.mu.Lock()
-			c.flushing = false
-			c.mu.Unlock()
 			return
 		}
 	}
 }
 
+// Buffered returns how many bytes are queued and not yet written.
+func (c *Conn) Buffered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bufferedLocked()
+}
+
+func (c *Conn) bufferedLocked() int {
+	n := c.writing
+	if c.out != nil {
+		n += len(*c.out)
+	}
+	return n
+}
+
+// WaitBuffered waits until fewer than n bytes are queued; false if the
+// connection closed first. A producer that could queue without bound
+// (a backlog for a client that does not read) waits here.
+func (c *Conn) WaitBuffered(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.closed && c.bufferedLocked() >= n {
+		if !c.flushing { // the reader may be the waiter: flush without it
+			c.flushing = true
+			go c.flush()
+		}
+		if c.drained == nil {
+			c.drained = sync.NewCond(&c.mu)
+		}
+		c.drained.Wait()
+	}
+	return !c.closed
+}
+
+// writeChunk is how much one write may take at most WriteTimeout to go
+// out: the timeout is for a client that stops reading, not for one slowly
+// reading a large backlog.
+const writeChunk = maxGather
+
 func (c *Conn) writeOut(b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), writeChunk)
+		if err := c.writeChunk(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func (c *Conn) writeChunk(b []byte) error {
 	c.tc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout))
 	if c.sock == nil {
 		_, err := c.tc.Write(b)
@@ -225,6 +307,9 @@ func (c *Conn) closeNow(err error) {
 	}
 	if c.closeTime != nil {
 		c.closeTime.Stop()
+	}
+	if c.drained != nil {
+		c.drained.Broadcast()
 	}
 	c.mu.Unlock()
 	if c.s.poll != nil && c.sock != nil && c.sock.nonblock {

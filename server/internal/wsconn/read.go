@@ -147,7 +147,7 @@ func (c *Conn) handle() bool {
 		msgs, stop = c.frame(h, p, msgs)
 	}
 	if len(msgs) > 0 && !c.closingOrClosed() {
-		if err := c.h.Messages(c, msgs); err != nil {
+		if err := c.handleMessages(msgs); err != nil {
 			var ce *CloseError
 			if !errors.As(err, &ce) {
 				ce = &CloseError{Code: ws.StatusInternalServerError, Reason: "internal error"}
