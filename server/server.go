@@ -411,6 +411,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		MaxMessage:   r.maxEnvelope + wire.MaxOverhead,
 		WriteTimeout: r.writeTimeout,
 		CloseGrace:   closeGrace,
+		Linger:       readLinger,
 	})
 	r.http = r.newHTTPServer()
 	r.bg.Add(1)
@@ -535,6 +536,12 @@ func (r *relay) shutdown(ctx context.Context) error {
 
 // closeGrace bounds the wait for a client's answer to a close frame.
 const closeGrace = time.Second
+
+// readLinger is how long a connection's reader waits for more once it has
+// read everything, before the connection goes back to epoll (see
+// wsconn.Options.Linger): a connection busy at least every readLinger
+// keeps a reader goroutine; an idle one has none.
+const readLinger = 100 * time.Millisecond
 
 // recheckInterval is how often a connection re-reads its mailbox in case
 // a wake-up was lost: RecheckInterval, or at most fanoutDownRecheck while

@@ -70,6 +70,7 @@ type Conn struct {
 
 	fd     int32  // for the poller
 	pollID uint32 // tells a reused descriptor apart
+	polled bool   // registered with the poller (set before reading starts)
 
 	rstate atomic.Int32
 	// The reader's own state.
@@ -312,7 +313,7 @@ func (c *Conn) closeNow(err error) {
 		c.drained.Broadcast()
 	}
 	c.mu.Unlock()
-	if c.s.poll != nil && c.sock != nil && c.sock.nonblock {
+	if c.polled {
 		c.s.poll.remove(c)
 	}
 	if c.sock != nil {

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ func (e *echo) Refused(*Conn, error)      {}
 func (e *echo) Closed(_ *Conn, err error) { e.closed <- err }
 
 // serve starts a TLS server whose every request upgrades to an echo
-// WebSocket, and returns a client connection past the upgrade.
+// WebSocket, and returns a client connection past the upgrade. In tests
+// named ...Linger, readers linger before going back to the poller.
 func serve(t *testing.T) (net.Conn, *bufio.Reader, *echo) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -49,7 +51,11 @@ func serve(t *testing.T) (net.Conn, *bufio.Reader, *echo) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(Options{MaxMessage: 1 << 20, WriteTimeout: 5 * time.Second, CloseGrace: time.Second})
+	linger := time.Duration(0)
+	if strings.HasSuffix(t.Name(), "Linger") {
+		linger = 20 * time.Millisecond
+	}
+	s := NewServer(Options{MaxMessage: 1 << 20, WriteTimeout: 5 * time.Second, CloseGrace: time.Second, Linger: linger})
 	if !s.Polling() {
 		t.Log("no poller on this platform: testing the goroutine fallback")
 	}
@@ -135,6 +141,10 @@ func TestBufferedFrames(t *testing.T) {
 		t.Fatalf("fragmented message: %q", f.Payload)
 	}
 }
+
+// TestBufferedFramesLinger: the same with readers that linger on Go's
+// poller between bursts.
+func TestBufferedFramesLinger(t *testing.T) { TestBufferedFrames(t) }
 
 // TestCloseHandshake: the client's close frame is answered with the same
 // status, the socket closes and the handler hears of a clean close.

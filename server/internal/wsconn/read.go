@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -41,6 +43,9 @@ func (c *Conn) readBurst() {
 			putBuf(c.rbuf) // idle connections hold no buffer
 			c.rbuf = nil
 		}
+		if c.linger() {
+			continue
+		}
 		if c.rstate.CompareAndSwap(readRunning, readIdle) {
 			if err := c.s.poll.rearm(c); err != nil {
 				c.closeNow(err)
@@ -49,6 +54,33 @@ func (c *Conn) readBurst() {
 		}
 		c.rstate.Store(readRunning) // woken meanwhile: look again
 	}
+}
+
+// linger waits up to Options.Linger for more to read, with a blocking
+// read on Go's network poller, and reports whether something came.
+func (c *Conn) linger() bool {
+	d := c.s.opt.Linger
+	if d <= 0 || c.isClosed() {
+		return false
+	}
+	var first [64]byte // the rest of a record stays in crypto/tls, read next
+	c.sock.nonblock = false
+	c.tc.SetReadDeadline(time.Now().Add(d))
+	n, err := c.tc.Read(first[:])
+	c.tc.SetReadDeadline(time.Time{})
+	c.sock.nonblock = true
+	if n > 0 {
+		if c.rbuf == nil {
+			c.rbuf = getBuf()
+		}
+		*c.rbuf = append(*c.rbuf, first[:n]...)
+	}
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		c.closeNow(err)
+		return false
+	}
+	return n > 0
 }
 
 // readLoop is the reader of a connection without a poller: a goroutine

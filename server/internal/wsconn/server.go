@@ -43,6 +43,12 @@ type Options struct {
 	// CloseGrace is how long a closing connection waits for the client's
 	// close frame.
 	CloseGrace time.Duration
+	// Linger is how long a reader that found nothing more to read waits
+	// for more before handing its connection back to the poller: a busy
+	// connection then stays on Go's own network poller (cheaper than a
+	// round trip through epoll and a new goroutine), an idle one costs no
+	// goroutine. Zero hands it back at once.
+	Linger time.Duration
 }
 
 // Server upgrades and serves connections. It is safe for concurrent use.
@@ -111,12 +117,12 @@ func (c *Conn) Serve(h Handler) {
 		go c.readLoop()
 		return
 	}
-	c.sock.nonblock = true
 	if err := c.s.poll.add(c); err != nil {
-		c.sock.nonblock = false
 		go c.readLoop()
 		return
 	}
+	c.polled = true
+	c.sock.nonblock = true
 	// Bytes may have arrived before registration, or be held already:
 	// read once as if woken.
 	go c.readBurst()
