@@ -31,7 +31,7 @@ type metrics struct {
 	delivered        atomic.Int64 // Deliver frames sent
 	acked            atomic.Int64
 	expired          atomic.Int64
-	rejected         [64]atomic.Int64 // by wire.Code
+	rejected         [128]atomic.Int64 // by wire.Code (the blob codes are 80-89)
 
 	challenges atomic.Int64 // issued
 	fanoutUp   func() int64 // 1 while wake-ups reach every node
