@@ -124,7 +124,18 @@ func TestBufferedFrames(t *testing.T) {
 			t.Fatalf("message %d: %x", i, f.Payload)
 		}
 	}
+	// Whole frames, then the start of one larger than the read buffer, in
+	// one write: the whole ones are handed over before the buffer moves.
 	big := bytes.Repeat([]byte("parley"), 20000)
+	head := append(clientFrame(ws.OpBinary, true, []byte("one")), clientFrame(ws.OpBinary, true, []byte("two"))...)
+	whole := clientFrame(ws.OpBinary, true, big)
+	conn.Write(append(head, whole[:5000]...))
+	conn.Write(whole[5000:])
+	for _, want := range [][]byte{[]byte("one"), []byte("two"), big} {
+		if f := readFrame(t, conn, br); !bytes.Equal(f.Payload, want) {
+			t.Fatalf("after a growing frame: %d bytes back, want %d", len(f.Payload), len(want))
+		}
+	}
 	for _, b := range bytes.SplitAfter(clientFrame(ws.OpBinary, true, big), big[:3000]) {
 		conn.Write(b) // many records, the frame's header in the first
 	}

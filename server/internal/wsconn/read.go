@@ -152,7 +152,7 @@ func (c *Conn) handle() bool {
 		return true
 	}
 	var msgs [][]byte
-	off := 0
+	off, need := 0, 0
 	stop := false
 	for !stop {
 		h, hl, ok, err := parseHeader(b[off:])
@@ -164,12 +164,8 @@ func (c *Conn) handle() bool {
 			return false
 		}
 		if !ok || int64(len(b)-off-hl) < h.Length {
-			if ok && hl+int(h.Length) > cap(b)-off {
-				// Make room for the whole frame in the next read.
-				copy(b, b[off:])
-				b = c.growBuf(len(b) - off + hl + int(h.Length))[:len(b)-off]
-				*c.rbuf = b
-				off = 0
+			if ok {
+				need = hl + int(h.Length) // the whole frame must fit, later
 			}
 			break
 		}
@@ -188,8 +184,13 @@ func (c *Conn) handle() bool {
 			stop = true
 		}
 	}
+	// Only now, with msgs (which alias b) handled, move the partial frame
+	// to the front, and make room for all of it.
 	rest := copy(b, b[off:])
 	*c.rbuf = b[:rest]
+	if need > cap(b) {
+		c.growBuf(need)
+	}
 	return !stop
 }
 
