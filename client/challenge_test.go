@@ -43,7 +43,7 @@ func TestSendBurstSpendsNoChallenges(t *testing.T) {
 // challengesIssued reads the relay's parley_challenges_issued_total.
 func challengesIssued(t *testing.T, r *servertest.Relay) int {
 	t.Helper()
-	resp, err := r.Client().Get(r.URL + "/metrics")
+	resp, err := r.Client().Get(r.MetricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}

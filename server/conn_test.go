@@ -39,7 +39,7 @@ func TestDeviceConnectionCap(t *testing.T) {
 			t.Fatalf("got %v", d.ID)
 		}
 	}
-	m := metricsText(t, r.Client(), r.URL+"/metrics")
+	m := metricsText(t, r.Client(), r.MetricsURL)
 	for _, want := range []string{"parley_device_connections_max 2", "parley_connections_displaced_total 1"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
@@ -68,7 +68,7 @@ func TestConnectionLimit(t *testing.T) {
 	if resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("refused with %v", resp)
 	}
-	m := metricsText(t, r.Client(), r.URL+"/metrics")
+	m := metricsText(t, r.Client(), r.MetricsURL)
 	for _, want := range []string{"parley_connections_max 2", "parley_connections_refused_total 1"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
@@ -198,5 +198,27 @@ func TestRequestsOverWebSocket(t *testing.T) {
 	}
 	if _, err := phone.Challenge(); err == nil {
 		t.Error("the challenge budget is not what the test assumes")
+	}
+}
+
+// TestRequestsOverWebSocketCountPerDevice: requests over the WebSocket
+// spend the device's allowance of authenticated requests like HTTP ones,
+// so the WebSocket is no way around the per-device limit.
+func TestRequestsOverWebSocketCountPerDevice(t *testing.T) {
+	r := startRelay(t, func(s *server.Server) { s.DeviceRate = server.Rate{Burst: 3, Per: time.Hour} })
+	alice := register(t, r, "alice")
+	ws := alice.Dial(t) // the upgrade is the first request
+	drain(t, ws)
+	for i, want := range []wire.Code{wire.CodeOK, wire.CodeOK, wire.CodeRateLimited} {
+		if err := ws.Send(&wire.Request{ID: uint32(i), Op: wire.OpDevices, User: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		got := wire.CodeOK
+		if e, ok := next[*wire.Response](t, ws).Answer.(*wire.Error); ok {
+			got = e.Code
+		}
+		if got != want {
+			t.Errorf("request %d: %v, want %v", i+2, got, want)
+		}
 	}
 }

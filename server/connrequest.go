@@ -10,16 +10,15 @@ import (
 // request answers one authenticated request carried over the WebSocket:
 // the same operations as the HTTP endpoints, with the connection's
 // authentication standing in for a challenge and proof, so that a device
-// already connected spends no challenge to send.
+// already connected spends no challenge to send. Each request counts
+// against the device's allowance like an authenticated HTTP request; the
+// bundle limit applies inside bundle.
 func (c *conn) request(m *wire.Request) {
 	c.ws.WaitBuffered(maxQueued) // answers to a client that does not read wait
 	ctx := c.r.ctx
 	var f wire.Frame
 	var werr *wire.Error
-	switch {
-	case !c.r.allowDeviceRequest(c.addr):
-		werr = wire.Errorf(wire.CodeRateLimited, "too many requests from this device")
-	default:
+	if werr = c.r.allowDevice(c.addr); werr == nil {
 		f, werr = c.r.serveRequest(ctx, c.addr, m)
 	}
 	if werr != nil {
@@ -44,8 +43,3 @@ func (r *relay) serveRequest(ctx context.Context, dev addr.Address, m *wire.Requ
 	}
 	return nil, wire.Errorf(wire.CodeMalformed, "unknown request")
 }
-
-// allowDeviceRequest is where per-device request limits apply to
-// requests over the WebSocket as to authenticated HTTP requests; the
-// bundle limit applies inside bundle.
-func (r *relay) allowDeviceRequest(addr.Address) bool { return true }

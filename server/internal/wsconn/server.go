@@ -82,10 +82,11 @@ func (s *Server) Close() {
 var ErrNotTLS = errors.New("wsconn: not a TLS connection")
 
 // Upgrade answers a WebSocket upgrade request and returns the connection,
-// not yet reading (see Serve). On failure the client has been answered
+// not yet reading (see Serve). The answer carries the headers already set
+// on w (security headers, say). On failure the client has been answered
 // and the connection closed.
 func (s *Server) Upgrade(w http.ResponseWriter, req *http.Request) (*Conn, error) {
-	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(req, w)
+	nc, rw, _, err := ws.HTTPUpgrader{Header: w.Header().Clone()}.Upgrade(req, w)
 	if err != nil {
 		if nc != nil {
 			nc.Close()
