@@ -437,9 +437,11 @@ func (c *childRelay) profile(b *testing.B) {
 	})
 }
 
-// settled waits until the child's goroutines stop falling (the HTTP
-// connections a benchmark closed are gone) and reports its memory.
+// settled waits out the relay's read linger (well over it), then until the child's
+// goroutines stop falling (the HTTP connections a benchmark closed are
+// gone), and reports its memory.
 func (c *childRelay) settled(b *testing.B) childMem {
+	time.Sleep(1500 * time.Millisecond)
 	m := c.mem(b)
 	for range 50 {
 		time.Sleep(100 * time.Millisecond)

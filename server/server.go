@@ -540,7 +540,9 @@ const closeGrace = time.Second
 // readLinger is how long a connection's reader waits for more once it has
 // read everything, before the connection goes back to epoll (see
 // wsconn.Options.Linger): a connection busy at least every readLinger
-// keeps a reader goroutine; an idle one has none.
+// keeps a reader goroutine; an idle one has none. A second measured
+// better throughput at 256 senders, but about 0.8 kB more per idle
+// connection afterwards (heap left fragmented by the lingering stacks).
 const readLinger = 100 * time.Millisecond
 
 // recheckInterval is how often a connection re-reads its mailbox in case
