@@ -111,9 +111,10 @@ func (s *connSet) offer(e *store.Envelope) {
 // recheckLoop rechecks every connection once per interval (see
 // conn.recheck), one after the other: one timer for the relay instead of
 // one per connection, and store reads spread out rather than in a burst.
-// It returns when ctx ends.
-func (s *connSet) recheckLoop(ctx context.Context, interval func() time.Duration) {
-	t := time.NewTimer(interval())
+// (While NATS is down the fan-out itself wakes every connection each
+// FallbackPoll; see fanout.go.) It returns when ctx ends.
+func (s *connSet) recheckLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -127,7 +128,7 @@ func (s *connSet) recheckLoop(ctx context.Context, interval func() time.Duration
 			}
 			c.recheck()
 		}
-		t.Reset(interval())
+		t.Reset(interval)
 	}
 }
 

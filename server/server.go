@@ -59,10 +59,6 @@ const (
 	DefaultMaxConns           = 100_000
 )
 
-// fanoutDownRecheck is how often connections re-read their mailboxes while
-// the fan-out reports itself unhealthy (see relay.recheckInterval).
-const fanoutDownRecheck = 2 * time.Second
-
 // Default rates.
 var (
 	// DefaultChallengeRate is a coarse outer bound per client network:
@@ -420,7 +416,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		r.bg.Add(1)
 		go r.degradedLoop(h)
 	}
-	r.bg.Go(func() { r.conns.recheckLoop(r.ctx, r.recheckInterval) })
+	r.bg.Go(func() { r.conns.recheckLoop(r.ctx, r.recheck) })
 	return r, nil
 }
 
@@ -544,17 +540,6 @@ const closeGrace = time.Second
 // better throughput at 256 senders, but about 0.8 kB more per idle
 // connection afterwards (heap left fragmented by the lingering stacks).
 const readLinger = 100 * time.Millisecond
-
-// recheckInterval is how often a connection re-reads its mailbox in case
-// a wake-up was lost: RecheckInterval, or at most fanoutDownRecheck while
-// the fan-out reports itself unhealthy. A fan-out that can lose wake-ups
-// (across nodes) reports its health by implementing Healthy() bool.
-func (r *relay) recheckInterval() time.Duration {
-	if h, ok := r.fan.(interface{ Healthy() bool }); ok && !h.Healthy() {
-		return min(r.recheck, fanoutDownRecheck)
-	}
-	return r.recheck
-}
 
 func orInt(v, def int) int {
 	if v <= 0 {
