@@ -43,7 +43,7 @@ func listPackages(t *testing.T) []pkgInfo {
 }
 
 // cryptoPkgs import only the standard library, x/crypto and each other.
-var cryptoPkgs = []string{"internal/keys", "internal/pqxdh", "internal/ratchet", "internal/session", "internal/safety", "internal/vault", "internal/stream", "internal/unlock"}
+var cryptoPkgs = []string{"internal/keys", "internal/pqxdh", "internal/ratchet", "internal/session", "internal/safety", "internal/vault", "internal/stream", "internal/unlock", "internal/group"}
 
 // cryptoExtras are the only imports beyond the standard library, x/crypto
 // and parley.dev/internal that a crypto package may have: the vault its
@@ -59,9 +59,9 @@ var forbidden = map[string][]string{
 	"client": {"parley.dev/server", "parley.dev/internal/store", "parley.dev/internal/fanout",
 		"github.com/jackc/pgx", "github.com/nats-io"},
 	"server": {"parley.dev/internal/ratchet", "parley.dev/internal/pqxdh",
-		"parley.dev/internal/session", "parley.dev/internal/vault", "parley.dev/client"},
+		"parley.dev/internal/session", "parley.dev/internal/vault", "parley.dev/internal/group", "parley.dev/client"},
 	"cmd/parleyd": {"parley.dev/internal/ratchet", "parley.dev/internal/pqxdh",
-		"parley.dev/internal/session", "parley.dev/internal/vault", "parley.dev/client"},
+		"parley.dev/internal/session", "parley.dev/internal/vault", "parley.dev/internal/group", "parley.dev/client"},
 }
 
 func under(path, pkg string) bool {
