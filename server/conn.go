@@ -192,6 +192,9 @@ func (c *conn) handle(msgs [][]byte) error {
 		case *wire.Request:
 			c.run(&b)
 			c.request(f)
+		case *wire.GroupSubmit:
+			c.run(&b)
+			c.submitGroup(f)
 		default:
 			c.run(&b)
 			return c.fail(wire.Errorf(wire.CodeMalformed, "unexpected "+f.Type().String()+" frame from a client"))

@@ -91,7 +91,7 @@ func normalize(e *Envelope, now time.Time, ttl time.Duration) error {
 		return fmt.Errorf("%w: envelope sender %q", ErrInvalid, e.From.String())
 	case e.ID.IsZero():
 		return fmt.Errorf("%w: zero message ID", ErrInvalid)
-	case e.Kind != KindMessage:
+	case e.Kind != KindMessage && e.Kind != KindGroup:
 		return fmt.Errorf("%w: envelope kind %d", ErrInvalid, e.Kind)
 	case len(e.Payload) == 0 || len(e.Payload) > MaxPayloadLen:
 		return fmt.Errorf("%w: payload is %d bytes, want 1..%d", ErrInvalid, len(e.Payload), MaxPayloadLen)

@@ -205,7 +205,10 @@ func newMailboxFrame(t Type) Frame {
 	if f := newBlobFrame(t); f != nil {
 		return f
 	}
-	return newUnlockFrame(t)
+	if f := newUnlockFrame(t); f != nil {
+		return f
+	}
+	return newGroupFrame(t)
 }
 
 // Marshal encodes f as a frame.

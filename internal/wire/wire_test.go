@@ -57,7 +57,7 @@ func samples() []Frame {
 		&Response{ID: 7, Answer: &DeviceList{User: "bob", Identity: []byte("id"), Devices: []DeviceInfo{{2, []byte("k2"), []byte("c2")}}}},
 		&Response{ID: 8, Answer: &Error{Code: CodeRateLimited, Detail: "slow down"}},
 		&Response{ID: 11, Answer: &OK{}},
-	}, append(blobSamples(), unlockSamples()...)...)
+	}, append(append(blobSamples(), unlockSamples()...), groupSamples()...)...)
 }
 
 func TestRoundTripEveryType(t *testing.T) {
@@ -367,4 +367,33 @@ func FuzzParseAuthorization(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestGroupSubmitRefuses(t *testing.T) {
+	for name, f := range map[string]*GroupSubmit{
+		"no recipient": {ID: msgID, Payload: []byte("x")},
+		"unordered":    {ID: msgID, Payload: []byte("x"), To: []addr.Address{bob2, alice1}},
+		"repeated":     {ID: msgID, Payload: []byte("x"), To: []addr.Address{bob2, bob2}},
+		"no payload":   {ID: msgID, To: []addr.Address{bob2}},
+		"zero ID":      {Payload: []byte("x"), To: []addr.Address{bob2}},
+	} {
+		if _, err := Marshal(f); err == nil {
+			t.Errorf("%s: marshaled", name)
+		}
+	}
+	many := &GroupSubmit{ID: msgID, Payload: []byte("x")}
+	for i := range MaxGroupRecipients + 1 {
+		many.To = append(many.To, addr.Address{User: "u", Device: addr.DeviceID(i + 1)})
+	}
+	if _, err := Marshal(many); err == nil {
+		t.Error("more than MaxGroupRecipients marshaled")
+	}
+	many.To = many.To[:MaxGroupRecipients]
+	if _, err := Marshal(many); err != nil {
+		t.Error(err)
+	}
+	bad := &GroupSubmitResult{ID: msgID, Failures: []GroupFailure{{To: bob2}}}
+	if _, err := Marshal(bad); err == nil {
+		t.Error("a failure with code 0 marshaled")
+	}
 }

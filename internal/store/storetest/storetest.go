@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"Pending", testPending},
 		{"Ack", testAck},
 		{"SeqNeverReused", testSeqNeverReused},
+		{"GroupEnvelopes", testGroupEnvelopes},
 		{"Expire", testExpire},
 		{"ExpireNotices", testExpireNotices},
 		{"ExpireLimit", testExpireLimit},

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"parley.dev/internal/addr"
+)
+
+// groupPayload is a typical group message: a 100-byte text padded to 128,
+// sealed, with its header and signature.
+const groupPayload = 320
+
+// BenchmarkGroupFanout stores one group message for 200 devices per
+// operation (a group of 100 members with 2 devices each), as the relay
+// does for a GroupSubmit: one Submit of 200 KindGroup envelopes sharing a
+// payload. "sequential" is one sender at a time (one commit each);
+// "concurrent8" is eight senders at once, group-committed together.
+func BenchmarkGroupFanout(b *testing.B) {
+	const devices = 200
+	run := func(b *testing.B, s Store, from addr.Address, to []addr.Address) {
+		payload := make([]byte, groupPayload)
+		envs := make([]Envelope, len(to))
+		id := addr.NewMessageID()
+		for i, a := range to {
+			envs[i] = Envelope{From: from, To: a, ID: id, Kind: KindGroup, Payload: payload}
+		}
+		res, err := s.Submit(context.Background(), envs)
+		if err != nil || res[0].Err != nil || res[0].Duplicate {
+			b.Fatal(err, res[0])
+		}
+	}
+	b.Run("sequential", func(b *testing.B) {
+		s, from, to := benchStore(b, Options{}, devices)
+		cpu := startCPU()
+		for b.Loop() {
+			run(b, s, from, to)
+		}
+		reportRate(b, int64(b.N)*devices, "entries/s")
+		cpu.report(b, int64(b.N)*devices, "cpu-µs/entry")
+	})
+	b.Run("concurrent8", func(b *testing.B) {
+		s, _, to := benchStore(b, Options{}, devices)
+		senders := make([]addr.Address, 8)
+		for i := range senders {
+			senders[i] = to[i] // members send to the group, themselves included
+		}
+		var next atomic.Int64
+		b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+		cpu := startCPU()
+		b.RunParallel(func(pb *testing.PB) {
+			from := senders[int(next.Add(1)-1)%len(senders)]
+			for pb.Next() {
+				run(b, s, from, to)
+			}
+		})
+		reportRate(b, int64(b.N)*devices, "entries/s")
+		cpu.report(b, int64(b.N)*devices, "cpu-µs/entry")
+		reportBatch(b, s)
+	})
+}

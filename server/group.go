@@ -1,0 +1,91 @@
+package server
+
+import (
+	"errors"
+
+	"parley.dev/internal/store"
+	"parley.dev/internal/wire"
+)
+
+// MaxGroupFanoutBytes bounds what one GroupSubmit may make the relay
+// store: the payload times the number of recipients. The relay keeps a
+// copy per mailbox, so without it one upload of a large payload to
+// thousands of devices would cost thousands of times its size on disk.
+const MaxGroupFanoutBytes = 64 << 20
+
+// submitGroup stores one group message in the mailbox of each recipient
+// and answers once every copy is durable.
+func (c *conn) submitGroup(m *wire.GroupSubmit) {
+	res := &wire.GroupSubmitResult{ID: m.ID}
+	fail := func(code wire.Code) {
+		for _, to := range m.To {
+			res.Failures = append(res.Failures, wire.GroupFailure{To: to, Code: code})
+		}
+		c.r.metrics.reject(code)
+	}
+	switch {
+	case len(m.Payload) > c.r.maxEnvelope, len(m.Payload)*len(m.To) > MaxGroupFanoutBytes:
+		fail(wire.CodeTooLarge)
+	default:
+		c.ws.WaitBuffered(maxQueued)
+		c.storeGroup(m, res)
+	}
+	c.send(res)
+}
+
+// storeGroup submits the copies in batches of store.MaxBatch and fills res.
+func (c *conn) storeGroup(m *wire.GroupSubmit, res *wire.GroupSubmitResult) {
+	envs := make([]store.Envelope, 0, len(m.To))
+	now := c.r.now() // set here, so that a direct delivery shows the stored time
+	for _, to := range m.To {
+		if to == c.addr {
+			res.Failures = append(res.Failures, wire.GroupFailure{To: to, Code: wire.CodeForbidden})
+			continue
+		}
+		envs = append(envs, store.Envelope{To: to, From: c.addr, ID: m.ID, Kind: store.KindGroup, Created: now, Payload: m.Payload})
+	}
+	for len(envs) > 0 {
+		batch := envs[:min(len(envs), store.MaxBatch)]
+		envs = envs[len(batch):]
+		// The relay's context, as for Submit: what was read is stored.
+		results, err := c.r.store.Submit(c.r.ctx, batch)
+		if err != nil {
+			code := wire.CodeMalformed
+			if !errors.Is(err, store.ErrInvalid) {
+				code = c.r.internal("group submit", err).Code
+			}
+			for _, e := range batch {
+				res.Failures = append(res.Failures, wire.GroupFailure{To: e.To, Code: code})
+			}
+			continue
+		}
+		for i, r := range results {
+			c.groupOutcome(&batch[i], r, res)
+		}
+	}
+}
+
+func (c *conn) groupOutcome(e *store.Envelope, r store.SubmitResult, res *wire.GroupSubmitResult) {
+	var code wire.Code
+	switch {
+	case errors.Is(r.Err, store.ErrNotFound):
+		code = wire.CodeUnknownDevice
+	case errors.Is(r.Err, store.ErrMailboxFull):
+		code = wire.CodeMailboxFull
+	case r.Err != nil:
+		code = c.r.internal("group submit", r.Err).Code
+	case r.Duplicate:
+		c.r.metrics.duplicates.Add(1)
+		res.Stored++
+		return
+	default:
+		res.Stored++
+		c.r.metrics.queued.Add(1)
+		e.Seq = r.Seq
+		c.r.conns.offer(e)
+		c.r.publishMail(e.To, e.Seq)
+		return
+	}
+	c.r.metrics.reject(code)
+	res.Failures = append(res.Failures, wire.GroupFailure{To: e.To, Code: code})
+}

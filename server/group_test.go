@@ -1,0 +1,81 @@
+package server_test
+
+import (
+	"slices"
+	"testing"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/wire"
+	"parley.dev/server"
+	"parley.dev/server/internal/testclient"
+)
+
+func groupSubmit(t testing.TB, ws interface{ Send(wire.Frame) error }, m *wire.GroupSubmit) {
+	t.Helper()
+	slices.SortFunc(m.To, func(a, b addr.Address) int {
+		if wire.AddressLess(a, b) {
+			return -1
+		}
+		return 1
+	})
+	if err := ws.Send(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGroupFanout: one GroupSubmit reaches every named mailbox as a
+// KindGroup delivery, durably before the answer; a resubmission stores
+// nothing twice; unknown devices and the sender itself are reported.
+func TestGroupFanout(t *testing.T) {
+	r := startRelay(t)
+	alice, bob, carol := register(t, r, "alice"), register(t, r, "bob"), register(t, r, "carol")
+	bob2 := sibling(t, r, bob)
+	aws := alice.Dial(t)
+	to := []addr.Address{bob.Addr, bob2.Addr, carol.Addr, {User: "carol", Device: 9}, alice.Addr}
+	m := &wire.GroupSubmit{ID: msgID(1), Payload: []byte("sealed once"), To: to}
+	groupSubmit(t, aws, m)
+	res := next[*wire.GroupSubmitResult](t, aws)
+	want := []wire.GroupFailure{{To: alice.Addr, Code: wire.CodeForbidden}, {To: addr.Address{User: "carol", Device: 9}, Code: wire.CodeUnknownDevice}}
+	if res.ID != m.ID || res.Stored != 3 || !sameFailures(res.Failures, want) {
+		t.Fatalf("result %+v", res)
+	}
+	r.Restart(t) // stored means durable
+	for _, dev := range []*testclient.Device{bob, bob2, carol} {
+		got := drain(t, dev.Dial(t))
+		if len(got) != 1 || got[0].Kind != wire.KindGroup || got[0].From != alice.Addr || got[0].ID != m.ID ||
+			string(got[0].Payload) != "sealed once" {
+			t.Fatalf("%s got %+v", dev.Addr, got)
+		}
+	}
+	aws = alice.Dial(t)
+	groupSubmit(t, aws, m)
+	if res := next[*wire.GroupSubmitResult](t, aws); res.Stored != 3 {
+		t.Fatalf("resubmission: %+v", res)
+	}
+	if got := drain(t, carol.Dial(t)); len(got) != 1 {
+		t.Fatalf("carol has %d copies after a resubmission", len(got))
+	}
+}
+
+func TestGroupFanoutLimits(t *testing.T) {
+	r := startRelay(t, func(s *server.Server) { s.MaxEnvelope = 1024 })
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	aws := alice.Dial(t)
+	groupSubmit(t, aws, &wire.GroupSubmit{ID: msgID(1), Payload: make([]byte, 1025), To: []addr.Address{bob.Addr}})
+	res := next[*wire.GroupSubmitResult](t, aws)
+	if res.Stored != 0 || len(res.Failures) != 1 || res.Failures[0].Code != wire.CodeTooLarge {
+		t.Fatalf("oversized: %+v", res)
+	}
+}
+
+func sameFailures(got, want []wire.GroupFailure) bool {
+	less := func(a, b wire.GroupFailure) int {
+		if wire.AddressLess(a.To, b.To) {
+			return -1
+		}
+		return 1
+	}
+	slices.SortFunc(got, less)
+	slices.SortFunc(want, less)
+	return slices.Equal(got, want)
+}
