@@ -78,6 +78,8 @@ type Client struct {
 	// Send that found an identity change); the next one reports them.
 	backlog []Event
 	fs      factorState // the vault's factors (factors.go)
+
+	groups groupCache // group replicas, see grouprecords.go
 }
 
 // Factor is an extra secret the vault's key is derived from, besides the

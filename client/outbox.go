@@ -43,6 +43,7 @@ type flusher struct {
 	own  []target // this user's other devices, listed once per flush
 	// ownListed records that own was fetched (it may be empty).
 	ownListed bool
+	lists     map[addr.UserID]*wire.DeviceList // group members', once per flush
 }
 
 // flush sends what the outbox holds. It returns the outcome per recipient
@@ -75,7 +76,7 @@ func (c *Client) flush(ctx context.Context, conn *relay.Conn) (map[addr.UserID]e
 		}
 		c.log.Debug("outbox: messages wait", "err", err)
 	}
-	return errs, nil
+	return errs, f.flushGroups(ctx)
 }
 
 // outboxGroup is the outbox items for one recipient, oldest first.

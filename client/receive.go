@@ -55,8 +55,9 @@ func (c *Client) receive(batch []*wire.Deliver) ([]received, error) {
 		return nil, err
 	}
 	out := make([]received, len(batch))
+	var sc *sessionCache
 	err = v.Update(func(tx *vault.Tx) error {
-		sc := newSessionCache(tx)
+		sc = newSessionCache(tx)
 		for i, d := range batch {
 			r, err := c.receiveOne(sc, a, d)
 			if err != nil {
@@ -67,11 +68,15 @@ func (c *Client) receive(batch []*wire.Deliver) ([]received, error) {
 		if err := sc.flush(); err != nil {
 			return err
 		}
+		if err := sc.saveGroups(); err != nil {
+			return err
+		}
 		if c.crashBeforeCommit() {
 			return errTestCrash
 		}
 		return nil
 	})
+	c.keepGroups(sc, err == nil)
 	if err != nil {
 		return nil, vaultErr(err)
 	}
@@ -87,6 +92,8 @@ func (c *Client) receiveOne(sc *sessionCache, a *account, d *wire.Deliver) (rece
 	case wire.KindExpired:
 		evs, err := c.receiveExpiry(sc.tx, a, d)
 		return received{events: evs}, err
+	case wire.KindGroup:
+		return c.receiveGroupMessage(sc, a, d)
 	case wire.KindMessage:
 	default:
 		c.log.Warn("unknown delivery kind dropped", "kind", int(d.Kind))
@@ -193,6 +200,9 @@ func (c *Client) store(sc *sessionCache, a *account, d *wire.Deliver, info sessi
 	if err != nil {
 		r.unread = err // stored nothing but the session: the message is spent
 		return nil
+	}
+	if m.Kind.IsGroupControl() {
+		return c.fileGroupControl(sc, a, d.From, s.RemoteIdentity(), m, r)
 	}
 	return c.file(tx, a, d.From, m, pending, r)
 }

@@ -116,9 +116,10 @@ func (l sessionList) byBaseKey(bk [keys.X25519Size]byte) *session.Session {
 // sessionCache keeps the session lists a transaction has read, so that a
 // batch of messages from one device unmarshals and saves them once.
 type sessionCache struct {
-	tx    *vault.Tx
-	lists map[addr.Address]sessionList
-	dirty map[addr.Address]bool
+	tx     *vault.Tx
+	lists  map[addr.Address]sessionList
+	dirty  map[addr.Address]bool
+	groups *groupTx // the batch's groups, once one is touched (groupreceive.go)
 }
 
 func newSessionCache(tx *vault.Tx) *sessionCache {

@@ -94,6 +94,12 @@ type Message struct {
 	// Attachment describes the file this message carries, if any (Text
 	// is then its caption).
 	Attachment *Attachment
+	// Group is the group the message was sent to; zero for a message of
+	// a conversation. In a group, Contact is the sender (this user for
+	// outgoing messages), and GroupName the group's name when the message
+	// was stored or reported.
+	Group     GroupID
+	GroupName string
 }
 
 // Contact is a user this device has exchanged messages with.
@@ -139,9 +145,17 @@ const (
 	// that could not be decrypted and was dropped, a message that could
 	// not be sent yet, or a lost connection (Listen reconnects).
 	EventError
+	// EventGroupChanged: Group says how a group's membership or name
+	// changed (this device joined, someone was added, removed, left ...).
+	EventGroupChanged
+	// EventGroupRefused: a change to a group was refused (Err says why:
+	// not signed by an admin, a fork or rollback of the group's history,
+	// or it lost to a concurrent change); Group describes it when known.
+	EventGroupRefused
 )
 
-var eventNames = [...]string{"", "message", "sent", "expired", "identity-changed", "synced", "error"}
+var eventNames = [...]string{"", "message", "sent", "expired", "identity-changed", "synced", "error",
+	"group-changed", "group-refused"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k != 0 {
@@ -155,7 +169,8 @@ type Event struct {
 	Kind     EventKind
 	Message  *Message        // EventMessage, EventSent, EventExpired; EventError when a message failed
 	Identity *IdentityChange // EventIdentityChanged
-	Err      error           // EventError
+	Err      error           // EventError, EventGroupRefused
+	Group    *GroupChange    // EventGroupChanged, EventGroupRefused
 }
 
 // SafetyNumber is what two users compare to check that no one is in the

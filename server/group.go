@@ -2,7 +2,9 @@ package server
 
 import (
 	"errors"
+	"net/http"
 
+	"parley.dev/internal/addr"
 	"parley.dev/internal/store"
 	"parley.dev/internal/wire"
 )
@@ -88,4 +90,40 @@ func (c *conn) groupOutcome(e *store.Envelope, r store.SubmitResult, res *wire.G
 	}
 	c.r.metrics.reject(code)
 	res.Failures = append(res.Failures, wire.GroupFailure{To: e.To, Code: code})
+}
+
+// maxDeviceListsBody bounds a DeviceListsRequest body.
+const maxDeviceListsBody = wire.HeaderLen + 2 + wire.MaxDeviceListsBatch*(1+addr.MaxUserIDLen)
+
+// handleDeviceLists answers the device lists of up to
+// wire.MaxDeviceListsBatch users in one request (a group's members), as
+// handleDevices does for one; unknown users are left out.
+func (r *relay) handleDeviceLists(w http.ResponseWriter, req *http.Request, _ store.Device, body []byte) {
+	m, err := wire.ParseAs[*wire.DeviceListsRequest](body)
+	if err != nil {
+		r.writeError(w, asWireError(err))
+		return
+	}
+	out := &wire.DeviceLists{Lists: []wire.DeviceList{}}
+	for _, u := range m.Users {
+		user, err := r.store.User(req.Context(), u)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			r.writeError(w, r.internal("user lookup", err))
+			return
+		}
+		devs, err := r.store.Devices(req.Context(), u)
+		if err != nil {
+			r.writeError(w, r.internal("list devices", err))
+			return
+		}
+		list := wire.DeviceList{User: u, Identity: user.Identity}
+		for _, d := range devs[:min(len(devs), wire.MaxDevices)] {
+			list.Devices = append(list.Devices, wire.DeviceInfo{Device: d.Address.Device, Key: d.Key, Cert: d.Cert})
+		}
+		out.Lists = append(out.Lists, list)
+	}
+	r.writeFrame(w, out)
 }

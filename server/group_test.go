@@ -79,3 +79,28 @@ func sameFailures(got, want []wire.GroupFailure) bool {
 	slices.SortFunc(want, less)
 	return slices.Equal(got, want)
 }
+
+// TestDeviceLists: one request returns the device lists of several users,
+// leaving out the unknown ones; a malformed request is refused.
+func TestDeviceLists(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	sibling(t, r, bob)
+	f, err := alice.Call("POST", "/v1/devices", &wire.DeviceListsRequest{Users: []addr.UserID{"bob", "nobody", "zed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := f.(*wire.DeviceLists).Lists
+	if len(lists) != 1 || lists[0].User != "bob" || len(lists[0].Devices) != 2 ||
+		string(lists[0].Identity) != string(bob.Identity.Public().Bytes()) {
+		t.Fatalf("lists: %+v", lists)
+	}
+	r2, err := alice.Do("POST", "/v1/devices", []byte{wire.Version, byte(wire.TypeDeviceListsRequest), 0, 0})
+	if err != nil || r2.Code() != wire.CodeMalformed {
+		t.Fatalf("empty request: %v %v", r2, err)
+	}
+	r3, err := alice.Do("POST", "/v1/devices", nil)
+	if err != nil || r3.Code() != wire.CodeMalformed {
+		t.Fatalf("no body: %v %v", r3, err)
+	}
+}

@@ -62,6 +62,7 @@ func (r *relay) routes() http.Handler {
 	mux.HandleFunc("POST "+pathChallenge, r.handleChallenge)
 	mux.HandleFunc("POST "+pathRegister, r.handleRegister)
 	mux.Handle("GET /v1/users/{user}/devices", r.authed(r.handleDevices, 0))
+	mux.Handle("POST /v1/devices", r.authed(r.handleDeviceLists, maxDeviceListsBody))
 	mux.Handle("DELETE /v1/users/{user}/devices/{device}", r.authed(r.handleRevoke, 0))
 	mux.Handle("POST /v1/users/{user}/devices/{device}/bundle", r.authed(r.handleBundle, 0))
 	mux.Handle("PUT "+pathPreKeys, r.authed(r.handleUploadPreKeys, maxPreKeyBody))

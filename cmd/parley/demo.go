@@ -40,6 +40,7 @@ const demoTimeout = 2 * time.Minute
 func cmdDemo(c *cli, args []string) error {
 	fs := c.flagSet("demo")
 	keep := fs.Bool("keep", false, "")
+	groups := fs.Bool("group", false, "")
 	if _, err := c.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -54,7 +55,11 @@ func cmdDemo(c *cli, args []string) error {
 	}
 	d := &demo{c: c, ctx: ctx, dir: dir, keep: *keep}
 	defer d.close()
-	if err := d.run(); err != nil {
+	run := d.run
+	if *groups {
+		run = d.runGroup
+	}
+	if err := run(); err != nil {
 		return withHints(fmt.Errorf("demo failed at step %d: %w", d.step, err),
 			"please report it: the demo should always succeed")
 	}
@@ -78,6 +83,9 @@ type demo struct {
 	served     chan error
 	alice, bob *client.Client
 	pins       map[*client.Client][]byte // random, kept until the relay factor is on
+	carol      *client.Client            // the group demo's third user
+	team       client.GroupID            // the group demo's group
+	teamTexts  map[string]bool           // what the group demo's members wrote
 }
 
 func (d *demo) run() error {
@@ -344,7 +352,7 @@ func (d *demo) close() {
 	for _, pin := range d.pins {
 		clear(pin)
 	}
-	for _, cl := range []*client.Client{d.alice, d.bob} {
+	for _, cl := range []*client.Client{d.alice, d.bob, d.carol} {
 		if cl != nil {
 			cl.Close()
 		}

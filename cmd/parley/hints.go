@@ -66,6 +66,9 @@ var errorHints = []struct {
 	{client.ErrUnknownContact, []string{"exchange a message with them first: parley send USER TEXT"}},
 	{client.ErrSafetyMismatch, []string{"do NOT trust this conversation yet: someone may be in the middle; compare again, in person or on a call you trust"}},
 	{client.ErrListening, []string{"another sync or listen is running in this process"}},
+	{client.ErrNotGroupAdmin, []string{"only the group's admins can do that: ask one of them (parley group members GROUP marks them with *)"}},
+	{client.ErrNotGroupMember, []string{"you are not a member of this group (any more): ask one of its admins to add you"}},
+	{client.ErrUnknownGroup, []string{"this device does not know that group (yet): run \"parley sync\", or check with \"parley group list\""}},
 }
 
 // explainPIN says how a wrong PIN or a lockout stands.

@@ -6,6 +6,9 @@ import (
 
 // cmdHistory prints the conversation with one user: "parley history USER".
 func cmdHistory(c *cli, args []string) error {
+	if hasGroupFlag(args) {
+		return cmdHistoryGroup(c, args)
+	}
 	return c.withClient("history", args, 1, func(cl *client.Client, args []string) error {
 		me, err := self(cl)
 		if err != nil {

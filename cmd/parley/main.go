@@ -11,6 +11,9 @@
 //	parley listen                                stay online, print as it comes
 //	parley chat USER                             talk in the terminal
 //	parley history USER, parley contacts
+//	parley group create NAME USER...             a group; also add, remove,
+//	                                             leave, members, list
+//	parley send --group NAME TEXT                to a group
 //	parley safety USER, parley verify USER NUMBER, parley accept USER
 //	parley passwd                                change the PIN
 //
@@ -93,15 +96,16 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"demo", "[--keep]", "run a relay, alice and bob in-process and show it all work", cmdDemo},
+		{"demo", "[--group] [--keep]", "run a relay, alice and bob (--group: and carol, in a group) in-process and show it all work", cmdDemo},
 		{"init", "", "create the vault (asks for a new PIN twice)", cmdInit},
 		{"register", "--server URL [--ca FILE] [--token T] [--no-server-factor] USER", "create the identity and this device on a relay, which then limits PIN guesses", cmdRegister},
-		{"send", "USER TEXT | USER --file PATH [CAPTION]", "encrypt and send a message or a file (queued if the relay is unreachable)", cmdSend},
+		{"send", "USER TEXT | USER --file PATH [CAPTION] | --group GROUP TEXT", "encrypt and send a message or a file (queued if the relay is unreachable)", cmdSend},
 		{"save", "MSGID PATH", "decrypt a received (or sent) attachment to PATH", cmdSave},
 		{"sync", "", "fetch pending messages, print them, acknowledge, exit", cmdSync},
 		{"listen", "[--count N]", "stay online and print messages as they arrive", cmdListen},
 		{"chat", "USER", "talk with USER: typed lines are sent, /quit exits", cmdChat},
-		{"history", "USER", "print the conversation with USER", cmdHistory},
+		{"history", "USER | --group GROUP", "print the conversation with USER, or a group's", cmdHistory},
+		{"group", "create|add|remove|leave|members|list|rename|promote|demote ...", "manage groups", cmdGroup},
 		{"contacts", "", "list contacts and whether they are verified", cmdContacts},
 		{"safety", "USER", "print the safety number shared with USER", cmdSafety},
 		{"verify", "USER NUMBER", "mark USER verified if NUMBER (60 digits, quoted or as 12 groups) matches", cmdVerify},

@@ -23,7 +23,9 @@ type jsonMessage struct {
 	// File describes an attachment.
 	File *client.Attachment `json:"file,omitempty"`
 	// Saved: the file is on this device (parley save needs no relay).
-	Saved bool `json:"saved,omitempty"`
+	Saved bool   `json:"saved,omitempty"`
+	Group string `json:"group,omitempty"` // a group message: the group's ID
+	Name  string `json:"group_name,omitempty"`
 }
 
 // formatMessage is the text form of a message: "[time] sender: text".
@@ -35,6 +37,9 @@ func formatMessage(self string, m *client.Message) string {
 	text := m.Text
 	if m.Attachment != nil {
 		text = strings.TrimSpace(attachmentNote(m.Attachment) + " " + text + " (id " + m.ID.String() + ")")
+	}
+	if !m.Group.IsZero() {
+		from += " in " + m.GroupName
 	}
 	line := fmt.Sprintf("[%s] %s: %s", m.Sent.Local().Format(timeLayout), from, text)
 	if m.Outgoing && m.Status != client.StatusSent {
@@ -57,6 +62,9 @@ func (c *cli) printMessage(self string, m *client.Message) error {
 	if m.Outgoing {
 		j.From, j.To = self, m.Contact
 	}
+	if !m.Group.IsZero() {
+		j.From, j.To, j.Group, j.Name = m.Contact, "", m.Group.String(), m.GroupName
+	}
 	return c.emit(j, formatMessage(self, m))
 }
 
@@ -67,6 +75,10 @@ func (c *cli) printEvent(self string, ev client.Event) error {
 	case client.EventMessage:
 		return c.printMessage(self, ev.Message)
 	case client.EventSent:
+		if !ev.Message.Group.IsZero() {
+			c.notef("sent a queued message to %s", ev.Message.GroupName)
+			break
+		}
 		c.notef("sent a queued message to %s", ev.Message.Contact)
 	case client.EventExpired:
 		c.notef("warning: a message to %s expired on the relay before it was delivered", ev.Message.Contact)
@@ -74,6 +86,8 @@ func (c *cli) printEvent(self string, ev client.Event) error {
 		c.noteIdentityChange(ev.Identity)
 	case client.EventError:
 		c.notef("warning: %s", cleanMessage(ev.Err))
+	case client.EventGroupChanged, client.EventGroupRefused:
+		return c.printGroupEvent(self, ev)
 	}
 	return nil
 }

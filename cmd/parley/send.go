@@ -14,6 +14,9 @@ import (
 // succeeds, and the next sync (or send) delivers it; nothing suggests
 // sending it again, which would deliver it twice.
 func cmdSend(c *cli, args []string) error {
+	if hasGroupFlag(args) {
+		return cmdSendGroup(c, args)
+	}
 	fs := c.flagSet("send")
 	file := sendFlags(fs)
 	if err := fs.Parse(args); err != nil {

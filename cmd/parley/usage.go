@@ -11,6 +11,8 @@ const usage = `Usage:
 Start here:
     parley demo [--keep]             run a relay, alice and bob in-process
                                      (--keep: leave their files behind)
+    parley demo --group              the same with alice, bob and carol in a
+                                     group, and carol removed
 
 Commands:
     init                             create the vault (asks for a new PIN twice)
@@ -23,11 +25,21 @@ Commands:
     send USER --file PATH [CAPTION]  encrypt and send a file, resumable, with a progress
                                      bar on a terminal (none with --json)
     save MSGID PATH                  decrypt an attachment (downloading it if needed) to PATH
+    send --group GROUP TEXT          send to a group: encrypted once, for every member's devices
     sync                             fetch pending messages, print them, exit
     listen [--count N]               stay online and print messages as they arrive
                                      (--count: exit after N messages)
     chat USER                        talk with USER: typed lines are sent, /quit exits
     history USER                     print the conversation with USER
+    history --group GROUP            print a group's messages and changes
+    group create NAME USER...        create a group with you as admin
+    group add|remove GROUP USER...   add or remove members (admins only)
+    group leave GROUP                leave a group, on all your devices
+    group members GROUP              list its members (* marks admins)
+    group list                       list your groups
+    group rename GROUP NAME          rename it (admins only)
+    group promote|demote GROUP USER...
+                                     make members admins, or admins members
     contacts                         list contacts and whether they are verified
     safety USER                      print the safety number shared with USER
     verify USER NUMBER               mark USER verified if NUMBER matches theirs
@@ -56,7 +68,9 @@ and destroys the vault's key after too many in a row (10, unless its
 operator chose otherwise), so a copy of the vault's files cannot be guessed
 at offline.
 
-Messages print as "[time] sender: text". Errors go to standard error as
+GROUP is a group's name, or its ID when several share the name (parley group
+list shows both). Messages print as "[time] sender: text", group messages as
+"[time] sender in GROUP: text". Errors go to standard error as
 "parley: error: ..." followed by hints on what to do next.
 `
 

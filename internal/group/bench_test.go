@@ -58,11 +58,11 @@ func BenchmarkSend(b *testing.B) {
 	c, ps, to := bigGroup(b, 100, 2)
 	b.Run("group-100x2", func(b *testing.B) {
 		r := NewReplica(ps[0].device(1), must(NewLog(c)))
-		_, _, err := r.PrepareSend(to)
+		_, _, err := r.PrepareSend(to, nil)
 		check(b, err)
 		must(r.Dirty())
 		for b.Loop() {
-			hs, _, err := r.PrepareSend(to)
+			hs, _, err := r.PrepareSend(to, nil)
 			if err != nil || len(hs) != 0 {
 				b.Fatal(err, len(hs))
 			}

@@ -18,7 +18,7 @@ func fuzzSeeds(t testing.TB) *seeds {
 	tr := newTrio(t)
 	s := &seeds{tr: tr}
 	for _, p := range []person{tr.ann, tr.bob, tr.cat} {
-		hs, _, err := tr.r(p).PrepareSend([]addr.Address{tr.ann.device(1), tr.bob.device(1), tr.cat.device(1)})
+		hs, _, err := tr.r(p).PrepareSend([]addr.Address{tr.ann.device(1), tr.bob.device(1), tr.cat.device(1)}, nil)
 		check(t, err)
 		for _, h := range hs {
 			s.dists = append(s.dists, must(h.Distribution.MarshalBinary()))

@@ -94,7 +94,7 @@ func send(t testing.TB, r *Replica, rs map[addr.Address]*Replica, text string) *
 			to = append(to, a)
 		}
 	}
-	hs, _, err := r.PrepareSend(to)
+	hs, _, err := r.PrepareSend(to, nil)
 	check(t, err)
 	for _, h := range hs {
 		enc := must(h.Distribution.MarshalBinary())

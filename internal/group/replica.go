@@ -330,10 +330,13 @@ type Handout struct {
 // recipients: every certified device of every member but this one. It
 // starts a new chain if NeedsRotation says so (a rotation: the old chain's
 // holders get nothing more), and returns the distributions to give, over
-// their sessions, to the recipients that do not hold the chain yet. The
-// caller delivers them (they are secret) before the message that needs
-// them. A recipient whose user is not a member is refused.
-func (r *Replica) PrepareSend(recipients []addr.Address) (handouts []Handout, rotated bool, err error) {
+// their sessions, to the recipients that do not hold the chain yet and
+// that reachable accepts (nil: all; a device without a session is not
+// reachable now, and gets the chain at a later send). The caller delivers
+// them (they are secret) before the message that needs them, which goes
+// to the recipients among Holders. A recipient whose user is not a member
+// is refused.
+func (r *Replica) PrepareSend(recipients []addr.Address, reachable func(addr.Address) bool) (handouts []Handout, rotated bool, err error) {
 	head := r.log.Head()
 	if !head.IsMember(r.self.User) {
 		return nil, false, fmt.Errorf("%w: %s in group %s", ErrNotMember, r.self.User, head.id)
@@ -363,7 +366,7 @@ func (r *Replica) PrepareSend(recipients []addr.Address) (handouts []Handout, ro
 		return nil, false, err
 	}
 	for _, a := range sortedAddresses(set) {
-		if !r.holders[a] {
+		if !r.holders[a] && (reachable == nil || reachable(a)) {
 			handouts = append(handouts, Handout{To: a, Distribution: d})
 			r.holders[a] = true
 		}

@@ -55,7 +55,7 @@ func TestSendAndReceive(t *testing.T) {
 		wantErr(t, err, ErrDuplicate)
 	}
 	// A second message needs no distribution.
-	hs, rotated, err := tr.r(tr.ann).PrepareSend([]addr.Address{tr.bob.device(1), tr.cat.device(1)})
+	hs, rotated, err := tr.r(tr.ann).PrepareSend([]addr.Address{tr.bob.device(1), tr.cat.device(1)}, nil)
 	check(t, err)
 	if len(hs) != 0 || rotated {
 		t.Fatal("a second send handed the chain out again")
@@ -100,7 +100,7 @@ func TestAttackRemovedMemberCannotRead(t *testing.T) {
 	tr.change(t, func(s *State) (*Change, *State, error) {
 		return s.Remove(tr.ann.id, tr.ann.user, []addr.UserID{"cat"}, testTime)
 	})
-	hs, rotated, err := tr.r(tr.bob).PrepareSend([]addr.Address{tr.ann.device(1)})
+	hs, rotated, err := tr.r(tr.bob).PrepareSend([]addr.Address{tr.ann.device(1)}, nil)
 	check(t, err)
 	if !rotated || len(hs) != 1 || hs[0].To != tr.ann.device(1) {
 		t.Fatalf("bob did not rotate (%v) or handed out to %v", rotated, hs)
@@ -299,7 +299,7 @@ func TestBounds(t *testing.T) {
 func TestDistributionRules(t *testing.T) {
 	tr := newTrio(t)
 	bob, ann := tr.r(tr.bob), tr.r(tr.ann)
-	hs, _, err := bob.PrepareSend([]addr.Address{tr.ann.device(1)})
+	hs, _, err := bob.PrepareSend([]addr.Address{tr.ann.device(1)}, nil)
 	check(t, err)
 	d := hs[0].Distribution
 	_, err = ann.ReceiveDistribution(d, tr.cat.device(1))
@@ -318,7 +318,7 @@ func TestDistributionRules(t *testing.T) {
 	check(t, err)
 	cat := tr.r(tr.cat)
 	must(cat.ReceiveChange(ren))
-	hs, _, err = cat.PrepareSend([]addr.Address{tr.ann.device(1)})
+	hs, _, err = cat.PrepareSend([]addr.Address{tr.ann.device(1)}, nil)
 	check(t, err)
 	if u := must(ann.ReceiveDistribution(hs[0].Distribution, tr.cat.device(1))); !u.Waiting {
 		t.Fatal("distribution for an unknown state did not wait")
@@ -387,7 +387,7 @@ func TestReplicaRestart(t *testing.T) {
 
 func TestSecretsRedacted(t *testing.T) {
 	tr := newTrio(t)
-	hs, _, err := tr.r(tr.ann).PrepareSend([]addr.Address{tr.bob.device(1)})
+	hs, _, err := tr.r(tr.ann).PrepareSend([]addr.Address{tr.bob.device(1)}, nil)
 	check(t, err)
 	for _, v := range []any{hs[0].Distribution, *hs[0].Distribution, tr.r(tr.ann), tr.r(tr.ann).own, secret{1}} {
 		for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x"} {

@@ -40,6 +40,10 @@ func newGroupFrame(t Type) Frame {
 		return new(GroupSubmit)
 	case TypeGroupSubmitResult:
 		return new(GroupSubmitResult)
+	case TypeDeviceListsRequest:
+		return new(DeviceListsRequest)
+	case TypeDeviceLists:
+		return new(DeviceLists)
 	}
 	return nil
 }
@@ -137,6 +141,87 @@ func (r *GroupSubmitResult) parseBody(s *cryptobyte.String) error {
 			return malformed("group submit result: failures")
 		}
 		r.Failures[i].Code = Code(code)
+	}
+	return nil
+}
+
+// Device lists of many users in one request, for a group's members.
+const (
+	// TypeDeviceListsRequest: u16 count (1..MaxDeviceListsBatch) ×
+	// u8-prefixed user ID, in strictly ascending order.
+	TypeDeviceListsRequest Type = 0x82
+	// TypeDeviceLists: u16 count × (the body of a DeviceList), for the
+	// users of the request that exist, in the request's order.
+	TypeDeviceLists Type = 0x83
+)
+
+// MaxDeviceListsBatch is the most users one DeviceListsRequest names, so
+// that the answer fits a frame even at MaxDevices devices each.
+const MaxDeviceListsBatch = 64
+
+func init() {
+	typeNames[TypeDeviceListsRequest] = "device-lists-request"
+	typeNames[TypeDeviceLists] = "device-lists"
+}
+
+// DeviceListsRequest asks for the device lists of several users.
+type DeviceListsRequest struct {
+	Users []addr.UserID // ascending, no repeats
+}
+
+// Type returns TypeDeviceListsRequest.
+func (*DeviceListsRequest) Type() Type { return TypeDeviceListsRequest }
+
+func (m *DeviceListsRequest) appendBody(b *cryptobyte.Builder) {
+	b.AddUint16(uint16(len(m.Users)))
+	for _, u := range m.Users {
+		addUser(b, u)
+	}
+}
+
+func (m *DeviceListsRequest) parseBody(s *cryptobyte.String) error {
+	var n uint16
+	if !s.ReadUint16(&n) || n == 0 || n > MaxDeviceListsBatch {
+		return malformed("device lists request: count")
+	}
+	m.Users = make([]addr.UserID, n)
+	for i := range m.Users {
+		if !readUser(s, &m.Users[i]) || i > 0 && m.Users[i-1] >= m.Users[i] {
+			return malformed("device lists request: users")
+		}
+	}
+	return nil
+}
+
+// DeviceLists answers a DeviceListsRequest: the lists of the users that
+// exist (an unknown user is left out).
+type DeviceLists struct {
+	Lists []DeviceList
+}
+
+// Type returns TypeDeviceLists.
+func (*DeviceLists) Type() Type { return TypeDeviceLists }
+
+func (m *DeviceLists) appendBody(b *cryptobyte.Builder) {
+	b.AddUint16(uint16(len(m.Lists)))
+	for i := range m.Lists {
+		m.Lists[i].appendBody(b)
+	}
+}
+
+func (m *DeviceLists) parseBody(s *cryptobyte.String) error {
+	var n uint16
+	if !s.ReadUint16(&n) || n > MaxDeviceListsBatch {
+		return malformed("device lists: count")
+	}
+	m.Lists = make([]DeviceList, n)
+	for i := range m.Lists {
+		if err := m.Lists[i].parseBody(s); err != nil {
+			return err
+		}
+		if i > 0 && m.Lists[i-1].User >= m.Lists[i].User {
+			return malformed("device lists: order")
+		}
 	}
 	return nil
 }

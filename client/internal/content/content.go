@@ -75,6 +75,7 @@ type Message struct {
 	Text string
 	// Attachment is set exactly for the attachment kinds.
 	Attachment *Attachment
+	Body       []byte // group control kinds only (see group.go)
 }
 
 // transcript reports whether k names a recipient.
@@ -96,7 +97,11 @@ func Marshal(m *Message) ([]byte, error) {
 	if m.Kind.transcript() {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(m.To)) })
 	}
-	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(m.Text)) })
+	if m.Kind.isGroupControl() {
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.Body) })
+	} else {
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(m.Text)) })
+	}
 	if m.Kind.attachment() {
 		m.Attachment.append(&b)
 	}
@@ -104,6 +109,9 @@ func Marshal(m *Message) ([]byte, error) {
 }
 
 func (m *Message) check() error {
+	if m.Kind.isGroup() {
+		return m.checkGroup()
+	}
 	switch {
 	case m.Kind != KindText && !m.Kind.transcript() && !m.Kind.attachment():
 		return fmt.Errorf("%w: kind %d", ErrMalformed, m.Kind)
@@ -117,6 +125,8 @@ func (m *Message) check() error {
 		return fmt.Errorf("%w: transcript recipient", ErrMalformed)
 	case !m.Kind.transcript() && m.To != "":
 		return fmt.Errorf("%w: text names a recipient", ErrMalformed)
+	case len(m.Body) > 0:
+		return fmt.Errorf("%w: a body outside a group control", ErrMalformed)
 	case len(m.Text) > MaxTextLen:
 		return fmt.Errorf("%w: text of %d bytes above %d", ErrMalformed, len(m.Text), MaxTextLen)
 	case !utf8.ValidString(m.Text):
@@ -156,7 +166,11 @@ func Parse(b []byte) (*Message, error) {
 	if !s.ReadUint24LengthPrefixed(&text) {
 		return nil, fmt.Errorf("%w: text", ErrMalformed)
 	}
-	m.Text = string(text)
+	if m.Kind.isGroupControl() {
+		m.Body = []byte(text)
+	} else {
+		m.Text = string(text)
+	}
 	if m.Kind.attachment() {
 		m.Attachment = new(Attachment)
 		if !m.Attachment.parse(&s) {

@@ -93,6 +93,8 @@ func FuzzParse(f *testing.F) {
 		{Kind: KindTranscript, ID: testID, Sent: time.UnixMilli(5), To: "bob", Text: "hello"},
 		{Kind: KindAttachment, ID: testID, Sent: time.UnixMilli(5), Attachment: sampleAttachment()},
 		{Kind: KindAttachmentTranscript, ID: testID, Sent: time.UnixMilli(5), To: "bob", Text: "cap", Attachment: sampleAttachment()},
+		{Kind: KindGroupKey, ID: testID, Sent: time.UnixMilli(5), Body: []byte("distribution")},
+		{Kind: KindGroupText, ID: testID, Sent: time.UnixMilli(5), Text: "hello, team"},
 	} {
 		b, _ := Marshal(m)
 		f.Add(b)

@@ -53,6 +53,7 @@ type Conn struct {
 	results  map[resultKey][]chan *wire.SubmitResult // waiting, oldest first
 	requests map[uint32]chan wire.Frame              // answers awaited, by request ID
 	nextID   uint32
+	groups   groupWaiters  // GroupSubmits waiting, see group.go
 	unacked  int           // sequence numbers acked but not yet confirmed
 	settled  chan struct{} // closed when unacked reaches zero
 	done     chan struct{} // closed when the reader ends
@@ -164,6 +165,7 @@ func (c *Conn) readLoop() {
 		close(ch)
 		delete(c.requests, id)
 	}
+	c.closeGroupWaiters()
 	c.mu.Unlock()
 	if c.incoming != nil {
 		close(c.incoming)
@@ -217,6 +219,8 @@ func (c *Conn) dispatch(f wire.Frame) error {
 			delete(c.requests, f.ID)
 		}
 		c.mu.Unlock()
+	case *wire.GroupSubmitResult:
+		c.groupResult(f)
 	case *wire.Deliver, *wire.PreKeyStatus, *wire.Synced:
 		if c.incoming != nil {
 			select {
