@@ -2,6 +2,7 @@ package group
 
 import (
 	"testing"
+	"time"
 
 	"parley.dev/internal/addr"
 	"parley.dev/internal/benchcap"
@@ -61,6 +62,7 @@ func BenchmarkSend(b *testing.B) {
 		_, _, err := r.PrepareSend(to, nil)
 		check(b, err)
 		must(r.Dirty())
+		cpu := benchcap.ProcessCPU()
 		for b.Loop() {
 			hs, _, err := r.PrepareSend(to, nil)
 			if err != nil || len(hs) != 0 {
@@ -69,15 +71,18 @@ func BenchmarkSend(b *testing.B) {
 			must(r.Seal(benchText))
 			must(r.Dirty())
 		}
+		reportCPU(b, cpu)
 	})
 	b.Run("pairwise-200", func(b *testing.B) {
 		targets := append(to[:len(to):len(to)], ps[0].device(3)) // 200 devices
 		ss := pairwise(b, ps[0], ps[0].device(1), targets)
+		cpu := benchcap.ProcessCPU()
 		for b.Loop() {
 			for _, s := range ss {
 				must(s.Encrypt(benchText))
 			}
 		}
+		reportCPU(b, cpu)
 	})
 }
 
@@ -88,16 +93,20 @@ func BenchmarkOpen(b *testing.B) {
 	bob, ann := tr.r(tr.bob), tr.r(tr.ann)
 	m := send(b, bob, tr.rs, "warm up")
 	readOne(b, ann, m)
-	msgs := make([]*Message, 0, 1<<14)
+	msgs := make([]*Message, 0, 1024)
 	b.ResetTimer()
+	var cpu, setup time.Duration
+	cpu = benchcap.ProcessCPU()
 	for i := 0; b.Loop(); i++ {
 		if i == len(msgs) {
 			b.StopTimer()
+			start := benchcap.ProcessCPU()
 			msgs = msgs[:0]
 			for range cap(msgs) {
 				msgs = append(msgs, must(ParseMessage(must(bob.Seal(benchText)))))
 			}
 			i = 0
+			setup += benchcap.ProcessCPU() - start
 			b.StartTimer()
 		}
 		u, err := ann.ReceiveMessage(msgs[i])
@@ -105,6 +114,7 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu+setup)
 }
 
 // BenchmarkRemoval1000 prices the re-key after one member of a 1,000-member
@@ -130,32 +140,39 @@ func BenchmarkRemoval1000(b *testing.B) {
 	check(b, err)
 	after := must(head.Apply(rm))
 	b.Run("change", func(b *testing.B) {
-		b.ReportMetric(float64(len(rm.enc)), "change-bytes")
+		cpu := benchcap.ProcessCPU()
 		for b.Loop() {
 			must2(head.Remove(ps[0].id, ps[0].user, []addr.UserID{victim}, testTime))
 		}
+		reportCPU(b, cpu)
+		b.ReportMetric(float64(len(rm.enc)), "change-bytes")
 	})
 	admin := pairwise(b, ps[0], ps[0].device(1), rest)
 	b.Run("send-change", func(b *testing.B) {
 		var n int
+		cpu := benchcap.ProcessCPU()
 		for b.Loop() {
 			n = 0
 			for _, s := range admin {
 				n += len(must(s.Encrypt(rm.enc)))
 			}
 		}
+		reportCPU(b, cpu)
 		b.ReportMetric(float64(n), "upload-bytes")
 	})
 	b.Run("apply", func(b *testing.B) {
+		cpu := benchcap.ProcessCPU()
 		for b.Loop() {
 			must(head.Apply(rm))
 		}
+		reportCPU(b, cpu)
 	})
 	member := ps[1]
 	others := append([]addr.Address{ps[0].device(1)}, rest[1:]...)
 	sessions := pairwise(b, member, member.device(1), others)
 	b.Run("rekey", func(b *testing.B) {
 		var n int
+		cpu := benchcap.ProcessCPU()
 		for b.Loop() {
 			n = 0
 			chain := must(NewSenderChain(after, member.device(1), 0))
@@ -165,8 +182,14 @@ func BenchmarkRemoval1000(b *testing.B) {
 				n += len(must(s.Encrypt(db)))
 			}
 		}
+		reportCPU(b, cpu)
 		b.ReportMetric(float64(n), "upload-bytes")
 	})
+}
+
+// reportCPU reports the process's CPU time per run since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((benchcap.ProcessCPU()-start).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 func must2[A, B any](a A, b B, err error) (A, B) {
