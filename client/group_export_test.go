@@ -119,3 +119,51 @@ func SenderKeyID(c *Client, id GroupID) uint32 {
 	})
 	return out
 }
+
+// HandOut returns the sender-key distribution c would give device to in a
+// group, as the body of a group key message.
+func HandOut(c *Client, id GroupID, to Address) ([]byte, error) {
+	v, a, err := c.registered()
+	if err != nil {
+		return nil, err
+	}
+	var body []byte
+	err = c.updateGroups(v, a, func(g *groupTx) error {
+		r, err := g.replica(group.ID(id))
+		if err != nil {
+			return err
+		}
+		dev := addr.Address{User: addr.UserID(to.User), Device: addr.DeviceID(to.Device)}
+		hs, _, err := r.PrepareSend([]addr.Address{dev}, nil)
+		if err != nil || len(hs) == 0 {
+			return err
+		}
+		body, err = hs[0].Distribution.MarshalBinary()
+		return err
+	})
+	return body, err
+}
+
+// DeliverKey hands c a group key message from device from, as if a
+// session under sessionIdentity (a keys encoding) had carried it, and
+// returns why it was refused, if it was.
+func DeliverKey(c *Client, from Address, sessionIdentity, body []byte) error {
+	v, a, err := c.registered()
+	if err != nil {
+		return err
+	}
+	var r received
+	err = c.updateGroups(v, a, func(g *groupTx) error {
+		o := orphanRec{Kind: "key", From: from.String(), Identity: sessionIdentity, Body: body}
+		d, err := group.ParseDistribution(body)
+		if err != nil {
+			return err
+		}
+		o.Group = d.Group.String()
+		return g.deliver(o, &r)
+	})
+	return err
+}
+
+// IdentityBytes returns the encoding of c's public identity.
+func IdentityBytes(c *Client) []byte { return IdentityOf(c).Public().Bytes() }

@@ -311,3 +311,32 @@ func TestGroupSenderKeyRotation(t *testing.T) {
 	wantTexts(t, "carol", groupTexts(syncNow(t, carol), id), "alice: one", "alice: two", "alice: dave joined",
 		"alice: bob/2 is gone")
 }
+
+// TestGroupKeyUnderAnotherIdentity: a sender key is accepted only from a
+// session under the identity the group holds for its sender, so a relay
+// that registers a device under another identity for bob cannot slip a
+// key (and so messages) into the group as bob.
+func TestGroupKeyUnderAnotherIdentity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	alice, bob, carol := register(t, r, "alice"), register(t, r, "bob"), register(t, r, "carol")
+	id, err := alice.CreateGroup(ctx, "team", []string{"bob", "carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncNow(t, bob)
+	syncNow(t, carol)
+	ca, _ := carol.Address()
+	ba, _ := bob.Address()
+	key, err := client.HandOut(bob, id, ca)
+	if err != nil || key == nil {
+		t.Fatalf("HandOut: %v", err)
+	}
+	if err := client.DeliverKey(carol, ba, client.IdentityBytes(alice), key); err == nil {
+		t.Fatal("a sender key under another identity than the group's was accepted")
+	}
+	if err := client.DeliverKey(carol, ba, client.IdentityBytes(bob), key); err != nil {
+		t.Fatalf("the same key under bob's identity: %v", err)
+	}
+}

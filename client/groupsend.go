@@ -638,6 +638,9 @@ func (f *flusher) settleGroupItem(it *groupOutItem) error {
 // in to its devices that have not been sent it (a device linked since):
 // the state, not the history.
 func (f *flusher) welcomeOwnDevices(ctx context.Context) error {
+	if recs, err := f.v.List(nsGroups); err != nil || len(recs) == 0 {
+		return vaultErr(err) // no group: no need to list this user's devices
+	}
 	own, err := f.ownDevices(ctx)
 	if err != nil || len(own) == 0 {
 		return err
