@@ -32,6 +32,20 @@ func groupChanges(evs []client.Event, k client.EventKind) []*client.GroupChange 
 	return out
 }
 
+// newGroup has alice create a group of users and each of them sync (and
+// so join); it returns the group's ID.
+func newGroup(t *testing.T, alice *client.Client, users []string, cs ...*client.Client) client.GroupID {
+	t.Helper()
+	id, err := alice.CreateGroup(context.Background(), "team", users)
+	if err != nil {
+		t.Fatalf("CreateGroup: %v", err)
+	}
+	for _, c := range cs {
+		syncNow(t, c)
+	}
+	return id
+}
+
 func members(t *testing.T, c *client.Client, id client.GroupID) []string {
 	t.Helper()
 	ms, err := c.Members(context.Background(), id)
@@ -134,13 +148,7 @@ func TestGroupRefusedChange(t *testing.T) {
 	ctx := context.Background()
 	r := startRelay(t)
 	alice, bob, carol := register(t, r, "alice"), register(t, r, "bob"), register(t, r, "carol")
-	register(t, r, "mallory")
-	id, err := alice.CreateGroup(ctx, "team", []string{"bob", "carol"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	syncNow(t, bob)
-	syncNow(t, carol)
+	id := newGroup(t, alice, []string{"bob", "carol"}, bob, carol)
 	head, err := client.GroupHead(bob, id)
 	if err != nil {
 		t.Fatal(err)
@@ -318,15 +326,9 @@ func TestGroupSenderKeyRotation(t *testing.T) {
 // key (and so messages) into the group as bob.
 func TestGroupKeyUnderAnotherIdentity(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	r := startRelay(t)
 	alice, bob, carol := register(t, r, "alice"), register(t, r, "bob"), register(t, r, "carol")
-	id, err := alice.CreateGroup(ctx, "team", []string{"bob", "carol"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	syncNow(t, bob)
-	syncNow(t, carol)
+	id := newGroup(t, alice, []string{"bob", "carol"}, bob, carol)
 	ca, _ := carol.Address()
 	ba, _ := bob.Address()
 	key, err := client.HandOut(bob, id, ca)

@@ -159,7 +159,7 @@ func (c *Client) AddMembers(ctx context.Context, id GroupID, users []string) err
 	if err != nil {
 		return err
 	}
-	return c.changeGroup(ctx, id, func(st *group.State) (*group.Change, *group.State, error) {
+	return c.changeGroup(ctx, id, func(st *group.State, a *account) (*group.Change, *group.State, error) {
 		return st.Add(a.identity, a.self().User, members, c.clock())
 	})
 }
@@ -173,22 +173,14 @@ func (c *Client) RemoveMembers(ctx context.Context, id GroupID, users []string) 
 	if err != nil {
 		return err
 	}
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	return c.changeGroup(ctx, id, func(st *group.State) (*group.Change, *group.State, error) {
+	return c.changeGroup(ctx, id, func(st *group.State, a *account) (*group.Change, *group.State, error) {
 		return st.Remove(a.identity, a.self().User, us, c.clock())
 	})
 }
 
 // LeaveGroup takes this user out of a group, on all its devices.
 func (c *Client) LeaveGroup(ctx context.Context, id GroupID) error {
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	return c.changeGroup(ctx, id, func(st *group.State) (*group.Change, *group.State, error) {
+	return c.changeGroup(ctx, id, func(st *group.State, a *account) (*group.Change, *group.State, error) {
 		return st.Leave(a.identity, a.self().User, c.clock())
 	})
 }
@@ -200,11 +192,7 @@ func (c *Client) SetAdmins(ctx context.Context, id GroupID, users []string, admi
 	if err != nil {
 		return err
 	}
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	return c.changeGroup(ctx, id, func(st *group.State) (*group.Change, *group.State, error) {
+	return c.changeGroup(ctx, id, func(st *group.State, a *account) (*group.Change, *group.State, error) {
 		if admin {
 			return st.Promote(a.identity, a.self().User, us, c.clock())
 		}
@@ -214,19 +202,18 @@ func (c *Client) SetAdmins(ctx context.Context, id GroupID, users []string, admi
 
 // RenameGroup renames a group; this user must be an admin.
 func (c *Client) RenameGroup(ctx context.Context, id GroupID, name string) error {
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	return c.changeGroup(ctx, id, func(st *group.State) (*group.Change, *group.State, error) {
+	return c.changeGroup(ctx, id, func(st *group.State, a *account) (*group.Change, *group.State, error) {
 		return st.Rename(a.identity, a.self().User, name, c.clock())
 	})
 }
 
+// changeMaker makes a change to st as this device's user.
+type changeMaker func(st *group.State, a *account) (*group.Change, *group.State, error)
+
 // changeGroup makes a change from the group's current state, applies it
 // here, records it in the group's history and queues it for every device
 // concerned, in one transaction; then it sends the outbox.
-func (c *Client) changeGroup(ctx context.Context, id GroupID, mk func(*group.State) (*group.Change, *group.State, error)) error {
+func (c *Client) changeGroup(ctx context.Context, id GroupID, mk changeMaker) error {
 	v, a, err := c.registered()
 	if err != nil {
 		return err
@@ -240,7 +227,7 @@ func (c *Client) changeGroup(ctx context.Context, id GroupID, mk func(*group.Sta
 		if !head.IsMember(a.self().User) {
 			return ErrNotGroupMember
 		}
-		ch, _, err := mk(head)
+		ch, _, err := mk(head, a)
 		if err != nil {
 			return groupErr(err)
 		}

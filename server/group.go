@@ -106,24 +106,15 @@ func (r *relay) handleDeviceLists(w http.ResponseWriter, req *http.Request, _ st
 	}
 	out := &wire.DeviceLists{Lists: []wire.DeviceList{}}
 	for _, u := range m.Users {
-		user, err := r.store.User(req.Context(), u)
-		if errors.Is(err, store.ErrNotFound) {
+		f, werr := r.deviceList(req.Context(), u)
+		switch {
+		case werr != nil && werr.Code == wire.CodeUnknownUser:
 			continue
-		}
-		if err != nil {
-			r.writeError(w, r.internal("user lookup", err))
+		case werr != nil:
+			r.writeError(w, werr)
 			return
 		}
-		devs, err := r.store.Devices(req.Context(), u)
-		if err != nil {
-			r.writeError(w, r.internal("list devices", err))
-			return
-		}
-		list := wire.DeviceList{User: u, Identity: user.Identity}
-		for _, d := range devs[:min(len(devs), wire.MaxDevices)] {
-			list.Devices = append(list.Devices, wire.DeviceInfo{Device: d.Address.Device, Key: d.Key, Cert: d.Cert})
-		}
-		out.Lists = append(out.Lists, list)
+		out.Lists = append(out.Lists, *f.(*wire.DeviceList))
 	}
 	r.writeFrame(w, out)
 }

@@ -95,10 +95,7 @@ func (d *demo) run() error {
 	} else {
 		d.printf("Everything lives in %s and is deleted at the end.", d.dir)
 	}
-	for _, s := range []struct {
-		title string
-		f     func() error
-	}{
+	return d.steps([]demoStep{
 		{"Start a relay (parleyd in dev mode, with its own local CA)", d.startRelay},
 		{"Create alice's and bob's devices, each with an encrypted vault", d.createDevices},
 		{"Register both on the relay (identity keys, device keys, prekeys, PIN guard)", d.register},
@@ -107,7 +104,18 @@ func (d *demo) run() error {
 		{"bob replies and alice fetches the reply", d.reply},
 		{"Compare safety numbers (what two people would read to each other)", d.compareSafety},
 		{"Look at what the relay stored on disk", d.inspectRelay},
-	} {
+	})
+}
+
+// demoStep is one numbered step of a demo.
+type demoStep struct {
+	title string
+	f     func() error
+}
+
+// steps runs steps in order, numbering and titling each.
+func (d *demo) steps(steps []demoStep) error {
+	for _, s := range steps {
 		d.step++
 		d.printf("\n%d. %s", d.step, s.title)
 		if err := s.f(); err != nil {
@@ -316,9 +324,24 @@ func (d *demo) compareSafety() error {
 // write-ahead log) and of both vaults for the message texts.
 func (d *demo) inspectRelay() error {
 	needles := append(slices.Clone(demoTexts), demoReply)
-	for _, where := range []struct{ name, dir string }{
+	err := d.noCleartext(needles, []place{
 		{"the relay", d.relayDir}, {"alice's vault", d.alice.Home}, {"bob's vault", d.bob.Home},
-	} {
+	})
+	if err != nil {
+		return err
+	}
+	d.sayf("ok: the relay only ever held ciphertext, and the vaults are encrypted too")
+	d.sayf("(the relay does see who writes to whom, when and how much: docs/threat-model.md)")
+	return nil
+}
+
+// place is a directory the demo searches, and what to call it.
+type place struct{ name, dir string }
+
+// noCleartext searches every file under each place for the needles and
+// says what it searched; finding one is an error.
+func (d *demo) noCleartext(needles []string, places []place) error {
+	for _, where := range places {
 		files, found, err := searchTree(where.dir, needles)
 		if err != nil {
 			return err
@@ -328,8 +351,6 @@ func (d *demo) inspectRelay() error {
 		}
 		d.sayf("%s: searched %s for the %d texts: none found", where.name, describeFiles(where.dir, files), len(needles))
 	}
-	d.sayf("ok: the relay only ever held ciphertext, and the vaults are encrypted too")
-	d.sayf("(the relay does see who writes to whom, when and how much: docs/threat-model.md)")
 	return nil
 }
 

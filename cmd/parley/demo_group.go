@@ -27,10 +27,7 @@ var (
 func (d *demo) runGroup() error {
 	d.printf("Parley group demo: a relay and three users, alice, bob and carol, all in this process.")
 	d.printf("Everything lives in %s%s.", d.dir, map[bool]string{true: " (kept)", false: " and is deleted at the end"}[d.keep])
-	for _, s := range []struct {
-		title string
-		f     func() error
-	}{
+	return d.steps([]demoStep{
 		{"Start a relay (parleyd in dev mode, with its own local CA)", d.startRelay},
 		{"Create and register alice's, bob's and carol's devices", d.groupDevices},
 		{"alice creates the group \"lunch\" with bob and carol", d.groupCreate},
@@ -38,14 +35,7 @@ func (d *demo) runGroup() error {
 		{"alice removes carol", d.groupRemove},
 		{"alice and bob write again; carol syncs", d.groupAfterRemoval},
 		{"Look at what the relay and the vaults stored on disk", d.groupInspect},
-	} {
-		d.step++
-		d.printf("\n%d. %s", d.step, s.title)
-		if err := s.f(); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 func (d *demo) groupDevices() error {
@@ -191,17 +181,10 @@ func (d *demo) groupInspect() error {
 		needles = append(needles, t)
 	}
 	slices.Sort(needles)
-	for _, where := range []struct{ name, dir string }{
-		{"the relay", d.relayDir}, {"alice's vault", d.alice.Home}, {"bob's vault", d.bob.Home}, {"carol's vault", d.carol.Home},
-	} {
-		files, found, err := searchTree(where.dir, needles)
-		if err != nil {
-			return err
-		}
-		if len(found) > 0 {
-			return fmt.Errorf("%q found in the clear in %s", found[0].needle, found[0].path)
-		}
-		d.sayf("%s: searched %s for the %d texts: none found", where.name, describeFiles(where.dir, files), len(needles))
+	err := d.noCleartext(needles, []place{{"the relay", d.relayDir}, {"alice's vault", d.alice.Home},
+		{"bob's vault", d.bob.Home}, {"carol's vault", d.carol.Home}})
+	if err != nil {
+		return err
 	}
 	d.sayf("ok: the relay held only ciphertext; it did learn which devices each message went to")
 	return nil

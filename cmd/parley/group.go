@@ -214,11 +214,12 @@ func hasGroupFlag(args []string) bool {
 	return false
 }
 
-// cmdSendGroup is "parley send --group GROUP TEXT".
-func cmdSendGroup(c *cli, args []string) error {
-	fs := c.flagSet("send")
-	name := fs.String("group", "", "")
-	rest, err := c.parse(fs, args, 1)
+// withGroupFlag parses "--group GROUP" and nargs arguments, unlocks the
+// vault, resolves the group and runs f.
+func (c *cli) withGroupFlag(name string, args []string, nargs int, f func(cl *client.Client, g client.Group, rest []string) error) error {
+	fs := c.flagSet(name)
+	group := fs.String("group", "", "")
+	rest, err := c.parse(fs, args, nargs)
 	if err != nil {
 		return err
 	}
@@ -227,60 +228,55 @@ func cmdSendGroup(c *cli, args []string) error {
 		return err
 	}
 	defer cl.Close()
-	g, err := c.findGroup(cl, *name)
+	g, err := c.findGroup(cl, *group)
 	if err != nil {
 		return err
 	}
-	id, err := cl.SendGroup(c.ctx, g.ID, rest[0])
-	status := "sent"
-	if errors.Is(err, client.ErrUnreachable) {
-		status = "queued"
-	}
-	if err := c.queued(err); err != nil {
-		if errors.Is(err, client.ErrNotGroupMember) {
-			return withHints(fmt.Errorf("you are not a member of %s", g.Name), "ask one of its admins to add you again")
+	return f(cl, g, rest)
+}
+
+// cmdSendGroup is "parley send --group GROUP TEXT".
+func cmdSendGroup(c *cli, args []string) error {
+	return c.withGroupFlag("send", args, 1, func(cl *client.Client, g client.Group, rest []string) error {
+		id, err := cl.SendGroup(c.ctx, g.ID, rest[0])
+		status := "sent"
+		if errors.Is(err, client.ErrUnreachable) {
+			status = "queued"
 		}
-		return err
-	}
-	return c.emit(map[string]string{"id": id.String(), "group": g.ID.String(), "status": status}, status+" to "+g.Name)
+		if err := c.queued(err); err != nil {
+			if errors.Is(err, client.ErrNotGroupMember) {
+				return withHints(fmt.Errorf("you are not a member of %s", g.Name), "ask one of its admins to add you again")
+			}
+			return err
+		}
+		return c.emit(map[string]string{"id": id.String(), "group": g.ID.String(), "status": status}, status+" to "+g.Name)
+	})
 }
 
 // cmdHistoryGroup is "parley history --group GROUP": its messages and
 // changes, oldest first.
 func cmdHistoryGroup(c *cli, args []string) error {
-	fs := c.flagSet("history")
-	name := fs.String("group", "", "")
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	cl, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	me, err := self(cl)
-	if err != nil {
-		return err
-	}
-	g, err := c.findGroup(cl, *name)
-	if err != nil {
-		return err
-	}
-	entries, err := cl.GroupHistory(c.ctx, g.ID)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Message != nil {
-			err = c.printMessage(me, e.Message)
-		} else {
-			err = c.printChange(e.Change)
-		}
+	return c.withGroupFlag("history", args, 0, func(cl *client.Client, g client.Group, _ []string) error {
+		me, err := self(cl)
 		if err != nil {
 			return err
 		}
-	}
-	return nil
+		entries, err := cl.GroupHistory(c.ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Message != nil {
+				err = c.printMessage(me, e.Message)
+			} else {
+				err = c.printChange(e.Change)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // describeChange says what a change did, as a sentence.
