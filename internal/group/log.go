@@ -323,11 +323,15 @@ func (l *Log) IsMember(u addr.UserID) bool { return l.head.IsMember(u) }
 
 // ReceiveWelcome handles a welcome into a group this log already holds,
 // for the device of user self. It returns the log to keep from now on: l,
-// or a new one when self was no longer a member and is added again (a
-// welcome is then trusted as it is by a new member). A welcome into a
-// state held already is ErrDuplicate, one into an epoch not after the
-// head's ErrRollback; one whose base this log holds is its change; and
-// for a member that missed changes, its change waits for them.
+// or a new one when self was no longer a member and is added again. A
+// welcome into a state held already is ErrDuplicate, one into an epoch
+// not after the head's ErrRollback; one whose base this log holds is its
+// change; and for a member that missed changes, its change waits for
+// them. A welcome back into the group after self left or was removed
+// cannot be checked against the history self missed, so it is accepted
+// only if its signer is an admin, under the same identity, in the last
+// state self holds: anyone else could make up a history under the group's
+// ID (ErrUnauthorized).
 func (l *Log) ReceiveWelcome(w *Welcome, self addr.UserID) (*Log, Result, error) {
 	if w.change.group != l.ID() {
 		return l, Result{}, fmt.Errorf("%w: welcome into group %s, this log is %s", ErrInvalidChange, w.change.group, l.ID())
@@ -344,6 +348,11 @@ func (l *Log) ReceiveWelcome(w *Welcome, self addr.UserID) (*Log, Result, error)
 	case w.base != nil && l.states[w.base.hash] != nil, l.head.IsMember(self):
 		r, err := l.Receive(w.change)
 		return l, r, err
+	}
+	signer, _ := w.base.Member(w.change.signer) // Verify checked it is there
+	known, ok := l.head.Member(w.change.signer)
+	if !ok || known.Role != RoleAdmin || !known.Identity.Equal(signer.Identity) {
+		return l, Result{}, fmt.Errorf("%w: a welcome back from %s, who was not an admin when this device left", ErrUnauthorized, w.change.signer)
 	}
 	nl, err := Join(w)
 	if err != nil {

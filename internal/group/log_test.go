@@ -261,6 +261,20 @@ func TestRejoin(t *testing.T) {
 	must(admin.Receive(add))
 	_, err = r.ReceiveWelcome(w, newPerson("eve").device(1))
 	wantErr(t, err, ErrUnauthorized)
+	// eve makes up a later history of the group, with herself as admin,
+	// and welcomes bob back into it: refused, she was no admin when he left.
+	eve := newPerson("eve")
+	fake := &State{id: admin.ID(), epoch: 10, prev: Hash{9}, name: "eve's",
+		members: []Member{{User: "eve", Identity: eve.id.Public(), Role: RoleAdmin}}}
+	fake, err = fake.seal()
+	check(t, err)
+	fakeAdd, _, err := fake.Add(eve.id, eve.user, members(bob), testTime)
+	check(t, err)
+	_, err = r.ReceiveWelcome(NewWelcome(fake, fakeAdd), eve.device(1))
+	wantErr(t, err, ErrUnauthorized)
+	if r.Head().IsMember("eve") {
+		t.Fatal("bob joined eve's made-up history")
+	}
 	u, err := r.ReceiveWelcome(w, ann.device(1))
 	check(t, err)
 	if len(u.Result.Applied) != 1 || r.Head().Hash() != admin.Head().Hash() || !r.Head().IsMember("bob") {
