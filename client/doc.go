@@ -85,6 +85,22 @@
 // device, and each device's own messages reach the others. Devices lists
 // them; RevokeDevice removes a lost one.
 //
+// # Groups
+//
+// CreateGroup makes a group with this user as its admin; AddMembers,
+// RemoveMembers, SetAdmins and RenameGroup change it (admins only),
+// LeaveGroup leaves it, and Groups, Group, Members and GroupHistory read
+// it. Every change is signed with the admin's identity key and checked by
+// every member against the state it holds, so the relay cannot add anyone,
+// roll a group back or fork it unnoticed; a refused change is reported as
+// an EventGroupRefused. SendGroup encrypts a text once, under this
+// device's sender key, and the relay stores it for every device of every
+// member: an EventMessage whose Message.Group names the group. After
+// someone leaves or is removed, every device starts a fresh sender key
+// before it writes again, so a removed member reads nothing that follows;
+// a member added later reads nothing from before. A device linked later
+// receives the current state of its user's groups, not their history.
+//
 // # Identities and safety numbers
 //
 // The first identity seen for a user is trusted. If it changes, an
