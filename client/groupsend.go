@@ -328,6 +328,8 @@ func (f *flusher) userDevices(ctx context.Context, user addr.UserID, id keys.Ide
 	listed, err := keys.ParseIdentityPublic(list.Identity)
 	if err != nil || !listed.Equal(id) {
 		f.c.log.Warn("group: the relay lists another identity for a member; their devices are skipped", "user", string(user))
+		f.c.emitEvent(Event{Kind: EventError, Err: fmt.Errorf("%w: %s has another identity than the one a group "+
+			"admin added; their devices get nothing from the group until an admin removes and adds them again", ErrIdentityChanged, user)})
 		return nil, nil
 	}
 	return f.c.certified(list, id, user == f.a.self().User), nil
