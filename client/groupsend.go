@@ -435,7 +435,7 @@ func (g *groupTx) sealText(r *group.Replica, it *groupOutItem, plan *groupPlan, 
 // sealChange seals a change (or the welcome, for users it adds and for
 // this user's own new devices) for each target device.
 func (g *groupTx) sealChange(it *groupOutItem, plan *groupPlan, lists map[addr.Address]sessionList, ready *groupReady) error {
-	var own []string
+	var own, missed []string
 	for _, t := range plan.targets {
 		m := &content.Message{Kind: content.KindGroupChange, ID: addr.NewMessageID(), Sent: msTime(it.Sent), Body: it.Change}
 		if plan.welcome[t.addr.User] {
@@ -447,6 +447,9 @@ func (g *groupTx) sealChange(it *groupOutItem, plan *groupPlan, lists map[addr.A
 		env, err := sealControl(lists[t.addr], t.identity, t.addr, m)
 		if errors.Is(err, errNoSession) {
 			g.c.log.Warn("group: no session with a device; it misses a change", "device", t.addr.String())
+			if t.addr.User == g.a.self().User {
+				missed = append(missed, t.addr.String()) // welcomed again at a later flush
+			}
 			continue
 		}
 		if err != nil {
@@ -457,11 +460,15 @@ func (g *groupTx) sealChange(it *groupOutItem, plan *groupPlan, lists map[addr.A
 			own = append(own, t.addr.String())
 		}
 	}
-	return g.markWelcomed(it.Group, own)
+	if err := g.markWelcomed(it.Group, own, true); err != nil {
+		return err
+	}
+	return g.markWelcomed(it.Group, missed, false)
 }
 
-// markWelcomed records this user's devices that were sent a group's state.
-func (g *groupTx) markWelcomed(gid string, devices []string) error {
+// markWelcomed records this user's devices that were sent a group's state
+// (or, with sent false, that could not be).
+func (g *groupTx) markWelcomed(gid string, devices []string, sent bool) error {
 	if len(devices) == 0 {
 		return nil
 	}
@@ -471,8 +478,12 @@ func (g *groupTx) markWelcomed(gid string, devices []string) error {
 	}
 	rec.V = recordVersion
 	for _, d := range devices {
-		if !slices.Contains(rec.Welcomed, d) {
+		has := slices.Contains(rec.Welcomed, d)
+		switch {
+		case sent && !has:
 			rec.Welcomed = append(rec.Welcomed, d)
+		case !sent && has:
+			rec.Welcomed = slices.DeleteFunc(rec.Welcomed, func(x string) bool { return x == d })
 		}
 	}
 	return putJSON(g.tx, nsGroups, gid, &rec)
@@ -693,5 +704,5 @@ func (g *groupTx) welcomeOwn(key string, val []byte, own []target) error {
 	if err := putJSON(g.tx, nsGroupOut, outboxKey(now, mid), &it); err != nil {
 		return err
 	}
-	return g.markWelcomed(key, missing)
+	return g.markWelcomed(key, missing, true) // unmarked if it cannot be sealed
 }
