@@ -40,6 +40,8 @@ func (r *relay) serveRequest(ctx context.Context, dev addr.Address, m *wire.Requ
 		return r.preKeyStatusOf(ctx, dev)
 	case wire.OpRevoke:
 		return r.revoke(ctx, dev, m.Target)
+	case wire.OpDeviceLists:
+		return r.deviceLists(ctx, m.Users)
 	}
 	return nil, wire.Errorf(wire.CodeMalformed, "unknown request")
 }

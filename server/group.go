@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -104,17 +105,22 @@ func (r *relay) handleDeviceLists(w http.ResponseWriter, req *http.Request, _ st
 		r.writeError(w, asWireError(err))
 		return
 	}
+	f, werr := r.deviceLists(req.Context(), m)
+	r.answer(w, f, werr)
+}
+
+// deviceLists reads the device lists of the users of m that exist.
+func (r *relay) deviceLists(ctx context.Context, m *wire.DeviceListsRequest) (wire.Frame, *wire.Error) {
 	out := &wire.DeviceLists{Lists: []wire.DeviceList{}}
 	for _, u := range m.Users {
-		f, werr := r.deviceList(req.Context(), u)
+		f, werr := r.deviceList(ctx, u)
 		switch {
 		case werr != nil && werr.Code == wire.CodeUnknownUser:
 			continue
 		case werr != nil:
-			r.writeError(w, werr)
-			return
+			return nil, werr
 		}
 		out.Lists = append(out.Lists, *f.(*wire.DeviceList))
 	}
-	r.writeFrame(w, out)
+	return out, nil
 }

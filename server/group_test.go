@@ -104,3 +104,21 @@ func TestDeviceLists(t *testing.T) {
 		t.Fatalf("no body: %v %v", r3, err)
 	}
 }
+
+// TestDeviceListsOverWebSocket: the same request over a connected
+// device's WebSocket, without a challenge.
+func TestDeviceListsOverWebSocket(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	ws := alice.Dial(t)
+	req := &wire.Request{ID: 3, Op: wire.OpDeviceLists, Users: &wire.DeviceListsRequest{Users: []addr.UserID{"bob", "nobody"}}}
+	if err := ws.Send(req); err != nil {
+		t.Fatal(err)
+	}
+	resp := next[*wire.Response](t, ws)
+	lists, ok := resp.Answer.(*wire.DeviceLists)
+	if resp.ID != 3 || !ok || len(lists.Lists) != 1 || lists.Lists[0].User != "bob" ||
+		string(lists.Lists[0].Identity) != string(bob.Identity.Public().Bytes()) {
+		t.Fatalf("response %+v", resp)
+	}
+}

@@ -10,5 +10,7 @@ func groupSamples() []Frame {
 		&DeviceListsRequest{Users: []addr.UserID{"alice", "bob"}},
 		&DeviceLists{Lists: []DeviceList{{User: "alice", Identity: []byte("ia"), Devices: []DeviceInfo{{1, []byte("k1"), []byte("c1")}}},
 			{User: "bob", Identity: []byte("ib"), Devices: []DeviceInfo{{2, []byte("k2"), []byte("c2")}}}}},
+		&Request{ID: 12, Op: OpDeviceLists, Users: &DeviceListsRequest{Users: []addr.UserID{"bob", "carol"}}},
+		&Response{ID: 12, Answer: &DeviceLists{Lists: []DeviceList{{User: "bob", Identity: []byte("ib"), Devices: []DeviceInfo{{2, []byte("k2"), []byte("c2")}}}}}},
 	}
 }

@@ -25,10 +25,12 @@ const (
 	OpPreKeyStatus Op = 4
 	// OpRevoke: DELETE /v1/users/{user}/devices/{device}. Answer: OK.
 	OpRevoke Op = 5
+	// OpDeviceLists: POST /v1/devices (group.go). Answer: DeviceLists.
+	OpDeviceLists Op = 6
 )
 
 var opNames = [...]string{OpDevices: "devices", OpBundle: "bundle", OpPreKeyUpload: "prekey-upload",
-	OpPreKeyStatus: "prekey-status", OpRevoke: "revoke"}
+	OpPreKeyStatus: "prekey-status", OpRevoke: "revoke", OpDeviceLists: "device-lists"}
 
 // String returns the operation's name, such as "bundle".
 func (o Op) String() string {
@@ -41,13 +43,15 @@ func (o Op) String() string {
 // Request is one authenticated request over the WebSocket (TypeRequest).
 // The relay answers each with a Response carrying the same ID; answers
 // may come in any order. Which fields are set depends on Op: User for
-// OpDevices, Target for OpBundle and OpRevoke, Upload for OpPreKeyUpload.
+// OpDevices, Target for OpBundle and OpRevoke, Upload for OpPreKeyUpload,
+// Users for OpDeviceLists.
 type Request struct {
 	ID     uint32
 	Op     Op
 	User   addr.UserID
 	Target addr.Address
 	Upload *PreKeyUpload
+	Users  *DeviceListsRequest
 }
 
 // Type returns TypeRequest.
@@ -68,6 +72,12 @@ func (r *Request) appendBody(b *cryptobyte.Builder) {
 		}
 		r.Upload.appendBody(b)
 	case OpPreKeyStatus:
+	case OpDeviceLists:
+		if r.Users == nil {
+			b.SetError(malformed("request: no users"))
+			return
+		}
+		r.Users.appendBody(b)
 	default:
 		b.SetError(malformed("request: unknown op"))
 	}
@@ -91,6 +101,9 @@ func (r *Request) parseBody(s *cryptobyte.String) error {
 	case OpPreKeyUpload:
 		r.Upload = new(PreKeyUpload)
 		return r.Upload.parseBody(s)
+	case OpDeviceLists:
+		r.Users = new(DeviceListsRequest)
+		return r.Users.parseBody(s)
 	case OpPreKeyStatus:
 	default:
 		return malformed("request: unknown op " + r.Op.String())
@@ -135,7 +148,7 @@ func (r *Response) parseBody(s *cryptobyte.String) error {
 // answerType reports whether a Response may carry a frame of type t.
 func answerType(t Type) bool {
 	switch t {
-	case TypeError, TypeOK, TypeDeviceList, TypeBundle, TypePreKeyStatus:
+	case TypeError, TypeOK, TypeDeviceList, TypeBundle, TypePreKeyStatus, TypeDeviceLists:
 		return true
 	}
 	return false

@@ -126,11 +126,13 @@ func (c *Client) DeviceLists(ctx context.Context, a Auth, users []addr.UserID) (
 	for len(users) > 0 {
 		batch := users[:min(len(users), wire.MaxDeviceListsBatch)]
 		users = users[len(batch):]
-		body, err := wire.Marshal(&wire.DeviceListsRequest{Users: batch})
+		m := &wire.DeviceListsRequest{Users: batch}
+		body, err := wire.Marshal(m)
 		if err != nil {
 			return nil, err
 		}
-		r, err := request[*wire.DeviceLists](ctx, c, http.MethodPost, pathDeviceLists, body, &a)
+		r, err := call[*wire.DeviceLists](ctx, c, &a, &wire.Request{Op: wire.OpDeviceLists, Users: m},
+			http.MethodPost, pathDeviceLists, body)
 		if err != nil {
 			return nil, err
 		}
