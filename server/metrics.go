@@ -109,6 +109,7 @@ func (m *metrics) write(w io.Writer) {
 	counter(w, "parley_envelopes_expired_total", "Envelopes expired undelivered.", m.expired.Load())
 	m.writeRejected(w)
 	m.writeStore(w)
+	writeProcess(w)
 }
 
 func (m *metrics) writeRejected(w io.Writer) {
@@ -152,4 +153,22 @@ func gauge(w io.Writer, name, help string, v int64) {
 func counter(w io.Writer, name, help string, v int64) {
 	header(w, name, "counter", help)
 	fmt.Fprintf(w, "%s %d\n", name, v)
+}
+
+// writeProcess writes the standard process metrics that the platform
+// provides (Prometheus' names, so dashboards and "parley bench" read them
+// without configuration): CPU seconds used, resident memory, open file
+// descriptors. A figure the platform cannot provide is left out.
+func writeProcess(w io.Writer) {
+	p := readProcess()
+	if p.cpu >= 0 {
+		header(w, "process_cpu_seconds_total", "counter", "User and system CPU time spent by the relay process, in seconds.")
+		fmt.Fprintf(w, "process_cpu_seconds_total %s\n", strconv.FormatFloat(p.cpu.Seconds(), 'f', 6, 64))
+	}
+	if p.rss >= 0 {
+		gauge(w, "process_resident_memory_bytes", "Resident memory of the relay process, in bytes.", p.rss)
+	}
+	if p.fds >= 0 {
+		gauge(w, "process_open_fds", "Open file descriptors of the relay process.", p.fds)
+	}
 }
