@@ -64,6 +64,7 @@ type harness struct {
 	relay    *servertest.Relay
 	token    bool               // registration by token (after "relay token")
 	capacity int                // mailbox cap per device (after "relay mailboxcap N"); 0: default
+	bench    bool               // rate limits raised for parley bench (after "relay bench")
 	tokenKey ed25519.PrivateKey // the "host app backend" key minting tokens
 	captured []store.Envelope   // envelopes saved by "relay capture"
 }
@@ -82,6 +83,10 @@ func setupRelay(e *testscript.Env) error {
 		}
 		if h.capacity > 0 {
 			s.MailboxCap = h.capacity
+		}
+		if h.bench { // as "parley help bench" tells operators
+			s.RegisterRate = server.Rate{Burst: 1_000_000, Per: time.Hour}
+			s.ChallengeRate = server.Rate{Burst: 1_000_000, Per: time.Minute}
 		}
 	})
 	h.waitServing()
@@ -108,12 +113,13 @@ func harnessOf(ts *testscript.TestScript) *harness {
 //	relay restart         stop and start, as a process restart would
 //	relay token           restart it requiring registration tokens
 //	relay mailboxcap N    restart it holding at most N envelopes per device
+//	relay bench           restart it with the rate limits parley bench needs
 //	relay capture USER    save the envelopes queued for USER's devices
 //	relay replay          submit the saved envelopes again
 //	relay connections N   wait until N devices are connected (listening)
 func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: relay stop|start|restart|token|mailboxcap N|capture USER|replay|connections N")
+		ts.Fatalf("usage: relay stop|start|restart|token|mailboxcap N|bench|capture USER|replay|connections N")
 	}
 	h := harnessOf(ts)
 	switch args[0] {
@@ -130,6 +136,9 @@ func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: relay mailboxcap N")
 		}
 		h.capacity = n
+		h.restart()
+	case "bench":
+		h.bench = true
 		h.restart()
 	case "capture":
 		if len(args) != 2 {

@@ -199,6 +199,17 @@ func (r *Result) writeRelay(b *strings.Builder) {
 	}
 }
 
+// String is the progress line: the phase, then the counts so far.
+func (p Progress) String() string {
+	el := p.Elapsed.Round(time.Second)
+	if p.Phase == "setup" || p.Phase == "idle" {
+		return fmt.Sprintf("%s %v, %s devices ready", p.Phase, el, count(float64(p.Ready)))
+	}
+	return fmt.Sprintf("%s %v/%v  sent %s  acked %s  delivered %s  errors %s  p99 ack %s ms",
+		p.Phase, el, p.Duration, count(float64(p.Sent)), count(float64(p.Acked)),
+		count(float64(p.Delivered)), count(float64(p.Errors)), msText(p.P99Ack))
+}
+
 // count writes n with thousands separators, or as "12.3k" from 100,000.
 func count(n float64) string {
 	switch {

@@ -75,7 +75,8 @@ func orDefault[T int | time.Duration](v, def T) T {
 // Progress is a snapshot of a run for a progress line.
 type Progress struct {
 	Phase                          string        // "setup", "idle", "run" or "drain"
-	Elapsed                        time.Duration // since the phase began
+	Elapsed                        time.Duration // since the phase (run and drain: the run) began
+	Duration                       time.Duration // the run's schedule
 	Ready                          int64         // devices and idle connections set up
 	Sent, Acked, Delivered, Errors int64
 	// P99Ack is the submit→ack 99th percentile so far.
@@ -324,7 +325,7 @@ func (r *run) startProgress() (stop func()) {
 
 func (r *run) progress() Progress {
 	r.phaseMu.Lock()
-	p := Progress{Phase: r.phase, Elapsed: time.Since(r.phaseStart)}
+	p := Progress{Phase: r.phase, Elapsed: time.Since(r.phaseStart), Duration: r.cfg.Duration}
 	r.phaseMu.Unlock()
 	if p.Phase == "run" || p.Phase == "drain" {
 		p.Elapsed = time.Since(r.start)
