@@ -10,9 +10,6 @@ import (
 	"parley.dev/internal/addr"
 )
 
-// setupWorkers is how many devices are registered and connected at once.
-const setupWorkers = 16
-
 // idleSet is the idle connections of a run.
 type idleSet struct {
 	e     *endpoint

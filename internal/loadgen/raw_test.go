@@ -50,6 +50,9 @@ func checkResult(t *testing.T, res *loadgen.Result) {
 		t.Errorf("histograms hold %d and %d values for %d acked and %d delivered",
 			res.SubmitAck.Count, res.SubmitDeliver.Count, res.Acked, res.Delivered)
 	}
+	if res.ClientCPU <= 0 || res.ClientCPUCores <= 0 {
+		t.Errorf("the clients' CPU time is missing: %v, %v cores", res.ClientCPU, res.ClientCPUCores)
+	}
 	if res.RelayError != "" || res.Relay == nil || res.Relay.CPUSeconds <= 0 || res.Relay.RSSAfter <= 0 {
 		t.Errorf("relay figures missing: %+v (%s)", res.Relay, res.RelayError)
 	}

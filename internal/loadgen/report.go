@@ -29,6 +29,12 @@ type Result struct {
 	// Errors counts failures by wire code name or Code* constant.
 	Errors map[string]int64
 
+	// ClientCPU is the CPU time this process (every virtual device) used
+	// over the run, and ClientCPUCores the same per second: on a machine
+	// shared with the relay, what the clients took from it.
+	ClientCPU      time.Duration
+	ClientCPUCores float64
+
 	// Relay holds the relay's own figures, from its metrics; RelayError
 	// says why some or all are missing.
 	Relay      *RelayFigures
@@ -94,6 +100,8 @@ type jsonResult struct {
 	SubmitAck     jsonPercentiles  `json:"submit_ack_ms"`
 	SubmitDeliver jsonPercentiles  `json:"submit_deliver_ms"`
 	Errors        map[string]int64 `json:"errors"`
+	ClientCPUS    float64          `json:"client_cpu_s"`
+	ClientCores   float64          `json:"client_cpu_cores"`
 	Relay         *jsonRelay       `json:"relay,omitempty"`
 	RelayError    string           `json:"relay_error,omitempty"`
 }
@@ -137,6 +145,7 @@ func (r *Result) MarshalJSON() ([]byte, error) {
 		AckedPerS: r.AckedPerSecond(), DeliveredPerS: r.DeliveredPerSecond(),
 		SubmitAck: r.SubmitAck.json(), SubmitDeliver: r.SubmitDeliver.json(),
 		Errors: r.Errors, RelayError: r.RelayError,
+		ClientCPUS: r.ClientCPU.Seconds(), ClientCores: r.ClientCPUCores,
 	}
 	if j.Errors == nil {
 		j.Errors = map[string]int64{}
@@ -176,6 +185,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "errors     %s\n", countsText(r.Errors))
 	if r.Duplicates > 0 {
 		fmt.Fprintf(&b, "duplicates %s redelivered (counted once)\n", count(float64(r.Duplicates)))
+	}
+	if r.ClientCPU > 0 {
+		fmt.Fprintf(&b, "clients    CPU %.2f s (%.2f cores) in this process\n", r.ClientCPU.Seconds(), r.ClientCPUCores)
 	}
 	r.writeRelay(&b)
 	_, err := io.WriteString(w, b.String())

@@ -19,6 +19,9 @@ const (
 	// SubmitResult in the open loop. A sender that reaches it waits, and
 	// the messages behind it become late: their lateness is measured.
 	maxOutstanding = 1024
+	// setupWorkers is how many devices are registered and connected at
+	// once: enough for the relay to group-commit the registrations.
+	setupWorkers = 64
 	// progressEvery is the progress callback's period.
 	progressEvery = time.Second
 )
@@ -130,7 +133,7 @@ func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 	}
 	defer idle.close()
 	res.Setup = time.Since(setupStart)
-	before := m.scrape(ctx)
+	before, cpuBefore := m.scrape(ctx), processCPU()
 	r.setPhase("run")
 	r.start = time.Now()
 	r.running.Store(true)
@@ -143,8 +146,11 @@ func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 	settleCtx, cancel := context.WithTimeout(ctx, cfg.Drain)
 	drv.Settle(settleCtx)
 	cancel()
-	after := m.scrape(ctx)
+	after, cpuAfter := m.scrape(ctx), processCPU()
 	r.fill(res, elapsed)
+	if cpuBefore >= 0 && cpuAfter >= 0 {
+		res.ClientCPU, res.ClientCPUCores = cpuAfter-cpuBefore, (cpuAfter-cpuBefore).Seconds()/after.at.Sub(before.at).Seconds()
+	}
 	res.Relay, res.RelayError = relayFigures(before, after, res.Relay)
 	return res, nil
 }
