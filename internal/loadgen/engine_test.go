@@ -192,6 +192,28 @@ func TestBehindScheduleCounted(t *testing.T) {
 	})
 }
 
+// TestOpenLoopSendsTheSchedule: the open loop sends exactly Rate ×
+// Duration messages, however the rate divides among the senders (64 at
+// 600/s puts 106.67 ms between a sender's messages).
+func TestOpenLoopSendsTheSchedule(t *testing.T) {
+	for _, c := range []struct {
+		senders int
+		rate    float64
+		want    int64
+	}{{64, 600, 12_000}, {3, 1000, 20_000}, {7, 333.3, 6_666}, {1, 0.5, 10}} {
+		synctest.Test(t, func(t *testing.T) {
+			d := &fakeDriver{service: constant(time.Microsecond)}
+			res, err := loadgen.Run(t.Context(), loadgen.Config{Senders: c.senders, Rate: c.rate, Duration: 20 * time.Second}, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Sent != c.want || res.Delivered != c.want {
+				t.Errorf("%d senders at %g/s for 20s: sent %d, delivered %d; want %d", c.senders, c.rate, res.Sent, res.Delivered, c.want)
+			}
+		})
+	}
+}
+
 func TestConfigRefused(t *testing.T) {
 	for _, cfg := range []loadgen.Config{
 		{Payload: loadgen.StampLen - 1},

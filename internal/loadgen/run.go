@@ -197,21 +197,19 @@ func (r *run) closedLoop(ctx context.Context, pair int, s Sender) {
 	}
 }
 
-// openLoop sends on a fixed schedule: the pair's k-th message is due at
-// offset + k×interval, whether or not earlier ones were answered. A late
-// message is sent as soon as possible and its latency still runs from its
-// due time.
+// openLoop sends on a fixed schedule: over all pairs, message n is due
+// at n/Rate, and pair p sends messages p, p+Senders, p+2×Senders ...,
+// whether or not earlier ones were answered. A late message is sent as
+// soon as possible and its latency still runs from its due time.
 func (r *run) openLoop(ctx context.Context, pair int, s Sender) {
-	interval := time.Duration(float64(r.cfg.Senders) / r.cfg.Rate * float64(time.Second))
-	offset := interval * time.Duration(pair) / time.Duration(r.cfg.Senders)
 	slots := make(chan struct{}, maxOutstanding)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for seq := uint64(0); ; seq++ {
-		due := offset + time.Duration(seq)*interval
-		if due >= r.cfg.Duration {
+		due, ok := r.due(pair, seq)
+		if !ok {
 			return
 		}
 		if wait := due - time.Since(r.start); wait > 0 {
@@ -226,7 +224,7 @@ func (r *run) openLoop(ctx context.Context, pair int, s Sender) {
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
-			r.unsent(offset, interval, seq)
+			r.unsent(pair, seq)
 			return
 		}
 		st := Stamp{Pair: pair, Seq: seq, Sched: due}
@@ -237,9 +235,20 @@ func (r *run) openLoop(ctx context.Context, pair int, s Sender) {
 	}
 }
 
-// unsent counts the scheduled messages from seq on that were never sent.
-func (r *run) unsent(offset, interval time.Duration, seq uint64) {
-	for due := offset + time.Duration(seq)*interval; due < r.cfg.Duration; due += interval {
+// due is when the open loop sends pair's message seq, and whether that
+// is within the schedule.
+func (r *run) due(pair int, seq uint64) (time.Duration, bool) {
+	n := float64(seq)*float64(r.cfg.Senders) + float64(pair)
+	d := time.Duration(n / r.cfg.Rate * float64(time.Second))
+	return d, d < r.cfg.Duration
+}
+
+// unsent counts pair's scheduled messages from seq on, never sent.
+func (r *run) unsent(pair int, seq uint64) {
+	for ; ; seq++ {
+		if _, ok := r.due(pair, seq); !ok {
+			return
+		}
 		r.counts.fail(CodeUnsent)
 	}
 }
