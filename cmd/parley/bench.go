@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -70,6 +71,9 @@ func cmdBench(c *cli, args []string) error {
 	line.clear()
 	if err != nil {
 		return benchError(err)
+	}
+	if res.Interrupted {
+		c.notef("interrupted after %v: the figures cover the part that ran", res.Elapsed.Round(time.Millisecond))
 	}
 	if res.RelayError != "" {
 		c.notef("%s (pass --metrics URL if the relay serves them on --metrics-listen)", res.RelayError)

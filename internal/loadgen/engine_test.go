@@ -214,6 +214,24 @@ func TestOpenLoopSendsTheSchedule(t *testing.T) {
 	}
 }
 
+// TestInterruptedRunReports: a run whose context ends midway reports the
+// part that ran.
+func TestInterruptedRunReports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 505*time.Millisecond)
+		defer cancel()
+		d := &fakeDriver{service: constant(10 * time.Millisecond)}
+		res, err := loadgen.Run(ctx, loadgen.Config{Senders: 1, Duration: time.Minute}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Interrupted || res.Acked != 50 || res.Errors[loadgen.CodeTimeout] != 1 || res.Elapsed != 505*time.Millisecond {
+			t.Errorf("interrupted %v, acked %d in %v, errors %v; want true, 50 in 505ms, the 51st cut off",
+				res.Interrupted, res.Acked, res.Elapsed, res.Errors)
+		}
+	})
+}
+
 func TestConfigRefused(t *testing.T) {
 	for _, cfg := range []loadgen.Config{
 		{Payload: loadgen.StampLen - 1},

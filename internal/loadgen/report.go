@@ -20,6 +20,10 @@ type Result struct {
 	Payload int
 	Idle    int
 
+	// Interrupted: the run's context ended before the schedule did; the
+	// figures cover the part that ran.
+	Interrupted bool
+
 	Setup    time.Duration // registering and connecting every device
 	Duration time.Duration // the schedule's length
 	Elapsed  time.Duration // from the first send to the last ack or delivery
@@ -88,6 +92,7 @@ type jsonResult struct {
 	Rate          float64          `json:"rate,omitempty"`
 	Payload       int              `json:"payload_bytes"`
 	Idle          int              `json:"idle"`
+	Interrupted   bool             `json:"interrupted,omitempty"`
 	SetupS        float64          `json:"setup_s"`
 	DurationS     float64          `json:"duration_s"`
 	ElapsedS      float64          `json:"elapsed_s"`
@@ -139,7 +144,7 @@ func (p Percentiles) json() jsonPercentiles {
 // MarshalJSON writes the result as "parley bench --json" prints it.
 func (r *Result) MarshalJSON() ([]byte, error) {
 	j := jsonResult{
-		Mode: r.Mode, Loop: r.Loop, Senders: r.Senders, Rate: r.Rate, Payload: r.Payload, Idle: r.Idle,
+		Mode: r.Mode, Loop: r.Loop, Senders: r.Senders, Rate: r.Rate, Payload: r.Payload, Idle: r.Idle, Interrupted: r.Interrupted,
 		SetupS: r.Setup.Seconds(), DurationS: r.Duration.Seconds(), ElapsedS: r.Elapsed.Seconds(),
 		Sent: r.Sent, Acked: r.Acked, Delivered: r.Delivered, Duplicates: r.Duplicates,
 		AckedPerS: r.AckedPerSecond(), DeliveredPerS: r.DeliveredPerSecond(),

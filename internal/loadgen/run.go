@@ -107,7 +107,9 @@ type run struct {
 
 // Run sets up the devices, runs the load and reports. The relay's metrics
 // are read before and after; if they cannot be, the Result says why and
-// the run still counts. ctx ending stops the run early with ctx's error.
+// the run still counts. ctx ending during setup returns ctx's error;
+// during the run, it ends the run and the Result (Interrupted) covers the
+// part that ran.
 func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
@@ -138,14 +140,18 @@ func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 	r.start = time.Now()
 	r.running.Store(true)
 	r.load(ctx, senders)
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() == nil {
+		r.waitDelivered(ctx)
+		settleCtx, cancel := context.WithTimeout(ctx, cfg.Drain)
+		drv.Settle(settleCtx)
+		cancel()
+	} else {
+		// Interrupted: report the part that ran (its last sends were cut
+		// off and count as timeouts).
+		res.Interrupted = true
+		ctx = context.WithoutCancel(ctx)
 	}
-	r.waitDelivered(ctx)
 	elapsed := r.elapsed()
-	settleCtx, cancel := context.WithTimeout(ctx, cfg.Drain)
-	drv.Settle(settleCtx)
-	cancel()
 	after, cpuAfter := m.scrape(ctx), processCPU()
 	r.fill(res, elapsed)
 	if cpuBefore >= 0 && cpuAfter >= 0 {
