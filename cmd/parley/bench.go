@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -78,15 +77,9 @@ func cmdBench(c *cli, args []string) error {
 	if res.RelayError != "" {
 		c.notef("%s (pass --metrics URL if the relay serves them on --metrics-listen)", res.RelayError)
 	}
-	if c.json {
-		b, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
-		return err
-	}
-	return res.WriteText(c.stdout)
+	var text strings.Builder
+	res.WriteText(&text)
+	return c.emit(res, strings.TrimSuffix(text.String(), "\n"))
 }
 
 // benchEnv sets each of the command's flags from its environment twin:
