@@ -77,6 +77,24 @@ func (s *scraper) scrape(ctx context.Context) sample {
 	return smp
 }
 
+// settleWait bounds how long settled waits for the relay's ack counter.
+const settleWait = time.Second
+
+// settled scrapes until the relay has counted at least delivered acks
+// since before (a client confirms its last acks a little after handling
+// the deliveries), for at most settleWait, and returns the last scrape.
+func (s *scraper) settled(ctx context.Context, before sample, delivered int64) sample {
+	deadline := time.Now().Add(settleWait)
+	for {
+		after := s.scrape(ctx)
+		if after.err != nil || before.err != nil || int64(delta(before, after, seriesAcked)) >= delivered ||
+			time.Now().After(deadline) || ctx.Err() != nil {
+			return after
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // parseExposition reads the Prometheus text format's samples, keyed by
 // their series text; comments and timestamps are skipped.
 func parseExposition(r io.Reader) (map[string]float64, error) {

@@ -152,7 +152,8 @@ func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 		ctx = context.WithoutCancel(ctx)
 	}
 	elapsed := r.elapsed()
-	after, cpuAfter := m.scrape(ctx), processCPU()
+	after := m.settled(ctx, before, r.counts.delivered.Load())
+	cpuAfter := processCPU()
 	r.fill(res, elapsed)
 	if cpuBefore >= 0 && cpuAfter >= 0 {
 		res.ClientCPU, res.ClientCPUCores = cpuAfter-cpuBefore, (cpuAfter-cpuBefore).Seconds()/after.at.Sub(before.at).Seconds()
