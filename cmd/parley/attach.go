@@ -4,13 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"mime"
 	"os"
 	"path/filepath"
 	"time"
-
-	"golang.org/x/term"
 
 	"parley.dev/client"
 )
@@ -87,28 +84,23 @@ func saveError(err error) error {
 }
 
 // progressBar draws "label  12.3 MiB / 40.0 MiB  31%  4.1 MiB/s  ETA 7s" on
-// standard error, on a terminal only and never with --json.
+// a status line (a terminal only, never with --json).
 type progressBar struct {
-	w     io.Writer
+	line  *statusLine
 	label string
 	start time.Time
 	last  time.Time
-	drawn bool
 }
 
 func (c *cli) progress(label string) *progressBar {
-	p := &progressBar{label: label, start: time.Now()}
-	if f, ok := c.stderr.(*os.File); ok && !c.json && term.IsTerminal(int(f.Fd())) {
-		p.w = f
-	}
-	return p
+	return &progressBar{line: c.statusLine(), label: label, start: time.Now()}
 }
 
 func (p *progressBar) update(done, total int64) {
-	if p.w == nil || (time.Since(p.last) < 100*time.Millisecond && done < total) {
+	if !p.line.shown() || (time.Since(p.last) < 100*time.Millisecond && done < total) {
 		return
 	}
-	p.last, p.drawn = time.Now(), true
+	p.last = time.Now()
 	el := time.Since(p.start).Seconds()
 	rate := float64(done) / max(el, 1e-3)
 	eta := "?"
@@ -116,14 +108,10 @@ func (p *progressBar) update(done, total int64) {
 		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	pct := 100 * done / max(total, 1)
-	fmt.Fprintf(p.w, "\r\x1b[Kparley: %s  %s / %s  %d%%  %s/s  ETA %s", p.label, size(done), size(total), pct, size(int64(rate)), eta)
+	p.line.show("%s  %s / %s  %d%%  %s/s  ETA %s", p.label, size(done), size(total), pct, size(int64(rate)), eta)
 }
 
-func (p *progressBar) done() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
-}
+func (p *progressBar) done() { p.line.clear() }
 
 // size formats a byte count.
 func size(n int64) string {

@@ -5,12 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 
 	"parley.dev/internal/loadgen"
 	"parley.dev/internal/loadgen/e2ee"
@@ -64,8 +61,8 @@ func cmdBench(c *cli, args []string) error {
 	default:
 		return usageErrorf("--mode %q: want raw or e2ee", *mode)
 	}
-	line := c.progressLine()
-	cfg.Progress = line.show
+	line := c.statusLine() // the live progress line
+	cfg.Progress = func(p loadgen.Progress) { line.show("bench: %s", p) }
 	res, err := loadgen.Run(c.ctx, cfg, drv)
 	line.clear()
 	if err != nil {
@@ -118,30 +115,6 @@ func benchError(err error) error {
 	return err
 }
 
-// progress is the live progress line on standard error: shown only when
-// standard error is a terminal, redrawn in place, cleared at the end.
-type progress struct {
-	c  *cli
-	on bool
-}
-
-func (c *cli) progressLine() *progress {
-	f, ok := c.stderr.(*os.File)
-	return &progress{c: c, on: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *progress) show(s loadgen.Progress) {
-	if p.on {
-		fmt.Fprintf(p.c.stderr, "\r\x1b[Kparley: bench: %s", s)
-	}
-}
-
-func (p *progress) clear() {
-	if p.on {
-		fmt.Fprint(p.c.stderr, "\r\x1b[K")
-	}
-}
-
 // benchUsage is "parley help bench".
 const benchUsage = `Flags:
     --server URL      the relay (https)                              PARLEY_SERVER
@@ -168,8 +141,8 @@ Each flag has a PARLEY_BENCH_ twin (PARLEY_BENCH_SENDERS=64 ...).
 It prints throughput, submit→ack and submit→deliver latency percentiles
 (p50, p90, p99, p99.9, max), errors by the relay's error code, and the
 relay's own figures from its metrics: CPU time per envelope, resident
-memory, and memory per idle connection. A progress line shows while it
-runs when standard error is a terminal.
+memory, and memory per idle connection. A progress line shows on
+standard error while it runs, when that is a terminal and without --json.
 
 Every device registers through the relay's open registration, which allows
 10 per hour per network by default, and each connection takes a challenge.
