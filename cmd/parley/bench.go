@@ -72,7 +72,7 @@ func cmdBench(c *cli, args []string) error {
 		c.notef("interrupted after %v: the figures cover the part that ran", res.Elapsed.Round(time.Millisecond))
 	}
 	if res.RelayError != "" {
-		c.notef("%s (pass --metrics URL if the relay serves them on --metrics-listen)", res.RelayError)
+		c.notef("relay %s (pass --metrics URL if it serves them on --metrics-listen)", res.RelayError)
 	}
 	var text strings.Builder
 	res.WriteText(&text)

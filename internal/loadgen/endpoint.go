@@ -76,8 +76,8 @@ func newEndpoint(t Target) (*endpoint, error) {
 	}
 	e := &endpoint{base: &url.URL{Scheme: "https", Host: u.Host}, tls: conf, bySrc: make(map[netip.Addr]*http.Client)}
 	e.hc = e.newHTTPClient(nil)
-	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.Is4() && ip.IsLoopback() {
-		e.spread = true
+	if ip, err := netip.ParseAddr(u.Hostname()); u.Hostname() == "localhost" || err == nil && ip.Is4() && ip.IsLoopback() {
+		e.spread = true // (a dialer bound to 127.0.0.x reaches localhost over IPv4)
 	}
 	return e, nil
 }

@@ -159,7 +159,7 @@ const (
 // any were measured.
 func relayFigures(before, after sample, idle *RelayFigures) (*RelayFigures, string) {
 	if err := firstErr(before.err, after.err); err != nil {
-		return idle, "relay metrics unavailable: " + err.Error()
+		return idle, "metrics unavailable: " + err.Error()
 	}
 	f := idle
 	if f == nil {
@@ -189,7 +189,7 @@ func relayFigures(before, after sample, idle *RelayFigures) (*RelayFigures, stri
 	}
 	f.RSSBefore, f.RSSAfter = int64(before.series[seriesRSS]), int64(after.series[seriesRSS])
 	if !hasCPU {
-		return f, "the relay's metrics carry no process_cpu_seconds_total"
+		return f, "its metrics carry no process_cpu_seconds_total (no CPU figures)"
 	}
 	return f, ""
 }

@@ -207,7 +207,11 @@ func (r *Result) writeRelay(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "relay      queued %s, delivered %s, acked %s, refused %s; %d connections\n",
 			count(float64(f.Queued)), count(float64(f.Delivered)), count(float64(f.Acked)), countsText(f.Rejected), f.Connections)
-		if r.Idle > 0 && f.IdleRSSPerConn != 0 {
+		switch {
+		case r.Idle == 0 || f.IdleRSSPerConn == 0:
+		case f.IdleRSSPerConn < 0:
+			fmt.Fprintf(b, "idle       %s connections; the relay's RSS shrank meanwhile (it returned memory): use more connections\n", count(float64(r.Idle)))
+		default:
 			fmt.Fprintf(b, "idle       %s connections, relay RSS %s per connection\n", count(float64(r.Idle)), bytesText(f.IdleRSSPerConn))
 		}
 	}
