@@ -45,7 +45,12 @@ type Sink struct {
 func (s *Sink) Delivered(st Stamp) { s.r.delivered(st) }
 
 // Error counts an asynchronous failure by code (see ErrorCode).
-func (s *Sink) Error(code string) { s.r.counts.fail(code) }
+func (s *Sink) Error(code string) {
+	if code == CodeConnection && s.r.cutOff.Load() {
+		return // a connection closed by a send the run cut off
+	}
+	s.r.counts.fail(code)
+}
 
 // Ready counts one device set up, for the progress line.
 func (s *Sink) Ready() { s.r.ready.Add(1) }

@@ -92,6 +92,10 @@ type run struct {
 	drv     Driver
 	start   time.Time   // t=0 of the schedule
 	running atomic.Bool // start is set
+	// cutOff: the load's deadline passed or the run was interrupted; the
+	// sends then cut off close their connections, which is no failure of
+	// the relay's.
+	cutOff atomic.Bool
 
 	counts     counts
 	ready      atomic.Int64
@@ -174,6 +178,8 @@ func (r *run) setPhase(p string) {
 func (r *run) load(ctx context.Context, senders []Sender) {
 	ctx, cancel := context.WithDeadline(ctx, r.start.Add(r.cfg.Duration+r.cfg.Drain))
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() { r.cutOff.Store(true) })
+	defer stop()
 	var wg sync.WaitGroup
 	for i, s := range senders {
 		if r.cfg.Rate > 0 {
