@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"parley.dev/internal/loadgen"
@@ -107,6 +108,8 @@ func benchError(err error) error {
 	switch {
 	case errors.As(err, &verify), errors.As(err, &unknownCA), errors.As(err, &host):
 		return withHints(err, "for a development relay, pass its CA with --ca (parleyd --dev writes ca.pem into its data directory)")
+	case errors.Is(err, syscall.EMFILE):
+		return withHints(err, "each connection takes a file descriptor: raise the limit (ulimit -n, up to the hard limit) or use fewer --idle connections")
 	case loadgen.ErrorCode(err) == "rate-limited":
 		return withHints(err, "every bench device registers through the relay's open registration, limited to 10 per hour per network by default", benchRecipe)
 	case loadgen.ErrorCode(err) == loadgen.CodeConnection:
