@@ -21,46 +21,9 @@ const benchRecipe = "start the relay for benchmarks with higher limits, e.g. " +
 // cmdBench measures a relay under load: "parley bench --server URL ...".
 // The work is internal/loadgen's; this reads flags and prints.
 func cmdBench(c *cli, args []string) error {
-	fs := c.flagSet("bench")
-	server := fs.String("server", c.getenv(envServer), "")
-	ca := fs.String("ca", c.getenv(envCA), "")
-	mode := fs.String("mode", "raw", "")
-	metrics := fs.String("metrics", "", "")
-	var cfg loadgen.Config
-	fs.IntVar(&cfg.Senders, "senders", loadgen.DefaultSenders, "")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "")
-	fs.IntVar(&cfg.Payload, "payload", loadgen.DefaultPayload, "")
-	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "")
-	fs.DurationVar(&cfg.Drain, "drain", loadgen.DefaultDrain, "")
-	fs.IntVar(&cfg.Idle, "idle", 0, "")
-	if err := benchEnv(c, fs); err != nil {
+	cfg, drv, err := benchFlags(c, args)
+	if err != nil {
 		return err
-	}
-	if _, err := c.parse(fs, args, 0); err != nil {
-		return err
-	}
-	if *server == "" {
-		return usageErrorf("bench needs --server URL (or PARLEY_SERVER)")
-	}
-	if cfg.Senders < 1 || cfg.Payload < loadgen.StampLen || cfg.Duration <= 0 || cfg.Rate < 0 || cfg.Idle < 0 || cfg.Drain < 0 {
-		return usageErrorf("bench needs --senders ≥ 1, --payload ≥ %d, --duration > 0 and no negative setting", loadgen.StampLen)
-	}
-	cfg.Target = loadgen.Target{URL: *server, MetricsURL: *metrics}
-	if *ca != "" {
-		pem, err := os.ReadFile(*ca)
-		if err != nil {
-			return withHints(err, "--ca must name the relay's CA certificate (parleyd --dev writes DATA/ca.pem)")
-		}
-		cfg.Target.Roots = pem
-	}
-	var drv loadgen.Driver
-	switch *mode {
-	case "raw":
-		drv = loadgen.NewRaw(cfg.Target)
-	case "e2ee":
-		drv = e2ee.New(e2ee.Config{Server: *server, CAFile: *ca})
-	default:
-		return usageErrorf("--mode %q: want raw or e2ee", *mode)
 	}
 	line := c.statusLine() // the live progress line
 	cfg.Progress = func(p loadgen.Progress) { line.show("bench: %s", p) }
@@ -78,6 +41,50 @@ func cmdBench(c *cli, args []string) error {
 	var text strings.Builder
 	res.WriteText(&text)
 	return c.emit(res, strings.TrimSuffix(text.String(), "\n"))
+}
+
+// benchFlags reads the command line (over the environment twins) into a
+// run's configuration and the mode's driver.
+func benchFlags(c *cli, args []string) (loadgen.Config, loadgen.Driver, error) {
+	fs := c.flagSet("bench")
+	server := fs.String("server", c.getenv(envServer), "")
+	ca := fs.String("ca", c.getenv(envCA), "")
+	mode := fs.String("mode", "raw", "")
+	var cfg loadgen.Config
+	fs.StringVar(&cfg.Target.MetricsURL, "metrics", "", "")
+	fs.IntVar(&cfg.Senders, "senders", loadgen.DefaultSenders, "")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "")
+	fs.IntVar(&cfg.Payload, "payload", loadgen.DefaultPayload, "")
+	fs.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "")
+	fs.DurationVar(&cfg.Drain, "drain", loadgen.DefaultDrain, "")
+	fs.IntVar(&cfg.Idle, "idle", 0, "")
+	if err := benchEnv(c, fs); err != nil {
+		return cfg, nil, err
+	}
+	if _, err := c.parse(fs, args, 0); err != nil {
+		return cfg, nil, err
+	}
+	switch {
+	case *server == "":
+		return cfg, nil, usageErrorf("bench needs --server URL (or PARLEY_SERVER)")
+	case cfg.Senders < 1 || cfg.Payload < loadgen.StampLen || cfg.Duration <= 0 || cfg.Rate < 0 || cfg.Idle < 0 || cfg.Drain < 0:
+		return cfg, nil, usageErrorf("bench needs --senders ≥ 1, --payload ≥ %d, --duration > 0 and no negative setting", loadgen.StampLen)
+	}
+	cfg.Target.URL = *server
+	if *ca != "" {
+		pem, err := os.ReadFile(*ca)
+		if err != nil {
+			return cfg, nil, withHints(err, "--ca must name the relay's CA certificate (parleyd --dev writes DATA/ca.pem)")
+		}
+		cfg.Target.Roots = pem
+	}
+	switch *mode {
+	case "raw":
+		return cfg, loadgen.NewRaw(cfg.Target), nil
+	case "e2ee":
+		return cfg, e2ee.New(e2ee.Config{Server: *server, CAFile: *ca}), nil
+	}
+	return cfg, nil, usageErrorf("--mode %q: want raw or e2ee", *mode)
 }
 
 // benchEnv sets each of the command's flags from its environment twin:

@@ -127,18 +127,34 @@ func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	setupStart := time.Now()
-	r.setPhase("setup")
-	senders, err := drv.Setup(ctx, cfg.Senders, cfg.Payload, &Sink{r})
-	if err != nil {
-		return nil, fmt.Errorf("setup: %w", err)
-	}
-	idle, err := r.holdIdle(ctx, m, res)
+	senders, idle, err := r.setup(ctx, m, res)
 	if err != nil {
 		return nil, err
 	}
 	defer idle.close()
-	res.Setup = time.Since(setupStart)
+	r.measure(ctx, m, senders, res)
+	return res, nil
+}
+
+// setup readies the pairs and the idle connections.
+func (r *run) setup(ctx context.Context, m *scraper, res *Result) ([]Sender, *idleSet, error) {
+	start := time.Now()
+	r.setPhase("setup")
+	senders, err := r.drv.Setup(ctx, r.cfg.Senders, r.cfg.Payload, &Sink{r})
+	if err != nil {
+		return nil, nil, fmt.Errorf("setup: %w", err)
+	}
+	idle, err := r.holdIdle(ctx, m, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Setup = time.Since(start)
+	return senders, idle, nil
+}
+
+// measure runs the load between two scrapes of the relay's metrics and
+// fills in res.
+func (r *run) measure(ctx context.Context, m *scraper, senders []Sender, res *Result) {
 	before, cpuBefore := m.scrape(ctx), processCPU()
 	r.setPhase("run")
 	r.start = time.Now()
@@ -146,8 +162,8 @@ func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 	r.load(ctx, senders)
 	if ctx.Err() == nil {
 		r.waitDelivered(ctx)
-		settleCtx, cancel := context.WithTimeout(ctx, cfg.Drain)
-		drv.Settle(settleCtx)
+		settleCtx, cancel := context.WithTimeout(ctx, r.cfg.Drain)
+		r.drv.Settle(settleCtx)
 		cancel()
 	} else {
 		// Interrupted: report the part that ran (its last sends were cut
@@ -160,10 +176,10 @@ func Run(ctx context.Context, cfg Config, drv Driver) (*Result, error) {
 	cpuAfter := processCPU()
 	r.fill(res, elapsed)
 	if cpuBefore >= 0 && cpuAfter >= 0 {
-		res.ClientCPU, res.ClientCPUCores = cpuAfter-cpuBefore, (cpuAfter-cpuBefore).Seconds()/after.at.Sub(before.at).Seconds()
+		res.ClientCPU = cpuAfter - cpuBefore
+		res.ClientCPUCores = res.ClientCPU.Seconds() / after.at.Sub(before.at).Seconds()
 	}
 	res.Relay, res.RelayError = relayFigures(before, after, res.Relay)
-	return res, nil
 }
 
 func (r *run) setPhase(p string) {
