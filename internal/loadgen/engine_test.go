@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -228,6 +229,32 @@ func TestInterruptedRunReports(t *testing.T) {
 		if !res.Interrupted || res.Acked != 50 || res.Errors[loadgen.CodeTimeout] != 1 || res.Elapsed != 505*time.Millisecond {
 			t.Errorf("interrupted %v, acked %d in %v, errors %v; want true, 50 in 505ms, the 51st cut off",
 				res.Interrupted, res.Acked, res.Elapsed, res.Errors)
+		}
+	})
+}
+
+// TestProgress: the progress callback sees the run's phase, its time and
+// its counts once a second (run with -race: it reads from another
+// goroutine than the run's).
+func TestProgress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var seen []loadgen.Progress
+		d := &fakeDriver{service: constant(7 * time.Millisecond)} // never done on a whole second
+		_, err := loadgen.Run(t.Context(), loadgen.Config{Senders: 1, Duration: 3500 * time.Millisecond,
+			Progress: func(p loadgen.Progress) { seen = append(seen, p) }}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 3 {
+			t.Fatalf("%d progress calls in 3.5 s, want 3: %+v", len(seen), seen)
+		}
+		for i, p := range seen {
+			if want := int64((i + 1) * 1000 / 7); p.Phase != "run" || p.Elapsed != time.Duration(i+1)*time.Second || p.Acked != want {
+				t.Errorf("progress %d: %+v; want run, %ds, %d acked", i, p, i+1, want)
+			}
+		}
+		if s := seen[0].String(); !strings.HasPrefix(s, "run 1s/3.5s  sent 143  acked 142  delivered 142  errors 0  p99 ack 7.00 ms") {
+			t.Errorf("progress line %q", s)
 		}
 	})
 }

@@ -156,9 +156,9 @@ func (r *run) setup(ctx context.Context, m *scraper, res *Result) ([]Sender, *id
 // fills in res.
 func (r *run) measure(ctx context.Context, m *scraper, senders []Sender, res *Result) {
 	before, cpuBefore := m.scrape(ctx), processCPU()
-	r.setPhase("run")
-	r.start = time.Now()
+	r.start = time.Now() // before the phase: progress reads it once the phase is "run"
 	r.running.Store(true)
+	r.setPhase("run")
 	r.load(ctx, senders)
 	if ctx.Err() == nil {
 		r.waitDelivered(ctx)
