@@ -16,7 +16,7 @@ import (
 
 // benchRecipe is how an operator lets a bench register its devices.
 const benchRecipe = "start the relay for benchmarks with higher limits, e.g. " +
-	"parleyd ... --register-rate 1000000/1h --challenge-rate 1000000/1m (see \"parley help bench\")"
+	"parleyd ... --register-rate 1000000/1h --challenge-rate 1000000/1m --device-rate 1000000/1m (see \"parley help bench\")"
 
 // cmdBench measures a relay under load: "parley bench --server URL ...".
 // The work is internal/loadgen's; this reads flags and prints.
@@ -36,7 +36,7 @@ func cmdBench(c *cli, args []string) error {
 		c.notef("interrupted after %v: the figures cover the part that ran", res.Elapsed.Round(time.Millisecond))
 	}
 	if res.RelayError != "" {
-		c.notef("relay %s (pass --metrics URL if it serves them on --metrics-listen)", res.RelayError)
+		c.notef("relay %s (pass --metrics http://HOST:PORT/metrics, the relay's --metrics-listen address)", res.RelayError)
 	}
 	var text strings.Builder
 	res.WriteText(&text)
@@ -142,8 +142,9 @@ const benchUsage = `Flags:
     --drain D         how long to wait afterwards for answers (default 10s)
     --idle N          hold N more connections open, idle, one device each; on a
                       loopback relay from source addresses 127.0.0.2-254
-    --metrics URL     the relay's Prometheus metrics (default URL/metrics; an
-                      http:// URL for parleyd --metrics-listen)
+    --metrics URL     the relay's Prometheus metrics, which parleyd serves on
+                      its --metrics-listen address: http://HOST:PORT/metrics
+                      (without it, no relay figures)
     --json            print one JSON object instead of the report
 
 Each flag has a PARLEY_BENCH_ twin (PARLEY_BENCH_SENDERS=64 ...).
@@ -155,13 +156,15 @@ memory, and memory per idle connection. A progress line shows on
 standard error while it runs, when that is a terminal and without --json.
 
 Every device registers through the relay's open registration, which allows
-10 per hour per network by default, and each connection takes a challenge.
-Start the relay for benchmarks with higher limits, for example:
+10 per hour per network by default, each connection takes a challenge, and
+each device's requests are limited (60 a minute by default; an e2ee Send
+makes some). Start the relay for benchmarks with higher limits, for example:
 
     parleyd --dev --data /tmp/pd --listen 127.0.0.1:8443 \
-        --register-rate 1000000/1h --challenge-rate 1000000/1m
+        --metrics-listen 127.0.0.1:9090 --register-rate 1000000/1h \
+        --challenge-rate 1000000/1m --device-rate 1000000/1m
     parley bench --server https://127.0.0.1:8443 --ca /tmp/pd/ca.pem \
-        --senders 64 --duration 30s
+        --metrics http://127.0.0.1:9090/metrics --senders 64 --duration 30s
 
 Each run registers new users named bench-*; e2ee vaults use the SDK's
 Argon2id costs (setup takes a few tenths of a second per device) and are

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 //	$RELAY     the relay's URL
 //	$RELAYCA   the relay's CA certificate file
 //	$RELAYDIR  the relay's data directory
+//	$RELAYMETRICS  its metrics, http://127.0.0.1:PORT/metrics
 //	PARLEY_PIN  set to 480715 (scripts override it per command)
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
@@ -87,6 +88,7 @@ func setupRelay(e *testscript.Env) error {
 		if h.bench { // as "parley help bench" tells operators
 			s.RegisterRate = server.Rate{Burst: 1_000_000, Per: time.Hour}
 			s.ChallengeRate = server.Rate{Burst: 1_000_000, Per: time.Minute}
+			s.DeviceRate = server.Rate{Burst: 1_000_000, Per: time.Minute}
 		}
 	})
 	h.waitServing()
@@ -94,6 +96,7 @@ func setupRelay(e *testscript.Env) error {
 	e.Setenv("RELAY", h.relay.URL)
 	e.Setenv("RELAYCA", h.relay.CAFile)
 	e.Setenv("RELAYDIR", h.relay.Dir)
+	e.Setenv("RELAYMETRICS", h.relay.MetricsURL)
 	e.Setenv("PARLEY_PIN", "480715")
 	if os.Getenv("GORACE") == "" {
 		// Under -race each parley process would otherwise sleep 1s at exit.
@@ -114,6 +117,7 @@ func harnessOf(ts *testscript.TestScript) *harness {
 //	relay token           restart it requiring registration tokens
 //	relay mailboxcap N    restart it holding at most N envelopes per device
 //	relay bench           restart it with the rate limits parley bench needs
+//	                      (and a new $RELAYMETRICS)
 //	relay capture USER    save the envelopes queued for USER's devices
 //	relay replay          submit the saved envelopes again
 //	relay connections N   wait until N devices are connected (listening)
@@ -140,6 +144,8 @@ func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 	case "bench":
 		h.bench = true
 		h.restart()
+		ts.Setenv("RELAYMETRICS", h.relay.MetricsURL) // a new listener
+
 	case "capture":
 		if len(args) != 2 {
 			ts.Fatalf("usage: relay capture USER")

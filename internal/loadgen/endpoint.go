@@ -27,7 +27,6 @@ const (
 	pathChallenge = "/v1/challenge"
 	pathRegister  = "/v1/register"
 	pathWS        = "/v1/ws"
-	pathMetrics   = "/metrics"
 )
 
 // Timeouts of the raw protocol's setup steps.
@@ -43,8 +42,9 @@ type Target struct {
 	// Roots are PEM CA certificates to trust instead of the system's (a
 	// development relay's ca.pem).
 	Roots []byte
-	// MetricsURL is the relay's Prometheus endpoint: "" means URL +
-	// "/metrics"; an http:// URL reaches a separate --metrics-listen.
+	// MetricsURL is the relay's Prometheus endpoint, which parleyd serves
+	// only on its --metrics-listen address ("http://HOST:PORT/metrics").
+	// Without it the run has no relay figures.
 	MetricsURL string
 }
 

@@ -134,6 +134,9 @@ func TestClosedLoopCounts(t *testing.T) {
 		if res.SubmitAck.P99 != 10*time.Millisecond || res.SubmitDeliver.Max != 11*time.Millisecond {
 			t.Errorf("p99 ack %v, max deliver %v; want 10ms, 11ms", res.SubmitAck.P99, res.SubmitDeliver.Max)
 		}
+		if !strings.Contains(res.RelayError, "no metrics URL") {
+			t.Errorf("a run without a metrics URL says %q", res.RelayError)
+		}
 		if res.Elapsed != 251*time.Millisecond {
 			t.Errorf("elapsed %v, want 251ms (the last delivery)", res.Elapsed)
 		}

@@ -19,13 +19,13 @@ func benchRelay(t *testing.T, configure ...func(*server.Server)) loadgen.Target 
 	t.Helper()
 	open := server.Rate{Burst: 100_000, Per: time.Minute}
 	r := servertest.Start(t, append([]func(*server.Server){func(s *server.Server) {
-		s.RegisterRate, s.ChallengeRate = open, open
+		s.RegisterRate, s.ChallengeRate, s.DeviceRate = open, open, open
 	}}, configure...)...)
 	ca, err := os.ReadFile(r.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return loadgen.Target{URL: r.URL, Roots: ca}
+	return loadgen.Target{URL: r.URL, Roots: ca, MetricsURL: r.MetricsURL}
 }
 
 // checkResult checks what every successful run must show.
@@ -150,7 +150,7 @@ func TestRawRefusesOversizedPayload(t *testing.T) {
 func TestRegistrationRateLimited(t *testing.T) {
 	r := servertest.Start(t)
 	ca, _ := os.ReadFile(r.CAFile)
-	target := loadgen.Target{URL: r.URL, Roots: ca}
+	target := loadgen.Target{URL: r.URL, Roots: ca, MetricsURL: r.MetricsURL}
 	_, err := loadgen.Run(context.Background(), loadgen.Config{Target: target, Senders: 8}, loadgen.NewRaw(target))
 	if loadgen.ErrorCode(err) != "rate-limited" {
 		t.Errorf("16 registrations at the default limit: %v", err)

@@ -23,13 +23,13 @@ func TestMain(m *testing.M) {
 func run(t *testing.T, cfg loadgen.Config) *loadgen.Result {
 	t.Helper()
 	open := server.Rate{Burst: 100_000, Per: time.Minute}
-	r := servertest.Start(t, func(s *server.Server) { s.RegisterRate, s.ChallengeRate = open, open })
+	r := servertest.Start(t, func(s *server.Server) { s.RegisterRate, s.ChallengeRate, s.DeviceRate = open, open, open })
 	ca, err := os.ReadFile(r.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfg.Target = loadgen.Target{URL: r.URL, Roots: ca}
+	cfg.Target = loadgen.Target{URL: r.URL, Roots: ca, MetricsURL: r.MetricsURL}
 	res, err := loadgen.Run(context.Background(), cfg, e2ee.New(e2ee.Config{Server: r.URL, CAFile: r.CAFile, Dir: dir}))
 	if err != nil {
 		t.Fatal(err)
