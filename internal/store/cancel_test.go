@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,6 +35,9 @@ func TestCancelledCallerDoesNotRace(t *testing.T) {
 		s.AddDevice(ctx, store.Device{Address: addr.Address{User: u}, Key: []byte("key"), Cert: []byte("cert")})
 		s.TakeBundle(ctx, addr.Address{User: u, Device: 1})
 		s.ReplaceIdentity(ctx, store.User{ID: u, Identity: []byte("identity")})
+		dave := addr.UserID(fmt.Sprintf("dave%d", i))
+		s.Register(ctx, store.Registration{User: store.User{ID: dave, Identity: []byte("identity")},
+			Device: store.Device{Key: []byte("key"), Cert: []byte("cert")}})
 		cancel()
 	}
 }

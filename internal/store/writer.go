@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -46,7 +47,19 @@ type writeOp struct {
 	run     func(t *txn) error
 	err     error
 	done    chan struct{}
+	// state is opQueued until the writer claims the op (opClaimed) or
+	// its caller gives up first (opAbandoned): an abandoned op never runs,
+	// and a claimed one is waited for, so run's captured results are
+	// never written while the caller reads them.
+	state atomic.Int32
 }
+
+// writeOp states.
+const (
+	opQueued int32 = iota
+	opClaimed
+	opAbandoned
+)
 
 // writer owns the write connection. Its zero value is not usable; see
 // newWriter. Its methods other than do and close run on its goroutine only.
@@ -97,7 +110,11 @@ func (w *writer) do(ctx context.Context, durable bool, weight int, run func(*txn
 	case <-op.done:
 		return op.err
 	case <-ctx.Done():
-		return ctx.Err()
+		if op.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err() // the writer will skip it
+		}
+		<-op.done // running: at most one transaction away
+		return op.err
 	}
 }
 
@@ -174,8 +191,8 @@ func (w *writer) gather() []*writeOp {
 func (w *writer) commit(batch []*writeOp) {
 	live := batch[:0]
 	for _, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			w.reply(op, err)
+		if err := op.ctx.Err(); err != nil || !op.state.CompareAndSwap(opQueued, opClaimed) {
+			w.reply(op, cmp.Or(err, context.Canceled))
 			continue
 		}
 		live = append(live, op)
