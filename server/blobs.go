@@ -191,7 +191,8 @@ func (r *relay) handleBlobFinish(w http.ResponseWriter, req *http.Request) {
 }
 
 // handleBlobDownload serves a finished blob to anyone who knows its ID,
-// with Range support; the bytes are end-to-end ciphertext.
+// whole or one range of it (blobrange.go); the bytes are end-to-end
+// ciphertext.
 func (r *relay) handleBlobDownload(w http.ResponseWriter, req *http.Request) {
 	if !r.blobs.downloadL.allow(clientKey(req.RemoteAddr)) {
 		r.writeError(w, wire.Errorf(wire.CodeRateLimited, "too many downloads from this network"))
@@ -208,12 +209,7 @@ func (r *relay) handleBlobDownload(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer rd.Close()
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("ETag", `"`+id.String()+`"`)
-	iw := &idleWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
-	http.ServeContent(iw, req, "", time.Time{}, rd)
+	r.serveBlob(w, req, rd)
 }
 
 func (r *relay) handleBlobList(w http.ResponseWriter, req *http.Request, dev store.Device, _ []byte) {

@@ -80,6 +80,7 @@ var codeInfo = [...]struct {
 	CodeOffset:    {"offset", http.StatusConflict},
 	CodeBlobState: {"blob-state", http.StatusConflict},
 	CodeChecksum:  {"checksum", http.StatusUnprocessableEntity},
+	CodeRange:     {"bad-range", http.StatusRequestedRangeNotSatisfiable},
 
 	CodeUnlockLocked:  {"unlock-locked", http.StatusGone},
 	CodeUnlockUnknown: {"unlock-unknown", http.StatusNotFound},
