@@ -11,14 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"parley.dev/internal/fanout"
-	"parley.dev/internal/private"
 	"parley.dev/internal/store"
 	"parley.dev/internal/unlock"
 	"parley.dev/internal/wire"
@@ -85,9 +83,9 @@ type Server struct {
 	// StoreWriters is how many write connections a PostgreSQL store uses
 	// (store.Options.Writers; default 2).
 	StoreWriters int
-	// NoMigrate makes Start check that the database schema is current
-	// instead of migrating it (run store migrations as a step of their
-	// own: parleyd migrate).
+	// NoMigrate makes Start check that the database schemas (the store's
+	// and the blob store's) are current instead of migrating them: run
+	// the migrations as a step of their own (Migrate; parleyd migrate).
 	NoMigrate bool
 	// NATSURL, if set, is the NATS server (comma-separated nats:// URLs)
 	// that carries wake-ups between relay nodes sharing one PostgreSQL
@@ -450,22 +448,10 @@ func (r *relay) check(s *Server) error {
 }
 
 func (r *relay) openStore(ctx context.Context, s *Server) error {
-	dsn := s.StoreDSN
-	if s.DataDir != "" {
-		// Only the relay's user may read anything in it: create it 0700
-		// and tighten whatever an earlier version or a careless copy left
-		// readable by others.
-		if err := private.Dir(s.DataDir); err != nil {
-			return fmt.Errorf("server: data directory: %w", err)
-		}
-		if err := private.Tighten(s.DataDir); err != nil {
-			return fmt.Errorf("server: data directory: %w", err)
-		}
+	if err := s.prepareDataDir(); err != nil {
+		return err
 	}
-	if dsn == "" {
-		dsn = filepath.Join(s.DataDir, DatabaseFile)
-	}
-	st, err := store.Open(ctx, dsn, store.Options{
+	st, err := store.Open(ctx, s.storeDSN(), store.Options{
 		MailboxCap:         r.mailboxCap,
 		TTL:                r.ttl,
 		NoticeTTL:          r.ttl,

@@ -74,7 +74,8 @@ const usage = `Usage:
   parleyd token-key [--out PREFIX]        make a registration token key pair
   parleyd token --key FILE [--ttl D] USER mint a registration token for USER
   parleyd migrate [--data DIR | --store DSN]
-                                          bring the database schema up to date
+                                          bring the database schemas (the store's
+                                          and the blob store's) up to date
 
 TLS (exactly one):
   --dev                   development: a local CA and a certificate for
@@ -95,9 +96,9 @@ Relay:
                           or postgres://... for several relay nodes
   --store-writers N       write connections to PostgreSQL (default 2; more
                           for a remote database, 1 on a small shared box)
-  --migrate BOOL          migrate the schema at startup (default true); with
+  --migrate BOOL          migrate the schemas at startup (default true); with
                           false, run "parleyd migrate" first and the relay
-                          only checks that the schema is current
+                          only checks that the schemas are current
   --nats URL              NATS server(s), nats://host:port[,...]: carries
                           wake-ups between relay nodes sharing a PostgreSQL
                           --store (without it, a node learns of another's

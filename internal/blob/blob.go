@@ -177,6 +177,10 @@ type Options struct {
 	// LeaseTTL bounds one Append: its context is cut there, and another
 	// Append may take the blob after it (default DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// NoMigrate makes Open check that the schema is current (failing
+	// with ErrSchemaBehind if not) instead of migrating it: for
+	// deployments that migrate as a step of their own (parleyd migrate).
+	NoMigrate bool
 }
 
 // DefaultLeaseTTL is the default Options.LeaseTTL.

@@ -32,9 +32,41 @@ const (
 )
 
 // OpenDisk opens (creating) the disk store in dir: metadata in SQLite,
-// contents in files. Files without metadata (left by a crash between
-// writing and recording) are removed.
+// contents in files. It migrates the metadata's schema unless
+// opt.NoMigrate. Files without metadata (left by a crash between writing
+// and recording) are removed.
 func OpenDisk(ctx context.Context, dir string, opt Options) (Store, error) {
+	db, err := openMeta(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &disk{dir: filepath.Join(dir, dataDir)}
+	s, err := newSQLStore(ctx, db, sqliteDialect, d, opt)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := d.removeOrphans(ctx, s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// MigrateDisk brings the schema of the disk store in dir (created if
+// need be) up to date and returns the versions before and after.
+func MigrateDisk(ctx context.Context, dir string) (from, to int, err error) {
+	db, err := openMeta(ctx, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	return migrations.Migrate(ctx, db, sqliteDialect.migrateDialect())
+}
+
+// openMeta opens (creating) the metadata database of the disk store in
+// dir, private to the relay's user.
+func openMeta(ctx context.Context, dir string) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Join(dir, dataDir), dirMode); err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
@@ -56,17 +88,7 @@ PRAGMA synchronous = FULL;`); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	d := &disk{dir: filepath.Join(dir, dataDir)}
-	s, err := newSQLStore(ctx, db, sqliteDialect, d, opt)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := d.removeOrphans(ctx, s); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }
 
 // disk keeps contents in files.

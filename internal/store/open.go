@@ -141,7 +141,7 @@ func Migrate(ctx context.Context, dsn string) (from, to int, err error) {
 		return 0, 0, err
 	}
 	defer db.Close()
-	return migrate(ctx, db, d)
+	return migrateDB(ctx, db, d)
 }
 
 // openWriteDB opens a write connection to dsn, as Open would.
@@ -196,7 +196,7 @@ func prepareSchema(ctx context.Context, db *sql.DB, d dialect, opt Options) erro
 	if opt.NoMigrate {
 		return checkSchema(ctx, db, d)
 	}
-	_, _, err := migrate(ctx, db, d)
+	_, _, err := migrateDB(ctx, db, d)
 	return err
 }
 
