@@ -77,7 +77,7 @@ func (s *Server) blobLocation() (postgres bool, where string) {
 }
 
 func (r *relay) openBlobs(ctx context.Context, s *Server) error {
-	opt := blob.Options{Now: r.now, Logger: r.log, NoMigrate: s.NoMigrate}
+	opt := blob.Options{Now: r.now, Logger: r.log, NoMigrate: s.NoMigrate, CheckpointInterval: s.CheckpointInterval}
 	var st blob.Store
 	var err error
 	if pg, where := s.blobLocation(); pg {

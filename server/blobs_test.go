@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"parley.dev/internal/wire"
+	"parley.dev/server"
 	"parley.dev/server/internal/testclient"
 	"parley.dev/server/servertest"
 )
@@ -252,5 +254,51 @@ func TestBlobAccess(t *testing.T) {
 	}
 	if g := capRequest(t, laptop, upLaptop, "PATCH", blobPath(upLaptop.ID), 0, part); g.Code() != wire.CodeUnauthorized {
 		t.Errorf("revoked device's capability: %d %v", g.Status, g.Err())
+	}
+}
+
+// TestBlobsGoneFromDisk is the canary of blob deletion: a finished blob
+// deleted by its owner, and a finished and an unfinished blob that expire,
+// leave their bytes and IDs in no file of the relay's data directory once
+// the checkpoint interval has passed (the unfinished one's metadata holds the
+// tail of its ciphertext in its running SHA-256 state).
+func TestBlobsGoneFromDisk(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	clk := servertest.NewClock(epoch)
+	r := startRelay(t, withClock(clk), func(s *server.Server) {
+		s.CheckpointInterval, s.SweepInterval = interval, 50*time.Millisecond
+	})
+	alice := register(t, r, "alice")
+	marker := []byte("RELAY-BLOB-MARKER-5ca1ab1e-00112233") // 35 bytes
+	data := bytes.Repeat(marker, 3000)
+	needle := marker[:32]
+	deleted, expired := uploadBlob(t, alice, data), uploadBlob(t, alice, data)
+	partial := createBlob(t, alice, len(data))
+	if g := capRequest(t, alice, partial, "PATCH", blobPath(partial.ID), 0, data[:100]); g.Err() != nil {
+		t.Fatal(g.Err())
+	}
+	if got := filesHolding(t, r.Dir, needle); len(got) < 3 {
+		t.Fatalf("the blobs are in %v: the scan cannot see them", got)
+	}
+	if _, err := alice.Call("DELETE", blobPath(deleted.ID), nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(server.DefaultBlobTTL + time.Hour) // past every expiry
+	start := time.Now()
+	ups := []*wire.BlobUpload{deleted, expired, partial}
+	waitFor(t, func() bool {
+		left := len(filesHolding(t, r.Dir, needle))
+		for _, up := range ups {
+			left += len(filesHolding(t, r.Dir, up.ID[:]))
+		}
+		return left == 0
+	})
+	if took := time.Since(start); took > interval+5*time.Second { // slack for a loaded machine
+		t.Errorf("blobs gone %v after their expiry, want within about %v", took, interval)
+	}
+	for _, up := range ups {
+		if g := get(t, alice, "GET", blobPath(up.ID)); g.Code() != wire.CodeNoBlob {
+			t.Errorf("a removed blob answers %d %v", g.Status, g.Err())
+		}
 	}
 }

@@ -177,11 +177,12 @@ type Server struct {
 	// in case a wake-up was lost (DefaultRecheckInterval).
 	RecheckInterval time.Duration
 	// CheckpointInterval bounds how long an acknowledged or expired
-	// envelope's bytes stay in any file of a SQLite store: that often the
-	// WAL is checkpointed into the database (where secure_delete has
-	// zeroed them) and truncated, and once more at Shutdown
-	// (store.DefaultCheckpointInterval, one minute; negative: only at
-	// Shutdown). PostgreSQL ignores it.
+	// envelope's bytes, and an expired or deleted blob's metadata, stay in
+	// any file of a SQLite store: that often each WAL is checkpointed into
+	// its database (where secure_delete has zeroed them) and truncated,
+	// and once more at Shutdown (store.DefaultCheckpointInterval, one
+	// minute; negative: only at Shutdown). PostgreSQL ignores it. A blob's
+	// file is removed when it expires or is deleted.
 	CheckpointInterval time.Duration
 	// MaxDeviceConns is the most WebSockets one device may have open
 	// (DefaultMaxDeviceConns); a newer one displaces the oldest, which is

@@ -114,8 +114,9 @@ Relay:
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
   --checkpoint-interval DURATION
                           how long, at most, an acknowledged envelope's
-                          bytes stay in any file of the SQLite store
-                          (default 1m; also done at shutdown)
+                          bytes, or a deleted blob's metadata, stay in any
+                          file of the SQLite stores (default 1m; also done
+                          at shutdown)
   --max-conns N           most WebSocket connections in all (default 100000);
                           each idle one costs about 10 kB and a file descriptor
   --max-device-conns N    most WebSocket connections per device (default 4);
