@@ -9,6 +9,7 @@ import (
 
 	"parley.dev/internal/blob"
 	"parley.dev/internal/store"
+	"parley.dev/internal/stream"
 	"parley.dev/internal/wire"
 )
 
@@ -51,8 +52,11 @@ func (r *relay) handleBlobCreate(w http.ResponseWriter, req *http.Request, dev s
 		r.writeError(w, wire.Errorf(wire.CodeMalformed, "want a blob-create frame"))
 		return
 	}
-	if c.Size > uint64(r.blobs.maxSize) {
-		r.writeError(w, wire.Errorf(wire.CodeTooLarge, "blob exceeds "+strconv.FormatInt(r.blobs.maxSize, 10)+" bytes"))
+	// The limit is on files: their encryption adds a header and a tag per
+	// 64 KiB chunk (internal/stream), so that a file of exactly the
+	// limit goes.
+	if c.Size > uint64(stream.CiphertextSize(r.blobs.maxSize)) {
+		r.writeError(w, wire.Errorf(wire.CodeTooLarge, "blob exceeds a file of "+strconv.FormatInt(r.blobs.maxSize, 10)+" bytes"))
 		return
 	}
 	now := r.now()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"parley.dev/internal/stream"
 	"parley.dev/internal/wire"
 	"parley.dev/server"
 	"parley.dev/server/internal/testclient"
@@ -300,5 +301,21 @@ func TestBlobsGoneFromDisk(t *testing.T) {
 		if g := get(t, alice, "GET", blobPath(up.ID)); g.Code() != wire.CodeNoBlob {
 			t.Errorf("a removed blob answers %d %v", g.Status, g.Err())
 		}
+	}
+}
+
+// TestBlobSizeLimitIsAFile: the relay's size limit is on files, so the
+// blob of a file of exactly MaxBlobSize bytes (the file plus the stream's
+// header and tags) is accepted, and one byte more is too large.
+func TestBlobSizeLimitIsAFile(t *testing.T) {
+	const limit = 1 << 20
+	r := startRelay(t, func(s *server.Server) { s.MaxBlobSize = limit })
+	alice := register(t, r, "alice")
+	size := stream.CiphertextSize(limit)
+	if _, err := alice.Call("POST", "/v1/blobs", &wire.BlobCreate{Size: uint64(size)}); err != nil {
+		t.Fatalf("the blob of a file of the limit: %v", err)
+	}
+	if _, err := alice.Call("POST", "/v1/blobs", &wire.BlobCreate{Size: uint64(size + 1)}); codeOf(err) != wire.CodeTooLarge {
+		t.Fatalf("one byte more: %v, want too-large", err)
 	}
 }

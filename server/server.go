@@ -193,8 +193,9 @@ type Server struct {
 	// connection costs about 10 kB of memory and one file descriptor.
 	MaxConns int
 
-	// MaxBlobSize is the largest attachment blob accepted, in bytes
-	// (DefaultMaxBlobSize).
+	// MaxBlobSize is the largest attachment file accepted, in bytes
+	// (DefaultMaxBlobSize); its blob is larger by the encryption's
+	// overhead (17 bytes and 16 per 64 KiB).
 	MaxBlobSize int64
 	// BlobTTL is how long a finished blob is kept (DefaultBlobTTL); an
 	// unfinished upload expires DefaultBlobUploadTTL after it began.
