@@ -294,8 +294,7 @@ func (c *Client) uploadOnce(ctx context.Context, u *uploadRec, progress func(don
 		return sum, false, err
 	}
 	defer src.Close()
-	ps := &partSender{ctx: ctx, rc: rc, up: u.Up, sent: stored, part: minPart, h: sha256.New(),
-		total: int64(u.Up.Size), plain: u.Size, progress: progress}
+	ps := newPartSender(ctx, rc, u.Up, stored, u.Size, progress)
 	if err := encryptTo(ps, u, src); err != nil {
 		return sum, ps.sent > stored, err
 	}
@@ -465,6 +464,15 @@ type partSender struct {
 	plain       int64 // plaintext size, for progress
 	progress    func(done, total int64)
 	transferred int64
+}
+
+// newPartSender starts sending the blob of up, of which the relay has
+// stored bytes, for a file of plain bytes. Its buffer is allocated once at
+// the largest part: growing it part after part left garbage that doubled
+// an upload's memory.
+func newPartSender(ctx context.Context, rc *relay.Client, up *wire.BlobUpload, stored uint64, plain int64, progress func(done, total int64)) *partSender {
+	return &partSender{ctx: ctx, rc: rc, up: up, sent: stored, part: minPart, h: sha256.New(),
+		buf: make([]byte, 0, min(maxPart, int64(up.Size))), total: int64(up.Size), plain: plain, progress: progress}
 }
 
 func (p *partSender) Write(b []byte) (int, error) {
