@@ -126,6 +126,15 @@ Relay:
   --device-rate RATE      authenticated requests per device (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
+  --max-blob-size BYTES   largest attachment file (default 104857600)
+  --blob-ttl DURATION     how long an attachment is kept after its upload
+                          (default 720h; an unfinished upload: 24h)
+  --blob-quota BYTES      attachment bytes one user may keep (default
+                          1073741824)
+  --blob-upload-rate RATE blob creations and upload requests per device
+                          (default 600/1m)
+  --blob-download-rate RATE
+                          blob downloads per client network (default 600/1m)
   --unlock-max-failures N wrong PINs in a row after which a vault's relay
                           key is destroyed for good (default 10)
   --unlock-rate RATE      unlock requests per client network (default 120/1m)
