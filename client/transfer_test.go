@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"parley.dev/client"
 	"parley.dev/server"
+	"parley.dev/server/servertest"
 )
 
 // statusOf returns the status of message id in c's conversation with user.
@@ -220,5 +223,80 @@ func TestListenTransfers(t *testing.T) {
 	var buf bytes.Buffer
 	if err := bob.SaveAttachment(ctx, lateID, &buf, nil); err != nil || !bytes.Equal(buf.Bytes(), lateData) {
 		t.Fatalf("the file uploaded by Listen: %v", err)
+	}
+}
+
+// blobFile returns the path of the relay's only blob file.
+func blobFile(t *testing.T, r *servertest.Relay) string {
+	t.Helper()
+	var found []string
+	filepath.WalkDir(filepath.Join(r.Dir, server.BlobsDir, "data"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if len(found) != 1 {
+		t.Fatalf("the relay holds %d blob files, want 1", len(found))
+	}
+	return found[0]
+}
+
+// TestBadBlobsRefused: a blob the relay altered (one bit of a middle
+// chunk) is refused, ErrAttachmentCorrupt, and nothing of it is kept: no
+// file to open, the automatic download reports it once (an EventError
+// naming the message) and does not try again. A blob the relay no longer
+// has (expired) is ErrAttachmentGone.
+func TestBadBlobsRefused(t *testing.T) {
+	t.Parallel()
+	clk := servertest.NewClock(time.Now())
+	r := startRelay(t, func(s *server.Server) { s.Now = clk.Now })
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	bob.AutoDownload = 1 << 20
+	path, _ := randomFile(t, 300_000)
+	id, err := alice.SendFile(context.Background(), "bob", path, client.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := blobFile(t, r)
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x10
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reported := 0
+	for _, e := range syncNow(t, bob) {
+		if e.Kind == client.EventError && e.Message != nil && e.Message.ID == id && errors.Is(e.Err, client.ErrAttachmentCorrupt) {
+			reported++
+		}
+		if e.Kind == client.EventDownloaded {
+			t.Fatal("a corrupt blob was reported downloaded")
+		}
+	}
+	if reported != 1 {
+		t.Fatalf("the corrupt automatic download was reported %d times, want once", reported)
+	}
+	for _, e := range syncNow(t, bob) {
+		if e.Kind == client.EventError {
+			t.Fatalf("the next Sync tried again: %v", e.Err)
+		}
+	}
+	if err := bob.Download(context.Background(), id, nil); !errors.Is(err, client.ErrAttachmentCorrupt) {
+		t.Fatalf("Download of a corrupt blob: %v", err)
+	}
+	if _, err := bob.OpenAttachment(id); !errors.Is(err, client.ErrNoAttachment) {
+		t.Fatalf("OpenAttachment after a refused download: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := bob.SaveAttachment(context.Background(), id, &buf, nil); !errors.Is(err, client.ErrAttachmentCorrupt) || buf.Len() > 0 {
+		t.Fatalf("SaveAttachment of a corrupt blob: %v, %d bytes written", err, buf.Len())
+	}
+
+	clk.Advance(server.DefaultBlobTTL + time.Hour)
+	if err := bob.Download(context.Background(), id, nil); !errors.Is(err, client.ErrAttachmentGone) {
+		t.Fatalf("Download of an expired blob: %v", err)
 	}
 }
