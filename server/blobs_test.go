@@ -319,3 +319,30 @@ func TestBlobSizeLimitIsAFile(t *testing.T) {
 		t.Fatalf("one byte more: %v, want too-large", err)
 	}
 }
+
+// TestBlobsAcrossNodes: with a PostgreSQL store every relay node sees
+// every blob, and an upload capability issued by one node works on
+// another (they derive it from the secret the store shares): a blob
+// created on node 0, uploaded through node 1 and finished on node 0
+// downloads from node 1.
+func TestBlobsAcrossNodes(t *testing.T) {
+	c := startCluster(t, 2, "")
+	alice := register(t, c.nodes[0], "alice")
+	data := bytes.Repeat([]byte("across nodes "), 50_000)
+	up := createBlob(t, alice, len(data))
+	on1 := c.on(1, alice)
+	half := len(data) / 2
+	if g := capRequest(t, on1, up, "PATCH", blobPath(up.ID), 0, data[:half]); g.Err() != nil {
+		t.Fatalf("a part on another node: %v", g.Err())
+	}
+	if g := capRequest(t, alice, up, "PATCH", blobPath(up.ID), uint64(half), data[half:]); g.Err() != nil {
+		t.Fatalf("the rest on the first node: %v", g.Err())
+	}
+	fin, _ := wire.Marshal(&wire.BlobFinish{SHA256: sha256.Sum256(data)})
+	if g := capRequest(t, alice, up, "POST", blobPath(up.ID)+"/finish", 0, fin); g.Err() != nil {
+		t.Fatalf("finish: %v", g.Err())
+	}
+	if g := get(t, on1, "GET", blobPath(up.ID), "Range", "bytes=10-"); g.Status != 206 || !bytes.Equal(g.Body, data[10:]) {
+		t.Fatalf("download from the other node: %d %v", g.Status, g.Err())
+	}
+}
