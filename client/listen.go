@@ -237,7 +237,8 @@ func (p *processor) sendAcks(ctx context.Context) error {
 // sent on every (re)connection, and Send uses Listen's connection.
 // Interrupted uploads resume, and received attachments of at most
 // AutoDownload bytes are downloaded (EventDownloaded), in the background:
-// at every (re)connection and as such messages arrive.
+// at every (re)connection, as such messages arrive, and at every
+// keepalive (30 s).
 //
 // fn is called from one goroutine, one event at a time and in order; it
 // may call the Client's methods (Send, History ...). A slow fn delays
@@ -318,6 +319,7 @@ func (c *Client) keepAlive(ctx context.Context, conn *relay.Conn) {
 				conn.Close()
 				return
 			}
+			c.wakeTransfers() // what waits for the relay's HTTP side (a refusal for now) is retried
 		}
 	}
 }
