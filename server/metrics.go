@@ -31,7 +31,11 @@ type metrics struct {
 	delivered        atomic.Int64 // Deliver frames sent
 	acked            atomic.Int64
 	expired          atomic.Int64
-	rejected         [128]atomic.Int64 // by wire.Code (the blob codes are 80-89)
+	// rejected counts refusals by code: one counter for every code wire
+	// defines (the map is built once and only read afterwards), and
+	// rejectedOther for any other.
+	rejected      map[wire.Code]*atomic.Int64
+	rejectedOther atomic.Int64
 
 	challenges atomic.Int64 // issued
 	fanoutUp   func() int64 // 1 while wake-ups reach every node
@@ -62,14 +66,21 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 func newMetrics() *metrics {
-	return &metrics{store: make(map[string]*histogram), fanoutUp: func() int64 { return 1 }}
+	m := &metrics{store: make(map[string]*histogram), fanoutUp: func() int64 { return 1 },
+		rejected: make(map[wire.Code]*atomic.Int64)}
+	for _, c := range wire.ErrorCodes() {
+		m.rejected[c] = new(atomic.Int64)
+	}
+	return m
 }
 
 // reject counts one refused request or envelope.
 func (m *metrics) reject(c wire.Code) {
-	if int(c) < len(m.rejected) {
-		m.rejected[c].Add(1)
+	if n := m.rejected[c]; n != nil {
+		n.Add(1)
+		return
 	}
+	m.rejectedOther.Add(1)
 }
 
 // storeOp records the latency of one store call.
@@ -114,12 +125,10 @@ func (m *metrics) write(w io.Writer) {
 
 func (m *metrics) writeRejected(w io.Writer) {
 	header(w, "parley_rejected_total", "counter", "Requests and envelopes refused, by error code.")
-	for c := wire.Code(1); int(c) < len(m.rejected); c++ {
-		if !c.Known() {
-			continue
-		}
+	for _, c := range wire.ErrorCodes() {
 		fmt.Fprintf(w, "parley_rejected_total{reason=%q} %d\n", c.String(), m.rejected[c].Load())
 	}
+	fmt.Fprintf(w, "parley_rejected_total{reason=\"other\"} %d\n", m.rejectedOther.Load())
 }
 
 func (m *metrics) writeStore(w io.Writer) {

@@ -12,7 +12,10 @@ import (
 	"parley.dev/client"
 )
 
-// sendFile sends one file: "parley send USER --file PATH [CAPTION]".
+// sendFile sends one file: "parley send USER --file PATH [CAPTION]". As
+// for a text, once the file is stored for sending, an unreachable relay
+// or one that refuses it for now means "queued" and success: the next
+// sync resumes the upload where it stopped and sends the message.
 func (c *cli) sendFile(cl *client.Client, to, path, caption string) error {
 	p := c.progress("sending " + filepath.Base(path))
 	id, err := cl.SendFile(c.ctx, to, path, client.FileOptions{
@@ -21,10 +24,10 @@ func (c *cli) sendFile(cl *client.Client, to, path, caption string) error {
 	p.done()
 	status := "sent"
 	switch {
-	case errors.Is(err, client.ErrUnreachable) && id != client.MessageID{}:
+	case errors.Is(err, client.ErrQueued):
 		status = "queued"
-		c.notef("the relay is unreachable: the file waits and resumes where it stopped")
-		c.notef("hint: run \"parley sync\" later to finish sending it (keep the file unchanged)")
+		c.noteQueued(err, "the file waits and resumes where it stopped")
+		c.notef("keep %s unchanged until it is sent: the upload reads it from there", path)
 	case errors.Is(err, client.ErrTooLarge):
 		return withHints(errors.New("the file is larger than the relay accepts"), "send a smaller file, or ask the relay's operator")
 	case errors.Is(err, client.ErrQuota):

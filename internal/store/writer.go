@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -47,10 +46,9 @@ type writeOp struct {
 	run     func(t *txn) error
 	err     error
 	done    chan struct{}
-	// state is opQueued until the writer claims the op (opClaimed) or
-	// its caller gives up first (opAbandoned): an abandoned op never runs,
-	// and a claimed one is waited for, so run's captured results are
-	// never written while the caller reads them.
+	// state says who has the op: its caller may abandon it while it is
+	// queued (do's context ended), the writer claims it before running
+	// it; whichever comes first wins.
 	state atomic.Int32
 }
 
@@ -100,7 +98,10 @@ func newWriter(ctx context.Context, db *sql.DB, d dialect, log *slog.Logger, que
 }
 
 // do queues run and waits for the commit (or failure) of its batch. If ctx
-// ends first, do returns ctx's error and run may still commit later.
+// ends while run is still queued, do returns ctx's error and run never
+// runs; if the writer has taken it already, do waits for its batch (a
+// short transaction), so that run never writes the caller's variables
+// after do has returned.
 func (w *writer) do(ctx context.Context, durable bool, weight int, run func(*txn) error) error {
 	op := &writeOp{ctx: ctx, durable: durable, weight: weight, run: run, done: make(chan struct{})}
 	if err := w.enqueue(op); err != nil {
@@ -111,9 +112,9 @@ func (w *writer) do(ctx context.Context, durable bool, weight int, run func(*txn
 		return op.err
 	case <-ctx.Done():
 		if op.state.CompareAndSwap(opQueued, opAbandoned) {
-			return ctx.Err() // the writer will skip it
+			return ctx.Err()
 		}
-		<-op.done // running: at most one transaction away
+		<-op.done
 		return op.err
 	}
 }
@@ -191,8 +192,11 @@ func (w *writer) gather() []*writeOp {
 func (w *writer) commit(batch []*writeOp) {
 	live := batch[:0]
 	for _, op := range batch {
-		if err := op.ctx.Err(); err != nil || !op.state.CompareAndSwap(opQueued, opClaimed) {
-			w.reply(op, cmp.Or(err, context.Canceled))
+		if !op.state.CompareAndSwap(opQueued, opClaimed) {
+			continue // its caller gave up on it: nobody waits
+		}
+		if err := op.ctx.Err(); err != nil {
+			w.reply(op, err)
 			continue
 		}
 		live = append(live, op)
