@@ -70,7 +70,10 @@ var (
 const (
 	nsUploads     = "uploads"
 	nsAttachments = "attachments"
-	attFilePrefix = "att/"
+	// nsAutoDownload indexes the attachments waiting for automatic
+	// download: key message ID, value the conversation.
+	nsAutoDownload = "autodl"
+	attFilePrefix  = "att/"
 )
 
 // attachRec is an attachment this device knows of: the pointer (with its
@@ -110,7 +113,10 @@ func (c *Client) fileAttachment(tx *vault.Tx, conv addr.UserID, outgoing bool, m
 	limit := c.AutoDownload
 	rec := attachRec{V: recordVersion, Contact: string(conv), Outgoing: outgoing, Ptr: *m.Attachment,
 		Auto: limit > 0 && size <= limit}
-	return putJSON(tx, nsAttachments, m.ID.String(), &rec)
+	if err := putJSON(tx, nsAttachments, m.ID.String(), &rec); err != nil || !rec.Auto {
+		return err
+	}
+	return tx.Put(nsAutoDownload, m.ID.String(), []byte(conv))
 }
 
 // loadAttachment reads an attachment record.

@@ -135,14 +135,17 @@ func TestAutoDownloadBelowLimit(t *testing.T) {
 	}
 }
 
-// cutProxy forwards TCP to the relay and cuts every connection after
-// limit bytes from the client while armed.
+// cutProxy forwards TCP to the relay and, while armed, cuts every
+// connection after limit bytes from the client (or, with down, from the
+// relay). served counts the bytes from the relay.
 type cutProxy struct {
-	l     net.Listener
-	to    string
-	armed atomic.Bool
-	limit int64
-	cuts  atomic.Int64
+	l      net.Listener
+	to     string
+	armed  atomic.Bool
+	down   bool
+	limit  int64
+	cuts   atomic.Int64
+	served atomic.Int64
 }
 
 func startCutProxy(t *testing.T, to string, limit int64) *cutProxy {
@@ -173,18 +176,53 @@ func (p *cutProxy) pipe(c net.Conn) {
 		return
 	}
 	defer s.Close()
+	armed := p.armed.Load()
 	var wg sync.WaitGroup
-	wg.Go(func() { io.Copy(c, s); c.Close() })
-	var src io.Reader = c
-	if p.armed.Load() {
-		src = io.LimitReader(c, p.limit)
-	}
-	n, _ := io.Copy(s, src)
-	if p.armed.Load() && n >= p.limit {
+	wg.Go(func() {
+		n, _ := io.Copy(countWriter{c, &p.served}, p.limited(s, armed && p.down))
+		if armed && p.down && n >= p.limit {
+			p.cuts.Add(1)
+		}
+		c.Close()
+	})
+	n, _ := io.Copy(s, p.limited(c, armed && !p.down))
+	if armed && !p.down && n >= p.limit {
 		p.cuts.Add(1)
 	}
 	s.Close()
 	wg.Wait()
+}
+
+func (p *cutProxy) limited(r io.Reader, cut bool) io.Reader {
+	if cut {
+		return io.LimitReader(r, p.limit)
+	}
+	return r
+}
+
+// countWriter counts what it writes.
+type countWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// viaProxy reopens c (closing it) with its relay reached through p, as
+// the same app restarted would be.
+func viaProxy(t *testing.T, c *client.Client, p *cutProxy) *client.Client {
+	t.Helper()
+	c.Close()
+	c = &client.Client{Home: c.Home, Server: "https://" + p.l.Addr().String(), AutoDownload: c.AutoDownload}
+	if err := c.Unlock(context.Background(), testPIN); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // TestUploadKilledHalfwayResumes: the connection drops in the middle of an
@@ -194,14 +232,8 @@ func TestUploadKilledHalfwayResumes(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t)
 	proxy := startCutProxy(t, r.Addr, 1_500_000)
-	url := "https://" + proxy.l.Addr().String()
-	alice := register(t, r, "alice")
 	bob := register(t, r, "bob")
-	alice.Close()
-	alice = &client.Client{Home: alice.Home, Server: url}
-	if err := alice.Unlock(context.Background(), testPIN); err != nil {
-		t.Fatal(err)
-	}
+	alice := viaProxy(t, register(t, r, "alice"), proxy)
 	path, data := randomFile(t, 3_000_000)
 	proxy.armed.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -221,12 +253,7 @@ func TestUploadKilledHalfwayResumes(t *testing.T) {
 		t.Fatalf("progress before the kill = %d", before)
 	}
 	proxy.armed.Store(false)
-	alice.Close()
-	alice = &client.Client{Home: alice.Home, Server: url}
-	if err := alice.Unlock(context.Background(), testPIN); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { alice.Close() })
+	alice = viaProxy(t, alice, proxy)
 	if _, err := alice.Sync(context.Background()); err != nil { // resumes the upload, sends the message
 		t.Fatalf("Sync after restart: %v", err)
 	}

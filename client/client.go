@@ -22,9 +22,10 @@ import (
 // value with Home set is ready for Create or Unlock.
 //
 // Locks, in the order they are taken: recvMu (one Sync or Listen),
-// flushMu (one outbox flush), preKeyMu (one prekey upload), fs.rekeyMu
-// (one SetFactors or ChangePIN), mu (the fields below; never held across
-// I/O).
+// transfers (one upload or download per attachment; Sync and Listen only
+// try them), flushMu (one outbox flush), preKeyMu (one prekey upload),
+// fs.rekeyMu (one SetFactors or ChangePIN), mu (the fields below; never
+// held across I/O).
 type Client struct {
 	// Home is the directory holding the device's vault (created by Create;
 	// made 0700 and its files 0600 whatever the umask, and tightened again
@@ -54,8 +55,11 @@ type Client struct {
 	// Logger receives operational events; nil is silent. It never
 	// receives message text, keys, PINs, tokens or link codes.
 	Logger *slog.Logger
-	// AutoDownload: Sync downloads received attachments of at most this
-	// many bytes into the vault; 0 downloads none (see Download).
+	// AutoDownload: received attachments of at most this many bytes are
+	// downloaded into the vault by themselves, by Sync before it returns
+	// and by Listen in the background (EventDownloaded says when one is
+	// there); 0 downloads none. Others wait for Download or
+	// SaveAttachment.
 	AutoDownload int64
 
 	recvMu   sync.Mutex
@@ -79,7 +83,10 @@ type Client struct {
 	backlog []Event
 	fs      factorState // the vault's factors (factors.go)
 
-	groups groupCache // group replicas, see grouprecords.go
+	groups    groupCache    // group replicas, see grouprecords.go
+	transfers transferLocks // one transfer per attachment (transfers.go)
+	// transferWake wakes Listen's transfer worker; nil when none runs.
+	transferWake chan struct{}
 }
 
 // Factor is an extra secret the vault's key is derived from, besides the

@@ -76,6 +76,28 @@
 // reported by the next Sync or Listen (TestUnannouncedMessageIsReported);
 // after a crash it may be reported twice, with the same ID.
 //
+// # Attachments
+//
+// SendFile (a path) and SendFileFrom (a stream) send a file: it is
+// encrypted on the device under a fresh key, chunk by chunk, uploaded to
+// the relay in parts, and the message carrying its key follows. Memory
+// stays flat whatever the size (BenchmarkAttachmentMemory). A network drop
+// is retried at once, resuming where the relay stopped, while attempts
+// make progress; otherwise SendFile returns ErrQueued and the upload
+// resumes by itself with the next Send, Sync or Listen, after a restart
+// too (TestSendFileOutcomeIsExact):
+//
+//	id, err := c.SendFile(ctx, "bob", "photo.jpg", client.FileOptions{
+//		ContentType: "image/jpeg", Progress: func(done, total int64) { ... },
+//	})
+//
+// A received attachment is an EventMessage whose Message.Attachment
+// describes it. Files of at most AutoDownload bytes are downloaded by
+// themselves (by Sync, or by Listen in the background, then
+// EventDownloaded); Download fetches any other, resuming after drops and
+// restarts. Files land in the vault, encrypted; OpenAttachment reads one
+// and SaveAttachment writes its plaintext where the app asks.
+//
 // # Several devices
 //
 // A user may have several devices, all with the same identity. To add

@@ -5,14 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"time"
 
 	"parley.dev/client/internal/relay"
+	"parley.dev/internal/addr"
 	"parley.dev/internal/stream"
 	"parley.dev/internal/vault"
 	"parley.dev/internal/wire"
@@ -22,17 +21,25 @@ import (
 // 4 MiB): a dropped connection loses at most that much.
 const checkpointChunks = 64
 
-// maxTransferAttempts bounds the retries of one Download or upload after
-// network errors; what is done stays done for the next call.
-const maxTransferAttempts = 5
-
 // Download fetches the file of message id from the relay into the vault,
 // unless it is there already. Each 64 KiB chunk is authenticated before it
 // is kept and the whole blob's SHA-256 is checked at the end; only then is
 // the file marked saved, so a broken or partial download is never shown.
-// After a network drop it resumes where it stopped (also in a later
-// call, after a restart). progress is optional.
+// After a network drop it resumes where it stopped (the last checkpoint,
+// at most 4 MiB back), at once while attempts make progress, else in a
+// later call, after a restart too. If the attachment is being downloaded
+// already (by Listen), Download waits for that. progress is optional.
 func (c *Client) Download(ctx context.Context, id MessageID, progress func(done, total int64)) error {
+	unlock, err := c.transfers.lock(ctx, id.String())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return c.download(ctx, id, progress)
+}
+
+// download is Download under id's transfer lock.
+func (c *Client) download(ctx context.Context, id MessageID, progress func(done, total int64)) error {
 	v, err := c.vault()
 	if err != nil {
 		return err
@@ -41,22 +48,21 @@ func (c *Client) Download(ctx context.Context, id MessageID, progress func(done,
 	if err != nil {
 		return err
 	}
-	var last error
-	for attempt := range maxTransferAttempts {
+	return retry(ctx, func() (bool, error) {
 		rec, err := loadAttachment(v, id)
-		if err != nil || rec.Saved {
-			return err
+		switch {
+		case err != nil || rec.Saved:
+			return false, err
+		case rec.Ptr.Size == 0: // an upload of this device, not finished
+			return false, fmt.Errorf("%w: still being sent", ErrNoAttachment)
 		}
 		d := &downloader{v: v, id: id, rec: rec, progress: progress}
-		last = d.run(ctx, rc)
-		if last == nil || !errors.Is(last, ErrUnreachable) || ctx.Err() != nil {
-			return last
+		if rec.Down != nil {
+			d.first = rec.Down.Chunks
 		}
-		if err := sleepCtx(ctx, backoffFor(attempt)); err != nil {
-			return err
-		}
-	}
-	return last
+		err = d.run(ctx, rc)
+		return d.saved > d.first, err
+	})
 }
 
 // downloader is one attempt at one download.
@@ -66,6 +72,8 @@ type downloader struct {
 	rec      *attachRec
 	progress func(done, total int64)
 	fw       *vault.FileWriter
+	first    uint64 // chunks checkpointed before this attempt
+	saved    uint64 // chunks checkpointed by this attempt
 	h        hash.Hash
 	hdr      stream.Header
 }
@@ -178,7 +186,8 @@ func (d *downloader) chunks(br io.Reader, first, n uint64, lastLen int64) error 
 			if err := d.fw.Sync(); err != nil {
 				return vaultErr(err)
 			}
-			d.saveProgress(&downloadProgress{Chunks: d.fw.Chunks(), Header: d.hdr[:], Hash: prev})
+			d.saved = d.fw.Chunks()
+			d.saveProgress(&downloadProgress{Chunks: d.saved, Header: d.hdr[:], Hash: prev})
 		}
 		if d.progress != nil {
 			d.progress(min(int64(i+1)*stream.EncChunkSize, total), total)
@@ -204,6 +213,9 @@ func (d *downloader) finish() error {
 			return err
 		}
 		rec.Saved, rec.Down, rec.Auto = true, nil, false
+		if err := tx.Delete(nsAutoDownload, d.id.String()); err != nil && !notFound(err) {
+			return err
+		}
 		return putJSON(tx, nsAttachments, d.id.String(), &rec)
 	}))
 }
@@ -220,45 +232,77 @@ func (d *downloader) saveProgress(p *downloadProgress) {
 	})
 }
 
-// autoDownload fetches the attachments marked for automatic download.
+// autoDownload fetches the attachments waiting for automatic download
+// (those of at most AutoDownload bytes, indexed in nsAutoDownload), skipping
+// any whose transfer runs elsewhere. Each one downloaded is reported
+// (EventDownloaded); one that can never be downloaded (gone from the
+// relay, corrupt) leaves the index and is reported as an EventError
+// naming its message; a network failure ends the round, and the next
+// connection tries again.
 func (c *Client) autoDownload(ctx context.Context) {
 	v, err := c.vault()
 	if err != nil {
 		return
 	}
-	recs, err := v.List(nsAttachments)
+	recs, err := v.List(nsAutoDownload)
 	if err != nil {
+		c.log.Warn("cannot list automatic downloads", "err", vaultErr(err))
 		return
 	}
 	for _, r := range recs {
-		var rec attachRec
-		if jsonErr := json.Unmarshal(r.Value, &rec); jsonErr != nil || !rec.Auto || rec.Saved {
-			continue
-		}
 		id, err := ParseMessageID(r.Key)
 		if err != nil {
 			continue
 		}
-		if err := c.Download(ctx, id, nil); err != nil {
-			c.log.Warn("automatic download failed", "err", err)
-			c.emitEvent(Event{Kind: EventError, Err: err})
+		unlock, _ := c.transfers.tryLock(r.Key)
+		if unlock == nil {
+			continue
+		}
+		err = c.download(ctx, id, nil)
+		unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if !c.downloaded(v, id, r.Value, err) {
+			return
 		}
 	}
 }
 
-// backoffFor is the wait before retry attempt+1 of a transfer.
-func backoffFor(attempt int) time.Duration {
-	return min(time.Second<<attempt, 30*time.Second)
+// downloaded reports the outcome of an automatic download (conv is the
+// index's value: the conversation) and says whether to go on with others.
+func (c *Client) downloaded(v *vault.Vault, id MessageID, conv []byte, err error) bool {
+	m := c.historyMessage(v, addr.UserID(conv), id)
+	switch {
+	case err == nil:
+		if m != nil {
+			c.emitEvent(Event{Kind: EventDownloaded, Message: m})
+		}
+		return true
+	case errors.Is(err, ErrUnreachable), errors.Is(err, ErrRateLimited):
+		c.log.Info("automatic downloads wait for the next connection", "err", err)
+		return false
+	}
+	c.log.Warn("automatic download failed", "err", err)
+	if verr := v.Update(func(tx *vault.Tx) error { return tx.Delete(nsAutoDownload, id.String()) }); verr != nil {
+		c.log.Warn("cannot drop an automatic download", "err", vaultErr(verr))
+	}
+	c.emitEvent(Event{Kind: EventError, Message: m, Err: err})
+	return true
 }
 
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+// historyMessage returns message id of conversation conv as History
+// shows it, or nil if it is gone.
+func (c *Client) historyMessage(v *vault.Vault, conv addr.UserID, id MessageID) *Message {
+	var h historyRec
+	err := v.Update(func(tx *vault.Tx) error { return getJSON(tx, historyNS(conv), id.String(), &h) })
+	if err != nil {
 		return nil
 	}
+	m := h.message(conv)
+	ms := []Message{m}
+	if savedAttachments(v, ms) != nil {
+		return nil
+	}
+	return &ms[0]
 }

@@ -50,10 +50,11 @@ var (
 	// ErrUnreachable: the relay could not be reached. Messages wait in
 	// the encrypted outbox and go out on the next Sync, Listen or Send.
 	ErrUnreachable = errors.New("client: relay unreachable")
-	// ErrQueued: Send stored the message in the encrypted outbox, but the
-	// relay was unreachable or refused it for now (rate limit, full
-	// mailbox, overload). It goes out by itself on the next Sync, Listen
-	// or Send: do not send it again. The error also matches its cause
+	// ErrQueued: Send stored the message in the encrypted outbox (or
+	// SendFile stored the file's upload), but the relay was unreachable or
+	// refused it for now (rate limit, full mailbox, overload). It goes out
+	// by itself on the next Sync, Listen or Send, an upload where it
+	// stopped: do not send it again. The error also matches its cause
 	// (ErrUnreachable, ErrRateLimited, a *RelayError ...).
 	ErrQueued = errors.New("client: queued: will be sent at the next sync")
 	// ErrUntrusted: the relay's certificate does not verify (wrong CA

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"parley.dev/client/internal/relay"
+	"parley.dev/internal/addr"
 	"parley.dev/internal/wire"
 )
 
@@ -23,8 +24,10 @@ const (
 	pingTimeout = 10 * time.Second
 )
 
-// Sync connects to the relay, sends the outbox, receives every message
-// queued for this device, stores and acknowledges them, and disconnects.
+// Sync connects to the relay, resumes interrupted uploads, sends the
+// outbox, receives every message queued for this device, stores and
+// acknowledges them, downloads the received attachments of at most
+// AutoDownload bytes (EventDownloaded), and disconnects.
 // It returns when the relay says the mailbox is drained (and has confirmed
 // the acknowledgements), with the events in order: new messages, messages
 // sent from the outbox, expiries, identity changes, and EventError for
@@ -91,16 +94,21 @@ func (c *Client) connect(ctx context.Context) (*relay.Conn, error) {
 		c.emitEvent(Event{Kind: EventError, Err: err})
 	}
 	errs, err := c.flush(ctx, conn)
-	for _, e := range errs {
-		if !errors.Is(e, ErrIdentityChanged) && !errors.Is(e, ErrUnknownUser) { // already reported
-			c.emitEvent(Event{Kind: EventError, Err: e})
-		}
-	}
+	c.reportFlush(errs)
 	if err != nil {
 		c.disconnect(conn)
 		return nil, err
 	}
 	return conn, nil
+}
+
+// reportFlush reports the outcomes of a flush that no caller waits for.
+func (c *Client) reportFlush(errs map[addr.UserID]error) {
+	for _, e := range errs {
+		if !errors.Is(e, ErrIdentityChanged) && !errors.Is(e, ErrUnknownUser) { // already reported
+			c.emitEvent(Event{Kind: EventError, Err: e})
+		}
+	}
 }
 
 func (c *Client) disconnect(conn *relay.Conn) {
@@ -194,14 +202,19 @@ func (p *processor) deliveries(ctx context.Context, first *wire.Deliver) error {
 	if err != nil {
 		return errors.Join(err, p.sendAcks(ctx))
 	}
+	files := false
 	for i, r := range results {
 		p.responded = p.responded || r.responded
 		for _, e := range r.events {
 			p.c.emitEvent(e)
+			files = files || (e.Message != nil && e.Message.Attachment != nil)
 		}
 		if !p.c.acksDropped() {
 			p.acks = append(p.acks, batch[i].Seq)
 		}
+	}
+	if files {
+		p.c.wakeTransfers() // Listen's worker downloads those below AutoDownload
 	}
 	if len(p.conn.Incoming()) == 0 || len(p.acks) >= wire.MaxAckBatch {
 		return p.sendAcks(ctx)
@@ -222,6 +235,10 @@ func (p *processor) sendAcks(ctx context.Context) error {
 // event as it happens: first the backlog (then EventSynced), then live
 // messages. Messages are stored and acknowledged as in Sync; the outbox is
 // sent on every (re)connection, and Send uses Listen's connection.
+// Interrupted uploads resume, and received attachments of at most
+// AutoDownload bytes are downloaded (EventDownloaded), in the background:
+// at every (re)connection, as such messages arrive, and at every
+// keepalive (30 s).
 //
 // fn is called from one goroutine, one event at a time and in order; it
 // may call the Client's methods (Send, History ...). A slow fn delays
@@ -247,6 +264,7 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 	defer q.close()
 	c.setEmitter(q.push)
 	defer c.setEmitter(nil)
+	defer c.startTransfers(ctx)() // uploads and automatic downloads, beside the messages
 	c.announceUnread()
 	backoff := c.minBackoff()
 	for {
@@ -301,6 +319,7 @@ func (c *Client) keepAlive(ctx context.Context, conn *relay.Conn) {
 				conn.Close()
 				return
 			}
+			c.wakeTransfers() // what waits for the relay's HTTP side (a refusal for now) is retried
 		}
 	}
 }

@@ -69,8 +69,9 @@ func (c *Client) Send(ctx context.Context, to, text string) (MessageID, error) {
 	return MessageID(id), c.sendOutcome(v, user, id, err)
 }
 
-// sendOutcome is Send's error for a stored message, from where the
-// message stands after the flush whose error was err.
+// sendOutcome is Send's (and SendFile's) error for a stored message, from
+// where the message stands after the flush (or upload) whose error was
+// err.
 func (c *Client) sendOutcome(v *vault.Vault, user addr.UserID, id addr.MessageID, err error) error {
 	var h historyRec
 	if verr := v.Update(func(tx *vault.Tx) error { return getJSON(tx, historyNS(user), id.String(), &h) }); verr != nil {
@@ -79,7 +80,7 @@ func (c *Client) sendOutcome(v *vault.Vault, user addr.UserID, id addr.MessageID
 	switch h.Status {
 	case StatusSent:
 		return nil
-	case StatusQueued:
+	case StatusQueued, StatusUploading:
 		if err == nil || errors.Is(err, ErrQueued) {
 			return ErrQueued
 		}
@@ -102,12 +103,8 @@ func (c *Client) enqueue(v *vault.Vault, user addr.UserID, text string) (addr.Me
 	now := c.clock()
 	ms := now.UnixMilli()
 	err := v.Update(func(tx *vault.Tx) error {
-		rec, _, err := loadContact(tx, user)
-		if err != nil {
+		if err := checkNotHeld(tx, user); err != nil {
 			return err
-		}
-		if rec.Pending != nil {
-			return fmt.Errorf("%w: %s", ErrIdentityChanged, user)
 		}
 		item := outboxItem{V: recordVersion, ID: id.String(), To: string(user), Text: text, Sent: ms}
 		if err := putJSON(tx, nsOutbox, outboxKey(now, id), &item); err != nil {
@@ -120,6 +117,19 @@ func (c *Client) enqueue(v *vault.Vault, user addr.UserID, text string) (addr.Me
 		return addr.MessageID{}, err
 	}
 	return id, vaultErr(err)
+}
+
+// checkNotHeld fails with ErrIdentityChanged if sending to user is held:
+// their verified identity changed and the change is not accepted yet.
+func checkNotHeld(tx *vault.Tx, user addr.UserID) error {
+	rec, _, err := loadContact(tx, user)
+	if err != nil {
+		return err
+	}
+	if rec.Pending != nil {
+		return fmt.Errorf("%w: %s", ErrIdentityChanged, user)
+	}
+	return nil
 }
 
 // flushNow sends the outbox over the live connection, or over a short

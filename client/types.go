@@ -143,8 +143,14 @@ const (
 	EventSynced
 	// EventError: Err says what failed without stopping Listen: a message
 	// that could not be decrypted and was dropped, a message that could
-	// not be sent yet, or a lost connection (Listen reconnects).
+	// not be sent yet, an attachment that could not be sent or
+	// downloaded (Message names it), or a lost connection (Listen
+	// reconnects).
 	EventError
+	// EventDownloaded: Message's attachment, of at most
+	// Client.AutoDownload bytes, was downloaded by itself and is in the
+	// vault (Attachment.Saved): OpenAttachment reads it.
+	EventDownloaded
 	// EventGroupChanged: Group says how a group's membership or name
 	// changed (this device joined, someone was added, removed, left ...).
 	EventGroupChanged
@@ -155,7 +161,7 @@ const (
 )
 
 var eventNames = [...]string{"", "message", "sent", "expired", "identity-changed", "synced", "error",
-	"group-changed", "group-refused"}
+	"downloaded", "group-changed", "group-refused"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k != 0 {
@@ -167,7 +173,7 @@ func (k EventKind) String() string {
 // Event is something Sync or Listen reports.
 type Event struct {
 	Kind     EventKind
-	Message  *Message        // EventMessage, EventSent, EventExpired; EventError when a message failed
+	Message  *Message        // EventMessage, EventSent, EventExpired, EventDownloaded; EventError when a message failed
 	Identity *IdentityChange // EventIdentityChanged
 	Err      error           // EventError, EventGroupRefused
 	Group    *GroupChange    // EventGroupChanged, EventGroupRefused

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -8,8 +9,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"parley.dev/client/internal/content"
@@ -53,11 +56,27 @@ type uploadRec struct {
 
 // SendFile sends the file at path to user as an attachment: it is
 // encrypted as it is read and uploaded in parts, then the message
-// carrying its key goes out like Send's. The returned ID is valid whenever
-// the message was stored, even with an error: ErrUnreachable means the
-// upload (or the message) waits and resumes on the next Sync, Listen or
-// Send, after a restart too, as long as the file is unchanged;
-// ErrTooLarge, ErrQuota and ErrFileChanged mark it failed.
+// carrying its key goes out like Send's. A network drop in the middle of
+// the upload is retried at once, resuming where the relay stopped, for as
+// long as attempts make progress.
+//
+// As with Send, the returned ID is valid whenever the file was stored for
+// sending, even with an error, and the error says exactly where it stands
+// (its Status in History):
+//   - nil: the file is at the relay and the message carrying it was stored
+//     for every device of the recipient (StatusSent);
+//   - ErrQueued: the relay was unreachable (ErrUnreachable too) or refused
+//     it for now (the error matches that cause as well); the upload
+//     (StatusUploading) or the message (StatusQueued) waits and goes on by
+//     itself, where it stopped, on the next Send, Sync or Listen, after a
+//     restart too. Keep the file at path unchanged until then (else
+//     ErrFileChanged). Do not send it again: that would deliver it twice;
+//   - ErrTooLarge, ErrQuota, ErrFileChanged: the relay will not take this
+//     file; it is marked failed (StatusFailed), with an EventError;
+//   - ErrIdentityChanged, ErrUnknownUser, a *RelayError: as for Send.
+//
+// Other errors (ErrInvalid for a missing file, ErrNotRegistered ...)
+// store nothing and return a zero ID.
 func (c *Client) SendFile(ctx context.Context, to, path string, opt FileOptions) (MessageID, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -96,6 +115,8 @@ func (c *Client) sendAttachment(ctx context.Context, to string, u *uploadRec, op
 		return MessageID{}, fmt.Errorf("%w: file name or caption", ErrInvalid)
 	}
 	id := addr.NewMessageID()
+	unlock, _ := c.transfers.tryLock(id.String()) // a fresh ID: free
+	defer unlock()
 	key, hdr := stream.GenerateKey(), stream.NewHeader()
 	u.V, u.ID, u.To, u.Caption, u.Sent = recordVersion, id.String(), string(user), opt.Caption, c.clock().UnixMilli()
 	u.Key, u.Header = key.Bytes(), hdr[:]
@@ -108,6 +129,9 @@ func (c *Client) sendAttachment(ctx context.Context, to string, u *uploadRec, op
 	u.Meta = Attachment{Name: opt.Name, ContentType: opt.ContentType, Size: u.Size, Width: opt.Width,
 		Height: opt.Height, Duration: opt.Duration.Truncate(time.Millisecond)}
 	if err := c.enqueueUpload(v, u, r != nil); err != nil {
+		if r != nil {
+			v.RemoveFile(attFile(u.ID))
+		}
 		return MessageID{}, err
 	}
 	err = c.upload(ctx, u, opt.Progress)
@@ -118,7 +142,7 @@ func (c *Client) sendAttachment(ctx context.Context, to string, u *uploadRec, op
 			err = errs[user]
 		}
 	}
-	return MessageID(id), err
+	return MessageID(id), c.sendOutcome(v, user, id, err)
 }
 
 // spool copies r into the vault file of message id.
@@ -138,7 +162,10 @@ func spool(v *vault.Vault, id string, r io.Reader) (int64, error) {
 // enqueueUpload stores the upload, its history entry and its attachment
 // record in one transaction.
 func (c *Client) enqueueUpload(v *vault.Vault, u *uploadRec, spooled bool) error {
-	return vaultErr(v.Update(func(tx *vault.Tx) error {
+	err := v.Update(func(tx *vault.Tx) error {
+		if err := checkNotHeld(tx, addr.UserID(u.To)); err != nil {
+			return err
+		}
 		meta := u.Meta
 		h := historyRec{V: recordVersion, ID: u.ID, Outgoing: true, Text: u.Caption, Sent: u.Sent,
 			Received: u.Sent, Status: StatusUploading, Att: &meta}
@@ -150,88 +177,135 @@ func (c *Client) enqueueUpload(v *vault.Vault, u *uploadRec, spooled bool) error
 			return err
 		}
 		return putJSON(tx, nsUploads, u.ID, u)
-	}))
+	})
+	if errors.Is(err, ErrIdentityChanged) {
+		return err
+	}
+	return vaultErr(err)
 }
 
-// resumeUploads continues every upload left by an earlier run.
+// resumeUploads continues every upload left by an earlier run: inline
+// (Sync), or in Listen's transfer worker, which it wakes instead.
 func (c *Client) resumeUploads(ctx context.Context) error {
+	if c.wakeTransfers() {
+		return nil
+	}
+	_, err := c.runUploads(ctx)
+	return err
+}
+
+// runUploads continues every upload whose transfer does not run elsewhere
+// and returns how many finished.
+func (c *Client) runUploads(ctx context.Context) (finished int, err error) {
 	v, err := c.vault()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	recs, err := v.List(nsUploads)
 	if err != nil {
-		return vaultErr(err)
+		return 0, vaultErr(err)
 	}
+	sortBySent(recs) // files go out in the order they were sent
 	for _, r := range recs {
-		u := new(uploadRec)
-		if err := json.Unmarshal(r.Value, u); err != nil {
-			return fmt.Errorf("client: upload record: %w", err)
+		unlock, _ := c.transfers.tryLock(r.Key)
+		if unlock == nil {
+			continue // SendFile or the other of Sync and Listen has it
 		}
-		if err := c.upload(ctx, u, nil); errors.Is(err, ErrUnreachable) || ctx.Err() != nil {
-			return err
+		u, err := loadUpload(v, r.Key) // as it is now that it is locked
+		if err == nil && u != nil {
+			if err = c.upload(ctx, u, nil); err == nil {
+				finished++
+			}
+		}
+		unlock()
+		if errors.Is(err, ErrUnreachable) || ctx.Err() != nil || (err != nil && u == nil) {
+			return finished, err
 		}
 	}
-	return nil
+	return finished, nil
 }
 
-// upload sends u's blob with retries, then turns it into an outbox
-// message; a permanent refusal marks it failed.
-func (c *Client) upload(ctx context.Context, u *uploadRec, progress func(done, total int64)) error {
-	var err error
-	for attempt := range maxTransferAttempts {
-		var sum [32]byte
-		sum, err = c.uploadOnce(ctx, u, progress)
-		switch {
-		case err == nil:
-			return c.uploaded(u, sum)
-		case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuota), errors.Is(err, ErrFileChanged), errors.Is(err, ErrInvalid):
-			c.failUpload(u, err)
-			return err
-		case ctx.Err() != nil:
-			return ctx.Err()
+// sortBySent orders upload records by the time SendFile took them
+// (unreadable ones last; loadUpload reports them).
+func sortBySent(recs []vault.Record) {
+	sent := func(r vault.Record) int64 {
+		var u struct {
+			Sent int64 `json:"sent"`
 		}
-		c.log.Debug("upload interrupted; retrying", "err", err)
-		if serr := sleepCtx(ctx, backoffFor(attempt)); serr != nil {
-			return serr
+		if json.Unmarshal(r.Value, &u) != nil {
+			return math.MaxInt64
 		}
+		return u.Sent
 	}
-	return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	slices.SortStableFunc(recs, func(a, b vault.Record) int { return cmp.Compare(sent(a), sent(b)) })
+}
+
+// loadUpload reads an upload record; nil if it is gone (finished).
+func loadUpload(v *vault.Vault, id string) (*uploadRec, error) {
+	u := new(uploadRec)
+	err := v.Update(func(tx *vault.Tx) error { return getJSON(tx, nsUploads, id, u) })
+	if notFound(err) {
+		return nil, nil
+	}
+	return u, vaultErr(err)
+}
+
+// upload sends u's blob, retrying after network drops while attempts make
+// progress, then turns it into an outbox message; a permanent refusal
+// marks it failed. The caller holds u's transfer lock.
+func (c *Client) upload(ctx context.Context, u *uploadRec, progress func(done, total int64)) error {
+	var sum [32]byte
+	err := retry(ctx, func() (bool, error) {
+		var progressed bool
+		var err error
+		sum, progressed, err = c.uploadOnce(ctx, u, progress)
+		if err != nil && !errors.Is(err, ErrUnreachable) {
+			c.log.Debug("upload interrupted", "err", err)
+		}
+		return progressed, err
+	})
+	switch {
+	case err == nil:
+		return c.uploaded(u, sum)
+	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuota), errors.Is(err, ErrFileChanged), errors.Is(err, ErrInvalid):
+		c.failUpload(u, err)
+	}
+	return err
 }
 
 // uploadOnce makes sure the relay has a blob for u, then sends what it
 // lacks and finishes it, returning the blob's SHA-256.
-func (c *Client) uploadOnce(ctx context.Context, u *uploadRec, progress func(done, total int64)) ([32]byte, error) {
+// It reports whether the relay took any new byte.
+func (c *Client) uploadOnce(ctx context.Context, u *uploadRec, progress func(done, total int64)) (sum [32]byte, progressed bool, err error) {
 	v, a, err := c.registered()
 	if err != nil {
-		return [32]byte{}, err
+		return sum, false, err
 	}
 	rc, err := c.relayClient()
 	if err != nil {
-		return [32]byte{}, err
+		return sum, false, err
 	}
 	stored, err := c.blobFor(ctx, rc, a, v, u)
 	if err != nil {
-		return [32]byte{}, err
+		return sum, false, err
 	}
 	src, err := c.openSource(v, u)
 	if err != nil {
-		return [32]byte{}, err
+		return sum, false, err
 	}
 	defer src.Close()
-	ps := &partSender{ctx: ctx, rc: rc, up: u.Up, sent: stored, part: minPart, h: sha256.New(),
-		total: int64(u.Up.Size), plain: u.Size, progress: progress}
+	ps := newPartSender(ctx, rc, u.Up, stored, u.Size, progress)
 	if err := encryptTo(ps, u, src); err != nil {
-		return [32]byte{}, err
+		return sum, ps.sent > stored, err
 	}
-	sum := [32]byte(ps.h.Sum(nil))
+	sum = [32]byte(ps.h.Sum(nil))
 	if _, err := rc.FinishBlob(ctx, u.Up, sum); err != nil && !errors.Is(err, wire.CodeBlobState) {
 		if errors.Is(err, wire.CodeChecksum) {
-			return sum, ErrFileChanged
+			return sum, false, ErrFileChanged
 		}
-		return sum, uploadErr(err)
+		return sum, ps.sent > stored, uploadErr(err)
 	}
-	return sum, nil
+	return sum, true, nil
 }
 
 // encryptTo writes u's stream (header, then chunks of src) to ps.
@@ -390,6 +464,15 @@ type partSender struct {
 	plain       int64 // plaintext size, for progress
 	progress    func(done, total int64)
 	transferred int64
+}
+
+// newPartSender starts sending the blob of up, of which the relay has
+// stored bytes, for a file of plain bytes. Its buffer is allocated once at
+// the largest part: growing it part after part left garbage that doubled
+// an upload's memory.
+func newPartSender(ctx context.Context, rc *relay.Client, up *wire.BlobUpload, stored uint64, plain int64, progress func(done, total int64)) *partSender {
+	return &partSender{ctx: ctx, rc: rc, up: up, sent: stored, part: minPart, h: sha256.New(),
+		buf: make([]byte, 0, min(maxPart, int64(up.Size))), total: int64(up.Size), plain: plain, progress: progress}
 }
 
 func (p *partSender) Write(b []byte) (int, error) {

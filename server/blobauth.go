@@ -63,17 +63,27 @@ type blobRelay struct {
 	uploadL, downloadL    *limiter
 }
 
-func (r *relay) openBlobs(ctx context.Context, s *Server) error {
-	opt := blob.Options{Now: r.now, Logger: r.log}
-	var st blob.Store
-	var err error
+// blobLocation says where s keeps blobs: in the PostgreSQL database of
+// its store (a URL), or on disk (a directory: DataDir's, or beside a
+// SQLite store named without DataDir).
+func (s *Server) blobLocation() (postgres bool, where string) {
 	switch dsn := s.StoreDSN; {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		st, err = blob.OpenPostgres(ctx, dsn, opt)
+		return true, dsn
 	case dsn != "" && s.DataDir == "":
-		st, err = blob.OpenDisk(ctx, filepath.Join(filepath.Dir(strings.TrimPrefix(dsn, "sqlite:")), BlobsDir), opt)
-	default:
-		st, err = blob.OpenDisk(ctx, filepath.Join(s.DataDir, BlobsDir), opt)
+		return false, filepath.Join(filepath.Dir(strings.TrimPrefix(dsn, "sqlite:")), BlobsDir)
+	}
+	return false, filepath.Join(s.DataDir, BlobsDir)
+}
+
+func (r *relay) openBlobs(ctx context.Context, s *Server) error {
+	opt := blob.Options{Now: r.now, Logger: r.log, NoMigrate: s.NoMigrate, CheckpointInterval: s.CheckpointInterval}
+	var st blob.Store
+	var err error
+	if pg, where := s.blobLocation(); pg {
+		st, err = blob.OpenPostgres(ctx, where, opt)
+	} else {
+		st, err = blob.OpenDisk(ctx, where, opt)
 	}
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

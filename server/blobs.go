@@ -9,6 +9,7 @@ import (
 
 	"parley.dev/internal/blob"
 	"parley.dev/internal/store"
+	"parley.dev/internal/stream"
 	"parley.dev/internal/wire"
 )
 
@@ -51,8 +52,11 @@ func (r *relay) handleBlobCreate(w http.ResponseWriter, req *http.Request, dev s
 		r.writeError(w, wire.Errorf(wire.CodeMalformed, "want a blob-create frame"))
 		return
 	}
-	if c.Size > uint64(r.blobs.maxSize) {
-		r.writeError(w, wire.Errorf(wire.CodeTooLarge, "blob exceeds "+strconv.FormatInt(r.blobs.maxSize, 10)+" bytes"))
+	// The limit is on files: their encryption adds a header and a tag per
+	// 64 KiB chunk (internal/stream), so that a file of exactly the
+	// limit goes.
+	if c.Size > uint64(stream.CiphertextSize(r.blobs.maxSize)) {
+		r.writeError(w, wire.Errorf(wire.CodeTooLarge, "blob exceeds a file of "+strconv.FormatInt(r.blobs.maxSize, 10)+" bytes"))
 		return
 	}
 	now := r.now()
@@ -191,7 +195,8 @@ func (r *relay) handleBlobFinish(w http.ResponseWriter, req *http.Request) {
 }
 
 // handleBlobDownload serves a finished blob to anyone who knows its ID,
-// with Range support; the bytes are end-to-end ciphertext.
+// whole or one range of it (blobrange.go); the bytes are end-to-end
+// ciphertext.
 func (r *relay) handleBlobDownload(w http.ResponseWriter, req *http.Request) {
 	if !r.blobs.downloadL.allow(clientKey(req.RemoteAddr)) {
 		r.writeError(w, wire.Errorf(wire.CodeRateLimited, "too many downloads from this network"))
@@ -208,12 +213,7 @@ func (r *relay) handleBlobDownload(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer rd.Close()
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("ETag", `"`+id.String()+`"`)
-	iw := &idleWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
-	http.ServeContent(iw, req, "", time.Time{}, rd)
+	r.serveBlob(w, req, rd)
 }
 
 func (r *relay) handleBlobList(w http.ResponseWriter, req *http.Request, dev store.Device, _ []byte) {

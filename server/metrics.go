@@ -31,7 +31,11 @@ type metrics struct {
 	delivered        atomic.Int64 // Deliver frames sent
 	acked            atomic.Int64
 	expired          atomic.Int64
-	rejected         [128]atomic.Int64 // by wire.Code (the blob codes are 80-89)
+	// rejected counts refusals by code: one counter for every code wire
+	// defines (the map is built once and only read afterwards), and
+	// rejectedOther for any other.
+	rejected      map[wire.Code]*atomic.Int64
+	rejectedOther atomic.Int64
 
 	challenges atomic.Int64 // issued
 	fanoutUp   func() int64 // 1 while wake-ups reach every node
@@ -62,14 +66,21 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 func newMetrics() *metrics {
-	return &metrics{store: make(map[string]*histogram), fanoutUp: func() int64 { return 1 }}
+	m := &metrics{store: make(map[string]*histogram), fanoutUp: func() int64 { return 1 },
+		rejected: make(map[wire.Code]*atomic.Int64)}
+	for _, c := range wire.ErrorCodes() {
+		m.rejected[c] = new(atomic.Int64)
+	}
+	return m
 }
 
 // reject counts one refused request or envelope.
 func (m *metrics) reject(c wire.Code) {
-	if int(c) < len(m.rejected) {
-		m.rejected[c].Add(1)
+	if n := m.rejected[c]; n != nil {
+		n.Add(1)
+		return
 	}
+	m.rejectedOther.Add(1)
 }
 
 // storeOp records the latency of one store call.
@@ -109,16 +120,15 @@ func (m *metrics) write(w io.Writer) {
 	counter(w, "parley_envelopes_expired_total", "Envelopes expired undelivered.", m.expired.Load())
 	m.writeRejected(w)
 	m.writeStore(w)
+	writeProcess(w)
 }
 
 func (m *metrics) writeRejected(w io.Writer) {
 	header(w, "parley_rejected_total", "counter", "Requests and envelopes refused, by error code.")
-	for c := wire.Code(1); int(c) < len(m.rejected); c++ {
-		if !c.Known() {
-			continue
-		}
+	for _, c := range wire.ErrorCodes() {
 		fmt.Fprintf(w, "parley_rejected_total{reason=%q} %d\n", c.String(), m.rejected[c].Load())
 	}
+	fmt.Fprintf(w, "parley_rejected_total{reason=\"other\"} %d\n", m.rejectedOther.Load())
 }
 
 func (m *metrics) writeStore(w io.Writer) {
@@ -152,4 +162,22 @@ func gauge(w io.Writer, name, help string, v int64) {
 func counter(w io.Writer, name, help string, v int64) {
 	header(w, name, "counter", help)
 	fmt.Fprintf(w, "%s %d\n", name, v)
+}
+
+// writeProcess writes the standard process metrics that the platform
+// provides (Prometheus' names, so dashboards and "parley bench" read them
+// without configuration): CPU seconds used, resident memory, open file
+// descriptors. A figure the platform cannot provide is left out.
+func writeProcess(w io.Writer) {
+	p := readProcess()
+	if p.cpu >= 0 {
+		header(w, "process_cpu_seconds_total", "counter", "User and system CPU time spent by the relay process, in seconds.")
+		fmt.Fprintf(w, "process_cpu_seconds_total %s\n", strconv.FormatFloat(p.cpu.Seconds(), 'f', 6, 64))
+	}
+	if p.rss >= 0 {
+		gauge(w, "process_resident_memory_bytes", "Resident memory of the relay process, in bytes.", p.rss)
+	}
+	if p.fds >= 0 {
+		gauge(w, "process_open_fds", "Open file descriptors of the relay process.", p.fds)
+	}
 }

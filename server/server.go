@@ -11,14 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"parley.dev/internal/fanout"
-	"parley.dev/internal/private"
 	"parley.dev/internal/store"
 	"parley.dev/internal/unlock"
 	"parley.dev/internal/wire"
@@ -85,9 +83,9 @@ type Server struct {
 	// StoreWriters is how many write connections a PostgreSQL store uses
 	// (store.Options.Writers; default 2).
 	StoreWriters int
-	// NoMigrate makes Start check that the database schema is current
-	// instead of migrating it (run store migrations as a step of their
-	// own: parleyd migrate).
+	// NoMigrate makes Start check that the database schemas (the store's
+	// and the blob store's) are current instead of migrating them: run
+	// the migrations as a step of their own (Migrate; parleyd migrate).
 	NoMigrate bool
 	// NATSURL, if set, is the NATS server (comma-separated nats:// URLs)
 	// that carries wake-ups between relay nodes sharing one PostgreSQL
@@ -179,11 +177,12 @@ type Server struct {
 	// in case a wake-up was lost (DefaultRecheckInterval).
 	RecheckInterval time.Duration
 	// CheckpointInterval bounds how long an acknowledged or expired
-	// envelope's bytes stay in any file of a SQLite store: that often the
-	// WAL is checkpointed into the database (where secure_delete has
-	// zeroed them) and truncated, and once more at Shutdown
-	// (store.DefaultCheckpointInterval, one minute; negative: only at
-	// Shutdown). PostgreSQL ignores it.
+	// envelope's bytes, and an expired or deleted blob's metadata, stay in
+	// any file of a SQLite store: that often each WAL is checkpointed into
+	// its database (where secure_delete has zeroed them) and truncated,
+	// and once more at Shutdown (store.DefaultCheckpointInterval, one
+	// minute; negative: only at Shutdown). PostgreSQL ignores it. A blob's
+	// file is removed when it expires or is deleted.
 	CheckpointInterval time.Duration
 	// MaxDeviceConns is the most WebSockets one device may have open
 	// (DefaultMaxDeviceConns); a newer one displaces the oldest, which is
@@ -194,8 +193,9 @@ type Server struct {
 	// connection costs about 10 kB of memory and one file descriptor.
 	MaxConns int
 
-	// MaxBlobSize is the largest attachment blob accepted, in bytes
-	// (DefaultMaxBlobSize).
+	// MaxBlobSize is the largest attachment file accepted, in bytes
+	// (DefaultMaxBlobSize); its blob is larger by the encryption's
+	// overhead (17 bytes and 16 per 64 KiB).
 	MaxBlobSize int64
 	// BlobTTL is how long a finished blob is kept (DefaultBlobTTL); an
 	// unfinished upload expires DefaultBlobUploadTTL after it began.
@@ -450,22 +450,10 @@ func (r *relay) check(s *Server) error {
 }
 
 func (r *relay) openStore(ctx context.Context, s *Server) error {
-	dsn := s.StoreDSN
-	if s.DataDir != "" {
-		// Only the relay's user may read anything in it: create it 0700
-		// and tighten whatever an earlier version or a careless copy left
-		// readable by others.
-		if err := private.Dir(s.DataDir); err != nil {
-			return fmt.Errorf("server: data directory: %w", err)
-		}
-		if err := private.Tighten(s.DataDir); err != nil {
-			return fmt.Errorf("server: data directory: %w", err)
-		}
+	if err := s.prepareDataDir(); err != nil {
+		return err
 	}
-	if dsn == "" {
-		dsn = filepath.Join(s.DataDir, DatabaseFile)
-	}
-	st, err := store.Open(ctx, dsn, store.Options{
+	st, err := store.Open(ctx, s.storeDSN(), store.Options{
 		MailboxCap:         r.mailboxCap,
 		TTL:                r.ttl,
 		NoticeTTL:          r.ttl,

@@ -4,18 +4,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"mime"
 	"os"
 	"path/filepath"
 	"time"
 
-	"golang.org/x/term"
-
 	"parley.dev/client"
 )
 
-// sendFile sends one file: "parley send USER --file PATH [CAPTION]".
+// sendFile sends one file: "parley send USER --file PATH [CAPTION]". As
+// for a text, once the file is stored for sending, an unreachable relay
+// or one that refuses it for now means "queued" and success: the next
+// sync resumes the upload where it stopped and sends the message.
 func (c *cli) sendFile(cl *client.Client, to, path, caption string) error {
 	p := c.progress("sending " + filepath.Base(path))
 	id, err := cl.SendFile(c.ctx, to, path, client.FileOptions{
@@ -24,10 +24,10 @@ func (c *cli) sendFile(cl *client.Client, to, path, caption string) error {
 	p.done()
 	status := "sent"
 	switch {
-	case errors.Is(err, client.ErrUnreachable) && id != client.MessageID{}:
+	case errors.Is(err, client.ErrQueued):
 		status = "queued"
-		c.notef("the relay is unreachable: the file waits and resumes where it stopped")
-		c.notef("hint: run \"parley sync\" later to finish sending it (keep the file unchanged)")
+		c.noteQueued(err, "the file waits and resumes where it stopped")
+		c.notef("keep %s unchanged until it is sent: the upload reads it from there", path)
 	case errors.Is(err, client.ErrTooLarge):
 		return withHints(errors.New("the file is larger than the relay accepts"), "send a smaller file, or ask the relay's operator")
 	case errors.Is(err, client.ErrQuota):
@@ -87,28 +87,23 @@ func saveError(err error) error {
 }
 
 // progressBar draws "label  12.3 MiB / 40.0 MiB  31%  4.1 MiB/s  ETA 7s" on
-// standard error, on a terminal only and never with --json.
+// a status line (a terminal only, never with --json).
 type progressBar struct {
-	w     io.Writer
+	line  *statusLine
 	label string
 	start time.Time
 	last  time.Time
-	drawn bool
 }
 
 func (c *cli) progress(label string) *progressBar {
-	p := &progressBar{label: label, start: time.Now()}
-	if f, ok := c.stderr.(*os.File); ok && !c.json && term.IsTerminal(int(f.Fd())) {
-		p.w = f
-	}
-	return p
+	return &progressBar{line: c.statusLine(), label: label, start: time.Now()}
 }
 
 func (p *progressBar) update(done, total int64) {
-	if p.w == nil || (time.Since(p.last) < 100*time.Millisecond && done < total) {
+	if !p.line.shown() || (time.Since(p.last) < 100*time.Millisecond && done < total) {
 		return
 	}
-	p.last, p.drawn = time.Now(), true
+	p.last = time.Now()
 	el := time.Since(p.start).Seconds()
 	rate := float64(done) / max(el, 1e-3)
 	eta := "?"
@@ -116,14 +111,10 @@ func (p *progressBar) update(done, total int64) {
 		eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
 	pct := 100 * done / max(total, 1)
-	fmt.Fprintf(p.w, "\r\x1b[Kparley: %s  %s / %s  %d%%  %s/s  ETA %s", p.label, size(done), size(total), pct, size(int64(rate)), eta)
+	p.line.show("%s  %s / %s  %d%%  %s/s  ETA %s", p.label, size(done), size(total), pct, size(int64(rate)), eta)
 }
 
-func (p *progressBar) done() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
-	}
-}
+func (p *progressBar) done() { p.line.clear() }
 
 // size formats a byte count.
 func size(n int64) string {

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 //	$RELAY     the relay's URL
 //	$RELAYCA   the relay's CA certificate file
 //	$RELAYDIR  the relay's data directory
+//	$RELAYMETRICS  its metrics, http://127.0.0.1:PORT/metrics
 //	PARLEY_PIN  set to 480715 (scripts override it per command)
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
@@ -64,6 +65,7 @@ type harness struct {
 	relay    *servertest.Relay
 	token    bool               // registration by token (after "relay token")
 	capacity int                // mailbox cap per device (after "relay mailboxcap N"); 0: default
+	bench    bool               // rate limits raised for parley bench (after "relay bench")
 	tokenKey ed25519.PrivateKey // the "host app backend" key minting tokens
 	captured []store.Envelope   // envelopes saved by "relay capture"
 }
@@ -83,12 +85,18 @@ func setupRelay(e *testscript.Env) error {
 		if h.capacity > 0 {
 			s.MailboxCap = h.capacity
 		}
+		if h.bench { // as "parley help bench" tells operators
+			s.RegisterRate = server.Rate{Burst: 1_000_000, Per: time.Hour}
+			s.ChallengeRate = server.Rate{Burst: 1_000_000, Per: time.Minute}
+			s.DeviceRate = server.Rate{Burst: 1_000_000, Per: time.Minute}
+		}
 	})
 	h.waitServing()
 	e.Values[harnessKey{}] = h
 	e.Setenv("RELAY", h.relay.URL)
 	e.Setenv("RELAYCA", h.relay.CAFile)
 	e.Setenv("RELAYDIR", h.relay.Dir)
+	e.Setenv("RELAYMETRICS", h.relay.MetricsURL)
 	e.Setenv("PARLEY_PIN", "480715")
 	if os.Getenv("GORACE") == "" {
 		// Under -race each parley process would otherwise sleep 1s at exit.
@@ -108,12 +116,14 @@ func harnessOf(ts *testscript.TestScript) *harness {
 //	relay restart         stop and start, as a process restart would
 //	relay token           restart it requiring registration tokens
 //	relay mailboxcap N    restart it holding at most N envelopes per device
+//	relay bench           restart it with the rate limits parley bench needs
+//	                      (and a new $RELAYMETRICS)
 //	relay capture USER    save the envelopes queued for USER's devices
 //	relay replay          submit the saved envelopes again
 //	relay connections N   wait until N devices are connected (listening)
 func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: relay stop|start|restart|token|mailboxcap N|capture USER|replay|connections N")
+		ts.Fatalf("usage: relay stop|start|restart|token|mailboxcap N|bench|capture USER|replay|connections N")
 	}
 	h := harnessOf(ts)
 	switch args[0] {
@@ -131,6 +141,11 @@ func cmdRelay(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		h.capacity = n
 		h.restart()
+	case "bench":
+		h.bench = true
+		h.restart()
+		ts.Setenv("RELAYMETRICS", h.relay.MetricsURL) // a new listener
+
 	case "capture":
 		if len(args) != 2 {
 			ts.Fatalf("usage: relay capture USER")

@@ -84,6 +84,8 @@ func (c *cli) printEvent(self string, ev client.Event) error {
 		c.notef("warning: a message to %s expired on the relay before it was delivered", ev.Message.Contact)
 	case client.EventIdentityChanged:
 		c.noteIdentityChange(ev.Identity)
+	case client.EventDownloaded:
+		c.notef("downloaded the file of message %s from %s", ev.Message.ID, ev.Message.Contact)
 	case client.EventError:
 		c.notef("warning: %s", cleanMessage(ev.Err))
 	case client.EventGroupChanged, client.EventGroupRefused:

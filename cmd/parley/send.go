@@ -44,7 +44,7 @@ func cmdSend(c *cli, args []string) error {
 		switch {
 		case errors.Is(err, client.ErrQueued):
 			status = "queued"
-			c.noteQueued(err)
+			c.noteQueued(err, "the message waits, encrypted, in the outbox")
 		case err != nil:
 			return sendError(to, id != client.MessageID{}, err)
 		}
@@ -52,19 +52,19 @@ func cmdSend(c *cli, args []string) error {
 	})
 }
 
-// noteQueued says that a message waits in the outbox, and why.
-func (c *cli) noteQueued(err error) {
+// noteQueued says that a message (or file) waits, where (waits), and why.
+func (c *cli) noteQueued(err error, waits string) {
 	c.notef("queued: will be sent at the next sync")
 	var re *client.RelayError
 	switch {
 	case errors.Is(err, client.ErrUnreachable):
-		c.notef("the relay is unreachable: the message waits, encrypted, in the outbox")
+		c.notef("the relay is unreachable: %s", waits)
 	case errors.Is(err, client.ErrRateLimited):
-		c.notef("the relay asked to slow down: the message waits, encrypted, in the outbox")
+		c.notef("the relay asked to slow down: %s", waits)
 	case errors.As(err, &re):
-		c.notef("the relay refused it for now (%s): the message waits, encrypted, in the outbox", re.Code)
+		c.notef("the relay refused it for now (%s): %s", re.Code, waits)
 	default:
-		c.notef("the message waits, encrypted, in the outbox")
+		c.notef("%s", waits)
 	}
 }
 

@@ -90,6 +90,41 @@ func (c *cli) emit(v any, text string) error {
 	return err
 }
 
+// statusLine is a line on standard error redrawn in place (progress of a
+// long command): shown only when standard error is a terminal and never
+// with --json, and cleared at the end so that it leaves nothing behind.
+type statusLine struct {
+	w     io.Writer // nil: not shown
+	drawn bool
+}
+
+func (c *cli) statusLine() *statusLine {
+	s := &statusLine{}
+	if f, ok := c.stderr.(*os.File); ok && !c.json && term.IsTerminal(int(f.Fd())) {
+		s.w = f
+	}
+	return s
+}
+
+// shown reports whether the line is drawn at all.
+func (s *statusLine) shown() bool { return s.w != nil }
+
+// show redraws the line as "parley: " and the text.
+func (s *statusLine) show(format string, a ...any) {
+	if s.w != nil {
+		fmt.Fprintf(s.w, "\r\x1b[Kparley: "+format, a...)
+		s.drawn = true
+	}
+}
+
+// clear erases the line, if drawn.
+func (s *statusLine) clear() {
+	if s.drawn {
+		fmt.Fprint(s.w, "\r\x1b[K")
+		s.drawn = false
+	}
+}
+
 // errNoTerminal: neither PARLEY_PIN nor a terminal to ask on.
 var errNoTerminal = errors.New("no terminal to ask for the PIN")
 

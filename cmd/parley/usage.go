@@ -47,6 +47,10 @@ Commands:
     accept USER                      accept USER's new identity after checking it
     passwd [--server-factor | --no-server-factor]
                                      change the PIN (and turn the relay's limit on or off)
+    bench --server URL [--ca FILE] [--mode raw|e2ee] [--senders N] [--rate R]
+          [--payload BYTES] [--duration D] [--idle N] [--metrics URL]
+                                     load-test a relay: throughput, latency
+                                     percentiles, errors, relay CPU and memory
     help [COMMAND]                   print this text, or one command's
 
 Global flags (before or after COMMAND, before its arguments):
@@ -74,12 +78,18 @@ list shows both). Messages print as "[time] sender: text", group messages as
 "parley: error: ..." followed by hints on what to do next.
 `
 
+// commandDetails are the longer help texts of the commands that have one.
+var commandDetails = map[string]string{"bench": benchUsage}
+
 // commandUsage is the short usage text of one command.
 func commandUsage(cmd command) string {
 	var b strings.Builder
 	synopsis := strings.TrimSpace("parley " + cmd.name + " " + cmd.args)
 	summary := strings.ToUpper(cmd.summary[:1]) + cmd.summary[1:]
 	fmt.Fprintf(&b, "Usage:\n    %s\n\n%s.\n", synopsis, summary)
+	if more := commandDetails[cmd.name]; more != "" {
+		fmt.Fprintf(&b, "\n%s", more)
+	}
 	fmt.Fprintf(&b, "\nRun \"parley help\" for the global flags and environment variables.\n")
 	return b.String()
 }

@@ -37,6 +37,7 @@ type config struct {
 	unlockMaxFailures                  int
 	unlockRate, unlockCredentialRate   rateFlag
 	logLevel                           slog.Level
+	blobs                              blobFlags // flags_blob.go
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -104,6 +105,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(&cfg.unlockRate, "unlock-rate", "")
 	fs.Var(&cfg.unlockCredentialRate, "unlock-credential-rate", "")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")
+	cfg.blobs.register(fs)
 	return fs
 }
 
@@ -178,7 +180,7 @@ func (c *config) check() error {
 	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:
 		return usagef("--unlock-max-failures %d: want 1..%d", c.unlockMaxFailures, server.MaxUnlockMaxFailures)
 	}
-	return nil
+	return c.blobs.check()
 }
 
 func (c *config) String() string {

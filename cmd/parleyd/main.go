@@ -74,7 +74,8 @@ const usage = `Usage:
   parleyd token-key [--out PREFIX]        make a registration token key pair
   parleyd token --key FILE [--ttl D] USER mint a registration token for USER
   parleyd migrate [--data DIR | --store DSN]
-                                          bring the database schema up to date
+                                          bring the database schemas (the store's
+                                          and the blob store's) up to date
 
 TLS (exactly one):
   --dev                   development: a local CA and a certificate for
@@ -95,9 +96,9 @@ Relay:
                           or postgres://... for several relay nodes
   --store-writers N       write connections to PostgreSQL (default 2; more
                           for a remote database, 1 on a small shared box)
-  --migrate BOOL          migrate the schema at startup (default true); with
+  --migrate BOOL          migrate the schemas at startup (default true); with
                           false, run "parleyd migrate" first and the relay
-                          only checks that the schema is current
+                          only checks that the schemas are current
   --nats URL              NATS server(s), nats://host:port[,...]: carries
                           wake-ups between relay nodes sharing a PostgreSQL
                           --store (without it, a node learns of another's
@@ -113,8 +114,9 @@ Relay:
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
   --checkpoint-interval DURATION
                           how long, at most, an acknowledged envelope's
-                          bytes stay in any file of the SQLite store
-                          (default 1m; also done at shutdown)
+                          bytes, or a deleted blob's metadata, stay in any
+                          file of the SQLite stores (default 1m; also done
+                          at shutdown)
   --max-conns N           most WebSocket connections in all (default 100000);
                           each idle one costs about 10 kB and a file descriptor
   --max-device-conns N    most WebSocket connections per device (default 4);
@@ -124,6 +126,15 @@ Relay:
   --device-rate RATE      authenticated requests per device (default 60/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
+  --max-blob-size BYTES   largest attachment file (default 104857600)
+  --blob-ttl DURATION     how long an attachment is kept after its upload
+                          (default 720h; an unfinished upload: 24h)
+  --blob-quota BYTES      attachment bytes one user may keep (default
+                          1073741824)
+  --blob-upload-rate RATE blob creations and upload requests per device
+                          (default 600/1m)
+  --blob-download-rate RATE
+                          blob downloads per client network (default 600/1m)
   --unlock-max-failures N wrong PINs in a row after which a vault's relay
                           key is destroyed for good (default 10)
   --unlock-rate RATE      unlock requests per client network (default 120/1m)

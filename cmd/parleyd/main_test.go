@@ -181,9 +181,15 @@ func TestEnvironmentTwins(t *testing.T) {
 	t.Setenv("PARLEY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
 	t.Setenv("PARLEY_PROXY_PROTOCOL", "true")
 	t.Setenv("PARLEY_MAX_DEVICE_CONNS", "2")
-	cfg, err := parseFlags([]string{"--listen", "127.0.0.1:0", "--max-conns", "9"}, io.Discard, io.Discard)
+	t.Setenv("PARLEY_BLOB_TTL", "48h")
+	cfg, err := parseFlags([]string{"--listen", "127.0.0.1:0", "--max-conns", "9", "--max-blob-size", "1000"}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var s server.Server
+	cfg.blobs.apply(&s)
+	if s.BlobTTL != 48*time.Hour || s.MaxBlobSize != 1000 || s.BlobQuota != server.DefaultBlobQuota || s.BlobUploadRate != server.DefaultBlobUploadRate {
+		t.Errorf("blob settings: ttl %v, max %d, quota %d, upload rate %v", s.BlobTTL, s.MaxBlobSize, s.BlobQuota, s.BlobUploadRate)
 	}
 	if !cfg.dev || cfg.data != dir || cfg.listen != "127.0.0.1:0" || cfg.mailboxCap != 7 ||
 		cfg.trustedProxies.String() != "10.0.0.0/8,192.0.2.7/32" || !cfg.proxyProtocol || cfg.maxDeviceConns != 2 || cfg.maxConns != 9 {
@@ -218,6 +224,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--dev", "--proxy-protocol"},                  // headers from whom?
 		{"--dev", "--trusted-proxies", "10.0.0.0/33"},  // not a network
 		{"--dev", "--checkpoint-interval", "0s"},       // never deleting
+		{"--dev", "--blob-ttl", "-1h"},                 // expired at once
+		{"--dev", "--max-blob-size", "0"},              // no attachments at all
 	} {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {

@@ -5,17 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"strings"
 
-	"parley.dev/internal/store"
 	"parley.dev/server"
 )
 
-// runMigrate is "parleyd migrate": it brings the schema of the relay's
-// database (--store, or DATA/parley.db) up to date and says what it did.
-// Several nodes may run it, or start, at once: on PostgreSQL an advisory
-// lock lets one migrate while the others wait.
+// runMigrate is "parleyd migrate": it brings the schemas of the relay's
+// databases up to date and says what it did: the store (--store, or
+// DATA/parley.db) and the blob store (in the same PostgreSQL schema, or
+// DATA/blobs). Several nodes may run it, or start, at once: on PostgreSQL
+// an advisory lock per schema lets one migrate while the others wait.
 func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("parleyd migrate", flag.ContinueOnError)
 	data := fs.String("data", "parleyd-data", "")
@@ -30,20 +29,17 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("migrate: unexpected argument %q", fs.Arg(0))
 	}
-	if *dsn == "" {
-		if err := os.MkdirAll(*data, 0o700); err != nil {
-			return fmt.Errorf("data directory: %w", err)
+	s := &server.Server{DataDir: *data, StoreDSN: *dsn}
+	if strings.HasPrefix(*dsn, "postgres://") || strings.HasPrefix(*dsn, "postgresql://") {
+		s.DataDir = "" // nothing of the relay's lives there
+	}
+	ms, err := s.Migrate(ctx)
+	for _, m := range ms {
+		if m.From == m.To {
+			fmt.Fprintf(stdout, "parleyd: %s schema already at version %d\n", m.Database, m.To)
+		} else {
+			fmt.Fprintf(stdout, "parleyd: %s schema migrated from version %d to %d\n", m.Database, m.From, m.To)
 		}
-		*dsn = filepath.Join(*data, server.DatabaseFile)
 	}
-	from, to, err := store.Migrate(ctx, *dsn)
-	if err != nil {
-		return err
-	}
-	if from == to {
-		fmt.Fprintf(stdout, "parleyd: schema already at version %d\n", to)
-	} else {
-		fmt.Fprintf(stdout, "parleyd: schema migrated from version %d to %d\n", from, to)
-	}
-	return nil
+	return err
 }

@@ -6,17 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"parley.dev/internal/blob"
 	"parley.dev/internal/store"
 	"parley.dev/server"
 )
 
-// TestMigrateCommand: "parleyd migrate" migrates once and then reports
-// nothing to do; a relay started with --migrate=false refuses a database
-// that was not migrated and runs on one that was.
+// TestMigrateCommand: "parleyd migrate" migrates the store and the blob
+// store once and then reports nothing to do; a relay started with
+// --migrate=false refuses a store or a blob store that was not migrated
+// and runs on ones that were.
 func TestMigrateCommand(t *testing.T) {
 	ctx := context.Background()
 	fresh := filepath.Join(t.TempDir(), "fresh")
@@ -27,9 +30,20 @@ func TestMigrateCommand(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "pd")
 	t.Setenv("PARLEY_DATA", dir) // the environment twin works for migrate too
+	// a relay's blob store is checked too: a store migrated alone is not enough
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.Migrate(ctx, filepath.Join(dir, server.DatabaseFile)); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx, []string{"--dev", "--listen", "127.0.0.1:0", "--migrate=false"}, io.Discard, io.Discard)
+	if !errors.Is(err, blob.ErrSchemaBehind) || !strings.Contains(err.Error(), "blob") {
+		t.Fatalf("relay with --migrate=false and an unmigrated blob store: %v, want the blob store's ErrSchemaBehind", err)
+	}
 	want := []string{
-		fmt.Sprintf("parleyd: schema migrated from version 0 to %d\n", store.SchemaVersion()),
-		fmt.Sprintf("parleyd: schema already at version %d\n", store.SchemaVersion()),
+		fmt.Sprintf("parleyd: store schema already at version %d\nparleyd: blobs schema migrated from version 0 to %d\n", store.SchemaVersion(), blob.SchemaVersion()),
+		fmt.Sprintf("parleyd: store schema already at version %d\nparleyd: blobs schema already at version %d\n", store.SchemaVersion(), blob.SchemaVersion()),
 	}
 	for _, w := range want {
 		var out bytes.Buffer

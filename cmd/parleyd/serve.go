@@ -127,6 +127,7 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		ProxyProtocol:      cfg.proxyProtocol,
 		Logger:             log,
 	}
+	cfg.blobs.apply(s)
 	s.UnlockMaxFailures = cfg.unlockMaxFailures
 	s.UnlockRate, s.UnlockCredentialRate = cfg.unlockRate.Rate, cfg.unlockCredentialRate.Rate
 	if cfg.tokenKey != "" {

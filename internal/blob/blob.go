@@ -177,10 +177,24 @@ type Options struct {
 	// LeaseTTL bounds one Append: its context is cut there, and another
 	// Append may take the blob after it (default DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// CheckpointInterval bounds how long the metadata of a deleted or
+	// expired blob stays in a file of the disk store: that often its
+	// SQLite WAL is checkpointed and truncated, and once more at Close
+	// (default DefaultCheckpointInterval; negative: only at Close).
+	// PostgreSQL ignores it.
+	CheckpointInterval time.Duration
+	// NoMigrate makes Open check that the schema is current (failing
+	// with ErrSchemaBehind if not) instead of migrating it: for
+	// deployments that migrate as a step of their own (parleyd migrate).
+	NoMigrate bool
 }
 
 // DefaultLeaseTTL is the default Options.LeaseTTL.
 const DefaultLeaseTTL = 10 * time.Minute
+
+// DefaultCheckpointInterval is the default Options.CheckpointInterval, the
+// relay store's.
+const DefaultCheckpointInterval = time.Minute
 
 // MaxList is the most blobs List returns.
 const MaxList = 10_000
@@ -194,6 +208,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
 	}
 	return o
 }

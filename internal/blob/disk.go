@@ -14,6 +14,7 @@ import (
 	"github.com/ncruces/go-sqlite3/driver"
 
 	"parley.dev/internal/private"
+	"parley.dev/internal/sqlitewal"
 )
 
 // Disk layout under the directory given to OpenDisk.
@@ -32,9 +33,42 @@ const (
 )
 
 // OpenDisk opens (creating) the disk store in dir: metadata in SQLite,
-// contents in files. Files without metadata (left by a crash between
-// writing and recording) are removed.
+// contents in files. It migrates the metadata's schema unless
+// opt.NoMigrate. Files without metadata (left by a crash between writing
+// and recording) are removed.
 func OpenDisk(ctx context.Context, dir string, opt Options) (Store, error) {
+	db, err := openMeta(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	d := &disk{dir: filepath.Join(dir, dataDir)}
+	s, err := newSQLStore(ctx, db, sqliteDialect, d, opt)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := d.removeOrphans(ctx, s); err != nil {
+		s.Close()
+		return nil, err
+	}
+	d.cp = sqlitewal.Start(db, s.opt.CheckpointInterval, s.opt.Logger.With("db", "blobs"))
+	return s, nil
+}
+
+// MigrateDisk brings the schema of the disk store in dir (created if
+// need be) up to date and returns the versions before and after.
+func MigrateDisk(ctx context.Context, dir string) (from, to int, err error) {
+	db, err := openMeta(ctx, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	return migrations.Migrate(ctx, db, sqliteDialect.migrateDialect())
+}
+
+// openMeta opens (creating) the metadata database of the disk store in
+// dir, private to the relay's user.
+func openMeta(ctx context.Context, dir string) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Join(dir, dataDir), dirMode); err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
@@ -50,27 +84,25 @@ func OpenDisk(ctx context.Context, dir string, opt Options) (Store, error) {
 	// writer anyway.
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
+	// secure_delete=ON zeroes deleted rows, and pages they free, in the
+	// database file: an unfinished blob's running SHA-256 state holds up
+	// to 63 bytes of its ciphertext. The WAL's copies go at the next
+	// truncating checkpoint (Options.CheckpointInterval).
 	if _, err := db.ExecContext(ctx, `PRAGMA busy_timeout = 10000;
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;`); err != nil {
+PRAGMA synchronous = FULL;
+PRAGMA secure_delete = ON;`); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	d := &disk{dir: filepath.Join(dir, dataDir)}
-	s, err := newSQLStore(ctx, db, sqliteDialect, d, opt)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := d.removeOrphans(ctx, s); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }
 
-// disk keeps contents in files.
-type disk struct{ dir string }
+// disk keeps contents in files, and checkpoints the metadata.
+type disk struct {
+	dir string
+	cp  *sqlitewal.Checkpointer // set once the store is open
+}
 
 func (d *disk) path(id ID) string {
 	h := hex.EncodeToString(id[:])
@@ -124,6 +156,10 @@ func (d *disk) open(ctx context.Context, id ID, size int64) (io.ReadSeekCloser, 
 	return &section{SectionReader: io.NewSectionReader(f, 0, size), Closer: f}, nil
 }
 
+// remove unlinks the blob's file. It does not overwrite it first: see
+// docs/threat-model.md, "Attachments" (the bytes are end-to-end
+// ciphertext, and on SSDs and journaling or copy-on-write file systems
+// writing over a file does not reach the blocks that held it).
 func (d *disk) remove(ctx context.Context, id ID) error {
 	err := os.Remove(d.path(id))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -132,7 +168,14 @@ func (d *disk) remove(ctx context.Context, id ID) error {
 	return nil
 }
 
-func (d *disk) close() error { return nil }
+// close checkpoints the metadata a last time (before the store closes
+// its database).
+func (d *disk) close() error {
+	if d.cp != nil {
+		d.cp.Close()
+	}
+	return nil
+}
 
 // removeOrphans deletes files whose blob has no metadata.
 func (d *disk) removeOrphans(ctx context.Context, s *sqlStore) error {

@@ -18,16 +18,14 @@ const ChunkRow = 1 << 20
 // connection for one statement at a time.
 const maxPostgresConns = 8
 
-// OpenPostgres opens (migrating) the blob store in the PostgreSQL database
-// named by a postgres:// URL; its search_path selects the schema, which
-// may be the relay store's.
+// OpenPostgres opens the blob store in the PostgreSQL database named by a
+// postgres:// URL; its search_path selects the schema, which may be the
+// relay store's. It migrates the schema unless opt.NoMigrate.
 func OpenPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	db, err := openPostgres(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: postgres URL: %v", ErrInvalid, err)
+		return nil, err
 	}
-	cfg.RuntimeParams["synchronous_commit"] = "on"
-	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxPostgresConns)
 	s, err := newSQLStore(ctx, db, postgresDialect, &pgContents{db: db}, opt)
 	if err != nil {
@@ -35,6 +33,28 @@ func OpenPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// MigratePostgres brings the blob store's schema in the database named by
+// dsn up to date and returns the versions before and after. Several
+// processes may run it, and OpenPostgres, at once: one migrates, the
+// others wait for it.
+func MigratePostgres(ctx context.Context, dsn string) (from, to int, err error) {
+	db, err := openPostgres(dsn)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	return migrations.Migrate(ctx, db, postgresDialect.migrateDialect())
+}
+
+func openPostgres(dsn string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: postgres URL: %v", ErrInvalid, err)
+	}
+	cfg.RuntimeParams["synchronous_commit"] = "on"
+	return stdlib.OpenDB(*cfg), nil
 }
 
 // pgContents keeps contents in blob_chunks rows.

@@ -10,15 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/big"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/migrate"
 )
 
 // contents keeps blob bytes: files (disk) or rows (PostgreSQL).
@@ -33,12 +32,13 @@ type contents interface {
 	close() error
 }
 
-// dialect is what differs between SQLite and PostgreSQL: only the
-// placeholders and row locks.
+// dialect is what differs between SQLite and PostgreSQL: the
+// placeholders and row locks, and how migrations are kept apart.
 type dialect struct {
 	name        string
 	rebind      func(string) string
 	migrateLock string
+	tableExists string
 }
 
 var sqliteDialect = dialect{
@@ -46,12 +46,18 @@ var sqliteDialect = dialect{
 	rebind: func(q string) string {
 		return strings.ReplaceAll(strings.TrimSuffix(q, " FOR UPDATE"), "$", "?")
 	},
+	tableExists: `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1`,
 }
 
 var postgresDialect = dialect{
-	name:        "postgres",
-	rebind:      func(q string) string { return q },
-	migrateLock: "SELECT pg_advisory_xact_lock(7238915263540020556)",
+	name:   "postgres",
+	rebind: func(q string) string { return q },
+	// Relay nodes starting together take turns migrating: an advisory
+	// lock (class 0x426c6f62, "Blob") on the schema the search_path
+	// selects, as the relay store's ("Parl") does; deployments in other
+	// schemas of one database do not wait for each other.
+	migrateLock: "SELECT pg_advisory_xact_lock(1114402658, hashtext(current_schema()))",
+	tableExists: `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 }
 
 // sqlStore is the Store of both backends: metadata in SQL, bytes in c.
@@ -65,48 +71,38 @@ type sqlStore struct {
 	closed bool
 }
 
+// Migrations are embedded SQL files applied by internal/migrate;
+// blob_schema holds the number of the last one applied.
+//
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrate applies the embedded migrations newer than the database's
-// version, in one transaction.
-func migrate(ctx context.Context, db *sql.DB, d dialect) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("blob: migrate: %w", err)
+var migrations = migrate.Set{Name: "blob", Files: migrationFS, Dir: "migrations", Table: "blob_schema"}
+
+// ErrSchemaBehind is returned by OpenDisk and OpenPostgres with
+// Options.NoMigrate when the database's schema is older than this
+// program's: run MigrateDisk or MigratePostgres (parleyd migrate) first.
+// It is migrate.ErrBehind, as the relay store's is.
+var ErrSchemaBehind = migrate.ErrBehind
+
+// SchemaVersion is the schema version this program's migrations produce.
+func SchemaVersion() int { return migrations.Version() }
+
+func (d dialect) migrateDialect() migrate.Dialect {
+	return migrate.Dialect{Lock: d.migrateLock, TableExists: d.tableExists}
+}
+
+// prepareSchema migrates, or with noMigrate only checks, the schema.
+func prepareSchema(ctx context.Context, db *sql.DB, d dialect, noMigrate bool) error {
+	if noMigrate {
+		return migrations.Check(ctx, db, d.migrateDialect())
 	}
-	defer tx.Rollback()
-	if d.migrateLock != "" {
-		if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
-			return fmt.Errorf("blob: migrate: %w", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS blob_schema (version BIGINT NOT NULL)"); err != nil {
-		return fmt.Errorf("blob: migrate: %w", err)
-	}
-	var have int
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM blob_schema").Scan(&have); err != nil {
-		return fmt.Errorf("blob: migrate: %w", err)
-	}
-	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	slices.Sort(names)
-	if have > len(names) {
-		return fmt.Errorf("blob: database schema %d is newer than this relay's %d", have, len(names))
-	}
-	for i, name := range names[have:] {
-		script, _ := migrationFS.ReadFile(name)
-		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
-			return fmt.Errorf("blob: migration %s: %w", name, err)
-		}
-		if _, err := tx.ExecContext(ctx, d.rebind("INSERT INTO blob_schema (version) VALUES ($1)"), have+i+1); err != nil {
-			return fmt.Errorf("blob: migrate: %w", err)
-		}
-	}
-	return tx.Commit()
+	_, _, err := migrations.Migrate(ctx, db, d.migrateDialect())
+	return err
 }
 
 func newSQLStore(ctx context.Context, db *sql.DB, d dialect, c contents, opt Options) (*sqlStore, error) {
-	if err := migrate(ctx, db, d); err != nil {
+	if err := prepareSchema(ctx, db, d, opt.NoMigrate); err != nil {
 		return nil, err
 	}
 	return &sqlStore{db: db, d: d, c: c, opt: opt.withDefaults()}, nil

@@ -78,7 +78,7 @@ func TestSecureDeleteModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			submitAndAck(t, s, "alice", addr.MessageID{1}, markerPayload(size))
-			s.(*sqlStore).cp.checkpoint()
+			s.(*sqlStore).cp.Checkpoint()
 			found := filesHolding(t, dir, marker)
 			s.Close()
 			t.Logf("secure_delete=%s, %s payload: marker in %v", mode, name, found)

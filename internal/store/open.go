@@ -13,6 +13,7 @@ import (
 	"github.com/ncruces/go-sqlite3/driver"
 
 	"parley.dev/internal/private"
+	"parley.dev/internal/sqlitewal"
 )
 
 // Options configures Open. The zero value is valid: every zero field takes
@@ -141,7 +142,7 @@ func Migrate(ctx context.Context, dsn string) (from, to int, err error) {
 		return 0, 0, err
 	}
 	defer db.Close()
-	return migrate(ctx, db, d)
+	return migrateDB(ctx, db, d)
 }
 
 // openWriteDB opens a write connection to dsn, as Open would.
@@ -196,7 +197,7 @@ func prepareSchema(ctx context.Context, db *sql.DB, d dialect, opt Options) erro
 	if opt.NoMigrate {
 		return checkSchema(ctx, db, d)
 	}
-	_, _, err := migrate(ctx, db, d)
+	_, _, err := migrateDB(ctx, db, d)
 	return err
 }
 
@@ -235,7 +236,7 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cp = startCheckpointer(wdb, opt.CheckpointInterval, opt.Logger)
+	s.cp = sqlitewal.Start(wdb, opt.CheckpointInterval, opt.Logger.With("db", "store"))
 	return s, nil
 }
 
@@ -264,7 +265,7 @@ func execInit(pragmas string) func(*sqlite3.Conn) error {
 // leaves the content of freed pages, which is where an envelope larger
 // than a page keeps its overflow (TestSecureDeleteModes). Either way the
 // WAL still holds the pages as they were before the delete until it is
-// checkpointed and truncated: see checkpoint.go.
+// checkpointed and truncated: see internal/sqlitewal.
 func writerPragmas(opt Options) string {
 	return fmt.Sprintf(`PRAGMA busy_timeout = %d;
 PRAGMA journal_mode = WAL;

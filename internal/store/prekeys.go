@@ -147,7 +147,10 @@ func (s *sqlStore) TakeBundle(ctx context.Context, a addr.Address) (Bundle, erro
 		b, err = takeBundle(t, a)
 		return err
 	})
-	return b, err
+	if err != nil {
+		return Bundle{}, err // the writer may still be running the op: leave b alone
+	}
+	return b, nil
 }
 
 // takeBundle reads before it deletes, so that ErrNotFound leaves every key

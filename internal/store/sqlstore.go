@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/sqlitewal"
 )
 
 // sqlStore is the Store over database/sql, shared by every backend: writes
@@ -19,7 +20,7 @@ type sqlStore struct {
 	wdbs      []*sql.DB // one per writer
 	rdb       *sql.DB
 	w         *writers
-	cp        *checkpointer // SQLite only
+	cp        *sqlitewal.Checkpointer // SQLite only
 	reads     *stmtCache
 	reader    *pendingBatcher // nil: Pending reads alone (SQLite)
 	closed    atomic.Bool
@@ -60,7 +61,7 @@ func (s *sqlStore) Close() error {
 		}
 		s.w.close()
 		if s.cp != nil {
-			s.cp.close()
+			s.cp.Close()
 		}
 		s.reads.close()
 		errs := []error{s.rdb.Close()}

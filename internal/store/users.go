@@ -55,7 +55,10 @@ func (s *sqlStore) ReplaceIdentity(ctx context.Context, u User) ([]addr.DeviceID
 		revoked, err = deleteDevices(t, u.ID)
 		return err
 	})
-	return revoked, err
+	if err != nil {
+		return nil, err // the writer may still be running the op: leave revoked alone
+	}
+	return revoked, nil
 }
 
 // deleteDevices deletes all of a user's devices and their mailboxes;
@@ -104,7 +107,10 @@ func (s *sqlStore) AddDevice(ctx context.Context, d Device) (addr.DeviceID, erro
 		id, err = addDevice(t, d, created)
 		return err
 	})
-	return id, err
+	if err != nil {
+		return 0, err // the writer may still be running the op: leave id alone
+	}
+	return id, nil
 }
 
 // addDevice locks the user's row, checks, and only then writes, so that

@@ -46,7 +46,18 @@ type writeOp struct {
 	run     func(t *txn) error
 	err     error
 	done    chan struct{}
+	// state says who has the op: its caller may abandon it while it is
+	// queued (do's context ended), the writer claims it before running
+	// it; whichever comes first wins.
+	state atomic.Int32
 }
+
+// writeOp states.
+const (
+	opQueued int32 = iota
+	opClaimed
+	opAbandoned
+)
 
 // writer owns the write connection. Its zero value is not usable; see
 // newWriter. Its methods other than do and close run on its goroutine only.
@@ -87,7 +98,10 @@ func newWriter(ctx context.Context, db *sql.DB, d dialect, log *slog.Logger, que
 }
 
 // do queues run and waits for the commit (or failure) of its batch. If ctx
-// ends first, do returns ctx's error and run may still commit later.
+// ends while run is still queued, do returns ctx's error and run never
+// runs; if the writer has taken it already, do waits for its batch (a
+// short transaction), so that run never writes the caller's variables
+// after do has returned.
 func (w *writer) do(ctx context.Context, durable bool, weight int, run func(*txn) error) error {
 	op := &writeOp{ctx: ctx, durable: durable, weight: weight, run: run, done: make(chan struct{})}
 	if err := w.enqueue(op); err != nil {
@@ -97,7 +111,11 @@ func (w *writer) do(ctx context.Context, durable bool, weight int, run func(*txn
 	case <-op.done:
 		return op.err
 	case <-ctx.Done():
-		return ctx.Err()
+		if op.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
+		}
+		<-op.done
+		return op.err
 	}
 }
 
@@ -174,6 +192,9 @@ func (w *writer) gather() []*writeOp {
 func (w *writer) commit(batch []*writeOp) {
 	live := batch[:0]
 	for _, op := range batch {
+		if !op.state.CompareAndSwap(opQueued, opClaimed) {
+			continue // its caller gave up on it: nobody waits
+		}
 		if err := op.ctx.Err(); err != nil {
 			w.reply(op, err)
 			continue

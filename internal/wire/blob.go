@@ -40,6 +40,7 @@ const (
 	CodeOffset    Code = 82 // an upload at another offset than the bytes stored
 	CodeBlobState Code = 83 // finished already, not complete yet, or another upload runs
 	CodeChecksum  Code = 84 // the blob's SHA-256 is not the one given
+	CodeRange     Code = 85 // a download's Range is not one range of bytes within the blob
 )
 
 // Blob sizes.

@@ -80,6 +80,7 @@ var codeInfo = [...]struct {
 	CodeOffset:    {"offset", http.StatusConflict},
 	CodeBlobState: {"blob-state", http.StatusConflict},
 	CodeChecksum:  {"checksum", http.StatusUnprocessableEntity},
+	CodeRange:     {"bad-range", http.StatusRequestedRangeNotSatisfiable},
 
 	CodeUnlockLocked:  {"unlock-locked", http.StatusGone},
 	CodeUnlockUnknown: {"unlock-unknown", http.StatusNotFound},
@@ -88,6 +89,18 @@ var codeInfo = [...]struct {
 
 // Known reports whether c is a code this version of the package defines.
 func (c Code) Known() bool { return int(c) < len(codeInfo) && codeInfo[c].name != "" }
+
+// ErrorCodes returns every error code this version of the package defines
+// (every known code but CodeOK), in ascending order.
+func ErrorCodes() []Code {
+	var cs []Code
+	for c := range codeInfo {
+		if c := Code(c); c != CodeOK && c.Known() {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
 
 // String returns c's stable name, such as "mailbox-full", or "code-N" for a
 // code this package does not know.

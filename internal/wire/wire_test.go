@@ -397,3 +397,19 @@ func TestGroupSubmitRefuses(t *testing.T) {
 		t.Error("a failure with code 0 marshaled")
 	}
 }
+
+func TestErrorCodes(t *testing.T) {
+	codes := ErrorCodes()
+	seen := 0
+	for c := Code(0); c < 1024; c++ {
+		if c != CodeOK && c.Known() {
+			if seen >= len(codes) || codes[seen] != c {
+				t.Fatalf("ErrorCodes()[%d] should be %d (%s): %v", seen, c, c, codes)
+			}
+			seen++
+		}
+	}
+	if seen != len(codes) {
+		t.Fatalf("ErrorCodes has %d codes, %d are known", len(codes), seen)
+	}
+}

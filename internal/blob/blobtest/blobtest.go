@@ -364,6 +364,9 @@ func testExpire(t *testing.T, e *env) {
 	if err != nil || n != 2 {
 		t.Fatalf("Expire = %d, %v; want 2", n, err)
 	}
+	if n, err := e.s.Expire(ctx, e.clock.Now(), 100); err != nil || n != 0 {
+		t.Fatalf("Expire again = %d, %v: the expired rows are still in the database", n, err)
+	}
 	for _, id := range []blob.ID{old, partial} {
 		if e.b.Residue(t, e.key, id) {
 			t.Errorf("expired blob %s left contents behind", id)
