@@ -24,6 +24,13 @@ func TestSendBurstSpendsNoChallenges(t *testing.T) {
 	alice, bob := register(t, r, "alice"), register(t, r, "bob")
 	aliceEvents, _ := listen(t, alice)
 	next(t, aliceEvents, client.EventSynced)
+	// alice's Listen runs its callback synchronously: drain her events
+	// (delivery states for the burst) so a full buffer cannot stall her
+	// live connection, over which the sends' requests travel.
+	go func() {
+		for range aliceEvents {
+		}
+	}()
 	bobEvents, _ := listen(t, bob)
 	next(t, bobEvents, client.EventSynced)
 	before := challengesIssued(t, r)
