@@ -58,11 +58,13 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 	for i, k := range keys {
 		rows[i] = []any{string(k.box.user), int64(k.box.device), k.seq}
 	}
-	return t.bulkQuery(bulkDelete, rows, func(r *sql.Rows) error {
+	released := releases{}
+	err := t.bulkQuery(bulkDelete, rows, func(r *sql.Rows) error {
 		var user string
 		var device int64
+		var hash []byte
 		k := ackKey{}
-		if err := r.Scan(&user, &device, &k.seq); err != nil {
+		if err := r.Scan(&user, &device, &k.seq, &hash); err != nil {
 			return fmt.Errorf("store: ack: %w", err)
 		}
 		k.box = mailboxKey{addr.UserID(user), addr.DeviceID(device)}
@@ -71,6 +73,11 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 			return fmt.Errorf("store: ack deleted an envelope it was not asked to")
 		}
 		*n++
+		released.add(hash)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return t.releaseShared(released)
 }

@@ -32,14 +32,15 @@ const (
 	// bulkFind finds stored envelopes. Row: to user, to device, from
 	// user, from device, message ID. Returns those and seq.
 	bulkFind
-	// bulkInsert inserts envelopes, skipping stored ones. Row: the ten
-	// columns of qInsertEnvelopes.
+	// bulkInsert inserts envelopes, skipping stored ones. Row: the
+	// eleven columns of qInsertEnvelopes.
 	bulkInsert
 	// bulkSave writes mailbox counters. Row: user, device, last_seq,
 	// queued.
 	bulkSave
 	// bulkDelete deletes envelopes. Row: to user, to device, seq.
-	// Returns those of the rows deleted.
+	// Returns those of the rows deleted, and each one's shared payload
+	// hash (NULL if it holds its payload itself).
 	bulkDelete
 )
 
@@ -61,16 +62,16 @@ ORDER BY d.user_id, d.device_id FOR UPDATE OF d`,
 FROM envelopes e JOIN unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[]) AS k(tu, td, fu, fd, id)
 ON e.to_user = k.tu AND e.to_device = k.td AND e.from_user = k.fu AND e.from_device = k.fd AND e.msg_id = k.id`,
 	bulkInsert: `INSERT INTO envelopes
-(to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload)
+(to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload, shared)
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bytea[],
-$7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[])
+$7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[], $11::bigint[])
 ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`,
 	bulkSave: `UPDATE devices d SET last_seq = v.ls, queued = v.q
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(u, dv, ls, q)
 WHERE d.user_id = v.u AND d.device_id = v.dv`,
 	bulkDelete: `DELETE FROM envelopes e USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(u, dv, s)
 WHERE e.to_user = k.u AND e.to_device = k.dv AND e.seq = k.s
-RETURNING e.to_user, e.to_device, e.seq`,
+RETURNING e.to_user, e.to_device, e.seq, CASE WHEN e.shared = 1 THEN e.payload END`,
 }
 
 // bulkQuery runs a bulk query over rows, calling scan for each result.

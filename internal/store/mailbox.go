@@ -196,7 +196,7 @@ func listExpiring(t *txn, now time.Time, limit int) ([]expiring, error) {
 // deleteEnvelope deletes one envelope and reports whether it existed.
 // Like an ack it is a plain delete (see ack.go).
 func deleteEnvelope(t *txn, to addr.Address, seq int64) (bool, error) {
-	n, err := t.exec(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
+	n, err := t.deleteReleasing(qDeleteEnvelope, string(to.User), int64(to.Device), seq)
 	return n > 0, err
 }
 

@@ -36,8 +36,8 @@ WHERE user_id = $1 ORDER BY device_id`
 	// Envelopes have no foreign key to devices (migration 2): deleting a
 	// device deletes its mailbox with these, after the device row, in the
 	// same transaction. (Prekeys still cascade.)
-	qDeleteMailbox   = `DELETE FROM envelopes WHERE to_user = $1 AND to_device = $2`
-	qDeleteMailboxes = `DELETE FROM envelopes WHERE to_user = $1`
+	qDeleteMailbox   = `DELETE FROM envelopes WHERE to_user = $1 AND to_device = $2 RETURNING ` + sharedRef
+	qDeleteMailboxes = `DELETE FROM envelopes WHERE to_user = $1 RETURNING ` + sharedRef
 )
 
 // Registration tokens.
@@ -82,12 +82,33 @@ WHERE user_id = $1 AND device_id = $2` + forUpdate
 	// qCountMailbox counts a mailbox's envelopes (expired ones included).
 	qCountMailbox = `SELECT COUNT(*) FROM envelopes WHERE to_user = $1 AND to_device = $2`
 
-	qPending = `SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload
-FROM envelopes WHERE to_user = $1 AND to_device = $2 AND seq > $3 AND expires > $4
-ORDER BY seq LIMIT $5`
-	qDeleteEnvelope = `DELETE FROM envelopes WHERE to_user = $1 AND to_device = $2 AND seq = $3`
+	qPending = `SELECT e.seq, e.from_user, e.from_device, e.msg_id, e.kind, e.created, e.expires, ` + payloadOf + `
+FROM envelopes e ` + joinShared + `
+WHERE e.to_user = $1 AND e.to_device = $2 AND e.seq > $3 AND e.expires > $4
+ORDER BY e.seq LIMIT $5`
+	qDeleteEnvelope = `DELETE FROM envelopes WHERE to_user = $1 AND to_device = $2 AND seq = $3 RETURNING ` + sharedRef
 	qExpiring       = `SELECT to_user, to_device, seq, from_user, from_device, msg_id, kind
 FROM envelopes WHERE expires <= $1 ORDER BY expires LIMIT $2`
+)
+
+// Shared payloads (migration 5, shared.go): a shared envelope row holds
+// its payload's SHA-256, and shared_payloads the payload once.
+const (
+	// sharedRef is what a DELETE of envelopes returns so that the store
+	// can release the shared payloads of the rows it deleted: the hash for
+	// a shared row, NULL for one that holds its payload itself.
+	sharedRef = `CASE WHEN shared = 1 THEN payload END`
+	// joinShared and payloadOf read an envelope's payload wherever it is
+	// (the envelopes table is e, shared_payloads p).
+	joinShared = `LEFT JOIN shared_payloads p ON e.shared = 1 AND p.hash = e.payload`
+	payloadOf  = `COALESCE(p.payload, e.payload)`
+	// qRefShared stores a payload, or counts refs more references to it.
+	qRefShared = `INSERT INTO shared_payloads (hash, payload, refs) VALUES ($1, $2, $3)
+ON CONFLICT (hash) DO UPDATE SET refs = shared_payloads.refs + excluded.refs`
+	// qReleaseShared drops refs references to a payload and deletes it
+	// once none is left.
+	qReleaseShared = `UPDATE shared_payloads SET refs = refs - $2 WHERE hash = $1 RETURNING refs`
+	qDropShared    = `DELETE FROM shared_payloads WHERE hash = $1 AND refs <= 0`
 )
 
 // Multi-row statements: a batch of submissions costs a few statements
@@ -130,8 +151,8 @@ func qFindEnvelopes(n int) string {
 // qInsertEnvelopes inserts n envelopes, skipping those already stored.
 func qInsertEnvelopes(n int) string {
 	return `INSERT INTO envelopes
-(to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload)
-VALUES ` + rowList(n, 10, ", ", "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)") + `
+(to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload, shared)
+VALUES ` + rowList(n, 11, ", ", "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)") + `
 ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`
 }
 
@@ -140,7 +161,7 @@ ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`
 func qDeleteEnvelopes(n int) string {
 	return `DELETE FROM envelopes WHERE ` +
 		rowList(n, 3, " OR ", "(to_user = $%d AND to_device = $%d AND seq = $%d)") +
-		` RETURNING to_user, to_device, seq`
+		` RETURNING to_user, to_device, seq, ` + sharedRef
 }
 
 // qSaveMailboxes writes the counters of n mailboxes.
@@ -172,6 +193,7 @@ var writeQueries = []string{
 	qDeleteDevice, qDeleteDevices, qDeleteMailbox, qDeleteMailboxes, qUseToken, qPurgeTokens,
 	qPutSigned, qSigned, qOneTimeIDs, qPutOneTime, qTakeOneTime,
 	qLockMailbox, qCountMailbox, qDeleteEnvelope, qExpiring,
+	qRefShared, qReleaseShared, qDropShared,
 }
 
 // writerQueries are the statements a writer in dialect d prepares: the

@@ -28,11 +28,12 @@ const maxReadBatch = 64
 
 // qPendingBatch reads many mailboxes at once; $1..$5 are arrays of the
 // call index, user, device, after and limit; $6 is now.
-const qPendingBatch = `SELECT k.i, e.seq, e.from_user, e.from_device, e.msg_id, e.kind, e.created, e.expires, e.payload
+const qPendingBatch = `SELECT k.i, e.seq, e.from_user, e.from_device, e.msg_id, e.kind, e.created, e.expires, ` + payloadOf + `
 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS k(i, u, dv, after, lim)
-CROSS JOIN LATERAL (SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload
+CROSS JOIN LATERAL (SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload, shared
 FROM envelopes WHERE to_user = k.u AND to_device = k.dv AND seq > k.after AND expires > $6
 ORDER BY seq LIMIT k.lim) AS e
+` + joinShared + `
 ORDER BY k.i, e.seq`
 
 // pendingCall is one Pending call waiting for a batch.

@@ -123,6 +123,8 @@ func (t *txn) storeOptimistic(subs []submission) (done bool, err error) {
 	for i, e := range rows {
 		undo[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq}
 	}
+	// The undone rows' shared payloads were never referenced (refShared
+	// runs only once every row is in), so there is nothing to release.
 	return false, t.bulkQuery(bulkDelete, undo, func(*sql.Rows) error { return nil })
 }
 
@@ -274,14 +276,12 @@ func (t *txn) findStored(subs []submission) (map[envKey]int64, error) {
 // insertEnvelopes inserts envs (each with its Seq set), skipping any
 // already stored; all reports whether every one was inserted.
 func (t *txn) insertEnvelopes(envs []*Envelope) (all bool, err error) {
-	rows := make([][]any, len(envs))
-	for i, e := range envs {
-		rows[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq,
-			string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
-			micros(e.Created), micros(e.Expires), e.Payload}
-	}
+	rows, shared := sharedRows(envs)
 	n, err := t.bulkExec(bulkInsert, rows)
-	return err == nil && n == int64(len(envs)), err
+	if err != nil || n != int64(len(envs)) {
+		return false, err // the caller undoes a partial insert
+	}
+	return true, t.refShared(shared)
 }
 
 // compareMailboxes orders mailboxes as qLockMailboxes locks them.

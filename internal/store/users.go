@@ -81,7 +81,7 @@ func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
 		return nil, fmt.Errorf("store: revoke: %w", err)
 	}
 	rows.Close()
-	if _, err := t.exec(qDeleteMailboxes, string(u)); err != nil {
+	if _, err := t.deleteReleasing(qDeleteMailboxes, string(u)); err != nil {
 		return nil, err
 	}
 	t.forget(u)
@@ -155,7 +155,7 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
 		if n == 0 {
 			return fmt.Errorf("%w: device %s", ErrNotFound, a)
 		}
-		if _, err := t.exec(qDeleteMailbox, string(a.User), int64(a.Device)); err != nil {
+		if _, err := t.deleteReleasing(qDeleteMailbox, string(a.User), int64(a.Device)); err != nil {
 			return err
 		}
 		t.forget(a.User)
