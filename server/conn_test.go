@@ -13,6 +13,7 @@ import (
 	"parley.dev/internal/wire"
 	"parley.dev/server"
 	"parley.dev/server/internal/testclient"
+	"parley.dev/server/servertest"
 )
 
 // TestDeviceConnectionCap: a device's connection beyond the cap displaces
@@ -202,23 +203,50 @@ func TestRequestsOverWebSocket(t *testing.T) {
 }
 
 // TestRequestsOverWebSocketCountPerDevice: requests over the WebSocket
-// spend the device's allowance of authenticated requests like HTTP ones,
-// so the WebSocket is no way around the per-device limit.
+// spend the device's allowance of WebSocket requests (RequestRate), so the
+// WebSocket is no way around a per-device limit; they do not spend the
+// tighter allowance of authenticated HTTP requests (DeviceRate).
 func TestRequestsOverWebSocketCountPerDevice(t *testing.T) {
-	r := startRelay(t, func(s *server.Server) { s.DeviceRate = server.Rate{Burst: 3, Per: time.Hour} })
+	r := startRelay(t, func(s *server.Server) {
+		s.DeviceRate = server.Rate{Burst: 1, Per: time.Hour} // the upgrade only
+		s.RequestRate = server.Rate{Burst: 3, Per: time.Hour}
+	})
 	alice := register(t, r, "alice")
-	ws := alice.Dial(t) // the upgrade is the first request
+	ws := alice.Dial(t)
 	drain(t, ws)
-	for i, want := range []wire.Code{wire.CodeOK, wire.CodeOK, wire.CodeRateLimited} {
-		if err := ws.Send(&wire.Request{ID: uint32(i), Op: wire.OpDevices, User: "alice"}); err != nil {
-			t.Fatal(err)
-		}
-		got := wire.CodeOK
-		if e, ok := next[*wire.Response](t, ws).Answer.(*wire.Error); ok {
-			got = e.Code
-		}
-		if got != want {
-			t.Errorf("request %d: %v, want %v", i+2, got, want)
+	for i, want := range []wire.Code{wire.CodeOK, wire.CodeOK, wire.CodeOK, wire.CodeRateLimited} {
+		if got := wsRequest(t, ws, uint32(i)); got != want {
+			t.Errorf("request %d: %v, want %v", i+1, got, want)
 		}
 	}
+}
+
+// TestBurstOfRequestsAtDefaults: a burst of 200 sends, each listing
+// devices over the WebSocket, is not refused at the default limits (it
+// would be by the 60 a minute of DefaultDeviceRate).
+func TestBurstOfRequestsAtDefaults(t *testing.T) {
+	r := servertest.Start(t, func(s *server.Server) { // DeviceRate and RequestRate at their defaults
+		s.ChallengeRate = server.Rate{Burst: 1 << 20, Per: time.Second}
+		s.RegisterRate = server.Rate{Burst: 1 << 20, Per: time.Second}
+	})
+	alice := register(t, r, "alice")
+	ws := alice.Dial(t)
+	drain(t, ws)
+	for i := range 200 {
+		if got := wsRequest(t, ws, uint32(i)); got != wire.CodeOK {
+			t.Fatalf("request %d of a burst of 200: %v", i+1, got)
+		}
+	}
+}
+
+// wsRequest lists alice's devices over ws and returns the answer's code.
+func wsRequest(t *testing.T, ws *testclient.WS, id uint32) wire.Code {
+	t.Helper()
+	if err := ws.Send(&wire.Request{ID: id, Op: wire.OpDevices, User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := next[*wire.Response](t, ws).Answer.(*wire.Error); ok {
+		return e.Code
+	}
+	return wire.CodeOK
 }

@@ -11,14 +11,15 @@ import (
 // the same operations as the HTTP endpoints, with the connection's
 // authentication standing in for a challenge and proof, so that a device
 // already connected spends no challenge to send. Each request counts
-// against the device's allowance like an authenticated HTTP request; the
-// bundle limit applies inside bundle.
+// against the device's allowance of WebSocket requests (RequestRate),
+// larger than that of authenticated HTTP requests, which each verify a
+// signature; the bundle limit applies inside bundle.
 func (c *conn) request(m *wire.Request) {
 	c.ws.WaitBuffered(maxQueued) // answers to a client that does not read wait
 	ctx := c.r.ctx
 	var f wire.Frame
 	var werr *wire.Error
-	if werr = c.r.allowDevice(c.addr); werr == nil {
+	if werr = c.r.allowRequest(c.addr); werr == nil {
 		f, werr = c.r.serveRequest(ctx, c.addr, m)
 	}
 	if werr != nil {

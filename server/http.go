@@ -216,6 +216,15 @@ func (r *relay) allowDevice(a addr.Address) *wire.Error {
 	return nil
 }
 
+// allowRequest takes one request over a WebSocket from a's allowance of
+// them (Server.RequestRate).
+func (r *relay) allowRequest(a addr.Address) *wire.Error {
+	if !r.requestL.allow(a.String()) {
+		return errRateDevice
+	}
+	return nil
+}
+
 // proofOf reads req's proof and consumes its challenge (on first
 // presentation, whatever the outcome of the request).
 func (r *relay) proofOf(req *http.Request) (*wire.Proof, *wire.Error) {

@@ -64,8 +64,13 @@ var (
 	// device has its own, tighter DefaultDeviceRate.
 	DefaultChallengeRate = Rate{Burst: 600, Per: time.Minute}
 	DefaultDeviceRate    = Rate{Burst: 60, Per: time.Minute}
-	DefaultRegisterRate  = Rate{Burst: 10, Per: time.Hour}
-	DefaultBundleRate    = Rate{Burst: 60, Per: time.Minute}
+	// DefaultRequestRate bounds Request frames over a device's
+	// authenticated WebSockets: they verify no signature and spend no
+	// challenge, so the budget is larger than DefaultDeviceRate's, enough
+	// for a burst of a few hundred sends (each may list devices) at once.
+	DefaultRequestRate  = Rate{Burst: 600, Per: time.Minute}
+	DefaultRegisterRate = Rate{Burst: 10, Per: time.Hour}
+	DefaultBundleRate   = Rate{Burst: 60, Per: time.Minute}
 )
 
 // Server is a Parley relay. Configure it by setting fields, then call
@@ -136,6 +141,10 @@ type Server struct {
 	// included, per device (DefaultDeviceRate). Only requests whose proof
 	// verifies count, so nobody can spend another device's allowance.
 	DeviceRate Rate
+	// RequestRate limits requests over a device's WebSockets (Request
+	// frames), per device (DefaultRequestRate); the upgrade itself counts
+	// against DeviceRate. Bundle fetches also count against BundleRate.
+	RequestRate Rate
 	// RegisterRate limits registrations per client network
 	// (DefaultRegisterRate).
 	RegisterRate Rate
@@ -330,6 +339,7 @@ type relay struct {
 	registerL  *limiter
 	bundleL    *limiter
 	deviceL    *limiter
+	requestL   *limiter
 	conns      *connSet
 	blobs      *blobRelay
 	wss        *wsconn.Server
@@ -375,6 +385,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 	r.registerL = newLimiter(s.RegisterRate.orDefault(DefaultRegisterRate), r.now)
 	r.bundleL = newLimiter(s.BundleRate.orDefault(DefaultBundleRate), r.now)
 	r.deviceL = newLimiter(s.DeviceRate.orDefault(DefaultDeviceRate), r.now)
+	r.requestL = newLimiter(s.RequestRate.orDefault(DefaultRequestRate), r.now)
 	r.unlock = unlock.Policy{MaxFailures: s.UnlockMaxFailures, Grace: unlock.DefaultGrace}
 	r.unlockL = newLimiter(s.UnlockRate.orDefault(DefaultUnlockRate), r.now)
 	r.unlockCredL = newLimiter(s.UnlockCredentialRate.orDefault(DefaultUnlockCredentialRate), r.now)

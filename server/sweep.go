@@ -34,6 +34,7 @@ func (r *relay) sweep() {
 	r.bundleL.prune()
 	r.sweepBlobs()
 	r.deviceL.prune()
+	r.requestL.prune()
 	r.sweepUnlock()
 	for range maxSweepRounds {
 		expired, err := r.store.Expire(r.ctx, r.now(), store.MaxBatch)

@@ -38,6 +38,8 @@ type config struct {
 	unlockRate, unlockCredentialRate   rateFlag
 	logLevel                           slog.Level
 	blobs                              blobFlags // flags_blob.go
+
+	requestRate rateFlag // Request frames over WebSockets, per device
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -93,10 +95,12 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	cfg.registerRate.Rate = server.DefaultRegisterRate
 	cfg.bundleRate.Rate = server.DefaultBundleRate
 	cfg.deviceRate.Rate = server.DefaultDeviceRate
+	cfg.requestRate.Rate = server.DefaultRequestRate
 	fs.Var(&cfg.challengeRate, "challenge-rate", "")
 	fs.Var(&cfg.registerRate, "register-rate", "")
 	fs.Var(&cfg.bundleRate, "bundle-rate", "")
 	fs.Var(&cfg.deviceRate, "device-rate", "")
+	fs.Var(&cfg.requestRate, "request-rate", "")
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "")
 	fs.BoolVar(&cfg.proxyProtocol, "proxy-protocol", false, "")
 	fs.IntVar(&cfg.unlockMaxFailures, "unlock-max-failures", server.DefaultUnlockMaxFailures, "")

@@ -124,6 +124,8 @@ Relay:
   --challenge-rate RATE   challenges per client network, a coarse bound for
                           everyone behind one address (default 600/1m)
   --device-rate RATE      authenticated requests per device (default 60/1m)
+  --request-rate RATE     requests over a device's WebSockets, per device
+                          (default 600/1m)
   --register-rate RATE    registrations per client network (default 10/1h)
   --bundle-rate RATE      prekey bundles per requesting device (default 60/1m)
   --max-blob-size BYTES   largest attachment file (default 104857600)

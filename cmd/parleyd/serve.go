@@ -123,6 +123,7 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 		RegisterRate:       cfg.registerRate.Rate,
 		BundleRate:         cfg.bundleRate.Rate,
 		DeviceRate:         cfg.deviceRate.Rate,
+		RequestRate:        cfg.requestRate.Rate,
 		TrustedProxies:     cfg.trustedProxies.prefixes,
 		ProxyProtocol:      cfg.proxyProtocol,
 		Logger:             log,

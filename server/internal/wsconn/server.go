@@ -124,6 +124,7 @@ func (c *Conn) Serve(h Handler) {
 	}
 	c.polled = true
 	c.sock.nonblock = true
+	c.sock.drained = false // the upgrade's reads say nothing of now
 	// Bytes may have arrived before registration, or be held already:
 	// read once as if woken.
 	go c.readBurst()

@@ -45,6 +45,14 @@ type sockConn struct {
 	raw syscall.RawConn
 
 	nonblock bool // set once, before the poller first wakes a reader
+	// drained records that the last read was short: the kernel had fewer
+	// bytes than asked for, so the socket was empty then. The next
+	// non-blocking read reports errWouldBlock without the system call
+	// that would have found out (one read(2) saved per burst). Bytes that
+	// arrive meanwhile are never stranded: after a would-block the reader
+	// either lingers (a real, blocking read) or re-arms epoll, which is
+	// level-triggered and reports them at once.
+	drained bool
 
 	gathering bool    // only the connection's flusher touches these
 	gathered  *[]byte // records held back until flushGathered
@@ -52,9 +60,17 @@ type sockConn struct {
 
 func (s *sockConn) Read(p []byte) (int, error) {
 	if !s.nonblock {
-		return s.TCPConn.Read(p)
+		n, err := s.TCPConn.Read(p)
+		s.drained = err == nil && n < len(p)
+		return n, err
 	}
-	return s.readNow(p)
+	if s.drained {
+		s.drained = false
+		return 0, errWouldBlock
+	}
+	n, err := s.readNow(p)
+	s.drained = err == nil && n < len(p)
+	return n, err
 }
 
 // maxGather bounds the records held back before a gathered write goes out.

@@ -1,0 +1,91 @@
+package wsconn
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestShortReadSkipsTheWouldBlockRead: after a short read the next
+// non-blocking read reports errWouldBlock without asking the kernel, even
+// if bytes arrived meanwhile; the read after it returns them, so nothing
+// is stranded (the reader's linger or epoll's level-triggered re-arm
+// makes that read).
+func TestShortReadSkipsTheWouldBlockRead(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	tc := server.(*net.TCPConn)
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sockConn{TCPConn: tc, raw: raw, nonblock: true}
+	buf := make([]byte, 64)
+
+	if _, err := s.Read(buf); !errors.Is(err, errWouldBlock) {
+		t.Fatalf("empty socket: %v, want errWouldBlock", err)
+	}
+	write(t, client, "hello")
+	n := readSoon(t, s, buf)
+	if string(buf[:n]) != "hello" {
+		t.Fatalf("read %q", buf[:n])
+	}
+	write(t, client, "world")
+	time.Sleep(10 * time.Millisecond) // let "world" reach the socket
+	if n, err := s.Read(buf); !errors.Is(err, errWouldBlock) {
+		t.Fatalf("after a short read: %d, %v; want errWouldBlock without a read", n, err)
+	}
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "world" {
+		t.Fatalf("the next read: %q, %v; want world", buf[:n], err)
+	}
+
+	// A full read says nothing about what is left: the next read asks.
+	if _, err := s.Read(buf); !errors.Is(err, errWouldBlock) { // "world" was short
+		t.Fatalf("after a short read: %v, want errWouldBlock", err)
+	}
+	write(t, client, "0123456789")
+	time.Sleep(10 * time.Millisecond)
+	if n, err := s.Read(buf[:4]); err != nil || n != 4 {
+		t.Fatalf("full read: %d, %v", n, err)
+	}
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "456789" {
+		t.Fatalf("after a full read: %q, %v; want 456789", buf[:n], err)
+	}
+}
+
+func write(t *testing.T, c net.Conn, s string) {
+	t.Helper()
+	if _, err := c.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readSoon retries a non-blocking read until bytes come.
+func readSoon(t *testing.T, s *sockConn, buf []byte) int {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		n, err := s.Read(buf)
+		if err == nil {
+			return n
+		}
+		if !errors.Is(err, errWouldBlock) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("nothing to read")
+	return 0
+}
