@@ -29,53 +29,65 @@ const shutdownTimeout = 30 * time.Second
 
 // serve runs the relay until ctx ends.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 	s, err := newServer(cfg, log)
 	if err != nil {
 		return err
 	}
-	if err := s.Start(ctx); err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		s.Shutdown(context.Background())
-		return err
-	}
+	// The private listener opens first, so that its /readyz says
+	// "starting" while the stores open and migrate.
 	errc := make(chan error, 2)
-	go func() { errc <- s.Serve(l) }()
 	var metrics *http.Server
 	var metricsAddr net.Addr
 	if cfg.metricsListen != "" {
 		if metrics, metricsAddr, err = serveMetrics(cfg.metricsListen, s, errc); err != nil {
-			s.Shutdown(context.Background())
 			return err
 		}
 		if !isLoopback(metricsAddr) {
 			log.Warn("metrics are served over plain HTTP beyond loopback; keep --metrics-listen on a private network", "addr", metricsAddr.String())
 		}
 	}
+	if err := s.Start(ctx); err != nil {
+		return stop(s, metrics, err)
+	}
+	l, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return stop(s, metrics, err)
+	}
+	go func() { errc <- s.Serve(l) }()
 	greet(stdout, cfg, l.Addr(), metricsAddr)
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down", "drain", cfg.drainDelay.String())
+		drain(s, cfg.drainDelay)
 	case err = <-errc:
 	}
 	return stop(s, metrics, err)
 }
 
+// drain marks the relay not ready and waits d, serving meanwhile, so that
+// a load balancer polling /readyz stops sending it clients.
+func drain(s *server.Server, d time.Duration) {
+	s.Drain()
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
 func stop(s *server.Server, metrics *http.Server, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	err = errors.Join(err, s.Shutdown(ctx))
 	if metrics != nil {
 		metrics.Shutdown(ctx)
 	}
-	return errors.Join(err, s.Shutdown(ctx))
+	return err
 }
 
-// serveMetrics serves /metrics on its own plain-HTTP listener (for a
-// scraper on loopback or a private network); the relay's public listener
-// never serves them.
+// serveMetrics serves /metrics, /healthz and /readyz on their own
+// plain-HTTP listener (for a scraper or an orchestrator's probes on
+// loopback or a private network); the relay's public listener never
+// serves the metrics.
 func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -83,6 +95,11 @@ func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Serve
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.MetricsHandler())
+	mux.Handle("GET /readyz", s.ReadyHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
