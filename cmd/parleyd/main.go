@@ -90,7 +90,10 @@ TLS (exactly one):
                           localhost, 127.0.0.1 and ::1, kept in --data
                           (clients trust DATA/ca.pem)
   --tls-cert FILE --tls-key FILE
-                          certificate chain and key, PEM
+                          certificate chain and key, PEM; read again on
+                          SIGHUP and when either file changes (a pair that
+                          does not load is refused, logged, and the old one
+                          stays in use)
   --acme-domain NAMES     certificates from Let's Encrypt for these
                           comma-separated names (TLS-ALPN-01 on --listen,
                           which must be reachable on port 443); cache in

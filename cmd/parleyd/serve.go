@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	"parley.dev/internal/certfile"
 	"parley.dev/internal/private"
 	"parley.dev/server"
 )
@@ -30,7 +31,7 @@ const shutdownTimeout = 30 * time.Second
 // serve runs the relay until ctx ends.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
-	s, err := newServer(cfg, log)
+	s, certs, err := newServer(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -55,6 +56,8 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		return stop(s, metrics, err)
 	}
 	go func() { errc <- s.Serve(l) }()
+	stopReload := reloadCerts(ctx, certs, log) // certs.go
+	defer stopReload()
 	greet(stdout, cfg, l.Addr(), metricsAddr)
 	select {
 	case <-ctx.Done():
@@ -116,10 +119,12 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
-	tlsConf, err := tlsConfig(cfg)
+// newServer makes the relay cfg describes, and with --tls-cert the
+// reloader of its certificate files.
+func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloader, error) {
+	tlsConf, certs, err := tlsConfig(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &server.Server{
 		DataDir:            cfg.data,
@@ -149,26 +154,27 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 	s.UnlockRate, s.UnlockCredentialRate = cfg.unlockRate.Rate, cfg.unlockCredentialRate.Rate
 	if cfg.tokenKey != "" {
 		if s.TokenKey, err = readPublicKey(cfg.tokenKey); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return s, nil
+	return s, certs, nil
 }
 
-func tlsConfig(cfg *config) (*tls.Config, error) {
+func tlsConfig(cfg *config, log *slog.Logger) (*tls.Config, *certfile.Reloader, error) {
 	switch {
 	case cfg.dev:
-		return server.DevTLS(cfg.data)
+		conf, err := server.DevTLS(cfg.data)
+		return conf, nil, err
 	case cfg.acmeDomains != "":
 		// autocert writes its keys 0600 into a 0700 directory; make the
 		// directory now, so that it is private before the first
 		// certificate, and tighten one left by an earlier run.
 		cache := filepath.Join(cfg.data, acmeDir)
 		if err := private.Dir(cache); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := private.Tighten(cache); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		m := &autocert.Manager{
 			Prompt:     autocert.AcceptTOS,
@@ -176,13 +182,13 @@ func tlsConfig(cfg *config) (*tls.Config, error) {
 			HostPolicy: autocert.HostWhitelist(strings.Split(cfg.acmeDomains, ",")...),
 			Email:      cfg.acmeEmail,
 		}
-		return m.TLSConfig(), nil
+		return m.TLSConfig(), nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	certs, err := certfile.New(cfg.tlsCert, cfg.tlsKey, log)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
+		return nil, nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+	return &tls.Config{GetCertificate: certs.GetCertificate}, certs, nil
 }
 
 // greet tells the operator where the relay is and how a client connects.
