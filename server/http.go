@@ -59,6 +59,7 @@ const (
 func (r *relay) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+pathHealth, r.handleHealth)
+	mux.Handle("GET "+pathReady, r.ready)
 	mux.HandleFunc("POST "+pathChallenge, r.handleChallenge)
 	mux.HandleFunc("POST "+pathRegister, r.handleRegister)
 	mux.Handle("GET /v1/users/{user}/devices", r.authed(r.handleDevices, 0))

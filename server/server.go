@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"parley.dev/internal/fanout"
@@ -225,9 +226,11 @@ type Server struct {
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 
-	mu      sync.Mutex
-	r       *relay
-	stopped bool
+	mu       sync.Mutex
+	r        *relay
+	stopped  bool
+	started  atomic.Bool // s.r is set; ready.go
+	draining atomic.Bool // Drain; ready.go
 }
 
 // ErrServerClosed is returned by Serve and Start after Shutdown.
@@ -254,6 +257,7 @@ func (s *Server) relay(ctx context.Context) (*relay, error) {
 		return nil, err
 	}
 	s.r = r
+	s.started.Store(true)
 	return r, nil
 }
 
@@ -290,6 +294,7 @@ func (s *Server) ListenAndServe(addr string) error {
 // first, remaining connections are cut and Shutdown returns ctx's error
 // after closing the database.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
 	s.mu.Lock()
 	r := s.r
 	s.stopped = true
@@ -328,6 +333,7 @@ type relay struct {
 	tokenKey                                               ed25519.PublicKey
 	now                                                    func() time.Time
 	log                                                    *slog.Logger
+	ready                                                  http.Handler // Server.ReadyHandler
 
 	store      store.Store
 	fan        fanout.Fanout
@@ -371,6 +377,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		now:            s.Now,
 		log:            s.Logger,
 		metrics:        newMetrics(),
+		ready:          s.ReadyHandler(),
 	}
 	if r.now == nil {
 		r.now = time.Now

@@ -70,7 +70,7 @@ func TestACMECacheIsPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tlsConfig(cfg); err != nil {
+	if _, _, err := tlsConfig(cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	if m := modes(t, dir)[acmeDir]; m != 0o700 {

@@ -37,7 +37,9 @@ type config struct {
 	unlockMaxFailures                  int
 	unlockRate, unlockCredentialRate   rateFlag
 	logLevel                           slog.Level
-	blobs                              blobFlags // flags_blob.go
+	logFormat                          string        // logging.go
+	drainDelay                         time.Duration // serve.go
+	blobs                              blobFlags     // flags_blob.go
 
 	requestRate rateFlag // Request frames over WebSockets, per device
 }
@@ -109,6 +111,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(&cfg.unlockRate, "unlock-rate", "")
 	fs.Var(&cfg.unlockCredentialRate, "unlock-credential-rate", "")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")
+	fs.StringVar(&cfg.logFormat, "log-format", logText, "")
+	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "")
 	cfg.blobs.register(fs)
 	return fs
 }
@@ -179,6 +183,10 @@ func (c *config) check() error {
 		return usagef("--nats joins relay nodes that share a PostgreSQL --store")
 	case c.proxyProtocol && len(c.trustedProxies.prefixes) == 0:
 		return usagef("--proxy-protocol needs --trusted-proxies: headers are believed only from them")
+	case c.logFormat != logText && c.logFormat != logJSON:
+		return usagef("--log-format %q: want text or json", c.logFormat)
+	case c.drainDelay < 0:
+		return usagef("--drain-delay must not be negative")
 	case c.checkpointInterval <= 0:
 		return usagef("--checkpoint-interval must be positive")
 	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:

@@ -7,6 +7,7 @@
 //	parleyd token-key --out token
 //	parleyd token --key token.key --ttl 1h alice
 //	parleyd migrate --store postgres://db.example/parley
+//	parleyd health --url https://127.0.0.1:8443/readyz
 //
 // Every flag has a PARLEY_* environment twin; run "parleyd --help".
 package main
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runToken(args[1:], stdout, stderr)
 		case "migrate":
 			return runMigrate(ctx, args[1:], stdout)
+		case "health":
+			return runHealth(ctx, args[1:], stdout)
 		case "help":
 			io.WriteString(stdout, usage)
 			return nil
@@ -76,13 +79,21 @@ const usage = `Usage:
   parleyd migrate [--data DIR | --store DSN]
                                           bring the database schemas (the store's
                                           and the blob store's) up to date
+  parleyd health [--url URL] [--ca FILE]  probe a running relay's /readyz (by
+                                          default https://127.0.0.1:PORT/readyz,
+                                          PORT from --listen); exit 0 if ready.
+                                          Without --ca, only a loopback URL,
+                                          whose certificate is not verified
 
 TLS (exactly one):
   --dev                   development: a local CA and a certificate for
                           localhost, 127.0.0.1 and ::1, kept in --data
                           (clients trust DATA/ca.pem)
   --tls-cert FILE --tls-key FILE
-                          certificate chain and key, PEM
+                          certificate chain and key, PEM; read again on
+                          SIGHUP and when either file changes (a pair that
+                          does not load is refused, logged, and the old one
+                          stays in use)
   --acme-domain NAMES     certificates from Let's Encrypt for these
                           comma-separated names (TLS-ALPN-01 on --listen,
                           which must be reachable on port 443); cache in
@@ -155,11 +166,19 @@ Relay:
                           127.0.0.1:9090 (the TLS listener serves only the
                           API; without this flag there are no metrics)
   --log-level LEVEL       debug, info, warn or error (default info)
+  --log-format FORMAT     text (the default) or json: one JSON object a line
+  --drain-delay DURATION  on SIGINT or SIGTERM, answer /readyz with 503 for
+                          this long, still serving, before stopping (give
+                          a load balancer time to stop sending clients;
+                          default 0)
 
 A RATE is BURST/DURATION, such as 10/1h. Every flag can also be set by an
 environment variable: PARLEY_ and the flag's name in capitals with "_" for
 "-", such as PARLEY_MAILBOX_TTL=240h. Flags override the environment.
 
-SIGINT or SIGTERM stops the relay gracefully: it finishes the requests and
-submissions in progress, closes every connection and the database.
+SIGINT or SIGTERM stops the relay gracefully: /readyz answers 503, then
+after --drain-delay it finishes the requests and submissions in progress,
+closes every connection and the database. /healthz answers 200 while the
+process serves; /readyz 200 only while it should get new clients (both on
+--listen and, with "starting" during startup, on --metrics-listen).
 `

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	"parley.dev/internal/certfile"
 	"parley.dev/internal/private"
 	"parley.dev/server"
 )
@@ -29,53 +30,67 @@ const shutdownTimeout = 30 * time.Second
 
 // serve runs the relay until ctx ends.
 func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	s, err := newServer(cfg, log)
+	log := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	s, certs, err := newServer(cfg, log)
 	if err != nil {
 		return err
 	}
-	if err := s.Start(ctx); err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		s.Shutdown(context.Background())
-		return err
-	}
+	// The private listener opens first, so that its /readyz says
+	// "starting" while the stores open and migrate.
 	errc := make(chan error, 2)
-	go func() { errc <- s.Serve(l) }()
 	var metrics *http.Server
 	var metricsAddr net.Addr
 	if cfg.metricsListen != "" {
 		if metrics, metricsAddr, err = serveMetrics(cfg.metricsListen, s, errc); err != nil {
-			s.Shutdown(context.Background())
 			return err
 		}
 		if !isLoopback(metricsAddr) {
 			log.Warn("metrics are served over plain HTTP beyond loopback; keep --metrics-listen on a private network", "addr", metricsAddr.String())
 		}
 	}
+	if err := s.Start(ctx); err != nil {
+		return stop(s, metrics, err)
+	}
+	l, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return stop(s, metrics, err)
+	}
+	go func() { errc <- s.Serve(l) }()
+	stopReload := reloadCerts(ctx, certs, log) // certs.go
+	defer stopReload()
 	greet(stdout, cfg, l.Addr(), metricsAddr)
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down", "drain", cfg.drainDelay.String())
+		drain(s, cfg.drainDelay)
 	case err = <-errc:
 	}
 	return stop(s, metrics, err)
 }
 
+// drain marks the relay not ready and waits d, serving meanwhile, so that
+// a load balancer polling /readyz stops sending it clients.
+func drain(s *server.Server, d time.Duration) {
+	s.Drain()
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
 func stop(s *server.Server, metrics *http.Server, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	err = errors.Join(err, s.Shutdown(ctx))
 	if metrics != nil {
 		metrics.Shutdown(ctx)
 	}
-	return errors.Join(err, s.Shutdown(ctx))
+	return err
 }
 
-// serveMetrics serves /metrics on its own plain-HTTP listener (for a
-// scraper on loopback or a private network); the relay's public listener
-// never serves them.
+// serveMetrics serves /metrics, /healthz and /readyz on their own
+// plain-HTTP listener (for a scraper or an orchestrator's probes on
+// loopback or a private network); the relay's public listener never
+// serves the metrics.
 func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Server, net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -83,6 +98,11 @@ func serveMetrics(addr string, s *server.Server, errc chan<- error) (*http.Serve
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.MetricsHandler())
+	mux.Handle("GET /readyz", s.ReadyHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
@@ -99,10 +119,12 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
-	tlsConf, err := tlsConfig(cfg)
+// newServer makes the relay cfg describes, and with --tls-cert the
+// reloader of its certificate files.
+func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloader, error) {
+	tlsConf, certs, err := tlsConfig(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &server.Server{
 		DataDir:            cfg.data,
@@ -133,26 +155,27 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, error) {
 	s.UnlockRate, s.UnlockCredentialRate = cfg.unlockRate.Rate, cfg.unlockCredentialRate.Rate
 	if cfg.tokenKey != "" {
 		if s.TokenKey, err = readPublicKey(cfg.tokenKey); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return s, nil
+	return s, certs, nil
 }
 
-func tlsConfig(cfg *config) (*tls.Config, error) {
+func tlsConfig(cfg *config, log *slog.Logger) (*tls.Config, *certfile.Reloader, error) {
 	switch {
 	case cfg.dev:
-		return server.DevTLS(cfg.data)
+		conf, err := server.DevTLS(cfg.data)
+		return conf, nil, err
 	case cfg.acmeDomains != "":
 		// autocert writes its keys 0600 into a 0700 directory; make the
 		// directory now, so that it is private before the first
 		// certificate, and tighten one left by an earlier run.
 		cache := filepath.Join(cfg.data, acmeDir)
 		if err := private.Dir(cache); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := private.Tighten(cache); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		m := &autocert.Manager{
 			Prompt:     autocert.AcceptTOS,
@@ -160,13 +183,13 @@ func tlsConfig(cfg *config) (*tls.Config, error) {
 			HostPolicy: autocert.HostWhitelist(strings.Split(cfg.acmeDomains, ",")...),
 			Email:      cfg.acmeEmail,
 		}
-		return m.TLSConfig(), nil
+		return m.TLSConfig(), nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	certs, err := certfile.New(cfg.tlsCert, cfg.tlsKey, log)
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
+		return nil, nil, fmt.Errorf("TLS certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+	return &tls.Config{GetCertificate: certs.GetCertificate}, certs, nil
 }
 
 // greet tells the operator where the relay is and how a client connects.
