@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"parley.dev/client"
+	"parley.dev/internal/wire"
 	"parley.dev/server/servertest"
 )
 
@@ -38,17 +39,35 @@ func reportRate(b *testing.B, n int, d, cpu time.Duration) {
 }
 
 // BenchmarkSendBurst measures a burst of burstLen sends to a user with
-// one device, session established, over Listen's live connection: every
-// message stored in the history and outbox, encrypted, submitted, and
-// marked sent once the relay has stored it.
+// one device, session established: every message stored in the history
+// and outbox, encrypted, submitted, and marked sent once the relay has
+// stored it. "relay": over Listen's live connection to the in-process
+// relay (whose CPU counts too); "sdk": the relay's answers stand in
+// (InterceptSubmits), so the CPU is the SDK's alone.
 func BenchmarkSendBurst(b *testing.B) {
+	for _, mode := range []string{"relay", "sdk"} {
+		b.Run(mode, func(b *testing.B) { benchSendBurst(b, mode == "sdk") })
+	}
+}
+
+func benchSendBurst(b *testing.B, sdkOnly bool) {
 	r := servertest.Start(b, generous)
 	alice, bob := benchClient(b, r, "alice"), benchClient(b, r, "bob")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go alice.Listen(ctx, func(client.Event) {})
 	if _, err := alice.Send(ctx, "bob", "warm up"); err != nil {
 		b.Fatal(err)
+	}
+	if sdkOnly {
+		client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+			res := make([]*wire.SubmitResult, len(subs))
+			for i, s := range subs {
+				res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
+			}
+			return res
+		})
+	} else {
+		go alice.Listen(ctx, func(client.Event) {})
 	}
 	texts := benchTexts(burstLen)
 	var wall, cpu time.Duration
