@@ -187,7 +187,7 @@ func (p *processor) next(ctx context.Context) (wire.Frame, error) {
 // acknowledges them.
 func (p *processor) deliveries(ctx context.Context, first *wire.Deliver) error {
 	batch := []*wire.Deliver{first}
-	for len(batch) < maxReceiveBatch && p.held == nil && len(p.conn.Incoming()) > 0 {
+	for len(batch) < p.batchMax() && p.held == nil && len(p.conn.Incoming()) > 0 {
 		f, ok := <-p.conn.Incoming()
 		if !ok {
 			break
@@ -216,10 +216,22 @@ func (p *processor) deliveries(ctx context.Context, first *wire.Deliver) error {
 	if files {
 		p.c.wakeTransfers() // Listen's worker downloads those below AutoDownload
 	}
-	if len(p.conn.Incoming()) == 0 || len(p.acks) >= wire.MaxAckBatch {
+	if len(p.conn.Incoming()) == 0 || len(p.acks) >= p.batchMax() {
 		return p.sendAcks(ctx)
 	}
 	return nil
+}
+
+// batchMax is the most deliveries stored in one transaction and the
+// most acknowledgements held back: half the relay's delivery window, so
+// that the relay sends the next half while this one is stored, and
+// within maxReceiveBatch.
+func (p *processor) batchMax() int {
+	w := int(p.conn.Welcome().Window)
+	if w == 0 {
+		return maxReceiveBatch
+	}
+	return max(1, min(w/2, maxReceiveBatch))
 }
 
 func (p *processor) sendAcks(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 
 	"parley.dev/client/internal/content"
 	"parley.dev/internal/addr"
+	"parley.dev/internal/keys"
 	"parley.dev/internal/pqxdh"
 	"parley.dev/internal/session"
 	"parley.dev/internal/vault"
@@ -43,8 +44,9 @@ type received struct {
 }
 
 // maxReceiveBatch bounds the deliveries stored in one vault transaction
-// (one fsync): those already waiting when the first is handled.
-const maxReceiveBatch = 64
+// (one fsync): those already waiting when the first is handled, at most
+// half the relay's window (processor.batchMax).
+const maxReceiveBatch = wire.MaxAckBatch
 
 // receive stores a batch of deliveries in one transaction. It returns
 // what each produced; all may be acknowledged, unless err (a failure to
@@ -178,7 +180,7 @@ func (c *Client) store(sc *sessionCache, a *account, d *wire.Deliver, info sessi
 	if isNew {
 		list = list.withFirst(s)
 	}
-	pending, change, err := c.checkSender(tx, a, d.From, s)
+	pending, change, err := c.checkSender(sc, a, d.From, s)
 	if err != nil {
 		return err
 	}
@@ -249,8 +251,11 @@ func dropped(err error) error {
 }
 
 // checkSender applies the trust rules to the session's identity. A device
-// of this user must carry this user's identity.
-func (c *Client) checkSender(tx *vault.Tx, a *account, from addr.Address, s *session.Session) (pending bool, change *IdentityChange, err error) {
+// of this user must carry this user's identity. Within one batch the
+// verdict for a user is kept while the same identity presents itself
+// (sessionCache.trust): only checkSender writes contacts during a
+// receive, and it writes nothing for an identity it has just observed.
+func (c *Client) checkSender(sc *sessionCache, a *account, from addr.Address, s *session.Session) (pending bool, change *IdentityChange, err error) {
 	id := s.RemoteIdentity()
 	if from.User == a.self().User {
 		if !id.Equal(a.identity.Public()) {
@@ -258,11 +263,24 @@ func (c *Client) checkSender(tx *vault.Tx, a *account, from addr.Address, s *ses
 		}
 		return false, nil, nil
 	}
-	if _, change, err = observeIdentity(tx, from.User, id); err != nil {
+	if v, ok := sc.trust[from.User]; ok && v.id.Equal(id) {
+		return v.pending, nil, nil
+	}
+	if _, change, err = observeIdentity(sc.tx, from.User, id); err != nil {
 		return false, nil, err
 	}
-	pending, err = underPending(tx, from.User, id)
-	return pending, change, err
+	if pending, err = underPending(sc.tx, from.User, id); err != nil {
+		return false, nil, err
+	}
+	sc.trust[from.User] = trustVerdict{id: id, pending: pending}
+	return pending, change, nil
+}
+
+// trustVerdict is checkSender's verdict on a user's identity, kept for
+// the rest of a batch.
+type trustVerdict struct {
+	id      keys.IdentityPublic
+	pending bool
 }
 
 func deleteUsed(tx *vault.Tx, used pqxdh.Used) error {

@@ -77,7 +77,13 @@ func (c *Client) sendOutcome(v *vault.Vault, user addr.UserID, id addr.MessageID
 	if verr := v.Update(func(tx *vault.Tx) error { return getJSON(tx, historyNS(user), id.String(), &h) }); verr != nil {
 		return errors.Join(err, vaultErr(verr))
 	}
-	switch h.Status {
+	return outcomeOf(h.Status, user, err)
+}
+
+// outcomeOf is the error of a stored message to user whose status is st,
+// after the flush whose error was err.
+func outcomeOf(st Status, user addr.UserID, err error) error {
+	switch st {
 	case StatusSent:
 		return nil
 	case StatusQueued, StatusUploading:

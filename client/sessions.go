@@ -119,11 +119,13 @@ type sessionCache struct {
 	tx     *vault.Tx
 	lists  map[addr.Address]sessionList
 	dirty  map[addr.Address]bool
-	groups *groupTx // the batch's groups, once one is touched (groupreceive.go)
+	groups *groupTx                     // the batch's groups, once one is touched (groupreceive.go)
+	trust  map[addr.UserID]trustVerdict // checkSender's, per sender (receive.go)
 }
 
 func newSessionCache(tx *vault.Tx) *sessionCache {
-	return &sessionCache{tx: tx, lists: make(map[addr.Address]sessionList), dirty: make(map[addr.Address]bool)}
+	return &sessionCache{tx: tx, lists: make(map[addr.Address]sessionList), dirty: make(map[addr.Address]bool),
+		trust: make(map[addr.UserID]trustVerdict)}
 }
 
 func (sc *sessionCache) load(a addr.Address) (sessionList, error) {

@@ -15,29 +15,31 @@ import (
 // leaves the outbox: sent if the relay stored a copy for at least one
 // device of the recipient, failed otherwise.
 //
-// Items go one after the other (each item's copies to all devices at
-// once): the relay may store concurrent submissions in any order, and a
-// device should receive one sender's messages in the order they were
-// written.
+// The envelopes go pipelined, up to maxPipelined per round trip, in the
+// order the items were written, over one connection: the relay stores
+// one connection's submissions in the order it reads them (its results
+// may come back in any order), so a device receives one sender's
+// messages in order. The answers of a whole flush are recorded in one
+// transaction.
 func (f *flusher) submit(ctx context.Context, user addr.UserID, items []*outboxItem) error {
 	if len(items) == 0 {
 		return nil
 	}
-	var results []*wire.SubmitResult
-	var connErr error
+	var subs []*wire.Submit
 	for _, it := range items {
-		subs, err := itemSubmits(it)
+		s, err := itemSubmits(it)
 		if err != nil {
 			return err
 		}
+		subs = append(subs, s...)
+	}
+	results := make([]*wire.SubmitResult, len(subs)) // nil: unanswered, retried later
+	var connErr error
+	for i := 0; i < len(subs) && connErr == nil; i += maxPipelined {
+		chunk := subs[i:min(i+maxPipelined, len(subs))]
 		var res []*wire.SubmitResult
-		if connErr == nil {
-			res, connErr = f.c.submitVia(ctx, f.conn, subs)
-		}
-		if len(res) < len(subs) {
-			res = make([]*wire.SubmitResult, len(subs)) // unanswered: retried later
-		}
-		results = append(results, res...)
+		res, connErr = f.c.submitVia(ctx, f.conn, chunk)
+		copy(results[i:i+len(chunk)], res)
 	}
 	retry, err := f.settle(user, items, results)
 	if err != nil {
@@ -48,6 +50,11 @@ func (f *flusher) submit(ctx context.Context, user addr.UserID, items []*outboxI
 	}
 	return retry
 }
+
+// maxPipelined is the most envelopes submitted before waiting for their
+// answers: the relay reads them in batches of its MaxInFlight, and stops
+// reading while its answers wait unread.
+const maxPipelined = 1024
 
 // itemSubmits returns the Submit frames of an item's ready envelopes.
 func itemSubmits(it *outboxItem) ([]*wire.Submit, error) {

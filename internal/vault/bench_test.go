@@ -87,3 +87,38 @@ func BenchmarkUpdate3(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkBurstRecord is one record of a group commit: 1,000 new
+// 300-byte records and 1,000 reads in one durable transaction, as the
+// SDK's burst send and batched receive do. One op is one record.
+func BenchmarkBurstRecord(b *testing.B) {
+	v := benchVault(b)
+	val := bytes.Repeat([]byte("r"), 300)
+	const burst = 1000
+	n := 0
+	for b.Loop() {
+		if n%burst == 0 {
+			b.StopTimer()
+			b.StartTimer()
+		}
+		n++
+		if n%burst != 0 {
+			continue
+		}
+		base := n
+		err := v.Update(func(tx *Tx) error {
+			for i := range burst {
+				if err := tx.Put("history", fmt.Sprint(base+i), val); err != nil {
+					return err
+				}
+				if _, err := tx.Get("history", fmt.Sprint(base+i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -39,6 +39,12 @@ var connPragmas = []string{
 	"PRAGMA journal_mode=WAL",
 	"PRAGMA synchronous=FULL", // a commit is on disk when Update returns
 	"PRAGMA temp_store=MEMORY",
+	// A burst (one transaction of thousands of records) fits in the page
+	// cache, and the WAL is copied back into the database every 4,096
+	// pages rather than at SQLite's default of 1,000: at the default a
+	// burst's commit ran a checkpoint every time, a quarter of its CPU.
+	"PRAGMA cache_size=-8192", // KiB
+	"PRAGMA wal_autocheckpoint=4096",
 	"PRAGMA secure_delete=ON",
 	"PRAGMA cell_size_check=ON", // stricter checks of tampered pages
 }

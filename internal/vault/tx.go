@@ -20,9 +20,40 @@ type querier interface {
 // Update calls, and not safe for concurrent use. Its reads see its own
 // writes.
 type Tx struct {
-	q    querier
-	keys *recordKeys
-	done bool // set when Update returns
+	q     querier
+	sqlTx *sql.Tx // nil outside Update: statements run on the database
+	v     *Vault  // its prepared statements
+	keys  *recordKeys
+	done  bool // set when Update returns
+}
+
+// stmt returns query prepared (once per Vault) for this transaction, or
+// nil if it cannot be, and then the query runs unprepared.
+func (tx *Tx) stmt(query string) *sql.Stmt {
+	st := tx.v.prepared(query)
+	if st == nil || tx.sqlTx == nil {
+		return st
+	}
+	return tx.sqlTx.StmtContext(context.Background(), st)
+}
+
+// exec runs a statement that returns no rows.
+func (tx *Tx) exec(query string, args ...any) error {
+	var err error
+	if st := tx.stmt(query); st != nil {
+		_, err = st.ExecContext(context.Background(), args...)
+	} else {
+		_, err = tx.q.ExecContext(context.Background(), query, args...)
+	}
+	return err
+}
+
+// queryRow runs a statement that returns at most one row.
+func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	if st := tx.stmt(query); st != nil {
+		return st.QueryRowContext(context.Background(), args...)
+	}
+	return tx.q.QueryRowContext(context.Background(), query, args...)
 }
 
 // check validates a namespace and key and that tx is still usable.
@@ -41,7 +72,7 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 	}
 	id := tx.keys.recordID(ns, key)
 	var sealed []byte
-	err := tx.q.QueryRowContext(context.Background(), "SELECT val FROM records WHERE id = ?", id).Scan(&sealed)
+	err := tx.queryRow(qGet, id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -61,9 +92,7 @@ func (tx *Tx) Put(ns, key string, val []byte) error {
 		return fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
 	}
 	id, nsTag, sealed := tx.keys.sealRecord(ns, key, val)
-	_, err := tx.q.ExecContext(context.Background(),
-		"INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val",
-		id, nsTag, sealed)
+	err := tx.exec(qPut, id, nsTag, sealed)
 	return dbErr("writing record", err)
 }
 
@@ -73,7 +102,7 @@ func (tx *Tx) Delete(ns, key string) error {
 	if err := tx.check(ns, key); err != nil {
 		return err
 	}
-	_, err := tx.q.ExecContext(context.Background(), "DELETE FROM records WHERE id = ?", tx.keys.recordID(ns, key))
+	err := tx.exec(qDelete, tx.keys.recordID(ns, key))
 	return dbErr("deleting record", err)
 }
 
@@ -117,7 +146,7 @@ func (v *Vault) view(fn func(*Tx) error) error {
 	if v.closed {
 		return ErrClosed
 	}
-	return fn(&Tx{q: v.db, keys: v.keys})
+	return fn(&Tx{q: v.db, v: v, keys: v.keys})
 }
 
 // Get returns the value of the record (ns, key); see Tx.Get.
@@ -158,7 +187,7 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 		return dbErr("beginning transaction", err)
 	}
 	defer sqlTx.Rollback() // no-op after Commit; also runs on panic
-	tx := &Tx{q: sqlTx, keys: v.keys}
+	tx := &Tx{q: sqlTx, sqlTx: sqlTx, v: v, keys: v.keys}
 	defer func() { tx.done = true }()
 	if err := fn(tx); err != nil {
 		return err
@@ -169,3 +198,38 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 
 // errTxDone is returned by a Tx used after its Update returned.
 var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
+
+// Queries run often enough to be prepared once per Vault: SQLite parses
+// a statement in about as long as it runs a small one, and a burst of
+// records pays that once.
+const (
+	qGet    = "SELECT val FROM records WHERE id = ?"
+	qPut    = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
+	qDelete = "DELETE FROM records WHERE id = ?"
+)
+
+// prepare prepares the frequent queries (openDB, before any transaction:
+// the pool's one connection is then free).
+func (v *Vault) prepare(ctx context.Context) error {
+	v.stmts = make(map[string]*sql.Stmt)
+	for _, q := range []string{qGet, qPut, qDelete} {
+		st, err := v.db.PrepareContext(ctx, q)
+		if err != nil {
+			return dbErr("preparing statements", err)
+		}
+		v.stmts[q] = st
+	}
+	return nil
+}
+
+// prepared returns query's prepared statement, or nil if it has none.
+// stmts changes only in openDB and Close (with closeMu held to write).
+func (v *Vault) prepared(query string) *sql.Stmt { return v.stmts[query] }
+
+// closeStmts closes the prepared statements (Close, under closeMu).
+func (v *Vault) closeStmts() {
+	for _, st := range v.stmts {
+		st.Close()
+	}
+	v.stmts = nil
+}

@@ -118,6 +118,8 @@ type Vault struct {
 	keys    *recordKeys
 	dataKey *secret
 
+	stmts map[string]*sql.Stmt // prepared in openDB (tx.go)
+
 	hdrMu sync.Mutex // serializes ChangePIN
 	hdr   *header
 }
@@ -293,11 +295,17 @@ func (v *Vault) openDB(ctx context.Context, create bool) error {
 		if err := createSchema(ctx, db); err != nil {
 			return err
 		}
+		if err := v.prepare(ctx); err != nil {
+			return err
+		}
 		chk := seal(v.keys.seal, nil, v.hdr.vaultID[:], checkAD(v.hdr.vaultID[:]))
 		_, err := db.ExecContext(ctx, "INSERT INTO meta(name, val) VALUES('check', ?)", chk)
 		return dbErr("writing check record", err)
 	}
-	return v.verifyDB(ctx)
+	if err := v.verifyDB(ctx); err != nil {
+		return err
+	}
+	return v.prepare(ctx)
 }
 
 // verifyDB fails with ErrCorrupt unless the database has this version's
@@ -417,6 +425,7 @@ func (v *Vault) Close() error {
 func (v *Vault) shut() error {
 	var err error
 	if v.db != nil {
+		v.closeStmts()
 		err = dbErr("closing", v.db.Close())
 	}
 	if v.keys != nil {

@@ -1,0 +1,114 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"parley.dev/client"
+	"parley.dev/internal/wire"
+	"parley.dev/server/servertest"
+)
+
+// The SDK aims of issue 12, one benchmark each (BENCHMARKS.md, "SDK"):
+// a burst of sends to one contact, each persisted; messages received and
+// stored; an offline drain of 10,000 messages. Each reports messages per
+// second of wall time and per second of process CPU (the in-process
+// relay's share included: the figure per core is the lower bound).
+
+// burstLen is the messages of one burst (one op of BenchmarkSendBurst).
+const burstLen = 1000
+
+// benchTexts returns n distinct short texts.
+func benchTexts(n int) []string {
+	t := make([]string, n)
+	for i := range t {
+		t[i] = fmt.Sprintf("hello, this is benchmark message %d", i)
+	}
+	return t
+}
+
+// reportRate reports n messages over wall time d and process CPU cpu.
+func reportRate(b *testing.B, n int, d, cpu time.Duration) {
+	b.ReportMetric(float64(n)/d.Seconds(), "msgs/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(n)/cpu.Seconds(), "msgs/cpu-s")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkSendBurst measures a burst of burstLen sends to a user with
+// one device, session established: every message stored in the history
+// and outbox, encrypted, submitted, and marked sent once the relay has
+// stored it. "relay": over Listen's live connection to the in-process
+// relay (whose CPU counts too); "sdk": the relay's answers stand in
+// (InterceptSubmits), so the CPU is the SDK's alone.
+func BenchmarkSendBurst(b *testing.B) {
+	for _, mode := range []string{"relay", "sdk"} {
+		b.Run(mode, func(b *testing.B) { benchSendBurst(b, mode == "sdk") })
+	}
+}
+
+func benchSendBurst(b *testing.B, sdkOnly bool) {
+	r := servertest.Start(b, generous)
+	alice, bob := benchClient(b, r, "alice"), benchClient(b, r, "bob")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := alice.Send(ctx, "bob", "warm up"); err != nil {
+		b.Fatal(err)
+	}
+	if sdkOnly {
+		client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+			res := make([]*wire.SubmitResult, len(subs))
+			for i, s := range subs {
+				res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
+			}
+			return res
+		})
+	} else {
+		go alice.Listen(ctx, func(client.Event) {})
+	}
+	texts := benchTexts(burstLen)
+	var wall, cpu time.Duration
+	for b.Loop() {
+		t0, c0 := time.Now(), processCPU()
+		if err := sendBurst(ctx, alice, "bob", texts); err != nil {
+			b.Fatal(err)
+		}
+		wall, cpu = wall+time.Since(t0), cpu+processCPU()-c0
+	}
+	reportRate(b, b.N*burstLen, wall, cpu)
+	_ = bob
+}
+
+// BenchmarkReceive measures receiving with Sync: a backlog of burstLen
+// messages decrypted, stored with the session state, and acknowledged.
+func BenchmarkReceive(b *testing.B) { benchDrain(b, burstLen) }
+
+// BenchmarkDrain10k measures an offline drain: 10,000 messages queued
+// while the device was away, received by one Sync.
+func BenchmarkDrain10k(b *testing.B) { benchDrain(b, 10_000) }
+
+func benchDrain(b *testing.B, n int) {
+	r := servertest.Start(b, generous)
+	alice, bob := benchClient(b, r, "alice"), benchClient(b, r, "bob")
+	ctx := context.Background()
+	texts := benchTexts(n)
+	var wall, cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		if err := queueBurst(ctx, alice, "bob", texts); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0, c0 := time.Now(), processCPU()
+		evs, err := bob.Sync(ctx)
+		wall, cpu = wall+time.Since(t0), cpu+processCPU()-c0
+		if err != nil || len(evs) != n {
+			b.Fatalf("Sync: %d events, want %d: %v", len(evs), n, err)
+		}
+	}
+	reportRate(b, b.N*n, wall, cpu)
+	b.ReportMetric(wall.Seconds()/float64(b.N), "s/drain")
+}

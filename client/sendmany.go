@@ -1,0 +1,121 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/vault"
+)
+
+// MaxBurst is the most messages one SendMany takes.
+const MaxBurst = 4096
+
+// SendResult is the outcome of one message of SendMany: the ID and error
+// Send would have returned for it.
+type SendResult struct {
+	ID  MessageID
+	Err error
+}
+
+// SendMany writes each of texts to user, in order, as Send would one
+// after the other, but as one burst: every message is stored in the
+// history and the encrypted outbox in ONE transaction (one fsync), the
+// outbox is encrypted in one more, the envelopes are submitted pipelined
+// over one connection (the relay stores one connection's submissions in
+// the order sent), and the relay's answers are recorded in one more.
+//
+// results[i] is texts[i]'s outcome, exactly as Send documents it (nil:
+// sent; ErrQueued: waits in the outbox; ErrIdentityChanged: held; ...).
+// The error is for the whole call and then nothing was stored: invalid
+// arguments (ErrInvalid, with at most MaxBurst texts each valid as for
+// Send), ErrNotOpen, ErrNotRegistered, a vault failure, or
+// ErrIdentityChanged when the change was known before.
+func (c *Client) SendMany(ctx context.Context, to string, texts []string) ([]SendResult, error) {
+	v, a, err := c.registered()
+	if err != nil {
+		return nil, err
+	}
+	user, err := addr.ParseUserID(to)
+	if err != nil {
+		return nil, fmt.Errorf("%w: user name %q", ErrInvalid, to)
+	}
+	if user == a.self().User {
+		return nil, fmt.Errorf("%w: cannot send to yourself", ErrInvalid)
+	}
+	if len(texts) == 0 || len(texts) > MaxBurst {
+		return nil, fmt.Errorf("%w: 1 to %d messages per burst", ErrInvalid, MaxBurst)
+	}
+	for _, text := range texts {
+		if text == "" || len(text) > MaxTextLen || !utf8.ValidString(text) {
+			return nil, fmt.Errorf("%w: text must be 1 to %d bytes of UTF-8", ErrInvalid, MaxTextLen)
+		}
+	}
+	ids, err := c.enqueueMany(v, user, texts)
+	if err != nil {
+		return nil, err
+	}
+	errs, err := c.flushNow(ctx)
+	if err == nil {
+		err = errs[user]
+	}
+	return c.sendOutcomes(v, user, ids, err)
+}
+
+// enqueueMany stores new outgoing messages in the history and the outbox,
+// in one transaction. Their outbox keys follow the order of texts.
+func (c *Client) enqueueMany(v *vault.Vault, user addr.UserID, texts []string) ([]addr.MessageID, error) {
+	ids := make([]addr.MessageID, len(texts))
+	now := c.clock()
+	ms := now.UnixMilli()
+	err := v.Update(func(tx *vault.Tx) error {
+		if err := checkNotHeld(tx, user); err != nil {
+			return err
+		}
+		for i, text := range texts {
+			ids[i] = addr.NewMessageID()
+			id := ids[i].String()
+			item := outboxItem{V: recordVersion, ID: id, To: string(user), Text: text, Sent: ms}
+			if err := putJSON(tx, nsOutbox, outboxKey(now.Add(time.Duration(i)), ids[i]), &item); err != nil {
+				return err
+			}
+			h := historyRec{V: recordVersion, ID: id, Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
+			if err := putJSON(tx, historyNS(user), id, &h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrIdentityChanged) {
+		return nil, err
+	}
+	return ids, vaultErr(err)
+}
+
+// sendOutcomes is sendOutcome for each of ids, read in one transaction.
+func (c *Client) sendOutcomes(v *vault.Vault, user addr.UserID, ids []addr.MessageID, err error) ([]SendResult, error) {
+	statuses := make([]Status, len(ids))
+	verr := v.Update(func(tx *vault.Tx) error {
+		for i, id := range ids {
+			var h historyRec
+			if err := getJSON(tx, historyNS(user), id.String(), &h); err != nil {
+				return err
+			}
+			statuses[i] = h.Status
+		}
+		return nil
+	})
+	out := make([]SendResult, len(ids))
+	for i, id := range ids {
+		out[i].ID = MessageID(id)
+		if verr != nil {
+			out[i].Err = errors.Join(err, vaultErr(verr))
+			continue
+		}
+		out[i].Err = outcomeOf(statuses[i], user, err)
+	}
+	return out, nil
+}
