@@ -38,6 +38,7 @@ type config struct {
 	unlockRate, unlockCredentialRate   rateFlag
 	logLevel                           slog.Level
 	blobs                              blobFlags // flags_blob.go
+	push                               pushFlags // flags_push.go
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -106,6 +107,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(&cfg.unlockCredentialRate, "unlock-credential-rate", "")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "")
 	cfg.blobs.register(fs)
+	cfg.push.register(fs)
 	return fs
 }
 
@@ -179,6 +181,9 @@ func (c *config) check() error {
 		return usagef("--checkpoint-interval must be positive")
 	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:
 		return usagef("--unlock-max-failures %d: want 1..%d", c.unlockMaxFailures, server.MaxUnlockMaxFailures)
+	}
+	if err := c.push.check(); err != nil {
+		return err
 	}
 	return c.blobs.check()
 }
