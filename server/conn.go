@@ -62,6 +62,7 @@ func (r *relay) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		r.metrics.connDisplaced.Add(1)
 		displaced.closeWith(errDisplaced, ws.StatusPolicyViolation)
 	}
+	r.pushOnline(c.addr)
 	c.start()
 }
 

@@ -114,6 +114,7 @@ func (r *relay) publishMail(a addr.Address, seq int64) {
 	if err := r.fan.Publish(r.ctx, fanout.Event{Device: a, Kind: fanout.Mail, Seq: seq}); err != nil && !errors.Is(err, fanout.ErrClosed) {
 		r.log.Warn("fanout publish", "device", a.String(), "err", err)
 	}
+	r.pushMail(a)
 }
 
 // maxQueued bounds the deliveries queued for a connection and not yet

@@ -43,6 +43,10 @@ func (r *relay) serveRequest(ctx context.Context, dev addr.Address, m *wire.Requ
 		return r.revoke(ctx, dev, m.Target)
 	case wire.OpDeviceLists:
 		return r.deviceLists(ctx, m.Users)
+	case wire.OpPushRegister:
+		return r.setPush(ctx, dev, m.Push)
+	case wire.OpPushClear:
+		return r.clearPush(ctx, dev)
 	}
 	return nil, wire.Errorf(wire.CodeMalformed, "unknown request")
 }

@@ -71,6 +71,7 @@ func (r *relay) routes() http.Handler {
 	mux.HandleFunc("GET "+pathWS, r.handleWebSocket)
 	r.blobRoutes(mux)
 	r.unlockRoutes(mux)
+	r.pushRoutes(mux)
 	return r.frameErrors(mux)
 }
 

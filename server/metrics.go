@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"parley.dev/internal/push"
 	"parley.dev/internal/wire"
 )
 
@@ -37,8 +38,9 @@ type metrics struct {
 	rejected      map[wire.Code]*atomic.Int64
 	rejectedOther atomic.Int64
 
-	challenges atomic.Int64 // issued
-	fanoutUp   func() int64 // 1 while wake-ups reach every node
+	challenges atomic.Int64      // issued
+	fanoutUp   func() int64      // 1 while wake-ups reach every node
+	push       func() push.Stats // nil without a push gateway
 
 	storeMu sync.Mutex
 	store   map[string]*histogram // by store operation
@@ -118,6 +120,7 @@ func (m *metrics) write(w io.Writer) {
 	counter(w, "parley_envelopes_delivered_total", "Envelopes sent to their device (including redeliveries).", m.delivered.Load())
 	counter(w, "parley_envelopes_acked_total", "Envelopes acknowledged and deleted.", m.acked.Load())
 	counter(w, "parley_envelopes_expired_total", "Envelopes expired undelivered.", m.expired.Load())
+	m.writePush(w)
 	m.writeRejected(w)
 	m.writeStore(w)
 	writeProcess(w)

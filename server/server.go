@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"parley.dev/internal/fanout"
+	"parley.dev/internal/push"
 	"parley.dev/internal/store"
 	"parley.dev/internal/unlock"
 	"parley.dev/internal/wire"
@@ -220,6 +221,16 @@ type Server struct {
 	// (DefaultBlobDownloadRate).
 	BlobDownloadRate Rate
 
+	// PushGateway, if set, is the URL of the operator's push gateway
+	// (cmd/parley-push): the relay POSTs it a signed, content-free
+	// wake-up for a device with a push token when mail is stored for it
+	// while it has no connection (see push.go). PushSecret (at least 32
+	// bytes) signs the requests; PushWindow is the most one device is
+	// woken, once per window (DefaultPushWindow).
+	PushGateway string
+	PushSecret  []byte
+	PushWindow  time.Duration
+
 	// Logger receives operational events; nil is silent. Nothing logged
 	// carries envelope bytes, keys, proofs or tokens.
 	Logger *slog.Logger
@@ -350,9 +361,10 @@ type relay struct {
 	blobs      *blobRelay
 	wss        *wsconn.Server
 
-	unlock      unlock.Policy // the relay PIN factor's counter (unlock.go)
-	unlockL     *limiter      // unlock requests per client network
-	unlockCredL *limiter      // unlock requests per credential
+	unlock      unlock.Policy  // the relay PIN factor's counter (unlock.go)
+	unlockL     *limiter       // unlock requests per client network
+	unlockCredL *limiter       // unlock requests per credential
+	push        *push.Notifier // nil without a push gateway (push.go)
 
 	ctx    context.Context // ends at shutdown
 	cancel context.CancelFunc
@@ -419,6 +431,12 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		return nil, err
 	}
 	r.fan = fan
+	if err := r.openPush(s); err != nil {
+		r.fan.Close()
+		r.blobs.store.Close()
+		r.store.Close()
+		return nil, err
+	}
 	r.metrics.fanoutUp = r.fanoutUp
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.wss = wsconn.NewServer(wsconn.Options{
@@ -526,6 +544,7 @@ func (r *relay) shutdown(ctx context.Context) error {
 	r.wss.Close()
 	r.cancel()
 	r.bg.Wait()
+	r.closePush()
 	r.fan.Close()
 	if cerr := r.store.Close(); err == nil {
 		err = cerr

@@ -41,7 +41,8 @@ type config struct {
 	drainDelay                         time.Duration // serve.go
 	blobs                              blobFlags     // flags_blob.go
 
-	requestRate rateFlag // Request frames over WebSockets, per device
+	requestRate rateFlag  // Request frames over WebSockets, per device
+	push        pushFlags // flags_push.go
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -114,6 +115,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.logFormat, "log-format", logText, "")
 	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "")
 	cfg.blobs.register(fs)
+	cfg.push.register(fs)
 	return fs
 }
 
@@ -191,6 +193,9 @@ func (c *config) check() error {
 		return usagef("--checkpoint-interval must be positive")
 	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:
 		return usagef("--unlock-max-failures %d: want 1..%d", c.unlockMaxFailures, server.MaxUnlockMaxFailures)
+	}
+	if err := c.push.check(); err != nil {
+		return err
 	}
 	return c.blobs.check()
 }

@@ -153,6 +153,14 @@ Relay:
   --unlock-rate RATE      unlock requests per client network (default 120/1m)
   --unlock-credential-rate RATE
                           unlock requests per vault (default 60/1m)
+  --push-gateway URL      the push gateway (cmd/parley-push) that wakes
+                          phones with no connection when mail waits for them;
+                          without it the relay keeps no push tokens
+  --push-secret SECRET    the key (at least 32 bytes) signing each request to
+                          the gateway, or @FILE to read it from FILE; prefer
+                          PARLEY_PUSH_SECRET or a file to the command line
+  --push-window DURATION  at most one wake-up per device per window while its
+                          mail waits (default 30s)
   --trusted-proxies NETS  comma-separated networks (CIDR or addresses) of the
                           load balancers in front of the relay: for their
                           connections the client's address, which the

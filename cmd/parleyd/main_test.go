@@ -226,6 +226,8 @@ func TestUsageErrors(t *testing.T) {
 		{"--dev", "--checkpoint-interval", "0s"},       // never deleting
 		{"--dev", "--blob-ttl", "-1h"},                 // expired at once
 		{"--dev", "--max-blob-size", "0"},              // no attachments at all
+		{"--dev", "--push-gateway", "https://gw/"},     // unsigned wake-ups
+		{"--dev", "--push-secret", "s"},                // a secret for nobody
 	} {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {

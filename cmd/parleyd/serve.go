@@ -151,6 +151,9 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloade
 		Logger:             log,
 	}
 	cfg.blobs.apply(s)
+	if err := cfg.push.apply(s); err != nil {
+		return nil, err
+	}
 	s.UnlockMaxFailures = cfg.unlockMaxFailures
 	s.UnlockRate, s.UnlockCredentialRate = cfg.unlockRate.Rate, cfg.unlockCredentialRate.Rate
 	if cfg.tokenKey != "" {

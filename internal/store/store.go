@@ -147,6 +147,9 @@ type Store interface {
 	// UnlockStore keeps the relay PIN factor's keys and counters.
 	UnlockStore
 
+	// PushStore keeps devices' push tokens and wake-up windows.
+	PushStore
+
 	// Close flushes pending writes and closes the database.
 	Close() error
 }

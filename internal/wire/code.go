@@ -85,6 +85,8 @@ var codeInfo = [...]struct {
 	CodeUnlockLocked:  {"unlock-locked", http.StatusGone},
 	CodeUnlockUnknown: {"unlock-unknown", http.StatusNotFound},
 	CodeUnlockStale:   {"unlock-stale", http.StatusConflict},
+
+	CodePushDisabled: {"push-disabled", http.StatusNotImplemented},
 }
 
 // Known reports whether c is a code this version of the package defines.

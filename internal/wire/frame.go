@@ -208,6 +208,9 @@ func newMailboxFrame(t Type) Frame {
 	if f := newUnlockFrame(t); f != nil {
 		return f
 	}
+	if f := newPushFrame(t); f != nil {
+		return f
+	}
 	return newGroupFrame(t)
 }
 

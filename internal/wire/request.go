@@ -37,6 +37,12 @@ func (o Op) String() string {
 	if int(o) < len(opNames) && opNames[o] != "" {
 		return opNames[o]
 	}
+	switch o {
+	case OpPushRegister:
+		return "push-register"
+	case OpPushClear:
+		return "push-clear"
+	}
 	return "op-" + strconv.Itoa(int(o))
 }
 
@@ -44,7 +50,7 @@ func (o Op) String() string {
 // The relay answers each with a Response carrying the same ID; answers
 // may come in any order. Which fields are set depends on Op: User for
 // OpDevices, Target for OpBundle and OpRevoke, Upload for OpPreKeyUpload,
-// Users for OpDeviceLists.
+// Users for OpDeviceLists, Push for OpPushRegister.
 type Request struct {
 	ID     uint32
 	Op     Op
@@ -52,6 +58,7 @@ type Request struct {
 	Target addr.Address
 	Upload *PreKeyUpload
 	Users  *DeviceListsRequest
+	Push   *PushRegister
 }
 
 // Type returns TypeRequest.
@@ -78,6 +85,13 @@ func (r *Request) appendBody(b *cryptobyte.Builder) {
 			return
 		}
 		r.Users.appendBody(b)
+	case OpPushRegister:
+		if r.Push == nil {
+			b.SetError(malformed("request: no push registration"))
+			return
+		}
+		r.Push.appendBody(b)
+	case OpPushClear:
 	default:
 		b.SetError(malformed("request: unknown op"))
 	}
@@ -104,7 +118,10 @@ func (r *Request) parseBody(s *cryptobyte.String) error {
 	case OpDeviceLists:
 		r.Users = new(DeviceListsRequest)
 		return r.Users.parseBody(s)
-	case OpPreKeyStatus:
+	case OpPushRegister:
+		r.Push = new(PushRegister)
+		return r.Push.parseBody(s)
+	case OpPreKeyStatus, OpPushClear:
 	default:
 		return malformed("request: unknown op " + r.Op.String())
 	}

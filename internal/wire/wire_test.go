@@ -57,7 +57,7 @@ func samples() []Frame {
 		&Response{ID: 7, Answer: &DeviceList{User: "bob", Identity: []byte("id"), Devices: []DeviceInfo{{2, []byte("k2"), []byte("c2")}}}},
 		&Response{ID: 8, Answer: &Error{Code: CodeRateLimited, Detail: "slow down"}},
 		&Response{ID: 11, Answer: &OK{}},
-	}, append(append(blobSamples(), unlockSamples()...), groupSamples()...)...)
+	}, append(append(append(blobSamples(), unlockSamples()...), groupSamples()...), pushSamples()...)...)
 }
 
 func TestRoundTripEveryType(t *testing.T) {

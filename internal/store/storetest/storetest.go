@@ -76,6 +76,10 @@ func Run(t *testing.T, open Opener) {
 		{"UnlockConcurrentCount", testUnlockConcurrentCount},
 		{"UnlockRetireAndSweep", testUnlockRetireAndSweep},
 		{"UnlockGoesWithDevice", testUnlockGoesWithDevice},
+		{"PushTokens", testPushTokens},
+		{"PushWindow", testPushWindow},
+		{"PushClaimConcurrent", testPushClaimConcurrent},
+		{"PushGoesWithDevice", testPushGoesWithDevice},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
