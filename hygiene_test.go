@@ -58,6 +58,8 @@ var cryptoExtras = map[string]string{
 var forbidden = map[string][]string{
 	"client": {"parley.dev/server", "parley.dev/internal/store", "parley.dev/internal/fanout",
 		"github.com/jackc/pgx", "github.com/nats-io"},
+	"mobile": {"parley.dev/server", "parley.dev/internal/store", "parley.dev/internal/fanout",
+		"github.com/jackc/pgx", "github.com/nats-io", "golang.org/x/mobile"},
 	"server": {"parley.dev/internal/ratchet", "parley.dev/internal/pqxdh",
 		"parley.dev/internal/session", "parley.dev/internal/vault", "parley.dev/internal/group", "parley.dev/client"},
 	"cmd/parleyd": {"parley.dev/internal/ratchet", "parley.dev/internal/pqxdh",
