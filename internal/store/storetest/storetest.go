@@ -76,6 +76,12 @@ func Run(t *testing.T, open Opener) {
 		{"UnlockConcurrentCount", testUnlockConcurrentCount},
 		{"UnlockRetireAndSweep", testUnlockRetireAndSweep},
 		{"UnlockGoesWithDevice", testUnlockGoesWithDevice},
+		{"AuditChain", testAuditChain},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditPrune", testAuditPrune},
+		{"Suspend", testSuspend},
+		{"UsersAndTouch", testUsersAndTouch},
+		{"DeleteUser", testDeleteUser},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
