@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"parley.dev/internal/keys"
 	"parley.dev/internal/store"
 	"parley.dev/internal/wire"
+	"parley.dev/token"
 )
 
 // NewRegistrationToken mints a token that lets one registration of user
@@ -21,21 +20,11 @@ import (
 // backend calls it with the private half of the relay's TokenKey; the
 // token's text is handed to the user's app, which puts it in its
 // registration. The result is a bearer secret until used: do not log it.
+//
+// A backend holding the user's name in a string uses token.Mint, which
+// this calls, and which links none of the relay.
 func NewRegistrationToken(key ed25519.PrivateKey, user addr.UserID, expires time.Time) (string, error) {
-	if len(key) != ed25519.PrivateKeySize {
-		return "", errors.New("server: registration token key is not an Ed25519 private key")
-	}
-	if !user.Valid() {
-		return "", fmt.Errorf("server: registration token: %w user ID %q", addr.ErrInvalid, user)
-	}
-	t := &wire.RegistrationToken{User: user, Expires: time.Unix(expires.Unix(), 0)}
-	rand.Read(t.Nonce[:]) // never fails; see crypto/rand.Read
-	msg, err := t.SignedMessage()
-	if err != nil {
-		return "", fmt.Errorf("server: registration token: %w", err)
-	}
-	copy(t.Signature[:], ed25519.Sign(key, msg))
-	return t.Text()
+	return token.Mint(key, string(user), expires)
 }
 
 var (

@@ -152,7 +152,7 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloade
 	}
 	cfg.blobs.apply(s)
 	if err := cfg.push.apply(s); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.UnlockMaxFailures = cfg.unlockMaxFailures
 	s.UnlockRate, s.UnlockCredentialRate = cfg.unlockRate.Rate, cfg.unlockCredentialRate.Rate

@@ -151,6 +151,10 @@ type Store interface {
 	Usage(ctx context.Context, user addr.UserID) (Usage, error)
 	// Delete removes a blob and its contents.
 	Delete(ctx context.Context, id ID) error
+	// DeleteUser removes every blob of user's devices, finished or not,
+	// with their contents, and the user's usage record (account
+	// erasure). It returns how many blobs it removed.
+	DeleteUser(ctx context.Context, user addr.UserID) (int, error)
 	// Expire removes up to limit blobs whose Expires is not after now,
 	// contents first, and returns how many it removed.
 	Expire(ctx context.Context, now time.Time, limit int) (int, error)

@@ -426,6 +426,56 @@ func (s *sqlStore) Delete(ctx context.Context, id ID) error {
 	return s.use(func() error { return s.remove(ctx, id) })
 }
 
+func (s *sqlStore) DeleteUser(ctx context.Context, user addr.UserID) (n int, err error) {
+	if !user.Valid() {
+		return 0, fmt.Errorf("%w: user %q", ErrInvalid, user)
+	}
+	err = s.use(func() error {
+		for {
+			ids, err := s.userBlobs(ctx, user)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if err := s.remove(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				n++
+			}
+			if len(ids) < deleteUserBatch {
+				break
+			}
+		}
+		_, err := s.db.ExecContext(ctx, s.d.rebind("DELETE FROM blob_usage WHERE owner_user = $1"), string(user))
+		return dbErr(err)
+	})
+	return n, err
+}
+
+// deleteUserBatch is how many blob IDs DeleteUser reads at a time.
+const deleteUserBatch = 1000
+
+// userBlobs returns up to deleteUserBatch IDs of user's blobs, finished
+// or not, expired or not.
+func (s *sqlStore) userBlobs(ctx context.Context, user addr.UserID) ([]ID, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind("SELECT blob_id FROM blobs WHERE owner_user = $1 LIMIT $2"), string(user), deleteUserBatch)
+	if err != nil {
+		return nil, dbErr(err)
+	}
+	defer rows.Close()
+	var ids []ID
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, dbErr(err)
+		}
+		var id ID
+		copy(id[:], b)
+		ids = append(ids, id)
+	}
+	return ids, dbErr(rows.Err())
+}
+
 // remove deletes the contents, then the row, and gives back the quota.
 func (s *sqlStore) remove(ctx context.Context, id ID) error {
 	if err := s.c.remove(ctx, id); err != nil {

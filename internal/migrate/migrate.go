@@ -1,6 +1,9 @@
 // Package migrate applies a database's embedded schema migrations: files
-// named NNNN_description.sql, numbered 1, 2, 3 ..., run in order in one
+// named NNNN_description.sql, run in the order of their numbers in one
 // transaction, with the number of the last one kept in a version table.
+// Numbers rise but may skip (numbers are handed out to work in progress,
+// which may land in any order): a database at version v gets every
+// migration numbered above v.
 // The relay's store (internal/store) and its blob store (internal/blob)
 // each have their own set and table; they share this code so that both
 // behave the same way:
@@ -58,11 +61,12 @@ type Dialect struct {
 }
 
 type migration struct {
+	num   int
 	name  string
 	stmts []string
 }
 
-// load parses the files. Their numbers must run 1, 2, 3 ...
+// load parses the files. Their numbers must be positive and distinct.
 func (s Set) load() ([]migration, error) {
 	names, err := fs.Glob(s.Files, s.Dir+"/*.sql")
 	if err != nil {
@@ -70,17 +74,20 @@ func (s Set) load() ([]migration, error) {
 	}
 	sort.Strings(names)
 	var ms []migration
-	for i, name := range names {
+	last := 0
+	for _, name := range names {
 		base := strings.TrimPrefix(name, s.Dir+"/")
 		num, _, _ := strings.Cut(base, "_")
-		if v, err := strconv.Atoi(num); err != nil || v != i+1 {
-			return nil, fmt.Errorf("%s: migration %s: want number %d", s.Name, base, i+1)
+		v, err := strconv.Atoi(num)
+		if err != nil || v <= last {
+			return nil, fmt.Errorf("%s: migration %s: want a number above %d", s.Name, base, last)
 		}
+		last = v
 		body, err := fs.ReadFile(s.Files, name)
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{name: base, stmts: splitSQL(string(body))})
+		ms = append(ms, migration{num: v, name: base, stmts: splitSQL(string(body))})
 	}
 	return ms, nil
 }
@@ -114,7 +121,15 @@ func (s Set) Version() int {
 	if err != nil {
 		return 0
 	}
-	return len(ms)
+	return version(ms)
+}
+
+// version is the number of the last of ms (0 if none).
+func version(ms []migration) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].num
 }
 
 // Migrate brings the schema up to date in one transaction and returns the
@@ -138,25 +153,29 @@ func (s Set) Migrate(ctx context.Context, db *sql.DB, d Dialect) (from, to int, 
 	if err != nil {
 		return 0, 0, err
 	}
-	if have > len(ms) {
-		return have, have, s.newer(have, len(ms))
+	want := version(ms)
+	if have > want {
+		return have, have, s.newer(have, want)
 	}
-	for _, m := range ms[have:] {
+	for _, m := range ms {
+		if m.num <= have {
+			continue
+		}
 		for _, st := range m.stmts {
 			if _, err := tx.ExecContext(ctx, st); err != nil {
 				return have, have, fmt.Errorf("%s: migration %s: %w", s.Name, m.name, err)
 			}
 		}
 	}
-	if have < len(ms) {
-		if _, err := tx.ExecContext(ctx, "UPDATE "+s.Table+" SET version = "+strconv.Itoa(len(ms))); err != nil {
+	if have < want {
+		if _, err := tx.ExecContext(ctx, "UPDATE "+s.Table+" SET version = "+strconv.Itoa(want)); err != nil {
 			return have, have, fmt.Errorf("%s: migrate: %w", s.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return have, have, fmt.Errorf("%s: migrate: %w", s.Name, err)
 	}
-	return have, len(ms), nil
+	return have, want, nil
 }
 
 // Check fails unless the database's schema is exactly the set's version
@@ -175,10 +194,10 @@ func (s Set) Check(ctx context.Context, db *sql.DB, d Dialect) error {
 	switch {
 	case err != nil:
 		return err
-	case have < len(ms):
-		return fmt.Errorf("%s: %w (version %d, want %d)", s.Name, ErrBehind, have, len(ms))
-	case have > len(ms):
-		return s.newer(have, len(ms))
+	case have < version(ms):
+		return fmt.Errorf("%s: %w (version %d, want %d)", s.Name, ErrBehind, have, version(ms))
+	case have > version(ms):
+		return s.newer(have, version(ms))
 	}
 	return nil
 }

@@ -112,10 +112,34 @@ func TestMigrateFailureChangesNothing(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("a failed migration left %d schema objects", n)
 	}
+	dup := set(1)
+	dup.Files.(fstest.MapFS)["m/01_t.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+	if _, _, err := dup.Migrate(ctx, db, sqlite); err == nil || !strings.Contains(err.Error(), "want a number above 1") {
+		t.Fatalf("a repeated number: %v", err)
+	}
+}
+
+// TestMigrateGap: numbers may skip (they are handed out to work that lands
+// in any order); the version is the highest number, and a database gets
+// every migration above its version, in order.
+func TestMigrateGap(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
 	gap := set(1)
-	gap.Files.(fstest.MapFS)["m/0003_t.sql"] = &fstest.MapFile{Data: []byte("SELECT 1;")}
-	if _, _, err := gap.Migrate(ctx, db, sqlite); err == nil || !strings.Contains(err.Error(), "want number 2") {
-		t.Fatalf("a gap in the numbers: %v", err)
+	gap.Files.(fstest.MapFS)["m/0003_t.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE t3 (x BIGINT);\n")}
+	if v := gap.Version(); v != 3 {
+		t.Fatalf("Version = %d, want 3", v)
+	}
+	if from, to, err := gap.Migrate(ctx, db, sqlite); err != nil || from != 0 || to != 3 {
+		t.Fatalf("Migrate = %d, %d, %v; want 0, 3", from, to, err)
+	}
+	if err := gap.Check(ctx, db, sqlite); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	var n int
+	db.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name = 't3'`).Scan(&n)
+	if n != 1 {
+		t.Fatal("migration 3 not applied")
 	}
 }
 

@@ -20,16 +20,17 @@ const forUpdate = " FOR UPDATE"
 const (
 	qCreateUser = `INSERT INTO users (user_id, identity, created, last_device)
 VALUES ($1, $2, $3, 0) ON CONFLICT (user_id) DO NOTHING`
-	qUser            = `SELECT identity, created FROM users WHERE user_id = $1`
+	qUser            = `SELECT identity, created, suspended FROM users WHERE user_id = $1`
 	qReplaceIdentity = `UPDATE users SET identity = $2 WHERE user_id = $1`
 	qLockUser        = `SELECT last_device FROM users WHERE user_id = $1` + forUpdate
 	qSetLastDevice   = `UPDATE users SET last_device = $2 WHERE user_id = $1`
 	qCountDevices    = `SELECT COUNT(*) FROM devices WHERE user_id = $1`
 	qAddDevice       = `INSERT INTO devices (user_id, device_id, device_key, cert, created, last_seq, queued)
 VALUES ($1, $2, $3, $4, $5, 0, 0)`
-	qDevice = `SELECT device_key, cert, created FROM devices
-WHERE user_id = $1 AND device_id = $2`
-	qDevices = `SELECT device_id, device_key, cert, created FROM devices
+	qDevice = `SELECT d.device_key, d.cert, d.created, d.last_seen, u.suspended
+FROM devices d JOIN users u ON u.user_id = d.user_id
+WHERE d.user_id = $1 AND d.device_id = $2`
+	qDevices = `SELECT device_id, device_key, cert, created, last_seen FROM devices
 WHERE user_id = $1 ORDER BY device_id`
 	qDeleteDevice  = `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`
 	qDeleteDevices = `DELETE FROM devices WHERE user_id = $1 RETURNING device_id`

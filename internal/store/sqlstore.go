@@ -133,15 +133,15 @@ func (s *sqlStore) User(ctx context.Context, id addr.UserID) (User, error) {
 		return User{}, err
 	}
 	u := User{ID: id}
-	var created int64
-	ok, err := s.queryRow(ctx, qUser, []any{string(id)}, &u.Identity, &created)
+	var created, suspended int64
+	ok, err := s.queryRow(ctx, qUser, []any{string(id)}, &u.Identity, &created, &suspended)
 	if err != nil {
 		return User{}, err
 	}
 	if !ok {
 		return User{}, fmt.Errorf("%w: user %q", ErrNotFound, string(id))
 	}
-	u.Created = fromMicros(created)
+	u.Created, u.Suspended = fromMicros(created), suspended != 0
 	return u, nil
 }
 
@@ -150,15 +150,15 @@ func (s *sqlStore) Device(ctx context.Context, a addr.Address) (Device, error) {
 		return Device{}, err
 	}
 	d := Device{Address: a}
-	var created int64
-	ok, err := s.queryRow(ctx, qDevice, []any{string(a.User), int64(a.Device)}, &d.Key, &d.Cert, &created)
+	var created, seen, suspended int64
+	ok, err := s.queryRow(ctx, qDevice, []any{string(a.User), int64(a.Device)}, &d.Key, &d.Cert, &created, &seen, &suspended)
 	if err != nil {
 		return Device{}, err
 	}
 	if !ok {
 		return Device{}, fmt.Errorf("%w: device %s", ErrNotFound, a)
 	}
-	d.Created = fromMicros(created)
+	d.Created, d.LastSeen, d.Suspended = fromMicros(created), seenTime(seen), suspended != 0
 	return d, nil
 }
 
@@ -169,11 +169,11 @@ func (s *sqlStore) Devices(ctx context.Context, u addr.UserID) ([]Device, error)
 	var ds []Device
 	err := s.query(ctx, qDevices, []any{string(u)}, func(r *sql.Rows) error {
 		d := Device{Address: addr.Address{User: u}}
-		var id, created int64
-		if err := r.Scan(&id, &d.Key, &d.Cert, &created); err != nil {
+		var id, created, seen int64
+		if err := r.Scan(&id, &d.Key, &d.Cert, &created, &seen); err != nil {
 			return err
 		}
-		d.Address.Device, d.Created = addr.DeviceID(id), fromMicros(created)
+		d.Address.Device, d.Created, d.LastSeen = addr.DeviceID(id), fromMicros(created), seenTime(seen)
 		ds = append(ds, d)
 		return nil
 	})

@@ -146,6 +146,10 @@ type Store interface {
 
 	// UnlockStore keeps the relay PIN factor's keys and counters.
 	UnlockStore
+	// AdminStore serves the admin console: listing, suspension, erasure.
+	AdminStore
+	// AuditStore keeps the hash-chained audit log.
+	AuditStore
 
 	// PushStore keeps devices' push tokens and wake-up windows.
 	PushStore
@@ -188,6 +192,9 @@ type User struct {
 	ID       addr.UserID
 	Identity []byte
 	Created  time.Time
+	// Suspended is set by SetSuspended (read-only elsewhere): the user's
+	// devices may not authenticate.
+	Suspended bool
 }
 
 // Registration is one device registration (see Store.Register).
@@ -234,6 +241,11 @@ type Device struct {
 	Key     []byte
 	Cert    []byte
 	Created time.Time
+	// LastSeen is when the device last connected (Touch), zero if never.
+	// Devices lists it; Device too. Read-only.
+	LastSeen time.Time
+	// Suspended is the user's suspension (Device only; read-only).
+	Suspended bool
 }
 
 // PreKey is one encoded public prekey as uploaded by its device. The store

@@ -44,6 +44,7 @@ func Run(t *testing.T, b Backend) {
 		"ListIsPerUser":       testListPerUser,
 		"ExpireRemovesAll":    testExpire,
 		"Delete":              testDelete,
+		"DeleteUser":          testDeleteUser,
 		"RestartResumes":      testRestart,
 		"Secret":              testSecret,
 		"UnfinishedNotServed": testUnfinishedNotServed,
@@ -396,6 +397,34 @@ func testDelete(t *testing.T, e *env) {
 	}
 	if err := e.s.Delete(context.Background(), id); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("second Delete: %v", err)
+	}
+}
+
+func testDeleteUser(t *testing.T, e *env) {
+	ctx := context.Background()
+	done := e.upload(alice, randomBytes(3000), 1000)
+	partial := e.create(alice, 5000)
+	kept := e.upload(bob, randomBytes(100), 100)
+	n, err := e.s.DeleteUser(ctx, alice.User)
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteUser = %d, %v; want 2", n, err)
+	}
+	for _, id := range []blob.ID{done, partial} {
+		if _, err := e.s.Stat(ctx, id); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("Stat after DeleteUser: %v", err)
+		}
+		if e.b.Residue(t, e.key, id) {
+			t.Fatal("DeleteUser left contents behind")
+		}
+	}
+	if u, err := e.s.Usage(ctx, alice.User); err != nil || u != (blob.Usage{}) {
+		t.Fatalf("usage after DeleteUser: %+v, %v", u, err)
+	}
+	if _, err := e.s.Stat(ctx, kept); err != nil {
+		t.Fatalf("another user's blob: %v", err)
+	}
+	if n, err := e.s.DeleteUser(ctx, alice.User); err != nil || n != 0 {
+		t.Fatalf("second DeleteUser = %d, %v", n, err)
 	}
 }
 

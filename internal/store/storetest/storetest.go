@@ -80,6 +80,12 @@ func Run(t *testing.T, open Opener) {
 		{"PushWindow", testPushWindow},
 		{"PushClaimConcurrent", testPushClaimConcurrent},
 		{"PushGoesWithDevice", testPushGoesWithDevice},
+		{"AuditChain", testAuditChain},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditPrune", testAuditPrune},
+		{"Suspend", testSuspend},
+		{"UsersAndTouch", testUsersAndTouch},
+		{"DeleteUser", testDeleteUser},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
