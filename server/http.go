@@ -70,6 +70,7 @@ func (r *relay) routes() http.Handler {
 	mux.HandleFunc("GET "+pathWS, r.handleWebSocket)
 	r.blobRoutes(mux)
 	r.unlockRoutes(mux)
+	mux.HandleFunc("GET "+wire.PathPolicy, r.handlePolicy)
 	return r.frameErrors(mux)
 }
 

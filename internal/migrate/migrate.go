@@ -1,6 +1,8 @@
 // Package migrate applies a database's embedded schema migrations: files
-// named NNNN_description.sql, numbered 1, 2, 3 ..., run in order in one
+// named NNNN_description.sql, numbered upwards from 1, run in order in one
 // transaction, with the number of the last one kept in a version table.
+// Numbers may skip (workstreams reserve theirs and land in any order); a
+// database is at version N once every migration numbered up to N ran.
 // The relay's store (internal/store) and its blob store (internal/blob)
 // each have their own set and table; they share this code so that both
 // behave the same way:
@@ -58,11 +60,12 @@ type Dialect struct {
 }
 
 type migration struct {
+	num   int
 	name  string
 	stmts []string
 }
 
-// load parses the files. Their numbers must run 1, 2, 3 ...
+// load parses the files. Their numbers must be unique and at least 1.
 func (s Set) load() ([]migration, error) {
 	names, err := fs.Glob(s.Files, s.Dir+"/*.sql")
 	if err != nil {
@@ -70,17 +73,20 @@ func (s Set) load() ([]migration, error) {
 	}
 	sort.Strings(names)
 	var ms []migration
-	for i, name := range names {
+	last := 0
+	for _, name := range names {
 		base := strings.TrimPrefix(name, s.Dir+"/")
 		num, _, _ := strings.Cut(base, "_")
-		if v, err := strconv.Atoi(num); err != nil || v != i+1 {
-			return nil, fmt.Errorf("%s: migration %s: want number %d", s.Name, base, i+1)
+		v, err := strconv.Atoi(num)
+		if err != nil || len(num) != 4 || v <= last {
+			return nil, fmt.Errorf("%s: migration %s: want a 4-digit number above %d", s.Name, base, last)
 		}
+		last = v
 		body, err := fs.ReadFile(s.Files, name)
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{name: base, stmts: splitSQL(string(body))})
+		ms = append(ms, migration{num: v, name: base, stmts: splitSQL(string(body))})
 	}
 	return ms, nil
 }
@@ -114,7 +120,15 @@ func (s Set) Version() int {
 	if err != nil {
 		return 0
 	}
-	return len(ms)
+	return latest(ms)
+}
+
+// latest is the number of the last migration (0 for none).
+func latest(ms []migration) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].num
 }
 
 // Migrate brings the schema up to date in one transaction and returns the
@@ -138,25 +152,29 @@ func (s Set) Migrate(ctx context.Context, db *sql.DB, d Dialect) (from, to int, 
 	if err != nil {
 		return 0, 0, err
 	}
-	if have > len(ms) {
-		return have, have, s.newer(have, len(ms))
+	want := latest(ms)
+	if have > want {
+		return have, have, s.newer(have, want)
 	}
-	for _, m := range ms[have:] {
+	for _, m := range ms {
+		if m.num <= have {
+			continue
+		}
 		for _, st := range m.stmts {
 			if _, err := tx.ExecContext(ctx, st); err != nil {
 				return have, have, fmt.Errorf("%s: migration %s: %w", s.Name, m.name, err)
 			}
 		}
 	}
-	if have < len(ms) {
-		if _, err := tx.ExecContext(ctx, "UPDATE "+s.Table+" SET version = "+strconv.Itoa(len(ms))); err != nil {
+	if have < want {
+		if _, err := tx.ExecContext(ctx, "UPDATE "+s.Table+" SET version = "+strconv.Itoa(want)); err != nil {
 			return have, have, fmt.Errorf("%s: migrate: %w", s.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return have, have, fmt.Errorf("%s: migrate: %w", s.Name, err)
 	}
-	return have, len(ms), nil
+	return have, want, nil
 }
 
 // Check fails unless the database's schema is exactly the set's version
@@ -175,10 +193,10 @@ func (s Set) Check(ctx context.Context, db *sql.DB, d Dialect) error {
 	switch {
 	case err != nil:
 		return err
-	case have < len(ms):
-		return fmt.Errorf("%s: %w (version %d, want %d)", s.Name, ErrBehind, have, len(ms))
-	case have > len(ms):
-		return s.newer(have, len(ms))
+	case have < latest(ms):
+		return fmt.Errorf("%s: %w (version %d, want %d)", s.Name, ErrBehind, have, latest(ms))
+	case have > latest(ms):
+		return s.newer(have, latest(ms))
 	}
 	return nil
 }

@@ -146,6 +146,8 @@ type Store interface {
 
 	// UnlockStore keeps the relay PIN factor's keys and counters.
 	UnlockStore
+	// PolicyStore keeps the tenant's signed policies.
+	PolicyStore
 
 	// Close flushes pending writes and closes the database.
 	Close() error

@@ -85,6 +85,9 @@ var codeInfo = [...]struct {
 	CodeUnlockLocked:  {"unlock-locked", http.StatusGone},
 	CodeUnlockUnknown: {"unlock-unknown", http.StatusNotFound},
 	CodeUnlockStale:   {"unlock-stale", http.StatusConflict},
+
+	CodeNoPolicy:    {"no-policy", http.StatusNotFound},
+	CodePolicyStale: {"policy-stale", http.StatusConflict},
 }
 
 // Known reports whether c is a code this version of the package defines.

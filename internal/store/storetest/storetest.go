@@ -76,6 +76,7 @@ func Run(t *testing.T, open Opener) {
 		{"UnlockConcurrentCount", testUnlockConcurrentCount},
 		{"UnlockRetireAndSweep", testUnlockRetireAndSweep},
 		{"UnlockGoesWithDevice", testUnlockGoesWithDevice},
+		{"Policy", testPolicy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
