@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,12 @@ type Client struct {
 	// there); 0 downloads none. Others wait for Download or
 	// SaveAttachment.
 	AutoDownload int64
+	// PolicyKey is the tenant's policy public key (Ed25519, from parleyd
+	// policy-key), embedded in an enterprise app; nil for none (consumer
+	// apps). With it the device fetches the relay's signed policy at
+	// Create and every Sync and Listen, refuses a forged or older one, and
+	// enforces its rules (policy.go, Policy).
+	PolicyKey ed25519.PublicKey
 
 	recvMu   sync.Mutex
 	flushMu  sync.Mutex
@@ -82,6 +89,8 @@ type Client struct {
 	// Send that found an identity change); the next one reports them.
 	backlog []Event
 	fs      factorState // the vault's factors (factors.go)
+	pol     *Policy     // the tenant policy in force; nil: none (policy.go)
+	weakPIN bool        // the PIN failed the policy at the last Unlock
 
 	groups    groupCache    // group replicas, see grouprecords.go
 	transfers transferLocks // one transfer per attachment (transfers.go)
@@ -131,7 +140,11 @@ func (c *Client) Create(ctx context.Context, pin []byte) error {
 	if c.Home == "" {
 		return fmt.Errorf("%w: Home is not set", ErrInvalid)
 	}
-	if err := c.PINPolicy.Check(pin); err != nil {
+	pol, doc, err := c.prefetchPolicy(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.pinPolicy(pol).Check(pin); err != nil {
 		return err
 	}
 	if err := checkAppFactors(c.Factors); err != nil {
@@ -150,7 +163,14 @@ func (c *Client) Create(ctx context.Context, pin []byte) error {
 		v.Close()
 		return err
 	}
+	if doc != nil {
+		if err := v.Put(nsAccount, keyPolicy, doc); err != nil {
+			v.Close()
+			return vaultErr(err)
+		}
+	}
 	c.open(v)
+	c.pol = pol
 	return nil
 }
 
@@ -201,11 +221,15 @@ func (c *Client) unlock(ctx context.Context, pin []byte) (rf *relayFactor, opene
 		return rf, false, unlockErr(err, rf)
 	}
 	acct, err := loadAccount(v)
+	if err == nil {
+		err = c.loadPolicy(v)
+	}
 	if err != nil {
 		v.Close()
 		return rf, false, err
 	}
 	c.open(v)
+	c.weakPIN = c.pol != nil && c.pinPolicy(c.pol).Check(pin) != nil
 	c.acct, c.fs.relay = acct, rf
 	return rf, true, nil
 }

@@ -61,6 +61,9 @@ func (c *Client) LinkRequest(ctx context.Context) (string, error) {
 	if a != nil && a.registered() {
 		return "", ErrRegistered
 	}
+	if err := c.checkLinking(0); err != nil {
+		return "", err
+	}
 	k, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
 		return "", err
@@ -80,9 +83,21 @@ func (c *Client) ApproveLink(ctx context.Context, request string) (string, error
 	if err != nil {
 		return "", err
 	}
+	if err := c.checkLinking(0); err != nil {
+		return "", err
+	}
 	peer, err := parseLinkRequest(request)
 	if err != nil {
 		return "", err
+	}
+	if p := c.policyNow(); p != nil && p.MaxDevices > 0 {
+		devs, err := c.Devices(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := c.checkLinking(len(devs)); err != nil {
+			return "", err
+		}
 	}
 	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {

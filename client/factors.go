@@ -119,13 +119,19 @@ func (c *Client) RelayAttemptsLeft(ctx context.Context) (int, error) {
 // changePIN re-wraps the vault under newPIN with the same factors; with
 // the relay factor that is a new enrolment.
 func (c *Client) changePIN(ctx context.Context, oldPIN, newPIN []byte) error {
-	if err := c.PINPolicy.Check(newPIN); err != nil {
+	if err := c.pinPolicy(c.policyNow()).Check(newPIN); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	relayOn, app := c.fs.relay != nil, c.Factors
 	c.mu.Unlock()
-	return c.rekey(ctx, oldPIN, newPIN, relayOn, app)
+	if err := c.rekey(ctx, oldPIN, newPIN, relayOn, app); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.weakPIN = false
+	c.mu.Unlock()
+	return nil
 }
 
 // rekey re-wraps the vault's data key under newPIN, the app's factors and,

@@ -86,6 +86,9 @@ func (c *Client) connect(ctx context.Context) (*relay.Conn, error) {
 	c.mu.Lock()
 	c.live = conn
 	c.mu.Unlock()
+	if _, err := c.RefreshPolicy(ctx); err != nil {
+		c.emitEvent(Event{Kind: EventError, Err: err})
+	}
 	if err := c.maintainPreKeys(ctx); err != nil {
 		c.log.Warn("prekey maintenance failed", "err", err)
 		c.emitEvent(Event{Kind: EventError, Err: err})

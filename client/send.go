@@ -58,6 +58,9 @@ func (c *Client) Send(ctx context.Context, to, text string) (MessageID, error) {
 	case text == "" || len(text) > MaxTextLen || !utf8.ValidString(text):
 		return MessageID{}, fmt.Errorf("%w: text must be 1 to %d bytes of UTF-8", ErrInvalid, MaxTextLen)
 	}
+	if err := c.checkOutgoing(); err != nil {
+		return MessageID{}, err
+	}
 	id, err := c.enqueue(v, user, text)
 	if err != nil {
 		return MessageID{}, err

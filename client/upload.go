@@ -114,6 +114,12 @@ func (c *Client) sendAttachment(ctx context.Context, to string, u *uploadRec, op
 	case !content.SafeName(opt.Name) || len(opt.Name) > content.MaxNameLen || len(opt.Caption) > MaxTextLen:
 		return MessageID{}, fmt.Errorf("%w: file name or caption", ErrInvalid)
 	}
+	if err := c.checkOutgoing(); err != nil {
+		return MessageID{}, err
+	}
+	if err := c.checkAttachment(u.Size); err != nil {
+		return MessageID{}, err
+	}
 	id := addr.NewMessageID()
 	unlock, _ := c.transfers.tryLock(id.String()) // a fresh ID: free
 	defer unlock()
@@ -123,6 +129,10 @@ func (c *Client) sendAttachment(ctx context.Context, to string, u *uploadRec, op
 	key.Wipe()
 	if r != nil {
 		if u.Size, err = spool(v, u.ID, r); err != nil {
+			return MessageID{}, err
+		}
+		if err := c.checkAttachment(u.Size); err != nil {
+			v.RemoveFile(attFile(u.ID))
 			return MessageID{}, err
 		}
 	}

@@ -24,7 +24,8 @@ func (c *conn) submit(subs []*wire.Submit) {
 		case len(m.Payload) == 0:
 			codes[i] = wire.CodeMalformed
 		default:
-			envs = append(envs, store.Envelope{To: m.To, From: c.addr, ID: m.ID, Kind: store.KindMessage, Created: now, Payload: m.Payload})
+			envs = append(envs, store.Envelope{To: m.To, From: c.addr, ID: m.ID, Kind: store.KindMessage, Created: now,
+				Expires: c.r.expires(now, m.TTL), Payload: m.Payload})
 			idx = append(idx, i)
 		}
 	}

@@ -72,6 +72,7 @@ func (r *relay) routes() http.Handler {
 	r.blobRoutes(mux)
 	r.unlockRoutes(mux)
 	r.pushRoutes(mux)
+	mux.HandleFunc("GET "+wire.PathPolicy, r.handlePolicy)
 	return r.frameErrors(mux)
 }
 

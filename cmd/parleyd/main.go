@@ -52,6 +52,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runMigrate(ctx, args[1:], stdout)
 		case "health":
 			return runHealth(ctx, args[1:], stdout)
+		case "policy-key":
+			return runPolicyKey(args[1:], stdout, stderr)
+		case "policy":
+			return runPolicy(ctx, args[1:], stdout, stderr)
 		case "help":
 			io.WriteString(stdout, usage)
 			return nil
@@ -84,6 +88,13 @@ const usage = `Usage:
                                           PORT from --listen); exit 0 if ready.
                                           Without --ca, only a loopback URL,
                                           whose certificate is not verified
+  parleyd policy-key [--out PREFIX]       make a tenant policy key pair
+  parleyd policy sign --key FILE --in policy.json --out policy.signed
+                                          sign a tenant policy (docs/compliance.md)
+  parleyd policy publish [--data DIR | --store DSN] --in policy.signed
+                                          have the relay serve a signed policy
+  parleyd policy show [--pub FILE] policy.signed
+                                          print a signed policy, verified with --pub
 
 TLS (exactly one):
   --dev                   development: a local CA and a certificate for

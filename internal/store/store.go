@@ -153,6 +153,8 @@ type Store interface {
 
 	// PushStore keeps devices' push tokens and wake-up windows.
 	PushStore
+	// PolicyStore keeps the tenant's signed policies.
+	PolicyStore
 
 	// Close flushes pending writes and closes the database.
 	Close() error

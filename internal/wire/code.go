@@ -87,6 +87,8 @@ var codeInfo = [...]struct {
 	CodeUnlockStale:   {"unlock-stale", http.StatusConflict},
 
 	CodePushDisabled: {"push-disabled", http.StatusNotImplemented},
+	CodeNoPolicy:     {"no-policy", http.StatusNotFound},
+	CodePolicyStale:  {"policy-stale", http.StatusConflict},
 }
 
 // Known reports whether c is a code this version of the package defines.

@@ -101,7 +101,8 @@ const (
 	// TypeWelcome: address (the connected device) | u32 max envelope |
 	// u16 delivery window | u16 most submissions in flight.
 	TypeWelcome Type = 0x40
-	// TypeSubmit: address (recipient) | msgid | u24-prefixed payload.
+	// TypeSubmit: address (recipient) | msgid | u24-prefixed payload |
+	// [u32 TTL in seconds, nonzero, if present].
 	TypeSubmit Type = 0x41
 	// TypeSubmitResult: address (recipient) | msgid | u16 code (0: stored) |
 	// bool (an envelope with this ID was already stored).
@@ -209,6 +210,9 @@ func newMailboxFrame(t Type) Frame {
 		return f
 	}
 	if f := newPushFrame(t); f != nil {
+		return f
+	}
+	if f := newPolicyFrame(t); f != nil {
 		return f
 	}
 	return newGroupFrame(t)

@@ -41,6 +41,11 @@ type Submit struct {
 	To      addr.Address
 	ID      addr.MessageID
 	Payload []byte
+	// TTL, if not zero, is how long the envelope may wait, in seconds: a
+	// disappearing message's timer. The relay keeps it for the lesser of
+	// TTL and its mailbox TTL. It is sent as an optional trailing u32
+	// (never 0), so a Submit without one is the original layout.
+	TTL uint32
 }
 
 // Type returns TypeSubmit.
@@ -50,13 +55,23 @@ func (m *Submit) appendBody(b *cryptobyte.Builder) {
 	addAddress(b, m.To)
 	b.AddBytes(m.ID[:])
 	addPayload(b, m.Payload)
+	if m.TTL != 0 {
+		b.AddUint32(m.TTL)
+	}
 }
 
 func (m *Submit) parseBody(s *cryptobyte.String) error {
 	if !readAddress(s, &m.To, false) || !readMessageID(s, &m.ID) {
 		return malformed("submit")
 	}
-	return readPayload(s, &m.Payload, "submit")
+	if err := readPayload(s, &m.Payload, "submit"); err != nil {
+		return err
+	}
+	m.TTL = 0
+	if !s.Empty() && (!s.ReadUint32(&m.TTL) || m.TTL == 0) {
+		return malformed("submit: ttl")
+	}
+	return nil
 }
 
 // SubmitResult answers one Submit (TypeSubmitResult). Code is CodeOK when

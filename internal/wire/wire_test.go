@@ -44,6 +44,8 @@ func samples() []Frame {
 		&Bundle{Address: bob2, Identity: []byte("id"), DeviceKey: []byte("k"), DeviceCert: []byte("c"), Signed: signed, OneTimeEC: &ot, KEM: lr, KEMLastResort: true},
 		&Welcome{Address: alice1, MaxEnvelope: DefaultMaxEnvelope, Window: 256, MaxInFlight: 64},
 		&Submit{To: bob2, ID: msgID, Payload: []byte("ciphertext")},
+		&Submit{To: bob2, ID: msgID, Payload: []byte("ciphertext"), TTL: 86400},
+		&Policy{Doc: []byte("signed policy")},
 		&SubmitResult{To: bob2, ID: msgID, Code: CodeOK, Duplicate: true},
 		&Deliver{Seq: 42, From: alice1, ID: msgID, Kind: KindMessage, Queued: time.UnixMilli(1700000000123), Payload: []byte("ciphertext")},
 		&Ack{Seqs: []uint64{1, 2, 42}},

@@ -76,10 +76,16 @@ type Message struct {
 	// Attachment is set exactly for the attachment kinds.
 	Attachment *Attachment
 	Body       []byte // group control kinds only (see group.go)
+	// Timer is the disappearing timer, whole seconds: the conversation's
+	// new timer for the timer kinds, and for the others the time after
+	// Sent at which every end deletes the message (0: kept). See timer.go.
+	Timer time.Duration
 }
 
 // transcript reports whether k names a recipient.
-func (k Kind) transcript() bool { return k == KindTranscript || k == KindAttachmentTranscript }
+func (k Kind) transcript() bool {
+	return k == KindTranscript || k == KindAttachmentTranscript || k == KindTimerTranscript
+}
 
 // attachment reports whether k carries an Attachment.
 func (k Kind) attachment() bool { return k == KindAttachment || k == KindAttachmentTranscript }
@@ -91,11 +97,14 @@ func Marshal(m *Message) ([]byte, error) {
 	}
 	var b cryptobyte.Builder
 	b.AddUint8(Version)
-	b.AddUint8(uint8(m.Kind))
+	b.AddUint8(uint8(m.wireKind()))
 	b.AddBytes(m.ID[:])
 	b.AddUint64(uint64(m.Sent.UnixMilli()))
 	if m.Kind.transcript() {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(m.To)) })
+	}
+	if m.hasTimerField() {
+		b.AddUint32(uint32(m.Timer / time.Second))
 	}
 	if m.Kind.isGroupControl() {
 		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.Body) })
@@ -109,11 +118,14 @@ func Marshal(m *Message) ([]byte, error) {
 }
 
 func (m *Message) check() error {
+	if err := m.checkTimer(); err != nil {
+		return err
+	}
 	if m.Kind.isGroup() {
 		return m.checkGroup()
 	}
 	switch {
-	case m.Kind != KindText && !m.Kind.transcript() && !m.Kind.attachment():
+	case m.Kind != KindText && !m.Kind.transcript() && !m.Kind.attachment() && m.Kind != KindTimer:
 		return fmt.Errorf("%w: kind %d", ErrMalformed, m.Kind)
 	case m.Kind.attachment() != (m.Attachment != nil):
 		return fmt.Errorf("%w: attachment with kind %d", ErrMalformed, m.Kind)
@@ -149,7 +161,8 @@ func Parse(b []byte) (*Message, error) {
 	if version != Version {
 		return nil, fmt.Errorf("%w: version %d", ErrMalformed, version)
 	}
-	m := &Message{Kind: Kind(kind)}
+	base, hasTimer, nonzero := baseKind(kind)
+	m := &Message{Kind: base}
 	if !s.ReadBytes(&id, addr.MessageIDLen) || !s.ReadUint64(&ms) || ms > maxMillis {
 		return nil, fmt.Errorf("%w: header", ErrMalformed)
 	}
@@ -161,6 +174,13 @@ func Parse(b []byte) (*Message, error) {
 			return nil, fmt.Errorf("%w: recipient", ErrMalformed)
 		}
 		m.To = addr.UserID(to)
+	}
+	if hasTimer {
+		var secs uint32
+		if !s.ReadUint32(&secs) || nonzero && secs == 0 {
+			return nil, fmt.Errorf("%w: timer", ErrMalformed)
+		}
+		m.Timer = time.Duration(secs) * time.Second
 	}
 	var text cryptobyte.String
 	if !s.ReadUint24LengthPrefixed(&text) {

@@ -95,6 +95,10 @@ func FuzzParse(f *testing.F) {
 		{Kind: KindAttachmentTranscript, ID: testID, Sent: time.UnixMilli(5), To: "bob", Text: "cap", Attachment: sampleAttachment()},
 		{Kind: KindGroupKey, ID: testID, Sent: time.UnixMilli(5), Body: []byte("distribution")},
 		{Kind: KindGroupText, ID: testID, Sent: time.UnixMilli(5), Text: "hello, team"},
+		{Kind: KindTimer, ID: testID, Sent: time.UnixMilli(5), Timer: time.Hour},
+		{Kind: KindTimerTranscript, ID: testID, Sent: time.UnixMilli(5), To: "bob"},
+		{Kind: KindText, ID: testID, Sent: time.UnixMilli(5), Text: "gone soon", Timer: time.Minute},
+		{Kind: KindAttachmentTranscript, ID: testID, Sent: time.UnixMilli(5), To: "bob", Attachment: sampleAttachment(), Timer: time.Minute},
 	} {
 		b, _ := Marshal(m)
 		f.Add(b)

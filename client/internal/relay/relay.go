@@ -220,6 +220,16 @@ func (c *Client) Revoke(ctx context.Context, a Auth, dev addr.Address) error {
 	return err
 }
 
+// Policy fetches the relay's newest signed tenant policy (unverified: the
+// caller verifies it). No policy is an error matching wire.CodeNoPolicy.
+func (c *Client) Policy(ctx context.Context) ([]byte, error) {
+	f, err := request[*wire.Policy](ctx, c, http.MethodGet, wire.PathPolicy, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.Doc, nil
+}
+
 // challenge fetches a fresh single-use challenge.
 func (c *Client) challenge(ctx context.Context) ([wire.ChallengeLen]byte, error) {
 	ch, err := request[*wire.Challenge](ctx, c, http.MethodPost, pathChallenge, nil, nil)

@@ -86,6 +86,7 @@ func Run(t *testing.T, open Opener) {
 		{"Suspend", testSuspend},
 		{"UsersAndTouch", testUsersAndTouch},
 		{"DeleteUser", testDeleteUser},
+		{"Policy", testPolicy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,41 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+)
+
+// TestSubmitTTLLayout: a Submit without TTL keeps the original bytes; a
+// TTL is a trailing u32, and a zero or short one is refused.
+func TestSubmitTTLLayout(t *testing.T) {
+	plain, err := Marshal(&Submit{To: bob2, ID: msgID, Payload: []byte("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed, err := Marshal(&Submit{To: bob2, ID: msgID, Payload: []byte("c"), TTL: 0x01020304})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(timed, append(bytes.Clone(plain), 1, 2, 3, 4)) {
+		t.Fatalf("timed submit %s, plain %s", hex.EncodeToString(timed), hex.EncodeToString(plain))
+	}
+	for _, bad := range [][]byte{append(bytes.Clone(plain), 0, 0, 0, 0), append(bytes.Clone(plain), 0, 1)} {
+		if _, err := Parse(bad); !errors.Is(err, CodeMalformed) {
+			t.Errorf("%x: %v", bad, err)
+		}
+	}
+}
+
+func TestPolicyFrameLimits(t *testing.T) {
+	if _, err := Marshal(&Policy{}); err == nil {
+		t.Fatal("empty policy document accepted")
+	}
+	if _, err := Marshal(&Policy{Doc: make([]byte, MaxPolicy+1)}); err == nil {
+		t.Fatal("oversized policy document accepted")
+	}
+	if CodeNoPolicy != 65 || CodePolicyStale != 66 || TypePolicy != 0xC0 {
+		t.Fatal("numbers are part of the protocol")
+	}
+}
