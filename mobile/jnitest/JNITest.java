@@ -1,0 +1,151 @@
+// JNITest drives the gobind Java classes of parley.dev/mobile against a
+// real relay, the way an Android app would, on a plain JVM: two vaults,
+// both registered, a message sent by one and received by the other
+// through a Java Listener that Go calls back, then a wrong PIN.
+//
+// Usage: java -Djava.library.path=DIR JNITest RELAY_URL CA_FILE TMP_DIR
+// (mobile/jnitest/run builds DIR/libgojni.so and starts the relay).
+// It exits 0 when every check passes and non-zero otherwise, and halts
+// with status 3 if the whole run takes longer than two minutes.
+
+import java.io.File;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+import mobile.Client;
+import mobile.Config;
+import mobile.GroupChange;
+import mobile.Listener;
+import mobile.Message;
+import mobile.MessagePage;
+import mobile.Mobile;
+import mobile.Sent;
+
+public class JNITest {
+	static final byte[] PIN = "482916".getBytes(StandardCharsets.UTF_8);
+	static final long TIMEOUT_MS = 30_000;
+	static final long WAIT_SECONDS = 60;
+
+	// Recorder is the app's Listener: Go calls it from its own thread.
+	static final class Recorder implements Listener {
+		final BlockingQueue<Message> messages = new LinkedBlockingQueue<>();
+		final BlockingQueue<String> states = new LinkedBlockingQueue<>();
+
+		@Override public void onMessage(Message m) { messages.add(m); }
+		@Override public void onDelivery(String messageID, String status) {}
+		@Override public void onIdentityChanged(String user, boolean held) {}
+		@Override public void onGroupChanged(GroupChange c) {}
+		@Override public void onError(String message, String messageID) {
+			System.err.println("listener error: " + message);
+		}
+		@Override public void onConnection(String state) { states.add(state); }
+
+		void awaitState(String want) throws InterruptedException {
+			long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS);
+			while (System.nanoTime() < end) {
+				String s = states.poll(1, TimeUnit.SECONDS);
+				if (want.equals(s)) {
+					return;
+				}
+			}
+			throw new AssertionError("no onConnection(\"" + want + "\") within " + WAIT_SECONDS + " s");
+		}
+	}
+
+	static Client device(String server, String ca, File home) throws Exception {
+		Config cfg = Mobile.newConfig(home.getPath());
+		cfg.setServer(server);
+		cfg.setCAFile(ca);
+		return Mobile.newClient(cfg);
+	}
+
+	static void check(boolean ok, String what) {
+		if (!ok) {
+			throw new AssertionError(what);
+		}
+	}
+
+	public static void main(String[] args) throws Exception {
+		if (args.length != 3) {
+			System.err.println("usage: JNITest RELAY_URL CA_FILE TMP_DIR");
+			System.exit(2);
+		}
+		String server = args[0], ca = args[1];
+		File tmp = new File(args[2]);
+
+		// A watchdog: a lost callback must fail the run, not hang CI.
+		Thread watchdog = new Thread(() -> {
+			try {
+				Thread.sleep(TimeUnit.MINUTES.toMillis(2));
+			} catch (InterruptedException e) {
+				return;
+			}
+			System.err.println("FAIL: JNITest took longer than two minutes");
+			Runtime.getRuntime().halt(3);
+		});
+		watchdog.setDaemon(true);
+		watchdog.start();
+
+		// 1. Two vaults in a temporary directory, 2. both registered.
+		Client alice = device(server, ca, new File(tmp, "alice"));
+		alice.create(PIN);
+		String aliceAddr = alice.register("alice", "", TIMEOUT_MS);
+		Client bob = device(server, ca, new File(tmp, "bob"));
+		bob.create(PIN);
+		String bobAddr = bob.register("bob", "", TIMEOUT_MS);
+		check(aliceAddr.startsWith("alice/") && bobAddr.startsWith("bob/"),
+			"addresses " + aliceAddr + ", " + bobAddr);
+		System.out.println("registered " + aliceAddr + " and " + bobAddr);
+
+		// Bob's live connection reports to a Java Listener.
+		Recorder rec = new Recorder();
+		bob.setListener(rec);
+		bob.start();
+		rec.awaitState("online");
+
+		// 3. Alice sends; 4. Bob's listener receives it from Go.
+		String text = "Hello Bob, from Java \u2713";
+		Sent sent = alice.send("bob", text, TIMEOUT_MS);
+		check("sent".equals(sent.getStatus()), "send status " + sent.getStatus() + ": " + sent.getReason());
+		Message got = rec.messages.poll(WAIT_SECONDS, TimeUnit.SECONDS);
+		check(got != null, "no onMessage within " + WAIT_SECONDS + " s");
+		check(text.equals(got.getText()), "received text " + got.getText());
+		check("alice".equals(got.getContact()) && !got.getOutgoing(), "received from " + got.getContact());
+		check(sent.getID().equals(got.getID()), "received ID " + got.getID() + ", sent " + sent.getID());
+		System.out.println("bob's listener received " + got.getID());
+
+		// The message is in Bob's vault: History pages it.
+		MessagePage page = bob.history("alice", "", 10);
+		check(page.size() == 1 && text.equals(page.get(0).getText()), "history of " + page.size());
+
+		// 5. A wrong PIN is an exception starting with parley:wrong_pin.
+		bob.stop();
+		bob.lock();
+		check(!bob.isUnlocked(), "locked client says unlocked");
+		try {
+			bob.unlock("000000".getBytes(StandardCharsets.UTF_8), TIMEOUT_MS);
+			throw new AssertionError("a wrong PIN unlocked the vault");
+		} catch (Exception e) {
+			check(e.getMessage() != null && e.getMessage().startsWith("parley:wrong_pin"),
+				"wrong PIN raised " + e);
+			System.out.println("wrong PIN: " + e.getMessage());
+		}
+		bob.unlock(PIN, TIMEOUT_MS);
+		check(bob.isUnlocked(), "the right PIN did not unlock");
+
+		// Calls into a locked Client fail with parley:locked.
+		alice.lock();
+		try {
+			alice.send("bob", "after lock", TIMEOUT_MS);
+			throw new AssertionError("a locked client sent");
+		} catch (Exception e) {
+			check(e.getMessage().startsWith("parley:locked"), "send while locked raised " + e);
+		}
+		bob.lock();
+
+		System.out.println("JNITest: ok");
+		System.exit(0);
+	}
+}
