@@ -3,10 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -181,28 +178,12 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// pinOf returns the SPKI pin of the first certificate in a PEM file.
-func pinOf(t *testing.T, file string) string {
-	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(data)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return "sha256/" + base64.StdEncoding.EncodeToString(sum[:])
-}
-
 func TestPins(t *testing.T) {
 	t.Parallel()
 	r := startRelay(t)
 	ctx := context.Background()
 	backup := "sha256/" + base64.StdEncoding.EncodeToString(make([]byte, 32))
-	pinned := &client.Client{Home: t.TempDir() + "/a", Server: r.URL, CAFile: r.CAFile, Pins: []string{pinOf(t, r.CAFile), backup}}
+	pinned := &client.Client{Home: t.TempDir() + "/a", Server: r.URL, CAFile: r.CAFile, Pins: []string{r.CAPin(t), backup}}
 	pinned.Create(ctx, testPIN)
 	defer pinned.Close()
 	if _, err := pinned.Register(ctx, "pinned", client.RegisterOptions{}); err != nil {

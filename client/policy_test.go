@@ -10,8 +10,6 @@ import (
 
 	"parley.dev/client"
 	"parley.dev/internal/policy"
-	"parley.dev/server"
-	"parley.dev/server/servertest"
 )
 
 // tenant is a policy key and the relay its policies are published on.
@@ -31,18 +29,6 @@ func newTenant(t *testing.T) *tenant {
 // openPolicy is a policy that allows everything, at version v.
 func openPolicy(v uint64) *policy.Policy {
 	return &policy.Policy{Version: v, Issued: time.Unix(1_800_000_000, 0), Attachments: true, Linking: true}
-}
-
-// publish signs p with key and publishes it on r.
-func publish(t *testing.T, r *servertest.Relay, key ed25519.PrivateKey, p *policy.Policy) {
-	t.Helper()
-	doc, err := policy.Sign(p, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := (&server.Server{DataDir: r.Dir}).PublishPolicy(context.Background(), doc); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (tn *tenant) app(c *client.Client) { c.PolicyKey = tn.pub }
@@ -72,7 +58,7 @@ func TestPolicyForgedOrStaleDetected(t *testing.T) {
 	ctx := context.Background()
 	tn := newTenant(t)
 	r := startRelay(t)
-	publish(t, r, tn.priv, openPolicy(2))
+	r.PublishPolicy(t, tn.priv, openPolicy(2))
 	alice := register(t, r, "alice", tn.app)
 	if v := policyVersion(t, alice); v != 2 {
 		t.Fatalf("version %d after Create, want 2", v)
@@ -81,7 +67,7 @@ func TestPolicyForgedOrStaleDetected(t *testing.T) {
 	_, forger, _ := ed25519.GenerateKey(nil)
 	forged := openPolicy(3)
 	forged.MinPINDigits = 6
-	publish(t, r, forger, forged) // the relay cannot tell
+	r.PublishPolicy(t, forger, forged) // the relay cannot tell
 	if evs := syncNow(t, alice); !hasError(evs, client.ErrPolicyForged) {
 		t.Fatalf("Sync events %v: no ErrPolicyForged", evs)
 	}
@@ -95,7 +81,7 @@ func TestPolicyForgedOrStaleDetected(t *testing.T) {
 	// A relay that serves an old policy, or another one with version 2.
 	for _, stale := range []*policy.Policy{openPolicy(1), func() *policy.Policy { p := openPolicy(2); p.Linking = false; return p }()} {
 		r2 := startRelay(t)
-		publish(t, r2, tn.priv, stale)
+		r2.PublishPolicy(t, tn.priv, stale)
 		alice.Close()
 		alice = &client.Client{Home: alice.Home, Server: r2.URL, CAFile: r2.CAFile, PolicyKey: tn.pub}
 		if err := alice.Unlock(ctx, testPIN); err != nil {
@@ -111,7 +97,7 @@ func TestPolicyForgedOrStaleDetected(t *testing.T) {
 	}
 
 	// A newer policy is taken, and kept in the vault.
-	publish(t, r, tn.priv, openPolicy(5))
+	r.PublishPolicy(t, tn.priv, openPolicy(5))
 	alice.Close()
 	alice = &client.Client{Home: alice.Home, Server: r.URL, CAFile: r.CAFile, PolicyKey: tn.pub}
 	if err := alice.Unlock(ctx, testPIN); err != nil {
@@ -149,7 +135,7 @@ func TestPolicyRulesEnforcedBySDK(t *testing.T) {
 	p := openPolicy(1)
 	p.MinPINDigits, p.Attachments, p.Linking = 8, false, false
 	p.RequiredFactors = []string{"relay"}
-	publish(t, r, tn.priv, p)
+	r.PublishPolicy(t, tn.priv, p)
 
 	// PIN: 6 digits are refused at Create, 8 pass.
 	c := &client.Client{Home: t.TempDir() + "/a", Server: r.URL, CAFile: r.CAFile, PolicyKey: tn.pub}
@@ -191,7 +177,7 @@ func TestPolicyRulesEnforcedBySDK(t *testing.T) {
 	// A stricter policy: attachments up to 10 bytes, one device, 10-digit PINs.
 	p2 := openPolicy(2)
 	p2.MinPINDigits, p2.MaxAttachment, p2.MaxDevices = 10, 10, 1
-	publish(t, r, tn.priv, p2)
+	r.PublishPolicy(t, tn.priv, p2)
 	syncNow(t, c)
 	_, err = c.SendFileFrom(ctx, "bob", bytes.NewReader(make([]byte, 11)), client.FileOptions{Name: "big.bin"})
 	wantRule(t, "an 11-byte file", err, client.RuleAttachments)

@@ -1,8 +1,11 @@
 package mobile
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +28,14 @@ type Config struct {
 	// CAFile names a PEM file of CAs to trust instead of the system's
 	// (a development relay's CA). Saved at Register like Server.
 	CAFile string
+	// Pins are optional SPKI pins of the relay's certificate,
+	// "sha256/<base64>", separated by spaces or commas: none, or at least
+	// two (the key in use and a backup). Saved at Register like Server.
+	Pins string
+	// PolicyKey is the tenant's policy public key (32 bytes of Ed25519,
+	// from parleyd policy-key), embedded in an enterprise app; null for
+	// none. With it the device follows the relay's signed policy (Policy).
+	PolicyKey []byte
 	// WipeAfter destroys the vault after this many consecutive wrong
 	// PINs; 0 never wipes.
 	WipeAfter int32
@@ -53,6 +64,8 @@ type Client struct {
 	listener Listener
 	live     *liveConn // the running Start, if any
 }
+
+func isPinSeparator(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }
 
 // NewClient returns a locked Client for cfg's vault: call Create (first
 // run) or Unlock (every later run) next.
@@ -108,6 +121,8 @@ func (m *Client) newSDK() *client.Client {
 		WipeAfter:    int(m.cfg.WipeAfter),
 		AutoDownload: m.cfg.AutoDownload,
 		Factors:      m.factors,
+		Pins:         strings.FieldsFunc(m.cfg.Pins, isPinSeparator),
+		PolicyKey:    ed25519.PublicKey(bytes.Clone(m.cfg.PolicyKey)),
 	}
 }
 

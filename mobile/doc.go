@@ -142,6 +142,10 @@
 //	parley:unknown_group      no group with that ID
 //	parley:not_group_member   not a member of that group
 //	parley:not_group_admin    only an admin may do that
+//	parley:push_disabled      RegisterPush: the relay sends no push wake-ups
+//	parley:policy             the tenant policy forbids this (the message names the rule)
+//	parley:policy_forged      the relay served a tenant policy that does not verify
+//	parley:policy_rollback    the relay served an older tenant policy than the device holds
 //	parley:invalid            an argument is malformed
 //	parley:timeout            the call's timeoutMs passed (the relay was not reached in time)
 //	parley:canceled           Cancel ended the call

@@ -43,6 +43,7 @@ func TestCodeIsTheMostSpecific(t *testing.T) {
 		errors.Join(client.ErrQueued, client.ErrUnreachable):    "queued",
 		&client.PINError{Err: client.ErrWrongPIN, Remaining: 3}: "wrong_pin",
 		&client.RelayError{Code: "mailbox-full"}:                "relay",
+		&client.PolicyError{Rule: client.RuleAttachments}:       "policy",
 		errors.New("something else"):                            "internal",
 	} {
 		got := wrap(err)

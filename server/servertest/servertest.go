@@ -11,8 +11,12 @@ package servertest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/http"
@@ -22,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"parley.dev/internal/policy"
 	"parley.dev/internal/store/storetest"
 	"parley.dev/server"
 )
@@ -159,6 +164,40 @@ func (r *Relay) ClientTLS() *tls.Config {
 // Client returns an HTTP client that trusts the relay.
 func (r *Relay) Client() *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: r.ClientTLS()}, Timeout: 30 * time.Second}
+}
+
+// CAPin returns the SPKI pin of the relay's CA certificate,
+// "sha256/<base64>", as clients' Pins take it.
+func (r *Relay) CAPin(t testing.TB) string {
+	t.Helper()
+	data, err := os.ReadFile(r.CAFile)
+	if err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("servertest: no certificate in %s", r.CAFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256/" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// PublishPolicy signs p with key and publishes it on the relay, as
+// parleyd policy sign and publish do. The relay cannot tell a forged
+// policy: the devices' PolicyKey does.
+func (r *Relay) PublishPolicy(t testing.TB, key ed25519.PrivateKey, p *policy.Policy) {
+	t.Helper()
+	doc, err := policy.Sign(p, key)
+	if err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	if _, err := (&server.Server{DataDir: r.Dir}).PublishPolicy(context.Background(), doc); err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
 }
 
 // Clock is a settable clock for Server.Now, safe for concurrent use: the
