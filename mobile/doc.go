@@ -5,18 +5,29 @@
 //
 // # Building the library
 //
-// With the Android SDK and NDK (ANDROID_HOME set), or with Xcode:
+// gomobile builds an Android library (.aar, with the Java classes) or an
+// iOS framework (.xcframework, with Objective-C headers Swift imports).
+// It needs the Android SDK and NDK (ANDROID_HOME and ANDROID_NDK_HOME
+// set) or Xcode, and a module that requires both this module and
+// golang.org/x/mobile (Parley's own go.mod keeps x/mobile out), such as
+// the app's build module. With the x/mobile version CI checks the
+// bindings with:
 //
-//	go install golang.org/x/mobile/cmd/gomobile@latest && gomobile init
-//	gomobile bind -target=android -androidapi 24 -o parley.aar parley.dev/mobile
+//	go install golang.org/x/mobile/cmd/gomobile@v0.0.0-20261011034528-197770444867
+//	gomobile init
+//	go get golang.org/x/mobile/bind@v0.0.0-20261011034528-197770444867
+//	gomobile bind -target=android -androidapi 24 -javapkg=com.example.chat -o parley.aar parley.dev/mobile
 //	gomobile bind -target=ios -o Parley.xcframework parley.dev/mobile
 //
-// Add parley.aar to the app's libs (implementation files("libs/parley.aar"))
-// or Parley.xcframework to the Xcode target. Java classes are in the
-// package mobile (-javapkg=com.example.chat puts them in
-// com.example.chat.mobile); Objective-C and Swift names start with
-// Mobile. CI checks the bindings from Java on every run without an SDK
-// (mobile/jnitest/run).
+// Add parley.aar to the app's libs (implementation(files("libs/parley.aar")))
+// or Parley.xcframework to the Xcode target. Java and Kotlin classes are
+// in the package mobile (com.example.chat.mobile with -javapkg);
+// Objective-C and Swift names start with Mobile (MobileClient,
+// MobileNewConfig). Without the SDK or Xcode, CI checks on every run
+// (mobile/jnitest/run) that gobind binds every method for Java and
+// Objective-C, that the package cross-compiles for android/arm64 and
+// ios/arm64, and that a Java program drives two devices through the
+// generated classes against a real relay, listener callbacks included.
 //
 // # First run and every run
 //
@@ -62,30 +73,78 @@
 // # Threads, timeouts and cancellation
 //
 // Every method may be called from any thread and blocks it: call them off
-// the main thread. Methods that may reach the relay take timeoutMs, a
-// deadline in milliseconds for the whole call (0 or less means
-// DefaultTimeoutMs, 30 s); those that read the vault only (History,
-// Contacts, SafetyNumber, Groups) take none. Cancel ends every call in
-// progress on a Client (they fail with parley:canceled). The one call that
-// runs until told otherwise is the live connection: Start returns at once,
-// and Stop or Lock end it.
+// the main thread. There is no context.Context; instead:
+//
+//   - Methods that may reach the relay take timeoutMs, a deadline in
+//     milliseconds for the whole call (0 or less means DefaultTimeoutMs,
+//     30 s); past it they fail with parley:timeout: Unlock, ChangePIN,
+//     SetFactors, RelayAttemptsLeft, Register, RegisterLinked,
+//     LinkRequest, ApproveLink, Devices, RevokeDevice, Send, SendFile,
+//     SendGroup, SaveFile, Download, Verify, VerifyQR, AcceptIdentity,
+//     CreateGroup, AddMembers, RemoveMembers, SetAdmins, RenameGroup,
+//     LeaveGroup, RegisterPush, UnregisterPush, RefreshPolicy, Wake.
+//   - Methods that read or write the vault only take none: Create,
+//     Address, Contacts, SafetyNumber, History, Groups, Group,
+//     GroupHistory, Policy, Lock, IsUnlocked, SetKeystore, SetListener.
+//   - Client.Cancel is the cancel handle: it ends every call in progress
+//     on that Client (they fail with parley:canceled); later calls run
+//     normally.
+//   - The live connection runs until told otherwise: Start returns at
+//     once, and Stop or Lock end it.
 //
 // # Lifecycle and push
 //
 // In the foreground, Start keeps a live connection: messages arrive as
 // they are sent and reconnection is automatic (Listener.OnConnection
-// tells the state). Stop it when the app leaves the foreground. In the
-// background, a push wake-up (it carries no content) calls Wake, which
-// connects, stores and acknowledges everything waiting, reports it to
-// the Listener, and disconnects within the deadline given; iOS allows
-// about 30 s, so pass less:
+// tells the state). Stop it when the app leaves the foreground.
 //
-//	override fun onMessageReceived(msg: RemoteMessage) {   // FirebaseMessagingService
-//	    parley.wake(20_000)                                // then post notifications
+// In the background the relay wakes the phone through the operator's
+// push gateway (FCM, APNs) when mail waits. Give the relay the token the
+// platform hands the app, after Register and whenever it changes
+// (UnregisterPush takes it back). The push carries no sender, count or
+// content: the app answers it with Wake, which connects, sends the
+// outbox, receives, stores and acknowledges everything waiting, reports
+// it to the Listener and disconnects, all within the deadline given. iOS
+// allows about 30 s, so pass less; Cancel ends a Wake early (when iOS
+// says time is up). Wake does nothing while Start's connection runs. In
+// Kotlin:
+//
+//	class Push : FirebaseMessagingService() {
+//	    override fun onNewToken(token: String) = parley.registerPush(Mobile.PushFCM, token, 15_000)
+//	    override fun onMessageReceived(msg: RemoteMessage) {
+//	        val r = parley.wake(20_000)    // r.messages new ones went to the Listener
+//	    }
 //	}
 //
-// Message text is never in the push itself; the app writes its own
-// notification from what the Listener reports.
+// In Swift:
+//
+//	func application(_ app: UIApplication, didRegisterForRemoteNotificationsWithDeviceToken token: Data) {
+//	    let hex = token.map { String(format: "%02x", $0) }.joined()
+//	    try? parley.registerPush(MobilePushAPNs, token: hex, timeoutMs: 15_000)
+//	}
+//	func application(_ app: UIApplication, didReceiveRemoteNotification info: [AnyHashable: Any],
+//	                 fetchCompletionHandler done: @escaping (UIBackgroundFetchResult) -> Void) {
+//	    DispatchQueue.global().async {
+//	        let r = try? parley.wake(20_000)
+//	        done((r?.messages ?? 0) > 0 ? .newData : .noData)
+//	    }
+//	}
+//
+// The vault must be unlocked to receive: an app that locks it in the
+// background (Lock) shows a generic notification instead and receives on
+// the next Unlock and Start. Message text is never in the push; the app
+// writes its own notification from what the Listener reports. A relay
+// without a push gateway answers RegisterPush with parley:push_disabled.
+//
+// # Files, pins and tenant policy
+//
+// SendFile encrypts a file on the device and sends it; received files up
+// to Config.AutoDownload bytes come by themselves, others with Download,
+// and SaveFile writes one out. Config.Pins pins the relay's key
+// (parley:untrusted if it does not match). An enterprise app sets
+// Config.PolicyKey: the device then follows its administrator's signed
+// policy (Policy, RefreshPolicy) and refuses what it forbids with
+// parley:policy.
 //
 // # Lists and history
 //
