@@ -34,6 +34,12 @@ var (
 	ErrRelayKeyUnknown = errors.New("client: the relay no longer holds this vault's key")
 )
 
+// ErrFactorMismatch: the factors given (Client.Factors) are not the ones
+// the vault was locked with at Create or the last SetFactors: a keystore
+// factor is missing or one too many. Nothing was counted; give the same
+// factors, by name. It is the vault's own sentinel.
+var ErrFactorMismatch = vault.ErrFactorMismatch
+
 // bothErr matches two sentinels; its message is the first's.
 type bothErr struct {
 	main, also error

@@ -163,7 +163,8 @@ func (m *Client) Create(pin []byte) error {
 // the relay factor needs the relay, within timeoutMs. Errors:
 // parley:wrong_pin (the message says how many attempts are left),
 // parley:too_many_attempts, parley:wiped, parley:no_vault,
-// parley:relay_needed, parley:relay_locked. Unlocking an unlocked Client
+// parley:relay_needed, parley:relay_locked, parley:keystore,
+// parley:factors (call SetKeystore first). Unlocking an unlocked Client
 // does nothing.
 func (m *Client) Unlock(pin []byte, timeoutMs int64) error {
 	return m.open(timeoutMs, func(ctx context.Context, c *client.Client) error { return c.Unlock(ctx, pin) })

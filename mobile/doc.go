@@ -168,6 +168,7 @@
 //	parley:relay_key_unknown  the relay no longer holds the vault's key (device revoked)
 //	parley:weak_pin           a new PIN breaks the PIN policy (PINRules says what passes)
 //	parley:keystore           the app's Keystore failed (the user canceled biometrics ...)
+//	parley:factors            the vault needs other factors: SetKeystore as at Create (or its last SetFactors)
 //	parley:exists             Create: a vault is there already; Unlock it
 //	parley:no_vault           Unlock: no vault there; Create one
 //	parley:corrupt            the vault's files are damaged or tampered with

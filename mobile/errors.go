@@ -26,6 +26,7 @@ var codes = []struct {
 	{client.ErrLocked, "too_many_attempts"},
 	{client.ErrWiped, "wiped"},
 	{client.ErrWeakPIN, "weak_pin"},
+	{client.ErrFactorMismatch, "factors"},
 	{client.ErrExists, "exists"},
 	{client.ErrNoVault, "no_vault"},
 	{client.ErrCorrupt, "corrupt"},

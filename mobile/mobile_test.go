@@ -219,6 +219,8 @@ func TestKeystoreCallbackLocksTheVault(t *testing.T) {
 	}
 	m.Lock()
 
+	m.SetKeystore("", nil)
+	wantCode(t, m.Unlock(pin, 0), "factors")
 	m.SetKeystore("", hmacKeystore{key: 0})
 	wantCode(t, m.Unlock(pin, 0), "keystore")
 	m.SetKeystore("", hmacKeystore{key: 9})

@@ -13,15 +13,19 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 
 import mobile.Client;
 import mobile.Config;
 import mobile.GroupChange;
+import mobile.Keystore;
 import mobile.Listener;
 import mobile.Message;
 import mobile.MessagePage;
 import mobile.Mobile;
 import mobile.Sent;
+import mobile.WakeResult;
 
 public class JNITest {
 	static final byte[] PIN = "482916".getBytes(StandardCharsets.UTF_8);
@@ -51,6 +55,26 @@ public class JNITest {
 				}
 			}
 			throw new AssertionError("no onConnection(\"" + want + "\") within " + WAIT_SECONDS + " s");
+		}
+	}
+
+	// HmacKeystore stands for the Android Keystore: Go calls it for a
+	// secret, Java returns bytes (or throws, when the user cancels).
+	static final class HmacKeystore implements Keystore {
+		final byte[] key;
+		volatile boolean fail;
+		int calls;
+
+		HmacKeystore(byte[] key) { this.key = key; }
+
+		@Override public byte[] secret(byte[] input) throws Exception {
+			calls++;
+			if (fail) {
+				throw new Exception("the user canceled the fingerprint prompt");
+			}
+			Mac mac = Mac.getInstance("HmacSHA256");
+			mac.init(new SecretKeySpec(key, "HmacSHA256"));
+			return mac.doFinal(input);
 		}
 	}
 
@@ -120,8 +144,19 @@ public class JNITest {
 		MessagePage page = bob.history("alice", "", 10);
 		check(page.size() == 1 && text.equals(page.get(0).getText()), "history of " + page.size());
 
-		// 5. A wrong PIN is an exception starting with parley:wrong_pin.
+		// In the background: Start stopped, a message waits, and a push
+		// wake-up's Wake drains it into the listener.
 		bob.stop();
+		rec.awaitState("stopped");
+		String later = "while you were away";
+		alice.send("bob", later, TIMEOUT_MS);
+		WakeResult woken = bob.wake(20_000);
+		check(woken.getMessages() == 1 && !woken.getLive(), "wake: " + woken.getMessages() + " messages");
+		Message waited = rec.messages.poll(WAIT_SECONDS, TimeUnit.SECONDS);
+		check(waited != null && later.equals(waited.getText()), "wake did not report the message");
+		System.out.println("bob's wake drained " + waited.getID());
+
+		// 5. A wrong PIN is an exception starting with parley:wrong_pin.
 		bob.lock();
 		check(!bob.isUnlocked(), "locked client says unlocked");
 		try {
@@ -144,6 +179,35 @@ public class JNITest {
 			check(e.getMessage().startsWith("parley:locked"), "send while locked raised " + e);
 		}
 		bob.lock();
+
+		// A vault locked with a Java Keystore as well: Go calls back into
+		// Java for the secret; a Keystore that throws is parley:keystore.
+		HmacKeystore ks = new HmacKeystore("device-bound key".getBytes(StandardCharsets.UTF_8));
+		File carolHome = new File(tmp, "carol");
+		Client carol = device(server, ca, carolHome);
+		carol.setKeystore("", ks);
+		carol.create(PIN);
+		carol.lock();
+		Client again = device(server, ca, carolHome);
+		try {
+			again.unlock(PIN, TIMEOUT_MS);
+			throw new AssertionError("unlocked without the keystore");
+		} catch (Exception e) {
+			check(e.getMessage().startsWith("parley:factors"), "unlock without the keystore raised " + e);
+		}
+		ks.fail = true;
+		again.setKeystore("", ks);
+		try {
+			again.unlock(PIN, TIMEOUT_MS);
+			throw new AssertionError("unlocked with a failing keystore");
+		} catch (Exception e) {
+			check(e.getMessage().startsWith("parley:keystore"), "failing keystore raised " + e);
+		}
+		ks.fail = false;
+		again.unlock(PIN, TIMEOUT_MS);
+		check(again.isUnlocked() && ks.calls >= 3, "keystore unlock (" + ks.calls + " calls)");
+		again.lock();
+		System.out.println("keystore callback: ok");
 
 		System.out.println("JNITest: ok");
 		System.exit(0);
