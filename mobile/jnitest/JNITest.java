@@ -85,17 +85,51 @@ public class JNITest {
 		return Mobile.newClient(cfg);
 	}
 
+	// Call is a call into Go that should fail.
+	interface Call {
+		void run() throws Exception;
+	}
+
+	// failsWith runs call and returns its exception's message, which must
+	// start with code ("parley:wrong_pin").
+	static String failsWith(String code, String what, Call call) {
+		try {
+			call.run();
+		} catch (Exception e) {
+			String msg = e.getMessage();
+			check(msg != null && msg.startsWith(code + ":"), what + " raised " + e + ", want " + code);
+			return msg;
+		}
+		throw new AssertionError(what + " succeeded, want " + code);
+	}
+
 	static void check(boolean ok, String what) {
 		if (!ok) {
 			throw new AssertionError(what);
 		}
 	}
 
-	public static void main(String[] args) throws Exception {
+	// main runs the checks and exits: the threads Go attached to the JVM
+	// would keep it alive after a failure, so every ending halts it.
+	public static void main(String[] args) {
 		if (args.length != 3) {
 			System.err.println("usage: JNITest RELAY_URL CA_FILE TMP_DIR");
 			System.exit(2);
 		}
+		try {
+			run(args);
+		} catch (Throwable e) {
+			System.err.println("FAIL: " + e);
+			e.printStackTrace();
+			System.err.flush();
+			Runtime.getRuntime().halt(1);
+		}
+		System.out.println("JNITest: ok");
+		System.out.flush();
+		Runtime.getRuntime().halt(0);
+	}
+
+	static void run(String[] args) throws Exception {
 		String server = args[0], ca = args[1];
 		File tmp = new File(args[2]);
 
@@ -159,25 +193,15 @@ public class JNITest {
 		// 5. A wrong PIN is an exception starting with parley:wrong_pin.
 		bob.lock();
 		check(!bob.isUnlocked(), "locked client says unlocked");
-		try {
-			bob.unlock("000000".getBytes(StandardCharsets.UTF_8), TIMEOUT_MS);
-			throw new AssertionError("a wrong PIN unlocked the vault");
-		} catch (Exception e) {
-			check(e.getMessage() != null && e.getMessage().startsWith("parley:wrong_pin"),
-				"wrong PIN raised " + e);
-			System.out.println("wrong PIN: " + e.getMessage());
-		}
+		String wrong = failsWith("parley:wrong_pin", "unlock with a wrong PIN",
+			() -> bob.unlock("000000".getBytes(StandardCharsets.UTF_8), TIMEOUT_MS));
+		System.out.println("wrong PIN: " + wrong);
 		bob.unlock(PIN, TIMEOUT_MS);
 		check(bob.isUnlocked(), "the right PIN did not unlock");
 
 		// Calls into a locked Client fail with parley:locked.
 		alice.lock();
-		try {
-			alice.send("bob", "after lock", TIMEOUT_MS);
-			throw new AssertionError("a locked client sent");
-		} catch (Exception e) {
-			check(e.getMessage().startsWith("parley:locked"), "send while locked raised " + e);
-		}
+		failsWith("parley:locked", "send while locked", () -> alice.send("bob", "after lock", TIMEOUT_MS));
 		bob.lock();
 
 		// A vault locked with a Java Keystore as well: Go calls back into
@@ -189,27 +213,15 @@ public class JNITest {
 		carol.create(PIN);
 		carol.lock();
 		Client again = device(server, ca, carolHome);
-		try {
-			again.unlock(PIN, TIMEOUT_MS);
-			throw new AssertionError("unlocked without the keystore");
-		} catch (Exception e) {
-			check(e.getMessage().startsWith("parley:factors"), "unlock without the keystore raised " + e);
-		}
+		failsWith("parley:factors", "unlock without the keystore", () -> again.unlock(PIN, TIMEOUT_MS));
 		ks.fail = true;
 		again.setKeystore("", ks);
-		try {
-			again.unlock(PIN, TIMEOUT_MS);
-			throw new AssertionError("unlocked with a failing keystore");
-		} catch (Exception e) {
-			check(e.getMessage().startsWith("parley:keystore"), "failing keystore raised " + e);
-		}
+		failsWith("parley:keystore", "unlock with a failing keystore", () -> again.unlock(PIN, TIMEOUT_MS));
 		ks.fail = false;
 		again.unlock(PIN, TIMEOUT_MS);
 		check(again.isUnlocked() && ks.calls >= 3, "keystore unlock (" + ks.calls + " calls)");
 		again.lock();
 		System.out.println("keystore callback: ok");
 
-		System.out.println("JNITest: ok");
-		System.exit(0);
 	}
 }
