@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"parley.dev/internal/addr"
@@ -66,8 +67,9 @@ func (id ID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]
 // ParseID reads the text form.
 func ParseID(s string) (ID, error) {
 	var id ID
+	// The decoder skips line breaks even in strict mode: one ID, one text.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != IDLen {
+	if err != nil || len(b) != IDLen || strings.ContainsAny(s, "\r\n") {
 		return id, fmt.Errorf("%w: blob ID %q", ErrInvalid, s)
 	}
 	copy(id[:], b)

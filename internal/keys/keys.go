@@ -165,6 +165,11 @@ func decodeText(prefix string, text []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: text does not start with %q", ErrWrongType, prefix+":")
 	}
+	// The decoder skips '\r' and '\n' even in strict mode, which would give
+	// one key many texts: a text form has exactly one spelling.
+	if strings.ContainsAny(rest, "\r\n") {
+		return nil, fmt.Errorf("%w %s text: a line break inside", ErrMalformed, prefix)
+	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s text: %v", ErrMalformed, prefix, err)

@@ -31,8 +31,9 @@ func ParseFactorName(name string) (id CredentialID, ok bool) {
 	if !found {
 		return id, false
 	}
+	// The decoder skips line breaks even in strict mode: one name, one text.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
-	if err != nil || len(b) != len(id) {
+	if err != nil || len(b) != len(id) || strings.ContainsAny(rest, "\r\n") {
 		return id, false
 	}
 	copy(id[:], b)

@@ -233,7 +233,7 @@ func TestCredential(t *testing.T) {
 	if !ok || id != c.ID() {
 		t.Fatal("factor name does not round-trip")
 	}
-	for _, bad := range []string{"keystore", FactorPrefix, FactorPrefix + "AAAA", name + "A", FactorPrefix + strings.Repeat("=", 43)} {
+	for _, bad := range []string{"keystore", FactorPrefix, FactorPrefix + "AAAA", name + "A", FactorPrefix + strings.Repeat("=", 43), name[:len(name)-2] + "\r" + name[len(name)-2:], name + "\n"} {
 		if _, ok := ParseFactorName(bad); ok {
 			t.Errorf("ParseFactorName(%q) accepted", bad)
 		}
