@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"parley.dev/internal/push"
+	"parley.dev/internal/push/gateway"
 	"parley.dev/internal/wire"
 	"parley.dev/server"
 	"parley.dev/server/internal/testclient"
@@ -19,18 +23,20 @@ import (
 
 var pushSecret = []byte("push secret push secret push sec")
 
-// fakeGateway is a push gateway that verifies each request as
-// cmd/parley-push does and records the bodies it accepted. With hang set
-// it never answers; with fail set it answers 503.
+// fakeGateway is the reference push gateway (internal/push/gateway, as
+// cmd/parley-push runs it) with a Sender that records the raw bodies it
+// was handed. With hang set the Sender never returns; with fail set it
+// fails, and the gateway answers 502.
 type fakeGateway struct {
 	*httptest.Server
-	v *push.Verifier
+	h *gateway.Handler
 
 	mu         sync.Mutex
 	bodies     []string
-	refused    int
 	hang, fail bool
 }
+
+type rawBody struct{}
 
 // newFakeGateway starts a gateway reading the clock now (nil: time.Now),
 // which must be the relay's.
@@ -39,32 +45,36 @@ func newFakeGateway(t *testing.T, now func() time.Time) *fakeGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &fakeGateway{v: v}
+	g := &fakeGateway{}
+	g.h = gateway.New(v, g, nil)
 	g.Server = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(g.Close)
 	return g
 }
 
+// serve keeps the raw body beside the request for Send.
 func (g *fakeGateway) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	body, _ := io.ReadAll(io.LimitReader(r.Body, push.MaxBody+1))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	g.h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rawBody{}, string(body))))
+}
+
+// Send is the gateway's Sender.
+func (g *fakeGateway) Send(ctx context.Context, _ push.Request) error {
 	g.mu.Lock()
 	hang, fail := g.hang, g.fail
-	if err := g.v.Verify(r.Header, body); err != nil {
-		g.refused++
-		g.mu.Unlock()
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
 	if !hang && !fail {
-		g.bodies = append(g.bodies, string(body))
+		g.bodies = append(g.bodies, ctx.Value(rawBody{}).(string))
 	}
 	g.mu.Unlock()
 	switch {
 	case hang:
-		<-r.Context().Done()
+		<-ctx.Done()
+		return ctx.Err()
 	case fail:
-		w.WriteHeader(http.StatusServiceUnavailable)
+		return errors.New("notification service down")
 	}
+	return nil
 }
 
 func (g *fakeGateway) received() []string {
@@ -158,8 +168,8 @@ func TestPushOncePerWindow(t *testing.T) {
 	if got := g.received(); len(got) != 3 || pushCount(t, r, "sent") != 3 {
 		t.Fatalf("gateway got %d wake-ups, want 3 (none while connected)", len(got))
 	}
-	if g.refused != 0 {
-		t.Fatalf("gateway refused %d requests", g.refused)
+	if n := g.h.Stats.Refused.Load() + g.h.Stats.Malformed.Load(); n != 0 {
+		t.Fatalf("gateway refused %d requests", n)
 	}
 }
 
