@@ -50,6 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runToken(args[1:], stdout, stderr)
 		case "migrate":
 			return runMigrate(ctx, args[1:], stdout)
+		case "backup":
+			return runBackup(ctx, args[1:], stdout)
+		case "restore":
+			return runRestore(ctx, args[1:], stdout)
 		case "health":
 			return runHealth(ctx, args[1:], stdout)
 		case "policy-key":
@@ -83,6 +87,12 @@ const usage = `Usage:
   parleyd migrate [--data DIR | --store DSN]
                                           bring the database schemas (the store's
                                           and the blob store's) up to date
+  parleyd backup [--data DIR] --out FILE  an online, consistent snapshot of the
+                                          embedded store and blobs (a tar file;
+                                          on PostgreSQL use pg_dump)
+  parleyd restore --from FILE [--data DIR]
+                                          unpack a backup into an empty DIR and
+                                          drop its one-time prekeys
   parleyd health [--url URL] [--ca FILE]  probe a running relay's /readyz (by
                                           default https://127.0.0.1:PORT/readyz,
                                           PORT from --listen); exit 0 if ready.
