@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/audit"
 	"parley.dev/internal/fanout"
 	"parley.dev/internal/keys"
 	"parley.dev/internal/store"
@@ -76,6 +77,7 @@ func (r *relay) revoke(ctx context.Context, by, target addr.Address) (wire.Frame
 		return nil, r.internal("revoke device", err)
 	}
 	r.log.Info("device revoked", "device", target.String(), "by", by.String())
+	r.auditEvent(ctx, audit.DeviceRevoke, by.String(), target.String(), "")
 	r.publish(target, fanout.Revoked)
 	return &wire.OK{}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"parley.dev/internal/audit"
 	"parley.dev/internal/policy"
 	"parley.dev/internal/store"
 	"parley.dev/internal/wire"
@@ -79,6 +80,10 @@ func (s *Server) PublishPolicy(ctx context.Context, doc []byte) (uint64, error) 
 			return 0, fmt.Errorf("%w: version %d", ErrPolicyStale, v)
 		}
 		return 0, fmt.Errorf("server: %w", err)
+	}
+	e := audit.Entry{Kind: audit.PolicyPublish, Actor: "admin", Subject: "policy", Detail: fmt.Sprintf("version %d", v)}
+	if _, err := st.AppendAudit(ctx, e); err != nil {
+		return v, fmt.Errorf("server: policy %d published, but not logged in the audit log: %w", v, err)
 	}
 	return v, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/audit"
 	"parley.dev/internal/fanout"
 	"parley.dev/internal/keys"
 	"parley.dev/internal/store"
@@ -144,7 +146,9 @@ func (r *relay) register(ctx context.Context, reg *registration) (addr.Address, 
 		for _, d := range done.Revoked {
 			r.publish(addr.Address{User: reg.req.User, Device: d}, fanout.Revoked)
 		}
-		return addr.Address{User: reg.req.User, Device: done.Device}, nil
+		a := addr.Address{User: reg.req.User, Device: done.Device}
+		r.auditRegistration(ctx, a, sr, len(done.Revoked))
+		return a, nil
 	}
 	return addr.Address{}, wire.Errorf(wire.CodeUnavailable, "registrations of this user raced; retry")
 }
@@ -213,5 +217,22 @@ func asWireError(err error) *wire.Error {
 func (r *relay) publish(a addr.Address, k fanout.Kind) {
 	if err := r.fan.Publish(r.ctx, fanout.Event{Device: a, Kind: k}); err != nil && !errors.Is(err, fanout.ErrClosed) {
 		r.log.Warn("fanout publish", "device", a.String(), "kind", k.String(), "err", err)
+	}
+}
+
+// auditRegistration logs a registration: a new account, another device of
+// one, or an identity replaced (its old devices revoked), and the token
+// it used.
+func (r *relay) auditRegistration(ctx context.Context, a addr.Address, sr store.Registration, revoked int) {
+	switch {
+	case revoked > 0:
+		r.auditEvent(ctx, audit.IdentityReset, a.String(), string(a.User), fmt.Sprintf("%d devices revoked", revoked))
+	case a.Device > 1:
+		r.auditEvent(ctx, audit.DeviceLink, a.String(), a.String(), "")
+	default:
+		r.auditEvent(ctx, audit.Register, a.String(), string(a.User), string(r.registration))
+	}
+	if sr.Token != nil {
+		r.auditEvent(ctx, audit.TokenUse, a.String(), string(a.User), "")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"parley.dev/internal/audit"
 	"parley.dev/internal/keys"
 	"parley.dev/internal/store"
 	"parley.dev/internal/unlock"
@@ -105,6 +106,7 @@ func (r *relay) destroyUnlock(ctx context.Context, k store.UnlockKey) *wire.Erro
 	}
 	r.log.Warn("unlock: key destroyed after too many wrong PINs", "device", k.Device.String(),
 		"credential", unlock.CredentialID(k.Credential).String())
+	r.auditEvent(ctx, audit.UnlockLockout, "relay", k.Device.String(), "")
 	return errUnlockLocked
 }
 

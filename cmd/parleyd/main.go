@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runToken(args[1:], stdout, stderr)
 		case "migrate":
 			return runMigrate(ctx, args[1:], stdout)
+		case "audit":
+			return runAudit(ctx, args[1:], stdout)
 		case "backup":
 			return runBackup(ctx, args[1:], stdout)
 		case "restore":
@@ -87,6 +89,11 @@ const usage = `Usage:
   parleyd migrate [--data DIR | --store DSN]
                                           bring the database schemas (the store's
                                           and the blob store's) up to date
+  parleyd audit verify [--data DIR | --store DSN]
+                                          check the audit log's hash chain: exit 1
+                                          at an edited, deleted or reordered entry
+  parleyd audit export [--since TIME] [--data DIR | --store DSN]
+                                          the audit log as JSON lines (TIME: RFC 3339)
   parleyd backup [--data DIR] --out FILE  an online, consistent snapshot of the
                                           embedded store and blobs (a tar file;
                                           on PostgreSQL use pg_dump)
