@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runPolicyKey(args[1:], stdout, stderr)
 		case "policy":
 			return runPolicy(ctx, args[1:], stdout, stderr)
+		case "audit":
+			return runAudit(ctx, args[1:], stdout)
 		case "help":
 			io.WriteString(stdout, usage)
 			return nil
@@ -95,6 +97,10 @@ const usage = `Usage:
                                           have the relay serve a signed policy
   parleyd policy show [--pub FILE] policy.signed
                                           print a signed policy, verified with --pub
+  parleyd audit verify [--data DIR | --store DSN]
+                                          check the audit log's hash chain offline
+  parleyd audit export [--data DIR | --store DSN] [--since T]
+                                          write audit entries (T: RFC 3339) as JSON lines
 
 TLS (exactly one):
   --dev                   development: a local CA and a certificate for
