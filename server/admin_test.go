@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley.dev/internal/audit"
+	"parley.dev/internal/wire"
 	"parley.dev/server"
 )
 
@@ -17,7 +18,7 @@ func TestAdminRevokeCutsLiveDevice(t *testing.T) {
 	r := startRelay(t)
 	alice := register(t, r, "alice")
 	phone := sibling(t, r, alice)
-	register(t, r, "bob")
+	bob := register(t, r, "bob")
 	ws := phone.Dial(t)
 
 	adm, err := r.Server.Admin()
@@ -36,6 +37,9 @@ func TestAdminRevokeCutsLiveDevice(t *testing.T) {
 	}
 	if err := adm.Suspend(ctx, "bob"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := bob.Call("GET", "/v1/users/alice/devices", nil); codeOf(err) != wire.CodeForbidden {
+		t.Errorf("suspended user's request: %v, want forbidden", err)
 	}
 	if err := adm.Resume(ctx, "nobody"); !errors.Is(err, server.ErrNoSuchUser) {
 		t.Errorf("resuming an unknown user: %v", err)
