@@ -68,3 +68,32 @@ func TestAdminRevokeCutsLiveDevice(t *testing.T) {
 		t.Errorf("verify: %d entries, %v; want %d", n, err, len(log))
 	}
 }
+
+// TestAdminDeleteUser: deleting a user cuts its live device, removes the
+// account and leaves an audit entry.
+func TestAdminDeleteUser(t *testing.T) {
+	r := startRelay(t)
+	carol := register(t, r, "carol")
+	ws := carol.Dial(t)
+	adm, err := r.Server.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := adm.DeleteUser(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if s := closedWith(t, ws); s != websocket.StatusPolicyViolation {
+		t.Errorf("deleted user's device closed with %v, want policy violation", s)
+	}
+	if users, err := adm.Users(ctx, "", 10); err != nil || len(users) != 0 {
+		t.Errorf("users after delete: %+v, %v", users, err)
+	}
+	if err := adm.DeleteUser(ctx, "carol"); !errors.Is(err, server.ErrNoSuchUser) {
+		t.Errorf("deleting again: %v", err)
+	}
+	log, err := adm.AuditLog(ctx, 0, 100)
+	if err != nil || len(log) == 0 || log[len(log)-1].Kind != audit.UserDelete {
+		t.Errorf("audit after delete: %v, %v", log, err)
+	}
+}
