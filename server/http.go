@@ -208,6 +208,9 @@ var (
 	errBadDevice     = wire.Errorf(wire.CodeUnauthorized, "proof does not verify for a current device")
 	errRateChallenge = wire.Errorf(wire.CodeRateLimited, "too many challenges from this network")
 	errRateDevice    = wire.Errorf(wire.CodeRateLimited, "too many requests from this device")
+	// errSuspended answers a proven device of a suspended account (after
+	// the proof, so it tells only the device's holder).
+	errSuspended = wire.Errorf(wire.CodeForbidden, "account suspended by the operator")
 )
 
 // allowDevice takes one authenticated request from a's allowance. Call
@@ -269,6 +272,9 @@ func (r *relay) verifyDevice(ctx context.Context, req *http.Request, p *wire.Pro
 	}
 	if !verifyProof(key, p, req, body) {
 		return store.Device{}, errBadDevice
+	}
+	if dev.Suspended {
+		return store.Device{}, errSuspended
 	}
 	return dev, nil
 }

@@ -63,15 +63,9 @@ func (s *Server) PublishPolicy(ctx context.Context, doc []byte) (uint64, error) 
 	if err != nil {
 		return 0, fmt.Errorf("server: %w", err)
 	}
-	if s.DataDir == "" && s.StoreDSN == "" {
-		return 0, fmt.Errorf("server: no DataDir or StoreDSN")
-	}
-	if err := s.prepareDataDir(); err != nil {
-		return 0, err
-	}
-	st, err := store.Open(ctx, s.storeDSN(), store.Options{})
+	st, err := s.openStoreOffline(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("server: %w", err)
+		return 0, err
 	}
 	defer st.Close()
 	v := signed.Policy.Version
