@@ -47,8 +47,9 @@ FROM users u WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $2`
 	qSetSuspended = `UPDATE users SET suspended = $2 WHERE user_id = $1`
 	qTouch        = `UPDATE devices SET last_seen = $3 WHERE user_id = $1 AND device_id = $2`
 	// qDeleteSent scans every mailbox (there is no index on the sender:
-	// one would cost every submission): erasure is rare.
-	qDeleteSent = `DELETE FROM envelopes WHERE from_user = $1`
+	// one would cost every submission): erasure is rare. It releases the
+	// shared group payloads it drops, like every envelope delete.
+	qDeleteSent = `DELETE FROM envelopes WHERE from_user = $1 RETURNING ` + sharedRef
 	qDeleteUser = `DELETE FROM users WHERE user_id = $1`
 )
 
@@ -127,7 +128,7 @@ func (s *sqlStore) DeleteUser(ctx context.Context, u addr.UserID) ([]addr.Device
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(qDeleteSent, string(u)); err != nil {
+		if _, err := t.deleteReleasing(qDeleteSent, string(u)); err != nil {
 			return err
 		}
 		if _, err := t.exec(qDeleteUser, string(u)); err != nil {

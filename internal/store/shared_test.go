@@ -121,4 +121,16 @@ func testSharedPayloads(t *testing.T, dsn string, db *sql.DB) {
 	if n := count(`SELECT COUNT(*) FROM shared_payloads`); n != 0 {
 		t.Fatalf("%d shared payloads left once every copy is acked", n)
 	}
+	// Erasing the sender takes its group messages still waiting, and
+	// their one stored ciphertext with them.
+	group(ciphertext, later)
+	if _, err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(`SELECT COUNT(*) FROM envelopes`); n != 0 {
+		t.Fatalf("%d envelopes of an erased sender left", n)
+	}
+	if n := count(`SELECT COUNT(*) FROM shared_payloads`); n != 0 {
+		t.Fatalf("%d shared payloads of an erased sender left", n)
+	}
 }
