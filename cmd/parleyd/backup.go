@@ -71,18 +71,3 @@ func runRestore(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "parleyd: restored into %s; %d one-time prekeys dropped (devices upload fresh ones)\n", *data, n)
 	return nil
 }
-
-// parseSub parses a subcommand's flags and refuses arguments.
-func parseSub(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	if err := parseWithEnv(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			io.WriteString(stdout, usage)
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
-}

@@ -210,3 +210,19 @@ func (c *config) String() string {
 	}
 	return fmt.Sprintf("%s, %s registration", mode, c.registration)
 }
+
+// parseSub parses a subcommand's flags with their environment twins,
+// prints the usage for --help and refuses arguments.
+func parseSub(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	if err := parseWithEnv(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			io.WriteString(stdout, usage)
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", strings.TrimPrefix(fs.Name(), "parleyd "), fs.Arg(0))
+	}
+	return nil
+}

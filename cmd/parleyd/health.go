@@ -33,15 +33,8 @@ func runHealth(ctx context.Context, args []string, stdout io.Writer) error {
 	listen := fs.String("listen", ":8443", "")
 	caFile := fs.String("ca", "", "")
 	timeout := fs.Duration("timeout", defaultHealthTimeout, "")
-	if err := parseWithEnv(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			io.WriteString(stdout, usage)
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("health: unexpected argument %q", fs.Arg(0))
+	if err := parseSub(fs, args, stdout); err != nil {
+		return err
 	}
 	u, err := healthURL(*rawURL, *listen)
 	if err != nil {

@@ -19,15 +19,8 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("parleyd migrate", flag.ContinueOnError)
 	data := fs.String("data", "parleyd-data", "")
 	dsn := fs.String("store", "", "")
-	if err := parseWithEnv(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			io.WriteString(stdout, usage)
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usagef("migrate: unexpected argument %q", fs.Arg(0))
+	if err := parseSub(fs, args, stdout); err != nil {
+		return err
 	}
 	s := &server.Server{DataDir: *data, StoreDSN: *dsn}
 	if strings.HasPrefix(*dsn, "postgres://") || strings.HasPrefix(*dsn, "postgresql://") {
