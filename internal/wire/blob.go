@@ -280,7 +280,9 @@ func ParseUploadAuthorization(h string) (*BlobCapability, [BlobKeyLen]byte, erro
 	var mac [BlobKeyLen]byte
 	rest, ok := strings.CutPrefix(h, UploadScheme+" ")
 	capText, macText, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 || len(h) > 1024 {
+	// Go's base64 decoder skips line breaks even in strict mode; a header
+	// has one spelling, so refuse them.
+	if !ok || !ok2 || len(h) > 1024 || strings.ContainsAny(h, "\r\n") {
 		return nil, mac, malformed("upload authorization")
 	}
 	enc := base64.RawURLEncoding.Strict()
