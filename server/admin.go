@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 
@@ -15,7 +16,10 @@ import (
 // accounts and devices, never to content. Every change is recorded in the
 // audit log first; if that append fails, the action fails (an admin
 // action that cannot be audited is not taken).
-type Admin struct{ r *relay }
+type Admin struct {
+	r      *relay
+	signer ed25519.PrivateKey // Server.TokenSigningKey, for MintToken
+}
 
 // ErrNoSuchUser and ErrNoSuchDevice are Admin's not-found errors.
 var (
@@ -35,7 +39,7 @@ func (s *Server) Admin() (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Admin{r: r}, nil
+	return &Admin{r: r, signer: s.TokenSigningKey}, nil
 }
 
 // Users lists up to limit users whose ID sorts after after, in ID order.

@@ -63,6 +63,7 @@ func (r *relay) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		displaced.closeWith(errDisplaced, ws.StatusPolicyViolation)
 	}
 	r.pushOnline(c.addr)
+	r.touch(req.Context(), c.addr)
 	c.start()
 }
 

@@ -68,7 +68,12 @@ func (s *Server) PublishPolicy(ctx context.Context, doc []byte) (uint64, error) 
 		return 0, err
 	}
 	defer st.Close()
-	v := signed.Policy.Version
+	return publishPolicy(ctx, st, signed.Policy.Version, doc)
+}
+
+// publishPolicy stores doc, of version v, in st and logs it in the audit
+// log: PublishPolicy offline, Admin.PublishPolicy on a running relay.
+func publishPolicy(ctx context.Context, st store.Store, v uint64, doc []byte) (uint64, error) {
 	if err := st.PublishPolicy(ctx, v, doc); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return 0, fmt.Errorf("%w: version %d", ErrPolicyStale, v)

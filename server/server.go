@@ -115,6 +115,10 @@ type Server struct {
 	Registration RegistrationMode
 	// TokenKey verifies registration tokens (required with RegisterToken).
 	TokenKey ed25519.PublicKey
+	// TokenSigningKey is TokenKey's private half, held only so that the
+	// admin console can mint registration tokens (Admin.MintToken);
+	// without it only the host's backend mints them.
+	TokenSigningKey ed25519.PrivateKey
 
 	// MaxEnvelope is the largest envelope payload accepted, in bytes
 	// (default wire.DefaultMaxEnvelope, at most store.MaxPayloadLen).
