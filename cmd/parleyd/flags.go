@@ -41,8 +41,9 @@ type config struct {
 	drainDelay                         time.Duration // serve.go
 	blobs                              blobFlags     // flags_blob.go
 
-	requestRate rateFlag  // Request frames over WebSockets, per device
-	push        pushFlags // flags_push.go
+	requestRate rateFlag   // Request frames over WebSockets, per device
+	push        pushFlags  // flags_push.go
+	admin       adminFlags // flags_admin.go
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -116,6 +117,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "")
 	cfg.blobs.register(fs)
 	cfg.push.register(fs)
+	cfg.admin.register(fs)
 	return fs
 }
 
@@ -193,6 +195,9 @@ func (c *config) check() error {
 		return usagef("--checkpoint-interval must be positive")
 	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:
 		return usagef("--unlock-max-failures %d: want 1..%d", c.unlockMaxFailures, server.MaxUnlockMaxFailures)
+	}
+	if err := c.admin.check(c.acmeDomains != ""); err != nil {
+		return err
 	}
 	if err := c.push.check(); err != nil {
 		return err

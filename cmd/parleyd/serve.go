@@ -37,7 +37,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	// The private listener opens first, so that its /readyz says
 	// "starting" while the stores open and migrate.
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	var metrics *http.Server
 	var metricsAddr net.Addr
 	if cfg.metricsListen != "" {
@@ -49,23 +49,30 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 	}
 	if err := s.Start(ctx); err != nil {
-		return stop(s, metrics, err)
+		return stop(s, metrics, nil, err)
+	}
+	admin, adminAt, err := serveAdmin(cfg, s, errc) // adminlisten.go
+	if err != nil {
+		return stop(s, metrics, nil, err)
 	}
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
-		return stop(s, metrics, err)
+		return stop(s, metrics, admin, err)
 	}
 	go func() { errc <- s.Serve(l) }()
 	stopReload := reloadCerts(ctx, certs, log) // certs.go
 	defer stopReload()
 	greet(stdout, cfg, l.Addr(), metricsAddr)
+	if adminAt != "" {
+		fmt.Fprintf(stdout, "parleyd: admin console on %s\n", adminAt)
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "drain", cfg.drainDelay.String())
 		drain(s, cfg.drainDelay)
 	case err = <-errc:
 	}
-	return stop(s, metrics, err)
+	return stop(s, metrics, admin, err)
 }
 
 // drain marks the relay not ready and waits d, serving meanwhile, so that
@@ -77,9 +84,14 @@ func drain(s *server.Server, d time.Duration) {
 	}
 }
 
-func stop(s *server.Server, metrics *http.Server, err error) error {
+// stop shuts the relay and its private listeners down (the admin
+// console's first: its socket goes with it).
+func stop(s *server.Server, metrics, admin *http.Server, err error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	if admin != nil {
+		admin.Shutdown(ctx)
+	}
 	err = errors.Join(err, s.Shutdown(ctx))
 	if metrics != nil {
 		metrics.Shutdown(ctx)
@@ -152,6 +164,9 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloade
 	}
 	cfg.blobs.apply(s)
 	if err := cfg.push.apply(s); err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.admin.apply(s); err != nil {
 		return nil, nil, err
 	}
 	s.UnlockMaxFailures = cfg.unlockMaxFailures
