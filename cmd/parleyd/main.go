@@ -46,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "token-key":
 			return runTokenKey(args[1:], stdout, stderr)
+		case "admin":
+			return runAdmin(ctx, args[1:], stdout)
 		case "token":
 			return runToken(args[1:], stdout, stderr)
 		case "migrate":
