@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,4 +121,66 @@ func signedPolicy(t *testing.T, dir string) string {
 		}
 	}
 	return out
+}
+
+// TestAdminListen: the socket replaces a stale one, goes at shutdown, and
+// is absent with "off"; a TCP console must be on loopback with a client CA.
+func TestAdminListen(t *testing.T) {
+	data := t.TempDir()
+	sock := filepath.Join(data, adminSocketName)
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	p := startRun(t, "--dev", "--data", data, "--listen", "127.0.0.1:0")
+	if err := run(context.Background(), []string{"admin", "--data", data, "users"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("admin over a socket that replaced a stale one: %v", err)
+	}
+	p.stop(t)
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("admin socket after shutdown: %v", err)
+	}
+	startRun(t, "--dev", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "off")
+	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("admin socket with --admin-listen off: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--admin-listen", "tcp://0.0.0.0:9000", "--admin-client-ca", "ca.pem"},
+		{"--admin-listen", "tcp://example.com:9000", "--admin-client-ca", "ca.pem"},
+		{"--admin-listen", "tcp://127.0.0.1:9000"},
+		{"--admin-client-ca", "ca.pem"},
+	} {
+		_, err := parseFlags(append([]string{"--dev"}, args...), io.Discard, io.Discard)
+		if !errors.As(err, new(usageError)) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}
+
+// TestAdminSocketRefusals: no socket over a file, over a live socket, or
+// in a directory others may write to.
+func TestAdminSocketRefusals(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o600)
+	live := filepath.Join(dir, "live.sock")
+	l, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777)
+	for _, path := range []string{file, live, filepath.Join(open, adminSocketName)} {
+		if l, err := adminSocket(path); err == nil {
+			l.Close()
+			t.Errorf("admin socket at %s: no error", path)
+		}
+	}
+	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the file in the socket's place: %v %v", fi, err)
+	}
 }

@@ -62,10 +62,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	go func() { errc <- s.Serve(l) }()
 	stopReload := reloadCerts(ctx, certs, log) // certs.go
 	defer stopReload()
-	greet(stdout, cfg, l.Addr(), metricsAddr)
-	if adminAt != "" {
-		fmt.Fprintf(stdout, "parleyd: admin console on %s\n", adminAt)
-	}
+	greet(stdout, cfg, l.Addr(), metricsAddr, adminAt)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "drain", cfg.drainDelay.String())
@@ -211,7 +208,7 @@ func tlsConfig(cfg *config, log *slog.Logger) (*tls.Config, *certfile.Reloader, 
 }
 
 // greet tells the operator where the relay is and how a client connects.
-func greet(w io.Writer, cfg *config, addr, metricsAddr net.Addr) {
+func greet(w io.Writer, cfg *config, addr, metricsAddr net.Addr, adminAt string) {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "localhost"
@@ -220,6 +217,9 @@ func greet(w io.Writer, cfg *config, addr, metricsAddr net.Addr) {
 	fmt.Fprintf(w, "parleyd: relay listening on %s (%v)\n", url, cfg)
 	if metricsAddr != nil {
 		fmt.Fprintf(w, "parleyd: metrics on http://%s/metrics\n", metricsAddr)
+	}
+	if adminAt != "" {
+		fmt.Fprintf(w, "parleyd: admin console on %s\n", adminAt)
 	}
 	if cfg.dev {
 		ca := filepath.Join(cfg.data, server.DevCAFile)
