@@ -6,6 +6,7 @@
 //	parleyd --data DIR --acme-domain relay.example.com
 //	parleyd token-key --out token
 //	parleyd token --key token.key --ttl 1h alice
+//	parleyd admin users
 //	parleyd migrate --store postgres://db.example/parley
 //	parleyd health --url https://127.0.0.1:8443/readyz
 //
@@ -88,6 +89,16 @@ const usage = `Usage:
   parleyd [flags]                         run the relay
   parleyd token-key [--out PREFIX]        make a registration token key pair
   parleyd token --key FILE [--ttl D] USER mint a registration token for USER
+                                          offline, with the private key (the
+                                          same as "parleyd admin token" on a
+                                          relay holding --admin-token-key)
+  parleyd admin [--socket PATH | --data DIR | --url URL --cert F --key F --ca F]
+                [--json] COMMAND          the admin console of a running relay:
+                                          users, devices USER, revoke USER DEVICE,
+                                          suspend USER, resume USER, delete USER
+                                          --yes, token [--ttl D] USER, policy
+                                          publish FILE, audit show|verify; run
+                                          "parleyd admin --help"
   parleyd migrate [--data DIR | --store DSN]
                                           bring the database schemas (the store's
                                           and the blob store's) up to date
@@ -200,6 +211,19 @@ Relay:
   --proxy-protocol        require a PROXY protocol v2 header on every
                           connection from --trusted-proxies (a TCP balancer
                           such as HAProxy or an AWS NLB sending one)
+  --admin-listen WHERE    the admin console ("parleyd admin"): by default the
+                          unix socket DATA/admin.sock (mode 0600; only the
+                          relay's user and root reach it); a socket PATH
+                          (in a directory only the relay's user may write);
+                          tcp://127.0.0.1:PORT, loopback only, TLS with the
+                          relay's certificate and a client certificate
+                          required; or "off". Never on --listen
+  --admin-client-ca FILE  the CA certificates (PEM) that admin clients'
+                          certificates must chain to; required with tcp://
+  --admin-token-key FILE  the private token key (from "parleyd token-key"):
+                          lets "parleyd admin token" mint on the relay. It
+                          lets whoever holds the relay's files mint tokens
+                          too; without it, mint offline with "parleyd token"
   --metrics-listen ADDR   serve /metrics there, over plain HTTP, for example
                           127.0.0.1:9090 (the TLS listener serves only the
                           API; without this flag there are no metrics)
