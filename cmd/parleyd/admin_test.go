@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"parley.dev/client"
+	"parley.dev/internal/wire"
 	"parley.dev/server"
 )
 
@@ -86,6 +87,9 @@ func TestAdminCommands(t *testing.T) {
 	if out := admin("policy", "publish", signedPolicy(t, dir)); !strings.Contains(out, "version 3") {
 		t.Errorf("policy publish: %s", out)
 	}
+	if code, _ := get(t, trusting(t, filepath.Join(data, server.DevCAFile), 0), p.url+wire.PathPolicy); code != 200 {
+		t.Errorf("the relay does not serve the policy the admin published: %d", code)
+	}
 	if out := admin("audit", "show", "--limit", "50"); !strings.Contains(out, "token.mint") ||
 		!strings.Contains(out, "user.suspend") || !strings.Contains(out, "policy.publish") || strings.Contains(out, tok) {
 		t.Errorf("audit show:\n%s", out)
@@ -145,6 +149,10 @@ func TestAdminListen(t *testing.T) {
 	startRun(t, "--dev", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "off")
 	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("admin socket with --admin-listen off: %v", err)
+	}
+	err = run(context.Background(), []string{"admin", "--data", t.TempDir(), "users"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "is the relay running") {
+		t.Errorf("admin with no relay: %v", err)
 	}
 	for _, args := range [][]string{
 		{"--admin-listen", "tcp://0.0.0.0:9000", "--admin-client-ca", "ca.pem"},

@@ -27,9 +27,10 @@ const maxAdminResponse = 16 << 20
 
 // adminConn is the CLI's connection to a relay's admin console.
 type adminConn struct {
-	base string // "http://admin" over a socket, or https://127.0.0.1:PORT
-	c    *http.Client
-	json bool // print the API's JSON rather than a table
+	base  string // "http://admin" over a socket, or https://127.0.0.1:PORT
+	c     *http.Client
+	json  bool   // print the API's JSON rather than a table
+	where string // the socket's path, for a hint when it does not answer
 }
 
 // adminConnect makes the connection the global admin flags describe:
@@ -50,7 +51,7 @@ func adminConnect(args []string) (*adminConn, []string, error) {
 		if path == "" {
 			path = filepath.Join(*data, adminSocketName)
 		}
-		a.base = "http://admin"
+		a.base, a.where = "http://admin", path
 		a.c = &http.Client{Timeout: adminTimeout, Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, "unix", path)
@@ -107,6 +108,9 @@ func (a *adminConn) call(ctx context.Context, method, path string, body any) ([]
 		return nil, err
 	}
 	resp, err := a.c.Do(req)
+	if err != nil && a.where != "" {
+		return nil, fmt.Errorf("admin console: %w (is the relay running, with its admin socket at %s? see --data, --socket)", err, a.where)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("admin console: %w", err)
 	}
