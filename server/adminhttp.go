@@ -92,7 +92,7 @@ func (s *Server) AdminHandler() http.Handler {
 func adminUsers(a *Admin, w http.ResponseWriter, req *http.Request) {
 	limit, err := queryInt(req, "limit", defaultAdminLimit)
 	if err != nil {
-		adminError(w, http.StatusBadRequest, err)
+		adminFail(w, err)
 		return
 	}
 	users, err := a.Users(req.Context(), req.URL.Query().Get("after"), int(limit))
@@ -183,17 +183,21 @@ func adminPolicy(a *Admin, w http.ResponseWriter, req *http.Request) {
 
 func adminAudit(a *Admin, w http.ResponseWriter, req *http.Request) {
 	after, err := queryInt(req, "after", 0)
-	if err == nil {
-		var limit int64
-		if limit, err = queryInt(req, "limit", defaultAdminLimit); err == nil {
-			var es []AuditEntry
-			if es, err = a.AuditLog(req.Context(), after, int(limit)); err == nil {
-				adminJSON(w, es)
-				return
-			}
-		}
+	if err != nil {
+		adminFail(w, err)
+		return
 	}
-	adminFail(w, err)
+	limit, err := queryInt(req, "limit", defaultAdminLimit)
+	if err != nil {
+		adminFail(w, err)
+		return
+	}
+	es, err := a.AuditLog(req.Context(), after, int(limit))
+	if err != nil {
+		adminFail(w, err)
+		return
+	}
+	adminJSON(w, es)
 }
 
 func adminVerify(a *Admin, w http.ResponseWriter, req *http.Request) {
