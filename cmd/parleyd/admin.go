@@ -27,7 +27,7 @@ Connection (one of; the default is the socket DATA/admin.sock):
   --url https://127.0.0.1:PORT --cert FILE --key FILE --ca FILE
                           a relay's --admin-listen tcp://: a client certificate
                           its --admin-client-ca verifies, and the CA of its own
-Output: a table, or with --json the console's JSON.
+Output: a table, or with --json (before or after COMMAND) the console's JSON.
 
 Commands:
   users [--after USER] [--limit N]      users, their creation, suspension, devices
@@ -77,8 +77,10 @@ func init() {
 	}
 }
 
-// adminArgs parses a command's flags and wants exactly n arguments.
-func adminArgs(fs *flag.FlagSet, args []string, n int, use string) ([]string, error) {
+// args parses a command's flags (and --json, which may come after
+// the command too) and wants exactly n arguments.
+func (a *adminConn) args(fs *flag.FlagSet, args []string, n int, use string) ([]string, error) {
+	fs.BoolVar(&a.json, "json", a.json, "")
 	rest, err := interspersed(fs, args)
 	if err != nil {
 		return nil, usagef("admin %s: %v", use, err)
@@ -93,7 +95,7 @@ func adminUsers(ctx context.Context, a *adminConn, args []string, w io.Writer) e
 	fs := flag.NewFlagSet("users", flag.ContinueOnError)
 	after := fs.String("after", "", "")
 	limit := fs.Int("limit", 100, "")
-	if _, err := adminArgs(fs, args, 0, "users [--after USER] [--limit N]"); err != nil {
+	if _, err := a.args(fs, args, 0, "users [--after USER] [--limit N]"); err != nil {
 		return err
 	}
 	q := url.Values{"after": {*after}, "limit": {strconv.Itoa(*limit)}}
@@ -112,7 +114,7 @@ func adminUsers(ctx context.Context, a *adminConn, args []string, w io.Writer) e
 }
 
 func adminDevices(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	rest, err := adminArgs(flag.NewFlagSet("devices", flag.ContinueOnError), args, 1, "devices USER")
+	rest, err := a.args(flag.NewFlagSet("devices", flag.ContinueOnError), args, 1, "devices USER")
 	if err != nil {
 		return err
 	}
@@ -126,7 +128,7 @@ func adminDevices(ctx context.Context, a *adminConn, args []string, w io.Writer)
 }
 
 func adminRevoke(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	rest, err := adminArgs(flag.NewFlagSet("revoke", flag.ContinueOnError), args, 2, "revoke USER DEVICE")
+	rest, err := a.args(flag.NewFlagSet("revoke", flag.ContinueOnError), args, 2, "revoke USER DEVICE")
 	if err != nil {
 		return err
 	}
@@ -141,7 +143,7 @@ func adminRevoke(ctx context.Context, a *adminConn, args []string, w io.Writer) 
 // adminUserCmd is suspend and resume: one user.
 func adminUserCmd(name, path string) adminCommand {
 	return func(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-		rest, err := adminArgs(flag.NewFlagSet(name, flag.ContinueOnError), args, 1, name+" USER")
+		rest, err := a.args(flag.NewFlagSet(name, flag.ContinueOnError), args, 1, name+" USER")
 		if err != nil {
 			return err
 		}
@@ -152,7 +154,7 @@ func adminUserCmd(name, path string) adminCommand {
 func adminDelete(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("delete", flag.ContinueOnError)
 	yes := fs.Bool("yes", false, "")
-	rest, err := adminArgs(fs, args, 1, "delete USER --yes")
+	rest, err := a.args(fs, args, 1, "delete USER --yes")
 	if err != nil {
 		return err
 	}
@@ -165,7 +167,7 @@ func adminDelete(ctx context.Context, a *adminConn, args []string, w io.Writer) 
 func adminToken(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	ttl := fs.Duration("ttl", defaultTokenTTL, "")
-	rest, err := adminArgs(fs, args, 1, "token [--ttl D] USER")
+	rest, err := a.args(fs, args, 1, "token [--ttl D] USER")
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func adminToken(ctx context.Context, a *adminConn, args []string, w io.Writer) e
 }
 
 func adminPolicy(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	rest, err := adminArgs(flag.NewFlagSet("policy", flag.ContinueOnError), args, 2, "policy publish FILE")
+	rest, err := a.args(flag.NewFlagSet("policy", flag.ContinueOnError), args, 2, "policy publish FILE")
 	if err != nil {
 		return err
 	}
@@ -196,7 +198,7 @@ func adminAudit(ctx context.Context, a *adminConn, args []string, w io.Writer) e
 	after := fs.Int64("after", 0, "")
 	limit := fs.Int("limit", 100, "")
 	const use = "audit show [--after N] [--limit N] | audit verify"
-	rest, err := adminArgs(fs, args, 1, use)
+	rest, err := a.args(fs, args, 1, use)
 	if err != nil {
 		return err
 	}

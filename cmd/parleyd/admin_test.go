@@ -79,6 +79,9 @@ func TestAdminCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(admin("--json", "users")), &users); err != nil || len(users) != 1 || users[0]["id"] != "alice" {
 		t.Errorf("users --json: %v %v", users, err)
 	}
+	if out := admin("devices", "alice", "--json"); !strings.HasPrefix(out, "[{") {
+		t.Errorf("devices --json: %s", out)
+	}
 	if out := admin("devices", "alice"); !strings.Contains(out, "LAST SEEN") || !strings.Contains(out, "\n1 ") {
 		t.Errorf("devices:\n%s", out)
 	}
