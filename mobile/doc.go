@@ -79,7 +79,8 @@
 //     milliseconds for the whole call (0 or less means DefaultTimeoutMs,
 //     30 s); past it they fail with parley:timeout: Unlock, ChangePIN,
 //     SetFactors, RelayAttemptsLeft, Register, RegisterLinked,
-//     LinkRequest, ApproveLink, Devices, RevokeDevice, Send, SendFile,
+//     LinkRequest, ApproveLink, Devices, RevokeDevice, DeleteAccount,
+//     Send, SendFile,
 //     SendGroup, SaveFile, Download, Verify, VerifyQR, AcceptIdentity,
 //     CreateGroup, AddMembers, RemoveMembers, SetAdmins, RenameGroup,
 //     LeaveGroup, RegisterPush, UnregisterPush, RefreshPolicy, Wake.
