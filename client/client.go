@@ -32,8 +32,14 @@ type Client struct {
 	// made 0700 and its files 0600 whatever the umask, and tightened again
 	// by Unlock if someone widened them). Required.
 	Home string
-	// Server is the relay's base URL, "https://host[:port]". It is saved
-	// at Register; later runs may leave it empty, or set it to override.
+	// Server is the relay's base URL, "https://host[:port]", or the
+	// nodes of one deployment, comma-separated, in order of preference:
+	// requests go to the first node that can be reached, and when a node
+	// cannot be, to the next (a request that may have reached a node is
+	// not repeated elsewhere; Listen reconnects to the next node with its
+	// backoff). One URL of a load balancer in front of the nodes works as
+	// well. It is saved at Register; later runs may leave it empty, or set
+	// it to override.
 	Server string
 	// CAFile names a PEM file of CA certificates to trust instead of the
 	// system's (a development relay's CA). Saved at Register like Server.

@@ -59,7 +59,8 @@ Commands:
 Global flags (before or after COMMAND, before its arguments):
     --home DIR     the vault's directory (default ~/.parley)           PARLEY_HOME
     --json         print JSON lines instead of text                    PARLEY_JSON=1
-    --server URL   the relay, https only (register)                    PARLEY_SERVER
+    --server URL   the relay, https only (register); URL,URL,... for  PARLEY_SERVER
+                   the nodes of one deployment, tried in order
     --ca FILE      trust this CA certificate for the relay (register)  PARLEY_CA
     --token T      a registration token from your app's backend        PARLEY_TOKEN
     --no-server-factor   PIN only, no relay limit (register, passwd)   PARLEY_NO_SERVER_FACTOR=1
