@@ -11,8 +11,8 @@ import (
 	"parley.dev/internal/vault"
 )
 
-// parleyd is the path of the binary TestMain builds.
-var parleyd string
+// parleyd and parley are the paths of the binaries TestMain builds.
+var parleyd, parley string
 
 func TestMain(m *testing.M) {
 	vault.UnsafeCheapKDFForTests() // the clients' vaults; the relays have none
@@ -21,7 +21,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	parleyd, err = buildParleyd(dir)
+	err = build(dir)
+	parleyd, parley = filepath.Join(dir, "parleyd"), filepath.Join(dir, "parley")
 	code := 1
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -32,17 +33,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildParleyd builds cmd/parleyd into dir, cgo-free as CI builds it.
-func buildParleyd(dir string) (string, error) {
+// build builds cmd/parleyd and cmd/parley into dir, cgo-free as CI
+// builds them.
+func build(dir string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out := filepath.Join(dir, "parleyd")
-	cmd := exec.Command(goBin, "build", "-o", out, "parley.dev/cmd/parleyd")
+	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "parley.dev/cmd/parleyd", "parley.dev/cmd/parley")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building parleyd: %v\n%s", err, b)
+		return fmt.Errorf("building parleyd and parley: %v\n%s", err, b)
 	}
-	return out, nil
+	return nil
 }
