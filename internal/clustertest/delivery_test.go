@@ -30,7 +30,7 @@ func TestCrossNodeLatency(t *testing.T) {
 	}
 	in.next(t)
 
-	const n = 40
+	const n = 100 // so that p99 is not the maximum: one stall on a busy machine is allowed
 	lat := make([]time.Duration, n)
 	var texts []string
 	for i := range n {

@@ -103,6 +103,7 @@ func startNode(t *testing.T, name, caFile string, args []string) *node {
 	t.Helper()
 	n := &node{Name: name, out: &lockedBuffer{}, exited: make(chan struct{})}
 	n.cmd = exec.Command(parleyd, args...)
+	dieWithTest(n.cmd)
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -193,11 +194,13 @@ func (n *node) stop() {
 	}
 }
 
+var metricsClient = &http.Client{Timeout: 5 * time.Second}
+
 // metric returns the value of the node's unlabelled metric name, as
 // text.
 func (n *node) metric(t *testing.T, name string) string {
 	t.Helper()
-	resp, err := http.Get(n.MetricsURL)
+	resp, err := metricsClient.Get(n.MetricsURL)
 	if err != nil {
 		t.Fatalf("%s metrics: %v", n.Name, err)
 	}

@@ -66,16 +66,29 @@ func TestNATSStopped(t *testing.T) {
 	}
 }
 
-// outage is how long the proxy refuses PostgreSQL connections.
-const outage = 2 * time.Second
+// outage is how long the proxy refuses PostgreSQL connections, and
+// outageAfter how long after the test's sends begin.
+const (
+	outage      = 2 * time.Second
+	outageAfter = 300 * time.Millisecond
+)
+
+// outcome names a Send's result for the log.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "sent"
+	}
+	return err.Error()
+}
 
 // TestPostgresRestarted: two nodes reach PostgreSQL through a proxy that
 // cuts every connection and refuses new ones for two seconds, as a
-// database restart does. Messages sent meanwhile fail or wait in the
-// sender's outbox; none whose send succeeded is lost, and once the
-// database is back both nodes serve again by themselves (alice's send
-// through node 1 and bob's reply through node 2 succeed; nothing is
-// restarted), and every queued message arrives once.
+// database restart does, while alice sends without pause over node 1.
+// Sends the relay could not commit wait in her outbox; none whose send
+// succeeded is lost; once the database is back both nodes serve again by
+// themselves (alice's send through node 1 and bob's reply through node 2
+// succeed; nothing is restarted), and every message arrives once.
 func TestPostgresRestarted(t *testing.T) {
 	dsn, _ := pgtest.Schema(t)
 	proxy, proxied := startPGProxy(t, dsn)
@@ -84,28 +97,48 @@ func TestPostgresRestarted(t *testing.T) {
 	alice := newClient(t, c, "alice", n1.URL)
 	bob := newClient(t, c, "bob", n2.URL)
 	in := listen(t, bob)
+	// alice listens too, so her sends go over her open WebSocket, whose
+	// authentication is done: during the outage they reach the store.
+	alicesInbox := listen(t, alice)
 	sendTimed(t, alice, "bob", "before", in)
 	stored := []string{"before"}
 
-	proxy.startOutage()
-	end := time.Now().Add(outage)
-	for i := 0; time.Now().Before(end); i++ {
-		text := fmt.Sprint("during ", i)
+	// alice sends without pause while the outage starts (so that it may
+	// cut a submission between its store call and its commit) and until
+	// it has ended.
+	ended := make(chan struct{})
+	time.AfterFunc(outageAfter, func() {
+		proxy.startOutage()
+		time.AfterFunc(outage, func() {
+			proxy.endOutage()
+			close(ended)
+		})
+	})
+	outcomes := make(map[string]int)
+	for i := 0; ; i++ {
+		select {
+		case <-ended:
+			t.Logf("sends around the outage: %v", outcomes)
+			goto after
+		default:
+		}
+		text := fmt.Sprint("around ", i)
 		ctx, cancel := context.WithTimeout(t.Context(), outage)
 		_, err := alice.Send(ctx, "bob", text)
 		cancel()
-		t.Logf("%q: %v", text, err)
+		outcomes[outcome(err)]++
 		if err == nil || errors.Is(err, client.ErrQueued) {
 			stored = append(stored, text)
 		}
-		time.Sleep(200 * time.Millisecond)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond) // a failed Send returns at once: no busy loop
+		}
 	}
-	proxy.endOutage()
+after:
 
 	stored = append(stored, sendUntilSent(t, alice, "bob", "after"))
 	in.waitAll(t, stored)
 	historyOnce(t, bob, "alice", stored)
-	alicesInbox := listen(t, alice)
 	reply := sendUntilSent(t, bob, "alice", "reply")
 	alicesInbox.waitAll(t, []string{reply})
 }
