@@ -32,9 +32,9 @@ func checkWakeLatency(t *testing.T, what string, lat []time.Duration) {
 // TestCrossNodeLatency: three nodes; alice's client knows only node 1,
 // bob's only node 2. Each of alice's messages, sent one at a time, reaches
 // bob's live connection once, and send→receive latencies stay far below
-// the poll, so NATS wake-ups carried them. The p99 < 100
-// ms figure of issue 11 is parley bench's (BENCHMARKS.md); this bound is
-// a correctness check that holds on a loaded machine and under -race.
+// the poll, so NATS wake-ups carried them. Issue 11's p99 < 100 ms is
+// parley bench's figure (BENCHMARKS.md); these bounds are a correctness
+// check that holds on a loaded machine and under -race.
 func TestCrossNodeLatency(t *testing.T) {
 	c := startCluster(t, 3, clusterConfig{})
 	alice := newClient(t, c, "alice", c.nodes[0].URL)
