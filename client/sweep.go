@@ -1,0 +1,253 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/vault"
+)
+
+// The sweep deletes, from history and from the vault's files, the
+// messages whose disappearing timer has run out (nsExpiry indexes them
+// by deadline) and, under a tenant policy with RetentionDays, every
+// message this device stored longer ago than that. It runs at Unlock,
+// before History, at every Sync and Listen connection, and every
+// sweepEvery while Listen runs. After deleting anything it compacts the
+// vault (vault.Compact), so that no page image of a deleted record is
+// left in its files.
+
+// nsExpiry indexes timed messages: key "TTTTTTTTTTTTTTTT-ID" (the
+// deadline, Unix ms in hex, then the message ID), value the conversation
+// (user ID). Keys sort by deadline.
+const nsExpiry = "expiry"
+
+// sweepEvery is how often Listen sweeps; retentionEvery how often a sweep
+// also applies the retention rule (a scan of every conversation).
+const (
+	sweepEvery     = time.Minute
+	retentionEvery = time.Hour
+)
+
+func expiryKey(deadline int64, id string) string { return fmt.Sprintf("%016x-%s", uint64(deadline), id) }
+
+// indexExpiry records that message id of conversation conv goes at
+// deadline (Unix ms).
+func indexExpiry(tx *vault.Tx, deadline int64, id string, conv addr.UserID) error {
+	return tx.Put(nsExpiry, expiryKey(deadline, id), []byte(conv))
+}
+
+// doomed is a message to delete.
+type doomed struct {
+	conv addr.UserID
+	id   string
+}
+
+// sweep deletes what is due and compacts the vault if it deleted
+// anything. Its errors are the vault's.
+func (c *Client) sweep(ctx context.Context) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	now := c.clock()
+	var files []string
+	err = v.Update(func(tx *vault.Tx) error {
+		files = files[:0]
+		due, err := dueExpiries(tx, now)
+		if err != nil {
+			return err
+		}
+		if c.retentionDue(now) {
+			old, err := c.pastRetention(tx, now)
+			if err != nil {
+				return err
+			}
+			due = append(due, old...)
+		}
+		for _, d := range due {
+			f, err := deleteMessage(tx, d)
+			if err != nil {
+				return err
+			}
+			files = append(files, f...)
+		}
+		if len(due) == 0 {
+			files = nil
+		}
+		return nil
+	})
+	if err != nil || files == nil {
+		return vaultErr(err)
+	}
+	for _, f := range files {
+		if err := v.RemoveFile(f); err != nil && !notFound(err) {
+			c.log.Warn("cannot remove an expired attachment", "err", err)
+		}
+	}
+	return vaultErr(v.Compact(ctx))
+}
+
+// dueExpiries removes from the index, and returns, the messages whose
+// deadline is not after now.
+func dueExpiries(tx *vault.Tx, now time.Time) ([]doomed, error) {
+	recs, err := tx.List(nsExpiry)
+	if err != nil {
+		return nil, err
+	}
+	limit := expiryKey(now.UnixMilli(), "~")
+	var due []doomed
+	for _, r := range recs {
+		if r.Key > limit {
+			break
+		}
+		_, id, _ := strings.Cut(r.Key, "-")
+		due = append(due, doomed{conv: addr.UserID(r.Value), id: id})
+		if err := tx.Delete(nsExpiry, r.Key); err != nil {
+			return nil, err
+		}
+	}
+	return due, nil
+}
+
+// deleteMessage removes one message of a conversation and everything
+// that refers to it: its history record, unread mark, copy index, outbox
+// item, upload and attachment records. It returns the vault files to
+// remove after the commit (the attachment's plaintext).
+func deleteMessage(tx *vault.Tx, d doomed) ([]string, error) {
+	var h historyRec
+	err := getJSON(tx, historyNS(d.conv), d.id, &h)
+	if notFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	dels := [][2]string{{historyNS(d.conv), d.id}, {nsUnread, unreadKey(d.id, string(d.conv))},
+		{nsCopies, d.id}, {nsAttachments, d.id}, {nsAutoDownload, d.id}, {nsUploads, d.id}}
+	for _, k := range dels {
+		if err := tx.Delete(k[0], k[1]); err != nil {
+			return nil, err
+		}
+	}
+	if h.Outgoing && h.Status != StatusSent {
+		if err := dropFromOutbox(tx, d.id); err != nil {
+			return nil, err
+		}
+	}
+	if h.Att == nil {
+		return nil, nil
+	}
+	return []string{attFile(d.id)}, nil
+}
+
+// dropFromOutbox removes the outbox item of message id, if any: a message
+// past its deadline is not sent.
+func dropFromOutbox(tx *vault.Tx, id string) error {
+	recs, err := tx.List(nsOutbox)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		var it outboxItem
+		if err := json.Unmarshal(r.Value, &it); err == nil && it.ID == id {
+			return tx.Delete(nsOutbox, r.Key)
+		}
+	}
+	return nil
+}
+
+// retentionDue reports whether the policy has a retention rule and the
+// last scan is retentionEvery old (always at the first sweep).
+func (c *Client) retentionDue(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pol == nil || c.pol.RetentionDays == 0 {
+		return false
+	}
+	if !c.retained.IsZero() && now.Sub(c.retained) < retentionEvery && now.After(c.retained) {
+		return false
+	}
+	c.retained = now
+	return true
+}
+
+// pastRetention lists the messages of every conversation stored longer
+// ago than the policy's RetentionDays.
+func (c *Client) pastRetention(tx *vault.Tx, now time.Time) ([]doomed, error) {
+	p := c.policyNow()
+	limit := now.AddDate(0, 0, -p.RetentionDays).UnixMilli()
+	convs, err := conversations(tx)
+	if err != nil {
+		return nil, err
+	}
+	var old []doomed
+	for _, u := range convs {
+		recs, err := tx.List(historyNS(u))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			var h historyRec
+			if err := json.Unmarshal(r.Value, &h); err != nil {
+				return nil, fmt.Errorf("client: history record: %w", err)
+			}
+			if h.Received < limit {
+				old = append(old, doomed{conv: u, id: r.Key})
+			}
+		}
+	}
+	return old, nil
+}
+
+// conversations lists the users this device may hold history with: its
+// contacts and the conversations given a timer.
+func conversations(tx *vault.Tx) ([]addr.UserID, error) {
+	seen := make(map[addr.UserID]bool)
+	var out []addr.UserID
+	for _, ns := range []string{nsContacts, nsTimers} {
+		recs, err := tx.List(ns)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if u := addr.UserID(r.Key); !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+		}
+	}
+	return out, nil
+}
+
+// sweepQuietly sweeps and reports a failure as an event.
+func (c *Client) sweepQuietly(ctx context.Context) {
+	if err := c.sweep(ctx); err != nil {
+		c.log.Warn("cannot delete expired messages", "err", err)
+		c.emitEvent(Event{Kind: EventError, Err: err})
+	}
+}
+
+// startSweeper sweeps every sweepEvery while Listen runs; the function it
+// returns stops it and waits for it.
+func (c *Client) startSweeper(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.sweepQuietly(ctx)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
