@@ -55,6 +55,7 @@ func (c *Client) sweep(ctx context.Context) error {
 	}
 	now := c.clock()
 	var files []string
+	deleted := false
 	err = v.Update(func(tx *vault.Tx) error {
 		files = files[:0]
 		due, err := dueExpiries(tx, now)
@@ -75,12 +76,10 @@ func (c *Client) sweep(ctx context.Context) error {
 			}
 			files = append(files, f...)
 		}
-		if len(due) == 0 {
-			files = nil
-		}
+		deleted = len(due) > 0
 		return nil
 	})
-	if err != nil || files == nil {
+	if err != nil || !deleted {
 		return vaultErr(err)
 	}
 	for _, f := range files {

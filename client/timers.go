@@ -29,7 +29,8 @@ const nsTimers = "timers"
 
 // timerRec is a conversation's timer and when it was set (the setter's
 // clock, Unix ms): a change older than the one held is ignored, so that
-// a delayed message cannot undo a newer change.
+// a delayed message cannot undo a newer change (of two at the same
+// millisecond, the later received wins).
 type timerRec struct {
 	V       int   `json:"v"`
 	Seconds int64 `json:"s"`
@@ -194,7 +195,7 @@ func (c *Client) fileTimer(tx *vault.Tx, conv addr.UserID, outgoing bool, m *con
 	if err != nil && !notFound(err) {
 		return err
 	}
-	if err == nil && held.Set >= m.Sent.UnixMilli() {
+	if err == nil && held.Set > m.Sent.UnixMilli() {
 		c.log.Debug("an older timer change ignored")
 		return nil
 	}
