@@ -281,7 +281,7 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 	c.setEmitter(q.push)
 	defer c.setEmitter(nil)
 	defer c.startTransfers(ctx)() // uploads and automatic downloads, beside the messages
-	defer c.startSweeper(ctx)() // disappearing messages and retention
+	defer c.startSweeper(ctx)()   // disappearing messages and retention
 	c.announceUnread()
 	backoff := c.minBackoff()
 	for {

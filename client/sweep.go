@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"parley.dev/internal/addr"
+	"parley.dev/internal/group"
 	"parley.dev/internal/vault"
 )
 
@@ -32,7 +33,9 @@ const (
 	retentionEvery = time.Hour
 )
 
-func expiryKey(deadline int64, id string) string { return fmt.Sprintf("%016x-%s", uint64(deadline), id) }
+func expiryKey(deadline int64, id string) string {
+	return fmt.Sprintf("%016x-%s", uint64(deadline), id)
+}
 
 // indexExpiry records that message id of conversation conv goes at
 // deadline (Unix ms).
@@ -40,9 +43,11 @@ func indexExpiry(tx *vault.Tx, deadline int64, id string, conv addr.UserID) erro
 	return tx.Put(nsExpiry, expiryKey(deadline, id), []byte(conv))
 }
 
-// doomed is a message to delete.
+// doomed is a message to delete: of the conversation with conv, or the
+// record id of a group history namespace ns.
 type doomed struct {
 	conv addr.UserID
+	ns   string
 	id   string
 }
 
@@ -70,6 +75,12 @@ func (c *Client) sweep(ctx context.Context) error {
 			due = append(due, old...)
 		}
 		for _, d := range due {
+			if d.ns != "" { // a group's: its record is all there is
+				if err := tx.Delete(d.ns, d.id); err != nil {
+					return err
+				}
+				continue
+			}
 			f, err := deleteMessage(tx, d)
 			if err != nil {
 				return err
@@ -185,21 +196,55 @@ func (c *Client) pastRetention(tx *vault.Tx, now time.Time) ([]doomed, error) {
 	}
 	var old []doomed
 	for _, u := range convs {
-		recs, err := tx.List(historyNS(u))
+		keys, err := receivedBefore(tx, historyNS(u), limit)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range recs {
-			var h historyRec
-			if err := json.Unmarshal(r.Value, &h); err != nil {
-				return nil, fmt.Errorf("client: history record: %w", err)
-			}
-			if h.Received < limit {
-				old = append(old, doomed{conv: u, id: r.Key})
-			}
+		for _, k := range keys {
+			old = append(old, doomed{conv: u, id: k})
+		}
+	}
+	groups, err := tx.List(nsGroups)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		gid, err := group.ParseID(g.Key)
+		if err != nil {
+			continue
+		}
+		ns := groupHistoryNS(gid)
+		keys, err := receivedBefore(tx, ns, limit)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			old = append(old, doomed{ns: ns, id: k})
 		}
 	}
 	return old, nil
+}
+
+// receivedBefore lists the keys of the history records of ns (a
+// conversation's or a group's) stored before limit (Unix ms).
+func receivedBefore(tx *vault.Tx, ns string, limit int64) ([]string, error) {
+	recs, err := tx.List(ns)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, r := range recs {
+		var h struct {
+			Received int64 `json:"recv"`
+		}
+		if err := json.Unmarshal(r.Value, &h); err != nil {
+			return nil, fmt.Errorf("client: history record: %w", err)
+		}
+		if h.Received < limit {
+			keys = append(keys, r.Key)
+		}
+	}
+	return keys, nil
 }
 
 // conversations lists the users this device may hold history with: its

@@ -245,3 +245,37 @@ func grepHome(t *testing.T, home, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRetentionDays: under a policy keeping history two days, a message
+// is kept a day, and deleted (from the files too) once it is older than
+// two: by the sweep at Unlock, before anything else runs.
+func TestRetentionDays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := newTenant(t)
+	r := startRelay(t)
+	p := openPolicy(1)
+	p.RetentionDays = 2
+	r.PublishPolicy(t, tn.priv, p)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", tn.app, clocked(clock))
+	bob := register(t, r, "bob")
+	id := send(t, bob, "alice", "kept two days")
+	syncNow(t, alice)
+	sealed := sealedHistory(t, alice, "bob", id)
+
+	clock.Advance(day)
+	wantTexts(t, "after a day", historyTexts(t, alice, "bob"), "kept two days")
+	alice.Close()
+	clock.Advance(day + time.Minute)
+	alice2 := &client.Client{Home: alice.Home, PolicyKey: tn.pub}
+	client.SetClock(alice2, clock.Now)
+	if err := alice2.Unlock(ctx, testPIN); err != nil {
+		t.Fatal(err)
+	}
+	defer alice2.Close()
+	if held, err := client.VaultFilesHold(alice2, sealed); err != nil || held {
+		t.Fatalf("after Unlock the vault files hold the old record: %v (err %v)", held, err)
+	}
+	wantTexts(t, "after two days", historyTexts(t, alice2, "bob"))
+}
