@@ -91,8 +91,12 @@ type Client struct {
 	fs      factorState // the vault's factors (factors.go)
 	pol     *Policy     // the tenant policy in force; nil: none (policy.go)
 	weakPIN bool        // the PIN failed the policy at the last Unlock
-	// retained is when the sweep last applied the retention rule.
+	// retained is when the sweep last applied the retention rule;
+	// nextDue the earliest deadline in the expiry index (Unix ms; 0: not
+	// read yet, so the next sweep reads it). See sweep.go.
 	retained time.Time
+	nextDue  int64
+	dueGen   uint64 // deadlines indexed, so a sweep knows nextDue moved
 
 	groups    groupCache    // group replicas, see grouprecords.go
 	transfers transferLocks // one transfer per attachment (transfers.go)

@@ -337,7 +337,7 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 		return err
 	}
 	if expires != 0 {
-		if err := indexExpiry(tx, expires, h.ID, conv); err != nil {
+		if err := c.indexExpiry(tx, expires, h.ID, conv); err != nil {
 			return err
 		}
 	}

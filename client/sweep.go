@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,10 +40,47 @@ func expiryKey(deadline int64, id string) string {
 }
 
 // indexExpiry records that message id of conversation conv goes at
-// deadline (Unix ms).
-func indexExpiry(tx *vault.Tx, deadline int64, id string, conv addr.UserID) error {
+// deadline (Unix ms), and brings the next sweep forward to it if needed
+// (harmless if the transaction then fails: one scan for nothing).
+func (c *Client) indexExpiry(tx *vault.Tx, deadline int64, id string, conv addr.UserID) error {
+	c.mu.Lock()
+	c.dueGen++
+	if c.nextDue == 0 || deadline < c.nextDue {
+		c.nextDue = deadline
+	}
+	c.mu.Unlock()
 	return tx.Put(nsExpiry, expiryKey(deadline, id), []byte(conv))
 }
+
+// expiryDue reports whether the expiry index may hold a due message: the
+// earliest deadline known is not after now, or none is known yet.
+func (c *Client) expiryDue(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nextDue <= now.UnixMilli()
+}
+
+// dueGeneration counts the deadlines indexed so far.
+func (c *Client) dueGeneration() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dueGen
+}
+
+// setNextDue records, after a sweep committed, the earliest deadline it
+// left in the index (noDeadline: none), unless a deadline was indexed
+// since gen (then the next sweep reads the index again).
+func (c *Client) setNextDue(ms int64, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dueGen != gen {
+		ms = 0
+	}
+	c.nextDue = ms
+}
+
+// noDeadline is nextDue when the expiry index is empty.
+const noDeadline = math.MaxInt64
 
 // doomed is a message to delete: of the conversation with conv, or the
 // record id of a group history namespace ns.
@@ -59,68 +98,94 @@ func (c *Client) sweep(ctx context.Context) error {
 		return err
 	}
 	now := c.clock()
-	var files []string
-	deleted := false
-	err = v.Update(func(tx *vault.Tx) error {
-		files = files[:0]
-		due, err := dueExpiries(tx, now)
-		if err != nil {
-			return err
-		}
-		if c.retentionDue(now) {
-			old, err := c.pastRetention(tx, now)
-			if err != nil {
-				return err
-			}
-			due = append(due, old...)
-		}
-		for _, d := range due {
-			if d.ns != "" { // a group's: its record is all there is
-				if err := tx.Delete(d.ns, d.id); err != nil {
-					return err
-				}
-				continue
-			}
-			f, err := deleteMessage(tx, d)
-			if err != nil {
-				return err
-			}
-			files = append(files, f...)
-		}
-		deleted = len(due) > 0
-		return nil
+	gen := c.dueGeneration()
+	var r sweepResult
+	err = v.Update(func(tx *vault.Tx) (err error) {
+		r, err = c.sweepTx(tx, now)
+		return err
 	})
-	if err != nil || !deleted {
+	if err != nil {
 		return vaultErr(err)
 	}
-	for _, f := range files {
-		if err := v.RemoveFile(f); err != nil && !notFound(err) {
+	if r.next >= 0 {
+		c.setNextDue(r.next, gen)
+	}
+	if !r.deleted {
+		return nil
+	}
+	for _, f := range r.files {
+		if err := v.RemoveFile(f); err != nil {
 			c.log.Warn("cannot remove an expired attachment", "err", err)
 		}
 	}
 	return vaultErr(v.Compact(ctx))
 }
 
+// sweepResult is what one sweep transaction did.
+type sweepResult struct {
+	deleted bool     // something was deleted: compact
+	files   []string // vault files to remove after the commit
+	next    int64    // the earliest deadline left (-1: the index was not read)
+}
+
+// sweepTx deletes, within tx, the messages due at now.
+func (c *Client) sweepTx(tx *vault.Tx, now time.Time) (sweepResult, error) {
+	due, next, err := c.dueExpiries(tx, now)
+	r := sweepResult{next: next}
+	if err != nil {
+		return r, err
+	}
+	if c.retentionDue(now) {
+		old, err := c.pastRetention(tx, now)
+		if err != nil {
+			return r, err
+		}
+		due = append(due, old...)
+	}
+	for _, d := range due {
+		if d.ns != "" { // a group's: its record is all there is
+			if err := tx.Delete(d.ns, d.id); err != nil {
+				return r, err
+			}
+			continue
+		}
+		f, err := deleteMessage(tx, d)
+		if err != nil {
+			return r, err
+		}
+		r.files = append(r.files, f...)
+	}
+	r.deleted = len(due) > 0
+	return r, nil
+}
+
 // dueExpiries removes from the index, and returns, the messages whose
-// deadline is not after now.
-func dueExpiries(tx *vault.Tx, now time.Time) ([]doomed, error) {
+// deadline is not after now. It reads the index only when its earliest
+// deadline is due.
+func (c *Client) dueExpiries(tx *vault.Tx, now time.Time) (due []doomed, next int64, err error) {
+	if !c.expiryDue(now) {
+		return nil, -1, nil
+	}
 	recs, err := tx.List(nsExpiry)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	limit := expiryKey(now.UnixMilli(), "~")
-	var due []doomed
+	next = noDeadline
 	for _, r := range recs {
 		if r.Key > limit {
+			if ms, err := strconv.ParseUint(r.Key[:16], 16, 63); err == nil {
+				next = int64(ms)
+			}
 			break
 		}
 		_, id, _ := strings.Cut(r.Key, "-")
 		due = append(due, doomed{conv: addr.UserID(r.Value), id: id})
 		if err := tx.Delete(nsExpiry, r.Key); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return due, nil
+	return due, next, nil
 }
 
 // deleteMessage removes one message of a conversation and everything

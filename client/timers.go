@@ -183,7 +183,7 @@ func (c *Client) stampTimer(tx *vault.Tx, user addr.UserID, h *historyRec) (int6
 		return 0, err
 	}
 	h.Expires = h.Sent + d.Milliseconds()
-	return int64(d / time.Second), indexExpiry(tx, h.Expires, h.ID, user)
+	return int64(d / time.Second), c.indexExpiry(tx, h.Expires, h.ID, user)
 }
 
 // fileTimer applies a timer change from peer (or, outgoing, from another
