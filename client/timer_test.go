@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -278,4 +279,84 @@ func TestRetentionDays(t *testing.T) {
 		t.Fatalf("after Unlock the vault files hold the old record: %v (err %v)", held, err)
 	}
 	wantTexts(t, "after two days", historyTexts(t, alice2, "bob"))
+}
+
+// TestTimerDeletesAttachments: a file sent under a timer goes with its
+// message: the record, and the plaintext copy in the vault's file area,
+// on the sender (a spooled copy) and the receiver (downloaded).
+func TestTimerDeletesAttachments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	bob := register(t, r, "bob", clocked(clock))
+	if err := alice.SetTimer(ctx, "bob", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("a timed voice note "), 5_000)
+	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := attachmentMsg(t, syncNow(t, bob))
+	if m.Expires.IsZero() {
+		t.Fatal("the attachment message carries no timer")
+	}
+	if got := saved(t, bob, id); !bytes.Equal(got, data) {
+		t.Fatal("bob's copy differs")
+	}
+	for _, c := range []*client.Client{alice, bob} {
+		if n := vaultFiles(t, c); n != 1 {
+			t.Fatalf("%s holds %d files, want the attachment's", c.Home, n)
+		}
+	}
+	clock.Advance(time.Hour + time.Second)
+	for _, c := range []*client.Client{alice, bob} {
+		syncNow(t, c) // the connection's sweep
+		if _, err := c.OpenAttachment(id); !errors.Is(err, client.ErrNoAttachment) {
+			t.Fatalf("%s: OpenAttachment after the timer: %v", c.Home, err)
+		}
+		if n := vaultFiles(t, c); n != 0 {
+			t.Fatalf("%s still holds %d files", c.Home, n)
+		}
+	}
+}
+
+// TestRetentionDeletesGroupHistory: the retention rule covers groups.
+func TestRetentionDeletesGroupHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := newTenant(t)
+	r := startRelay(t)
+	p := openPolicy(1)
+	p.RetentionDays = 1
+	r.PublishPolicy(t, tn.priv, p)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", tn.app, clocked(clock))
+	register(t, r, "bob")
+	g, err := alice.CreateGroup(ctx, "team", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendGroup(ctx, g, "to the team"); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := alice.GroupHistory(ctx, g); err != nil || len(h) == 0 {
+		t.Fatalf("GroupHistory = %v, %v", h, err)
+	}
+	clock.Advance(day + time.Hour)
+	if h, err := alice.GroupHistory(ctx, g); err != nil || len(h) != 0 {
+		t.Fatalf("GroupHistory after the retention = %+v, %v", h, err)
+	}
+}
+
+// vaultFiles counts the files in c's vault file area.
+func vaultFiles(t *testing.T, c *client.Client) int {
+	t.Helper()
+	files, err := os.ReadDir(filepath.Join(c.Home, "files"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(files)
 }
