@@ -467,3 +467,37 @@ func TestTimerThroughTheFacade(t *testing.T) {
 	}
 	wantCode(t, alice.SetTimer("bob", 1500, 0), "invalid")
 }
+
+// TestDeleteAccountThroughTheFacade: deleting the account locks the
+// client, removes its vault, and the user's other device is refused.
+func TestDeleteAccountThroughTheFacade(t *testing.T) {
+	r := startRelay(t)
+	home := filepath.Join(t.TempDir(), "alice")
+	alice := newDevice(t, r, home)
+	if _, err := alice.Register("alice", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	second := newDevice(t, r, filepath.Join(t.TempDir(), "alice2"))
+	req, err := second.LinkRequest(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approval, err := alice.ApproveLink(req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.RegisterLinked("alice", approval, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.DeleteAccount(0); err != nil {
+		t.Fatal(err)
+	}
+	if alice.IsUnlocked() {
+		t.Error("the client is still unlocked")
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("the vault survived: %v", err)
+	}
+	_, err = second.Wake(0)
+	wantCode(t, err, "revoked")
+}

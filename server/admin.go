@@ -71,7 +71,8 @@ func (a *Admin) RevokeDevice(ctx context.Context, user string, device uint32) er
 	return nil
 }
 
-// Suspend suspends a user; Resume lifts it.
+// Suspend suspends a user: its devices' live connections close on every
+// node, and they are refused after their proof until Resume lifts it.
 func (a *Admin) Suspend(ctx context.Context, user string) error {
 	return a.setSuspended(ctx, user, true)
 }
@@ -89,11 +90,24 @@ func (a *Admin) setSuspended(ctx context.Context, user string, on bool) error {
 	if err := a.record(ctx, k, user, ""); err != nil {
 		return err
 	}
-	err := a.r.store.SetSuspended(ctx, addr.UserID(user), on)
+	u := addr.UserID(user)
+	err := a.r.store.SetSuspended(ctx, u, on)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %q", ErrNoSuchUser, user)
 	}
-	return err
+	if err != nil || !on {
+		return err
+	}
+	// Cut the account's live connections on every node: each closes with
+	// "account suspended" (conn.revoked reads the flag).
+	devs, err := a.r.store.Devices(ctx, u)
+	if err != nil {
+		return fmt.Errorf("server: suspended %q, but listing its devices to disconnect them: %w", user, err)
+	}
+	for _, d := range devs {
+		a.r.publish(d.Address, fanout.Revoked)
+	}
+	return nil
 }
 
 // AuditLog returns up to limit audit entries with Seq > after.

@@ -125,6 +125,10 @@ type Server struct {
 	// MailboxTTL is how long an envelope waits for its device before it
 	// expires and its sender is told (DefaultMailboxTTL).
 	MailboxTTL time.Duration
+	// AuditRetention is how long audit log entries are kept; older ones
+	// are pruned by the sweep, which logs each prune in the chain. 0
+	// keeps them all.
+	AuditRetention time.Duration
 	// Window is the most deliveries a connection has unacknowledged
 	// (DefaultWindow).
 	Window int
@@ -338,6 +342,7 @@ func (s *Server) MetricsHandler() http.Handler {
 type relay struct {
 	maxEnvelope, mailboxCap, window, maxInFlight, lowWater int
 	ttl, writeTimeout, recheck, fallbackPoll               time.Duration
+	auditRetention                                         time.Duration
 	registration                                           RegistrationMode
 	trustedProxies                                         []netip.Prefix
 	proxyProtocol                                          bool
@@ -379,6 +384,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		maxInFlight:    orInt(s.MaxInFlight, DefaultMaxInFlight),
 		lowWater:       orInt(s.PreKeyLowWater, DefaultPreKeyLowWater),
 		ttl:            orDuration(s.MailboxTTL, DefaultMailboxTTL),
+		auditRetention: s.AuditRetention,
 		writeTimeout:   orDuration(s.WriteTimeout, DefaultWriteTimeout),
 		recheck:        orDuration(s.RecheckInterval, DefaultRecheckInterval),
 		fallbackPoll:   orDuration(s.FallbackPoll, DefaultFallbackPoll),

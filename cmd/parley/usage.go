@@ -50,6 +50,9 @@ Commands:
     accept USER                      accept USER's new identity after checking it
     passwd [--server-factor | --no-server-factor]
                                      change the PIN (and turn the relay's limit on or off)
+    delete-account USER              erase your account at the relay (all its devices,
+                                     messages waiting, attachments) and this vault;
+                                     USER, your own, confirms
     bench --server URL [--ca FILE] [--mode raw|e2ee] [--senders N] [--rate R]
           [--payload BYTES] [--duration D] [--idle N] [--metrics URL]
                                      load-test a relay: throughput, latency

@@ -41,8 +41,9 @@ type config struct {
 	drainDelay                         time.Duration // serve.go
 	blobs                              blobFlags     // flags_blob.go
 
-	requestRate rateFlag  // Request frames over WebSockets, per device
-	push        pushFlags // flags_push.go
+	requestRate    rateFlag      // Request frames over WebSockets, per device
+	auditRetention time.Duration // audit entries older than this are pruned; 0 keeps all
+	push           pushFlags     // flags_push.go
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -91,6 +92,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.maxEnvelope, "max-envelope", wire.DefaultMaxEnvelope, "")
 	fs.IntVar(&cfg.mailboxCap, "mailbox-cap", server.DefaultMailboxCap, "")
 	fs.DurationVar(&cfg.mailboxTTL, "mailbox-ttl", server.DefaultMailboxTTL, "")
+	fs.DurationVar(&cfg.auditRetention, "audit-retention", 0, "")
 	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "")
 	fs.IntVar(&cfg.maxConns, "max-conns", server.DefaultMaxConns, "")
 	fs.IntVar(&cfg.maxDeviceConns, "max-device-conns", server.DefaultMaxDeviceConns, "")

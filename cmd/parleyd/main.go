@@ -151,6 +151,9 @@ Relay:
   --max-envelope BYTES    largest envelope accepted (default 262144)
   --mailbox-cap N         most envelopes queued per device (default 20000)
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
+  --audit-retention DURATION
+                          prune audit log entries older than this (a
+                          prune is itself logged); default 0: keep all
   --checkpoint-interval DURATION
                           how long, at most, an acknowledged envelope's
                           bytes, or a deleted blob's metadata, stay in any

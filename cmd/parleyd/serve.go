@@ -138,6 +138,7 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloade
 		MaxEnvelope:        cfg.maxEnvelope,
 		MailboxCap:         cfg.mailboxCap,
 		MailboxTTL:         cfg.mailboxTTL,
+		AuditRetention:     cfg.auditRetention,
 		CheckpointInterval: cfg.checkpointInterval,
 		MaxConns:           cfg.maxConns,
 		MaxDeviceConns:     cfg.maxDeviceConns,

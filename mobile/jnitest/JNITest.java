@@ -221,8 +221,14 @@ public class JNITest {
 		ks.fail = false;
 		again.unlock(PIN, TIMEOUT_MS);
 		check(again.isUnlocked() && ks.calls >= 3, "keystore unlock (" + ks.calls + " calls)");
-		again.lock();
 		System.out.println("keystore callback: ok");
+
+		// 6. Deleting the account erases it at the relay and the vault:
+		// the client locks, and its home directory is gone.
+		again.register("carol", "", TIMEOUT_MS);
+		again.deleteAccount(TIMEOUT_MS);
+		check(!again.isUnlocked() && !carolHome.exists(), "delete account left the vault");
+		System.out.println("delete account: ok");
 
 	}
 }

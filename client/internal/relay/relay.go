@@ -220,6 +220,14 @@ func (c *Client) Revoke(ctx context.Context, a Auth, dev addr.Address) error {
 	return err
 }
 
+// DeleteAccount erases user, the caller's own, at the relay: the account
+// and every device of it. It is HTTP only: the relay closes the user's
+// connections as it answers.
+func (c *Client) DeleteAccount(ctx context.Context, a Auth, user addr.UserID) error {
+	_, err := request[*wire.OK](ctx, c, http.MethodDelete, "/v1/users/"+string(user), nil, &a)
+	return err
+}
+
 // Policy fetches the relay's newest signed tenant policy (unverified: the
 // caller verifies it). No policy is an error matching wire.CodeNoPolicy.
 func (c *Client) Policy(ctx context.Context) ([]byte, error) {
