@@ -82,8 +82,11 @@ func (r *recorder) OnIdentityChanged(user string, held bool) {
 	r.calls <- fmt.Sprintf("identity %s held=%v", user, held)
 }
 func (r *recorder) OnGroupChanged(c *mobile.GroupChange) { r.calls <- "group " + c.Kind }
-func (r *recorder) OnError(msg, id string)               { r.calls <- "error " + msg }
-func (r *recorder) OnConnection(state string)            { r.calls <- "connection " + state }
+func (r *recorder) OnTimer(user string, ms int64, out bool) {
+	r.calls <- fmt.Sprintf("timer %s %d outgoing=%v", user, ms, out)
+}
+func (r *recorder) OnError(msg, id string)    { r.calls <- "error " + msg }
+func (r *recorder) OnConnection(state string) { r.calls <- "connection " + state }
 
 // await returns once a call starting with prefix arrives, failing the
 // test after waitFor; the calls before it are returned.
@@ -433,6 +436,36 @@ func mustAddress(t *testing.T, m *mobile.Client) (home, addr string) {
 		t.Fatal(err)
 	}
 	return mobile.Home(m), addr
+}
+
+func TestTimerThroughTheFacade(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	rec := newRecorder()
+	bob.SetListener(rec)
+	if err := bob.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rec.await(t, "connection online")
+	const hour = int64(time.Hour / time.Millisecond)
+	if err := alice.SetTimer("bob", hour, 0); err != nil {
+		t.Fatalf("SetTimer: %v", err)
+	}
+	rec.await(t, fmt.Sprintf("timer alice %d outgoing=false", hour))
+	if ms, err := bob.Timer("alice"); err != nil || ms != hour {
+		t.Fatalf("bob's Timer = %d, %v", ms, err)
+	}
+	if _, err := alice.Send("bob", "for an hour", 0); err != nil {
+		t.Fatal(err)
+	}
+	rec.await(t, "message alice: for an hour")
+	rec.mu.Lock()
+	m := rec.messages[len(rec.messages)-1]
+	rec.mu.Unlock()
+	if m.ExpiresMs != m.SentMs+hour {
+		t.Fatalf("ExpiresMs = %d, want SentMs + an hour (%d)", m.ExpiresMs, m.SentMs+hour)
+	}
+	wantCode(t, alice.SetTimer("bob", 1500, 0), "invalid")
 }
 
 // TestDeleteAccountThroughTheFacade: deleting the account locks the

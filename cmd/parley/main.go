@@ -108,6 +108,7 @@ func init() {
 		{"chat", "USER", "talk with USER: typed lines are sent, /quit exits", cmdChat},
 		{"history", "USER | --group GROUP", "print the conversation with USER, or a group's", cmdHistory},
 		{"group", "create|add|remove|leave|members|list|rename|promote|demote ...", "manage groups", cmdGroup},
+		{"timer", "USER [DURATION]", "show or set the disappearing timer with USER (30s, 12h, 7d; off)", cmdTimer},
 		{"contacts", "", "list contacts and whether they are verified", cmdContacts},
 		{"safety", "USER", "print the safety number shared with USER", cmdSafety},
 		{"verify", "USER NUMBER", "mark USER verified if NUMBER (60 digits, quoted or as 12 groups) matches", cmdVerify},

@@ -40,6 +40,9 @@ Commands:
     group rename GROUP NAME          rename it (admins only)
     group promote|demote GROUP USER...
                                      make members admins, or admins members
+    timer USER [DURATION]            show or set the disappearing timer with USER: messages
+                                     sent after it are deleted on every device DURATION
+                                     after they were sent (30s, 12h, 7d; off)
     contacts                         list contacts and whether they are verified
     safety USER                      print the safety number shared with USER
     verify USER NUMBER               mark USER verified if NUMBER matches theirs

@@ -41,6 +41,7 @@ public class JNITest {
 		@Override public void onDelivery(String messageID, String status) {}
 		@Override public void onIdentityChanged(String user, boolean held) {}
 		@Override public void onGroupChanged(GroupChange c) {}
+		@Override public void onTimer(String user, long timerMs, boolean outgoing) {}
 		@Override public void onError(String message, String messageID) {
 			System.err.println("listener error: " + message);
 		}
