@@ -87,7 +87,7 @@
 //     LeaveGroup, RegisterPush, UnregisterPush, RefreshPolicy, SetTimer,
 //     Wake.
 //   - Methods that read or write the vault only take none: Create,
-//     Address, Contacts, SafetyNumber, History, Groups, Group,
+//     Address, Contacts, SafetyNumber, History, Groups, Group, ExportTo,
 //     GroupHistory, Policy, Timer, Lock, IsUnlocked, SetKeystore,
 //     SetListener.
 //   - Client.Cancel is the cancel handle: it ends every call in progress

@@ -501,3 +501,25 @@ func TestDeleteAccountThroughTheFacade(t *testing.T) {
 	_, err = second.Wake(0)
 	wantCode(t, err, "revoked")
 }
+
+// TestExportTo: the export reaches a new 0600 file with the messages, and
+// an existing file is not overwritten.
+func TestExportTo(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	if _, err := alice.Send("bob", "exported text", 0); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "export.json")
+	if err := alice.ExportTo(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "exported text") {
+		t.Fatalf("export file: %v\n%s", err, b)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode %v, want 0600", st.Mode().Perm())
+	}
+	wantCode(t, bob.ExportTo(path), "invalid")
+}

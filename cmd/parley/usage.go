@@ -50,6 +50,8 @@ Commands:
     accept USER                      accept USER's new identity after checking it
     passwd [--server-factor | --no-server-factor]
                                      change the PIN (and turn the relay's limit on or off)
+    export [--out FILE]              write your data on this device (contacts, conversations,
+                                     groups, attachments' descriptions) as JSON; FILE is new, 0600
     delete-account USER              erase your account at the relay (all its devices,
                                      messages waiting, attachments) and this vault;
                                      USER, your own, confirms
