@@ -97,6 +97,12 @@ type Client struct {
 	fs      factorState // the vault's factors (factors.go)
 	pol     *Policy     // the tenant policy in force; nil: none (policy.go)
 	weakPIN bool        // the PIN failed the policy at the last Unlock
+	// retained is when the sweep last applied the retention rule;
+	// nextDue the earliest deadline in the expiry index (Unix ms; 0: not
+	// read yet, so the next sweep reads it). See sweep.go.
+	retained time.Time
+	nextDue  int64
+	dueGen   uint64 // deadlines indexed, so a sweep knows nextDue moved
 
 	groups    groupCache    // group replicas, see grouprecords.go
 	transfers transferLocks // one transfer per attachment (transfers.go)
@@ -201,6 +207,7 @@ func (c *Client) Unlock(ctx context.Context, pin []byte) error {
 	switch {
 	case opened:
 		c.afterUnlock(ctx, pin, rf)
+		c.sweepQuietly(ctx) // messages whose timer ran out while the app was closed
 	case rf != nil && !errors.Is(err, ErrWrongPIN):
 		// The PIN was right but the vault did not open (in use by another
 		// process, say): undo the relay's count.

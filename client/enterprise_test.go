@@ -18,7 +18,8 @@ import (
 // TestEnterpriseMode is the enterprise deployment end to end: registration
 // only by tokens a host backend mints (token.Mint, with the user name in a
 // variable), and a signed tenant policy requiring 8-digit PINs and a
-// one-day disappearing timer. A 6-digit PIN is refused; the admin's
+// one-day disappearing timer. A 6-digit PIN is refused; messages
+// disappear from both devices a day after they were sent; the admin's
 // revocation cuts a live device; the audit log verifies, and fails once
 // one byte of it is edited in the database.
 func TestEnterpriseMode(t *testing.T) {
@@ -35,9 +36,11 @@ func TestEnterpriseMode(t *testing.T) {
 	p.MinPINDigits, p.DefaultTimer, p.MaxTimer = 8, 24*time.Hour, 24*time.Hour
 	r.PublishPolicy(t, tn.priv, p)
 
+	clock := &testClock{now: time.Now()}
 	staff := func(user string) *client.Client {
 		c := &client.Client{Home: filepath.Join(t.TempDir(), user), Server: r.URL, CAFile: r.CAFile, PolicyKey: tn.pub}
 		client.SetOneTimePreKeys(c, testOneTimePreKeys)
+		client.SetClock(c, clock.Now)
 		var weak *client.WeakPINError
 		if err := c.Create(ctx, []byte("482916")); !errors.As(err, &weak) || weak.Rule != client.RuleTooShort {
 			t.Fatalf("%s's 6-digit PIN: %v, want refused as too short", user, err)
@@ -61,9 +64,24 @@ func TestEnterpriseMode(t *testing.T) {
 	alice, bob := staff("alice"), staff("bob")
 	send(t, alice, "bob", "first")
 	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "first")
+	enterpriseDisappearing(t, clock, alice, bob)
 
 	enterpriseRevocation(t, r.Server, bob)
 	enterpriseAudit(t, r.Server, r.Dir, func() { r.Stop(t) })
+}
+
+// enterpriseDisappearing: under the policy's one-day timer, nobody set,
+// a message is in both histories for a day, then in neither; a longer
+// timer is refused.
+func enterpriseDisappearing(t *testing.T, clock *testClock, alice, bob *client.Client) {
+	t.Helper()
+	wantRule(t, "a two-day timer", alice.SetTimer(context.Background(), "bob", 48*time.Hour), client.RuleTimer)
+	clock.Advance(24*time.Hour - time.Second)
+	wantTexts(t, "alice's history before a day", historyTexts(t, alice, "bob"), "first")
+	wantTexts(t, "bob's history before a day", historyTexts(t, bob, "alice"), "first")
+	clock.Advance(2 * time.Second)
+	wantTexts(t, "alice's history after a day", historyTexts(t, alice, "bob"))
+	wantTexts(t, "bob's history after a day", historyTexts(t, bob, "alice"))
 }
 
 // enterpriseRevocation: the admin revokes bob's device while it listens;

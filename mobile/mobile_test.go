@@ -82,8 +82,11 @@ func (r *recorder) OnIdentityChanged(user string, held bool) {
 	r.calls <- fmt.Sprintf("identity %s held=%v", user, held)
 }
 func (r *recorder) OnGroupChanged(c *mobile.GroupChange) { r.calls <- "group " + c.Kind }
-func (r *recorder) OnError(msg, id string)               { r.calls <- "error " + msg }
-func (r *recorder) OnConnection(state string)            { r.calls <- "connection " + state }
+func (r *recorder) OnTimer(user string, ms int64, out bool) {
+	r.calls <- fmt.Sprintf("timer %s %d outgoing=%v", user, ms, out)
+}
+func (r *recorder) OnError(msg, id string)    { r.calls <- "error " + msg }
+func (r *recorder) OnConnection(state string) { r.calls <- "connection " + state }
 
 // await returns once a call starting with prefix arrives, failing the
 // test after waitFor; the calls before it are returned.
@@ -435,6 +438,36 @@ func mustAddress(t *testing.T, m *mobile.Client) (home, addr string) {
 	return mobile.Home(m), addr
 }
 
+func TestTimerThroughTheFacade(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	rec := newRecorder()
+	bob.SetListener(rec)
+	if err := bob.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rec.await(t, "connection online")
+	const hour = int64(time.Hour / time.Millisecond)
+	if err := alice.SetTimer("bob", hour, 0); err != nil {
+		t.Fatalf("SetTimer: %v", err)
+	}
+	rec.await(t, fmt.Sprintf("timer alice %d outgoing=false", hour))
+	if ms, err := bob.Timer("alice"); err != nil || ms != hour {
+		t.Fatalf("bob's Timer = %d, %v", ms, err)
+	}
+	if _, err := alice.Send("bob", "for an hour", 0); err != nil {
+		t.Fatal(err)
+	}
+	rec.await(t, "message alice: for an hour")
+	rec.mu.Lock()
+	m := rec.messages[len(rec.messages)-1]
+	rec.mu.Unlock()
+	if m.ExpiresMs != m.SentMs+hour {
+		t.Fatalf("ExpiresMs = %d, want SentMs + an hour (%d)", m.ExpiresMs, m.SentMs+hour)
+	}
+	wantCode(t, alice.SetTimer("bob", 1500, 0), "invalid")
+}
+
 // TestDeleteAccountThroughTheFacade: deleting the account locks the
 // client, removes its vault, and the user's other device is refused.
 func TestDeleteAccountThroughTheFacade(t *testing.T) {
@@ -467,4 +500,26 @@ func TestDeleteAccountThroughTheFacade(t *testing.T) {
 	}
 	_, err = second.Wake(0)
 	wantCode(t, err, "revoked")
+}
+
+// TestExportTo: the export reaches a new 0600 file with the messages, and
+// an existing file is not overwritten.
+func TestExportTo(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	if _, err := alice.Send("bob", "exported text", 0); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "export.json")
+	if err := alice.ExportTo(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "exported text") {
+		t.Fatalf("export file: %v\n%s", err, b)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode %v, want 0600", st.Mode().Perm())
+	}
+	wantCode(t, bob.ExportTo(path), "invalid")
 }

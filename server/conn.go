@@ -62,6 +62,11 @@ func (r *relay) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		r.metrics.connDisplaced.Add(1)
 		displaced.closeWith(errDisplaced, ws.StatusPolicyViolation)
 	}
+	// Last seen, for the admin console, before the Welcome: not synced,
+	// and a failure only costs the listing its freshness.
+	if err := r.store.Touch(r.ctx, c.addr, r.now()); err != nil && r.ctx.Err() == nil {
+		r.log.Debug("last seen", "device", c.addr.String(), "err", err)
+	}
 	r.pushOnline(c.addr)
 	c.start()
 }

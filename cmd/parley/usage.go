@@ -40,6 +40,9 @@ Commands:
     group rename GROUP NAME          rename it (admins only)
     group promote|demote GROUP USER...
                                      make members admins, or admins members
+    timer USER [DURATION]            show or set the disappearing timer with USER: messages
+                                     sent after it are deleted on every device DURATION
+                                     after they were sent (30s, 12h, 7d; off)
     contacts                         list contacts and whether they are verified
     safety USER                      print the safety number shared with USER
     verify USER NUMBER               mark USER verified if NUMBER matches theirs
@@ -47,6 +50,8 @@ Commands:
     accept USER                      accept USER's new identity after checking it
     passwd [--server-factor | --no-server-factor]
                                      change the PIN (and turn the relay's limit on or off)
+    export [--out FILE]              write your data on this device (contacts, conversations,
+                                     groups, attachments' descriptions) as JSON; FILE is new, 0600
     delete-account USER              erase your account at the relay (all its devices,
                                      messages waiting, attachments) and this vault;
                                      USER, your own, confirms

@@ -43,7 +43,9 @@ type config struct {
 
 	requestRate    rateFlag      // Request frames over WebSockets, per device
 	auditRetention time.Duration // audit entries older than this are pruned; 0 keeps all
-	push           pushFlags     // flags_push.go
+	adminListen    string        // adminlisten.go
+	adminClientCA  string
+	push           pushFlags // flags_push.go
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -93,6 +95,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.mailboxCap, "mailbox-cap", server.DefaultMailboxCap, "")
 	fs.DurationVar(&cfg.mailboxTTL, "mailbox-ttl", server.DefaultMailboxTTL, "")
 	fs.DurationVar(&cfg.auditRetention, "audit-retention", 0, "")
+	fs.StringVar(&cfg.adminListen, "admin-listen", "", "")
+	fs.StringVar(&cfg.adminClientCA, "admin-client-ca", "", "")
 	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "")
 	fs.IntVar(&cfg.maxConns, "max-conns", server.DefaultMaxConns, "")
 	fs.IntVar(&cfg.maxDeviceConns, "max-device-conns", server.DefaultMaxDeviceConns, "")
@@ -189,12 +193,17 @@ func (c *config) check() error {
 		return usagef("--proxy-protocol needs --trusted-proxies: headers are believed only from them")
 	case c.logFormat != logText && c.logFormat != logJSON:
 		return usagef("--log-format %q: want text or json", c.logFormat)
+	case !strings.HasPrefix(c.adminListen, "tcp://") && c.adminClientCA != "":
+		return usagef("--admin-client-ca is for a tcp:// --admin-listen; a unix socket is guarded by its mode")
 	case c.drainDelay < 0:
 		return usagef("--drain-delay must not be negative")
 	case c.checkpointInterval <= 0:
 		return usagef("--checkpoint-interval must be positive")
 	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:
 		return usagef("--unlock-max-failures %d: want 1..%d", c.unlockMaxFailures, server.MaxUnlockMaxFailures)
+	}
+	if _, err := parseAdminListen(c.adminListen, c.data, c.adminClientCA); err != nil {
+		return err
 	}
 	if err := c.push.check(); err != nil {
 		return err

@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runPolicyKey(args[1:], stdout, stderr)
 		case "policy":
 			return runPolicy(ctx, args[1:], stdout, stderr)
+		case "admin":
+			return runAdmin(ctx, args[1:], stdout)
 		case "help":
 			io.WriteString(stdout, usage)
 			return nil
@@ -110,6 +112,10 @@ const usage = `Usage:
                                           sign a tenant policy (docs/compliance.md)
   parleyd policy publish [--data DIR | --store DSN] --in policy.signed
                                           have the relay serve a signed policy
+  parleyd admin [--json] COMMAND ...     the admin console of a running relay:
+                                          users, devices, revoke, suspend, resume,
+                                          delete, token, policy publish, audit show,
+                                          audit verify ("parleyd admin --help")
   parleyd policy show [--pub FILE] policy.signed
                                           print a signed policy, verified with --pub
 
@@ -151,6 +157,12 @@ Relay:
   --max-envelope BYTES    largest envelope accepted (default 262144)
   --mailbox-cap N         most envelopes queued per device (default 20000)
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
+  --admin-listen ADDR     the admin console ("parleyd admin"): by default
+                          the unix socket DATA/admin.sock (mode 0600);
+                          PATH or unix:PATH for another socket;
+                          tcp://127.0.0.1:PORT for loopback TLS with client
+                          certificates (needs --admin-client-ca); off
+  --admin-client-ca FILE  CA certificates of admin clients (tcp only)
   --audit-retention DURATION
                           prune audit log entries older than this (a
                           prune is itself logged); default 0: keep all

@@ -49,11 +49,15 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 	}
 	if err := s.Start(ctx); err != nil {
-		return stop(s, metrics, err)
+		return stop(s, err, metrics)
+	}
+	admin, err := startAdmin(cfg, s, log, errc)
+	if err != nil {
+		return stop(s, err, metrics)
 	}
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
-		return stop(s, metrics, err)
+		return stop(s, err, metrics, admin)
 	}
 	go func() { errc <- s.Serve(l) }()
 	stopReload := reloadCerts(ctx, certs, log) // certs.go
@@ -65,7 +69,22 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		drain(s, cfg.drainDelay)
 	case err = <-errc:
 	}
-	return stop(s, metrics, err)
+	return stop(s, err, metrics, admin)
+}
+
+// startAdmin serves the admin console where --admin-listen says; nil if
+// it is off.
+func startAdmin(cfg *config, s *server.Server, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	a, err := parseAdminListen(cfg.adminListen, cfg.data, cfg.adminClientCA)
+	if err != nil || a.off {
+		return nil, err
+	}
+	l, err := a.listen(s.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("admin console listening", "addr", l.Addr().String())
+	return serveAdmin(l, s, log, errc), nil
 }
 
 // drain marks the relay not ready and waits d, serving meanwhile, so that
@@ -77,12 +96,16 @@ func drain(s *server.Server, d time.Duration) {
 	}
 }
 
-func stop(s *server.Server, metrics *http.Server, err error) error {
+// stop shuts the relay down, then the private listeners (metrics,
+// admin) that are not nil.
+func stop(s *server.Server, err error, private ...*http.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err = errors.Join(err, s.Shutdown(ctx))
-	if metrics != nil {
-		metrics.Shutdown(ctx)
+	for _, hs := range private {
+		if hs != nil {
+			hs.Shutdown(ctx)
+		}
 	}
 	return err
 }
