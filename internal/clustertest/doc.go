@@ -13,8 +13,8 @@
 // while) loses nothing whose send succeeded, and the nodes recover by
 // themselves.
 //
-// The package has no code outside its tests. Like the store's PostgreSQL
-// tests, they skip when PostgreSQL (PARLEY_TEST_POSTGRES) or NATS
-// (PARLEY_TEST_NATS) is unreachable, except under CI=true, where they
-// fail.
+// The package has no code outside its tests. They skip with -short, and,
+// like the store's PostgreSQL tests, when PostgreSQL
+// (PARLEY_TEST_POSTGRES) or NATS (PARLEY_TEST_NATS) is unreachable,
+// except under CI=true, where they fail.
 package clustertest

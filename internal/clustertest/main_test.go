@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,10 @@ import (
 var parleyd, parley string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // every test skips: see startCluster
+	}
 	vault.UnsafeCheapKDFForTests() // the clients' vaults; the relays have none
 	dir, err := os.MkdirTemp("", "clustertest-")
 	if err != nil {

@@ -50,6 +50,9 @@ type clusterConfig struct {
 // startCluster starts n nodes and waits until each is ready.
 func startCluster(t *testing.T, n int, cfg clusterConfig) *cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs parleyd processes: not with -short")
+	}
 	if cfg.store == "" {
 		cfg.store, _ = pgtest.Schema(t)
 	}
