@@ -22,7 +22,7 @@ func (c *Client) Export(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	doc := exportDoc{Format: ExportFormat, Exported: c.clock(), Account: publicAddress(a.self())}
+	doc := exportDoc{Format: ExportFormat, Exported: c.clock(), Account: exportAccount(publicAddress(a.self()))}
 	contacts, err := c.Contacts(ctx)
 	if err != nil {
 		return err
@@ -98,9 +98,14 @@ func exportMessageOf(m Message) exportMessage {
 type exportDoc struct {
 	Format        string               `json:"format"`
 	Exported      time.Time            `json:"exported"`
-	Account       Address              `json:"account"`
+	Account       exportAccount        `json:"account"`
 	Conversations []exportConversation `json:"conversations"`
 	Groups        []exportGroup        `json:"groups"`
+}
+
+type exportAccount struct {
+	User   string `json:"user"`
+	Device uint32 `json:"device"`
 }
 
 type exportConversation struct {

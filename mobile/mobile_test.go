@@ -309,19 +309,7 @@ func TestSafetyNumbersAndVerification(t *testing.T) {
 func TestLinkedDeviceAndDevices(t *testing.T) {
 	r := startRelay(t)
 	alice := register(t, r, "alice")
-	second := newDevice(t, r, filepath.Join(t.TempDir(), "alice2"))
-	req, err := second.LinkRequest(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	approval, err := alice.ApproveLink(req, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := second.RegisterLinked("alice", approval, 0)
-	if err != nil || !strings.HasPrefix(addr, "alice/") {
-		t.Fatalf("RegisterLinked = %q, %v", addr, err)
-	}
+	second, addr := link(t, r, alice, "alice")
 	ds, err := alice.Devices(0)
 	if err != nil || ds.Size() != 2 {
 		t.Fatalf("Devices = %v, %v", ds, err)
@@ -477,18 +465,7 @@ func TestDeleteAccountThroughTheFacade(t *testing.T) {
 	if _, err := alice.Register("alice", "", 0); err != nil {
 		t.Fatal(err)
 	}
-	second := newDevice(t, r, filepath.Join(t.TempDir(), "alice2"))
-	req, err := second.LinkRequest(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	approval, err := alice.ApproveLink(req, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := second.RegisterLinked("alice", approval, 0); err != nil {
-		t.Fatal(err)
-	}
+	second, _ := link(t, r, alice, "alice")
 	if err := alice.DeleteAccount(0); err != nil {
 		t.Fatal(err)
 	}
@@ -498,8 +475,27 @@ func TestDeleteAccountThroughTheFacade(t *testing.T) {
 	if _, err := os.Stat(home); !os.IsNotExist(err) {
 		t.Errorf("the vault survived: %v", err)
 	}
-	_, err = second.Wake(0)
+	_, err := second.Wake(0)
 	wantCode(t, err, "revoked")
+}
+
+// link returns a second device of user, linked by m, and its address.
+func link(t *testing.T, r *servertest.Relay, m *mobile.Client, user string) (*mobile.Client, string) {
+	t.Helper()
+	second := newDevice(t, r, filepath.Join(t.TempDir(), user+"2"))
+	req, err := second.LinkRequest(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approval, err := m.ApproveLink(req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := second.RegisterLinked(user, approval, 0)
+	if err != nil || !strings.HasPrefix(addr, user+"/") {
+		t.Fatalf("RegisterLinked = %q, %v", addr, err)
+	}
+	return second, addr
 }
 
 // TestExportTo: the export reaches a new 0600 file with the messages, and
