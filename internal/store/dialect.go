@@ -26,6 +26,10 @@ type dialect struct {
 	// bulk, if set, holds the array forms of the bulk statements, used
 	// instead of the portable multi-row ones (see bulk.go).
 	bulk map[bulkOp]string
+	// ddl, if set, rewrites a migration statement: PostgreSQL has no
+	// WITHOUT ROWID tables (migration 10), whose rows it stores apart
+	// from their primary-key index anyway.
+	ddl func(stmt string) string
 	// batchReads coalesces concurrent Pending calls (see readbatch.go).
 	batchReads bool
 }
