@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"Ack", testAck},
 		{"SeqNeverReused", testSeqNeverReused},
 		{"GroupEnvelopes", testGroupEnvelopes},
+		{"GroupMailboxCap", testGroupMailboxCap},
 		{"Expire", testExpire},
 		{"ExpireNotices", testExpireNotices},
 		{"ExpireLimit", testExpireLimit},
