@@ -53,6 +53,7 @@ const (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (from_user, from_device, msg_id) DO UPDATE SET refs = group_messages.refs + excluded.refs
 RETURNING id`
+	qMaxGroupRef     = `SELECT COALESCE(MAX(id), 0) FROM group_messages`
 	qGroupEntries    = `SELECT to_user, to_device, seq FROM group_entries WHERE ref = $1`
 	qReleaseGroup    = `UPDATE group_messages SET refs = refs - $2 WHERE id = $1 RETURNING refs`
 	qDropGroup       = `DELETE FROM group_messages WHERE id = $1 AND refs <= 0`
@@ -68,7 +69,7 @@ RETURNING id`
 )
 
 func init() {
-	writeQueries = append(writeQueries, qGroupRecord, qAddGroup, qGroupEntries, qReleaseGroup, qDropGroup,
+	writeQueries = append(writeQueries, qGroupRecord, qAddGroup, qMaxGroupRef, qGroupEntries, qReleaseGroup, qDropGroup,
 		qDeleteGroupBox, qDeleteGroupBoxs, qDeleteGroupSent, qDropGroupSent,
 		qExpiringGroups, qDeleteGroupRef, qDropGroupRecord)
 }
@@ -136,6 +137,7 @@ func (t *txn) insertGroups(envs []*Envelope, msgs map[groupKey]*groupMsg) error 
 	}
 	refs := map[groupKey]int64{}
 	var order []groupKey
+	var err error
 	for _, e := range envs {
 		k := groupKey{e.From, e.ID}
 		if refs[k] == 0 {
@@ -146,7 +148,9 @@ func (t *txn) insertGroups(envs []*Envelope, msgs map[groupKey]*groupMsg) error 
 	for _, k := range order {
 		m := msgs[k]
 		if !m.exists {
-			m.ref = newGroupRef()
+			if m.ref, err = t.newGroupRef(); err != nil {
+				return err
+			}
 		}
 		e := m.e
 		args := []any{m.ref, string(k.from.User), int64(k.from.Device), k.id[:], int64(e.Kind),
@@ -159,17 +163,30 @@ func (t *txn) insertGroups(envs []*Envelope, msgs map[groupKey]*groupMsg) error 
 	for i, e := range envs {
 		rows[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq, msgs[groupKey{e.From, e.ID}].ref}
 	}
-	_, err := t.bulkExec(bulkInsertGroup, rows)
+	_, err = t.bulkExec(bulkInsertGroup, rows)
 	return err
 }
 
-// newGroupRef draws a new record's id: positive (migrated records are
-// negative), random, so a collision (a failed insert) is as likely as two
-// of a few billion live records drawing the same 63-bit number.
-func newGroupRef() int64 {
-	var b [8]byte
-	rand.Read(b[:])
-	return int64(binary.BigEndian.Uint64(b[:])>>1) | 1
+// newGroupRef returns a new record's id, always positive (migrated
+// records are negative). SQLite's one writer numbers them in sequence, so
+// that each message's entries go to the end of the ref index instead of a
+// random page of it. PostgreSQL's writers and nodes draw them at random:
+// a collision (a failed insert, the batch retried) is as likely as two of
+// a few billion live records drawing the same 63-bit number.
+func (t *txn) newGroupRef() (int64, error) {
+	if !t.w.d.sequentialRefs {
+		var b [8]byte
+		rand.Read(b[:])
+		return int64(binary.BigEndian.Uint64(b[:])>>1) | 1, nil
+	}
+	if t.lastGroupRef == 0 {
+		if _, err := t.queryRow(qMaxGroupRef, nil, &t.lastGroupRef); err != nil {
+			return 0, fmt.Errorf("store: group message id: %w", err)
+		}
+		t.lastGroupRef = max(t.lastGroupRef, 0)
+	}
+	t.lastGroupRef++
+	return t.lastGroupRef, nil
 }
 
 // groupReleases counts the entries deleted per record.
