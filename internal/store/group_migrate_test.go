@@ -130,3 +130,63 @@ VALUES ($1, 1, $2, 'alice', 1, $3, $4, 0, $5, $6, $7)`
 		t.Fatalf("%d group messages left once every copy is acked", n)
 	}
 }
+
+// TestSnapshotKeepsGroupMessages: a SQLite snapshot (the backup) of a
+// store holding a group message opens as a store whose mailboxes read it
+// back, and an ack in the copy releases it there.
+func TestSnapshotKeepsGroupMessages(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, filepath.Join(dir, "live.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var to []addr.Address
+	for _, u := range []addr.UserID{"alice", "bob", "carol"} {
+		if err := s.CreateUser(ctx, User{ID: u, Identity: []byte("id")}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.AddDevice(ctx, Device{Address: addr.Address{User: u}, Key: []byte("k"), Cert: []byte("c")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		to = append(to, addr.Address{User: u, Device: d})
+	}
+	id := addr.NewMessageID()
+	envs := []Envelope{{From: to[0], To: to[1], ID: id, Kind: KindGroup, Payload: []byte("g")},
+		{From: to[0], To: to[2], ID: id, Kind: KindGroup, Payload: []byte("g")}}
+	if res, err := s.Submit(ctx, envs); err != nil || res[1].Err != nil {
+		t.Fatal(err, res)
+	}
+	copyPath := filepath.Join(dir, "copy.db")
+	if err := SnapshotSQLite(ctx, filepath.Join(dir, "live.db"), copyPath); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, copyPath, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, a := range to[1:] {
+		got, err := c.Pending(ctx, a, 0, 10)
+		if err != nil || len(got) != 1 || got[0].ID != id || got[0].Kind != KindGroup || string(got[0].Payload) != "g" {
+			t.Fatalf("%s in the snapshot: %v, %+v", a, err, got)
+		}
+		if n, err := c.Ack(ctx, a, []int64{got[0].Seq}); err != nil || n != 1 {
+			t.Fatalf("ack in the snapshot: %d, %v", n, err)
+		}
+	}
+	if got, err := s.Pending(ctx, to[1], 0, 10); err != nil || len(got) != 1 {
+		t.Fatalf("the live store after acks in its snapshot: %v, %+v", err, got)
+	}
+	db, err := sql.Open("sqlite3", copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM group_messages`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d group messages left in the snapshot once acked (%v)", n, err)
+	}
+}
