@@ -249,8 +249,9 @@ func (t *txn) deleteGroupsSent(u addr.UserID) error {
 	return err
 }
 
-// expireGroups deletes up to limit group messages that expired by now,
-// every copy at once; they expire without notices.
+// expireGroups deletes group messages that expired by now, every copy of
+// one at once, until it has deleted limit copies or limit messages; they
+// expire without notices.
 func (t *txn) expireGroups(now int64, limit int) error {
 	rows, err := t.query(qExpiringGroups, now, limit)
 	if err != nil {
@@ -270,10 +271,16 @@ func (t *txn) expireGroups(now int64, limit int) error {
 	if err != nil {
 		return fmt.Errorf("store: expire group messages: %w", err)
 	}
+	deleted := 0
 	for _, ref := range refs {
-		if _, err := t.exec(qDeleteGroupRef, ref); err != nil {
+		if deleted >= limit { // bounded like the envelopes: the next sweep goes on
+			break
+		}
+		n, err := t.exec(qDeleteGroupRef, ref)
+		if err != nil {
 			return err
 		}
+		deleted += int(n)
 		if _, err := t.exec(qDropGroupRecord, ref); err != nil {
 			return err
 		}

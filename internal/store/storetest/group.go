@@ -95,3 +95,25 @@ func testGroupMailboxCap(t *testing.T, e *env) {
 		}
 	}
 }
+
+// testGroupExpireLimit: Expire deletes an expired group message with
+// every copy at once, and stops once it has deleted limit copies: the
+// next call goes on with the next message.
+func testGroupExpireLimit(t *testing.T, e *env) {
+	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
+	for range 2 {
+		id := addr.NewMessageID()
+		var envs []store.Envelope
+		for _, to := range []addr.Address{bob, carol} {
+			envs = append(envs, store.Envelope{From: alice, To: to, ID: id, Kind: store.KindGroup, Payload: []byte("g"),
+				Expires: Epoch.Add(time.Minute)})
+		}
+		e.stored(envs...)
+	}
+	for i, want := range []int{1, 0} {
+		e.expired(Epoch.Add(2*time.Minute), 2) // one message's two copies fill it
+		if n, m := e.mailboxLen(bob), e.mailboxLen(carol); n != want || m != want {
+			t.Fatalf("after Expire %d with limit 2: bob %d, carol %d copies, want %d each", i+1, n, m, want)
+		}
+	}
+}

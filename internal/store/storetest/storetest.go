@@ -62,6 +62,7 @@ func Run(t *testing.T, open Opener) {
 		{"SeqNeverReused", testSeqNeverReused},
 		{"GroupEnvelopes", testGroupEnvelopes},
 		{"GroupMailboxCap", testGroupMailboxCap},
+		{"GroupExpireLimit", testGroupExpireLimit},
 		{"Expire", testExpire},
 		{"ExpireNotices", testExpireNotices},
 		{"ExpireLimit", testExpireLimit},
