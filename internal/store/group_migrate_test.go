@@ -16,15 +16,15 @@ import (
 	"parley.dev/internal/pgtest"
 )
 
-// TestMigrateGroupEntries builds a version-8 database (before migration
-// 10) holding group copies as envelopes rows, shared (migration 5) and
+// TestMigrateGroupEntries builds a database at the version before the
+// group_entries migration (10) holding group copies as envelopes rows, shared (migration 5) and
 // not, between ordinary envelopes, and opens it: every copy reads back in
 // Seq order with its payload, a resubmission of the migrated message is a
 // duplicate, and acking every copy deletes its record. On SQLite and
 // PostgreSQL.
 func TestMigrateGroupEntries(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "v8.db")
+		path := filepath.Join(t.TempDir(), "before.db")
 		db, err := sql.Open("sqlite3", path)
 		if err != nil {
 			t.Fatal(err)
@@ -39,18 +39,19 @@ func TestMigrateGroupEntries(t *testing.T) {
 }
 
 // migrationsBefore is the store's migration set up to (not including)
-// number 10.
+// the one that adds group_entries (found by name, whatever its number).
 func migrationsBefore(t *testing.T) migrate.Set {
 	files := fstest.MapFS{}
 	names, err := fs.Glob(migrationFS, "migrations/*.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range names {
-		if strings.Compare(filepath.Base(name), "0010") < 0 {
-			body, _ := fs.ReadFile(migrationFS, name)
-			files[name] = &fstest.MapFile{Data: body}
+	for _, name := range names { // sorted
+		if strings.HasSuffix(name, "_group_entries.sql") {
+			break
 		}
+		body, _ := fs.ReadFile(migrationFS, name)
+		files[name] = &fstest.MapFile{Data: body}
 	}
 	set := migrations
 	set.Files = files
@@ -59,7 +60,7 @@ func migrationsBefore(t *testing.T) migrate.Set {
 
 func testMigrateGroupEntries(t *testing.T, dsn string, db *sql.DB, d dialect) {
 	ctx := context.Background()
-	if _, to, err := migrationsBefore(t).Migrate(ctx, db, d.migrateDialect()); err != nil || to >= 10 {
+	if _, to, err := migrationsBefore(t).Migrate(ctx, db, d.migrateDialect()); err != nil || to >= SchemaVersion() {
 		t.Fatal(to, err)
 	}
 	alice := addr.Address{User: "alice", Device: 1}
