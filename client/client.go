@@ -32,8 +32,14 @@ type Client struct {
 	// made 0700 and its files 0600 whatever the umask, and tightened again
 	// by Unlock if someone widened them). Required.
 	Home string
-	// Server is the relay's base URL, "https://host[:port]". It is saved
-	// at Register; later runs may leave it empty, or set it to override.
+	// Server is the relay's base URL, "https://host[:port]", or the
+	// nodes of one deployment, comma-separated, in order of preference:
+	// requests go to the first node that can be reached, and when a node
+	// cannot be, to the next (a request that may have reached a node is
+	// not repeated elsewhere; Listen reconnects to the next node with its
+	// backoff). One URL of a load balancer in front of the nodes works as
+	// well. It is saved at Register; later runs may leave it empty, or set
+	// it to override.
 	Server string
 	// CAFile names a PEM file of CA certificates to trust instead of the
 	// system's (a development relay's CA). Saved at Register like Server.
@@ -91,6 +97,12 @@ type Client struct {
 	fs      factorState // the vault's factors (factors.go)
 	pol     *Policy     // the tenant policy in force; nil: none (policy.go)
 	weakPIN bool        // the PIN failed the policy at the last Unlock
+	// retained is when the sweep last applied the retention rule;
+	// nextDue the earliest deadline in the expiry index (Unix ms; 0: not
+	// read yet, so the next sweep reads it). See sweep.go.
+	retained time.Time
+	nextDue  int64
+	dueGen   uint64 // deadlines indexed, so a sweep knows nextDue moved
 
 	groups    groupCache    // group replicas, see grouprecords.go
 	transfers transferLocks // one transfer per attachment (transfers.go)
@@ -195,6 +207,7 @@ func (c *Client) Unlock(ctx context.Context, pin []byte) error {
 	switch {
 	case opened:
 		c.afterUnlock(ctx, pin, rf)
+		c.sweepQuietly(ctx) // messages whose timer ran out while the app was closed
 	case rf != nil && !errors.Is(err, ErrWrongPIN):
 		// The PIN was right but the vault did not open (in use by another
 		// process, say): undo the relay's count.

@@ -38,7 +38,9 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 }
 
 // History returns the conversation with user, oldest first (by the time
-// this device stored each message).
+// this device stored each message). Messages whose disappearing timer
+// has run out, or older than the tenant policy's retention, are deleted
+// first.
 func (c *Client) History(ctx context.Context, user string) ([]Message, error) {
 	v, err := c.vault()
 	if err != nil {
@@ -47,6 +49,9 @@ func (c *Client) History(ctx context.Context, user string) ([]Message, error) {
 	uid, err := addr.ParseUserID(user)
 	if err != nil {
 		return nil, fmt.Errorf("%w: user name %q", ErrInvalid, user)
+	}
+	if err := c.sweep(ctx); err != nil { // nothing past its timer is shown
+		return nil, err
 	}
 	recs, err := v.List(historyNS(uid))
 	if err != nil {

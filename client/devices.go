@@ -57,3 +57,36 @@ func (c *Client) RevokeDevice(ctx context.Context, device uint32) error {
 	c.log.Info("device revoked", "device", target.String())
 	return nil
 }
+
+// DeleteAccount erases this user's account, for good. At the relay go the
+// account and every device of it (this one included) with their prekeys,
+// mailboxes (messages waiting for them, and those they sent that still
+// wait), PIN-factor records, push tokens and attachments; the relay keeps
+// only an audit entry that it happened. Then this device's vault is
+// destroyed and Home removed, and the Client is closed. The user's other
+// devices are refused from their next connection (ErrRevoked); their
+// vaults stay until they are deleted there. Contacts' messages to the
+// user fail from then on. If the relay cannot be reached nothing changes.
+func (c *Client) DeleteAccount(ctx context.Context) error {
+	v, a, err := c.registered()
+	if err != nil {
+		return err
+	}
+	rc, err := c.relayClient()
+	if err != nil {
+		return err
+	}
+	if err := rc.DeleteAccount(ctx, a.auth(), a.self().User); err != nil {
+		return relayErr(err)
+	}
+	c.log.Info("account deleted at the relay; destroying the vault")
+	c.mu.Lock()
+	live := c.live
+	c.v, c.acct, c.rc, c.fs.relay = nil, nil, nil, nil
+	c.mu.Unlock()
+	if live != nil {
+		live.Close()
+	}
+	rc.CloseIdle()
+	return vaultErr(v.Destroy(ctx))
+}

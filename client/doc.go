@@ -123,6 +123,19 @@
 // a member added later reads nothing from before. A device linked later
 // receives the current state of its user's groups, not their history.
 //
+// # Disappearing messages
+//
+// SetTimer gives a conversation a timer: every message sent in it from
+// then on, by either user, is deleted from the history of every device
+// the timer's length after it was sent (Message.Expires), and from the
+// vault's files, which are compacted after each deletion. A copy that
+// arrives after that is never stored, and the relay keeps it no longer
+// either. The other user's devices learn the change inside the encrypted
+// session (EventTimer); Timer reads it. A tenant policy caps the timer,
+// may give new conversations one, and may delete all history older than
+// a number of days (Policy.RetentionDays). The timer binds cooperating
+// apps only: nothing stops the other user taking a screenshot.
+//
 // # Identities and safety numbers
 //
 // The first identity seen for a user is trusted. If it changes, an

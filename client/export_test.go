@@ -286,3 +286,23 @@ func ProbeCredential(ctx context.Context, c *Client, id [32]byte) error {
 	_, err = rc.UnlockChallenge(ctx, id)
 	return err
 }
+
+// SealedHistory returns the history record of message id of the
+// conversation with peer as c's vault stores it (sealed).
+func SealedHistory(c *Client, peer string, id MessageID) ([]byte, error) {
+	v, err := c.vault()
+	if err != nil {
+		return nil, err
+	}
+	return v.UnsafeSealedForTests(historyNS(addr.UserID(peer)), hex.EncodeToString(id[:]))
+}
+
+// VaultFilesHold reports whether c's vault files, decrypted page by page
+// (as by someone holding its data key), hold b.
+func VaultFilesHold(c *Client, b []byte) (bool, error) {
+	v, err := c.vault()
+	if err != nil {
+		return false, err
+	}
+	return v.UnsafeFilesHoldForTests(b)
+}

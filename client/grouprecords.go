@@ -230,6 +230,9 @@ func (c *Client) GroupHistory(ctx context.Context, id GroupID) ([]GroupEntry, er
 	if err != nil {
 		return nil, err
 	}
+	if err := c.sweep(ctx); err != nil { // the retention rule first
+		return nil, err
+	}
 	recs, err := v.List(groupHistoryNS(group.ID(id)))
 	if err != nil {
 		return nil, vaultErr(err)

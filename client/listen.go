@@ -89,6 +89,7 @@ func (c *Client) connect(ctx context.Context) (*relay.Conn, error) {
 	if _, err := c.RefreshPolicy(ctx); err != nil {
 		c.emitEvent(Event{Kind: EventError, Err: err})
 	}
+	c.sweepQuietly(ctx)
 	if err := c.maintainPreKeys(ctx); err != nil {
 		c.log.Warn("prekey maintenance failed", "err", err)
 		c.emitEvent(Event{Kind: EventError, Err: err})
@@ -280,6 +281,7 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 	c.setEmitter(q.push)
 	defer c.setEmitter(nil)
 	defer c.startTransfers(ctx)() // uploads and automatic downloads, beside the messages
+	defer c.startSweeper(ctx)()   // disappearing messages and retention
 	c.announceUnread()
 	backoff := c.minBackoff()
 	for {

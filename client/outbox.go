@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"parley.dev/client/internal/content"
 	"parley.dev/client/internal/relay"
@@ -372,12 +373,7 @@ func sealItem(tx *vault.Tx, it *outboxItem, user addr.UserID, ts []target, lists
 	if err != nil {
 		return err
 	}
-	text := &content.Message{Kind: content.KindText, ID: id, Sent: msTime(it.Sent), Text: it.Text}
-	copyForOwn := &content.Message{Kind: content.KindTranscript, ID: id, Sent: text.Sent, To: user, Text: it.Text}
-	if it.Att != nil {
-		text.Kind, copyForOwn.Kind = content.KindAttachment, content.KindAttachmentTranscript
-		text.Attachment, copyForOwn.Attachment = it.Att, it.Att
-	}
+	text, copyForOwn := itemContent(it, id, user)
 	ready := make([]readyEnvelope, 0, len(ts))
 	for _, t := range ts {
 		m := text
@@ -400,6 +396,24 @@ func sealItem(tx *vault.Tx, it *outboxItem, user addr.UserID, ts []target, lists
 	}
 	it.Ready = ready
 	return putJSON(tx, nsOutbox, it.key, it)
+}
+
+// itemContent returns the client messages an outbox item is sent as: to
+// the recipient's devices, and to this user's other devices.
+func itemContent(it *outboxItem, id addr.MessageID, user addr.UserID) (text, copyForOwn *content.Message) {
+	timer := time.Duration(it.Timer) * time.Second
+	text = &content.Message{Kind: content.KindText, ID: id, Sent: msTime(it.Sent), Text: it.Text, Timer: timer}
+	copyForOwn = &content.Message{Kind: content.KindTranscript, ID: id, Sent: text.Sent, To: user, Text: it.Text, Timer: timer}
+	switch {
+	case it.SetTimer != nil:
+		text.Kind, copyForOwn.Kind = content.KindTimer, content.KindTimerTranscript
+		text.Timer = time.Duration(*it.SetTimer) * time.Second
+		copyForOwn.Timer = text.Timer
+	case it.Att != nil:
+		text.Kind, copyForOwn.Kind = content.KindAttachment, content.KindAttachmentTranscript
+		text.Attachment, copyForOwn.Attachment = it.Att, it.Att
+	}
+	return text, copyForOwn
 }
 
 // hold marks items as held for a changed identity.

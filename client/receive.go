@@ -299,13 +299,18 @@ func deleteUsed(tx *vault.Tx, used pqxdh.Used) error {
 // conversation has its ID already. Its errors are the vault's; a message
 // that makes no sense here is reported in r.unread.
 func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Message, pending bool, r *received) error {
-	conv, outgoing := from.User, false
-	switch {
-	case from.User == a.self().User && (m.Kind == content.KindTranscript || m.Kind == content.KindAttachmentTranscript) && m.To != a.self().User:
-		conv, outgoing = m.To, true
-	case from.User != a.self().User && (m.Kind == content.KindText || m.Kind == content.KindAttachment):
-	default:
+	conv, outgoing, ok := conversationOf(a, from, m)
+	if !ok {
 		r.unread = fmt.Errorf("client: a message of kind %d from %s", m.Kind, from)
+		return nil
+	}
+	if m.Kind == content.KindTimer || m.Kind == content.KindTimerTranscript {
+		return c.fileTimer(tx, conv, outgoing, m, r)
+	}
+	now := c.clock()
+	expires := c.expiryOf(m, now)
+	if expires != 0 && expires <= now.UnixMilli() {
+		c.log.Debug("a message past its disappearing timer dropped", "from", from.String())
 		return nil
 	}
 	ns := historyNS(conv)
@@ -319,7 +324,7 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 		return err
 	}
 	h := historyRec{V: recordVersion, ID: m.ID.String(), Outgoing: outgoing, Text: m.Text,
-		Sent: m.Sent.UnixMilli(), Received: c.clock().UnixMilli(), Status: StatusReceived, NewIdentity: pending}
+		Sent: m.Sent.UnixMilli(), Received: now.UnixMilli(), Status: StatusReceived, NewIdentity: pending, Expires: expires}
 	if outgoing {
 		h.Status = StatusSent
 	}
@@ -330,6 +335,11 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 	}
 	if err := putJSON(tx, ns, h.ID, &h); err != nil {
 		return err
+	}
+	if expires != 0 {
+		if err := c.indexExpiry(tx, expires, h.ID, conv); err != nil {
+			return err
+		}
 	}
 	if outgoing { // a copy from another device: index it for messageStored
 		if err := tx.Put(nsCopies, h.ID, []byte(conv)); err != nil {
@@ -342,6 +352,20 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 	msg := h.message(conv)
 	r.events = append(r.events, Event{Kind: EventMessage, Message: &msg})
 	return nil
+}
+
+// conversationOf says which conversation a message from a device belongs
+// to, and whether this user sent it (a transcript from another of its
+// devices); ok is false for a kind that makes no sense from there.
+func conversationOf(a *account, from addr.Address, m *content.Message) (conv addr.UserID, outgoing, ok bool) {
+	self := a.self().User
+	switch m.Kind {
+	case content.KindTranscript, content.KindAttachmentTranscript, content.KindTimerTranscript:
+		return m.To, true, from.User == self && m.To != self
+	case content.KindText, content.KindAttachment, content.KindTimer:
+		return from.User, false, from.User != self
+	}
+	return "", false, false
 }
 
 // receiveExpiry marks the messages an expiry notice lists: copies this

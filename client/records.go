@@ -21,6 +21,8 @@ package client
 //	(vault file) "att/" + message ID   the attachment's plaintext, in the vault's file area
 //	copies     message ID (hex)    conversation (user ID) of a copy from another own device
 //	unread     "ID/user"           empty: a stored message not yet reported (unread.go)
+//	timers     user ID             timerRec (JSON): the conversation's disappearing timer (timers.go)
+//	expiry     "TTTTTTTTTTTTTTTT-ID"  conversation (user ID) of a timed message, by deadline (sweep.go)
 
 import (
 	"crypto/sha256"
@@ -104,13 +106,16 @@ type historyRec struct {
 	// Att describes an attachment (its key and location are in the
 	// attachments namespace).
 	Att *Attachment `json:"att,omitempty"`
+	// Expires is when the disappearing timer deletes the message (Unix
+	// ms; 0: kept). nsExpiry indexes it.
+	Expires int64 `json:"exp,omitempty"`
 }
 
 func (h *historyRec) message(contact addr.UserID) Message {
 	id, _ := addr.ParseMessageID(h.ID)
 	return Message{ID: MessageID(id), Contact: string(contact), Outgoing: h.Outgoing, Text: h.Text,
 		Sent: time.UnixMilli(h.Sent), Received: time.UnixMilli(h.Received), Status: h.Status,
-		NewIdentity: h.NewIdentity, Attachment: h.Att}
+		NewIdentity: h.NewIdentity, Attachment: h.Att, Expires: msTimeOrZero(h.Expires)}
 }
 
 // outboxItem is one message waiting for the relay. Until it is encrypted
@@ -129,6 +134,12 @@ type outboxItem struct {
 	// Stored counts the recipient's devices whose copy the relay stored;
 	// none when every envelope is answered means the message failed.
 	Stored int `json:"stored,omitempty"`
+	// Timer is the disappearing timer the message carries, in seconds
+	// (0: none); its envelopes' TTL at the relay.
+	Timer int64 `json:"timer,omitempty"`
+	// SetTimer makes the item a timer change (seconds; 0 turns it off)
+	// rather than a text; it has no history record.
+	SetTimer *int64 `json:"settimer,omitempty"`
 
 	key string // the record key, not stored
 }
@@ -142,6 +153,14 @@ type readyEnvelope struct {
 // outboxKey orders items by enqueue time, then ID.
 func outboxKey(sent time.Time, id addr.MessageID) string {
 	return fmt.Sprintf("%016x-%s", uint64(sent.UnixNano()), id)
+}
+
+// msTimeOrZero is ms as a time, or the zero time for 0.
+func msTimeOrZero(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // getJSON reads a JSON record into v.

@@ -115,11 +115,15 @@ func (c *Client) enqueue(v *vault.Vault, user addr.UserID, text string) (addr.Me
 		if err := checkNotHeld(tx, user); err != nil {
 			return err
 		}
-		item := outboxItem{V: recordVersion, ID: id.String(), To: string(user), Text: text, Sent: ms}
+		h := historyRec{V: recordVersion, ID: id.String(), Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
+		timer, err := c.stampTimer(tx, user, &h)
+		if err != nil {
+			return err
+		}
+		item := outboxItem{V: recordVersion, ID: id.String(), To: string(user), Text: text, Sent: ms, Timer: timer}
 		if err := putJSON(tx, nsOutbox, outboxKey(now, id), &item); err != nil {
 			return err
 		}
-		h := historyRec{V: recordVersion, ID: id.String(), Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
 		return putJSON(tx, historyNS(user), id.String(), &h)
 	})
 	if errors.Is(err, ErrIdentityChanged) {

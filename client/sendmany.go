@@ -78,11 +78,15 @@ func (c *Client) enqueueMany(v *vault.Vault, user addr.UserID, texts []string) (
 		for i, text := range texts {
 			ids[i] = addr.NewMessageID()
 			id := ids[i].String()
-			item := outboxItem{V: recordVersion, ID: id, To: string(user), Text: text, Sent: ms}
+			h := historyRec{V: recordVersion, ID: id, Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
+			timer, err := c.stampTimer(tx, user, &h)
+			if err != nil {
+				return err
+			}
+			item := outboxItem{V: recordVersion, ID: id, To: string(user), Text: text, Sent: ms, Timer: timer}
 			if err := putJSON(tx, nsOutbox, outboxKey(now.Add(time.Duration(i)), ids[i]), &item); err != nil {
 				return err
 			}
-			h := historyRec{V: recordVersion, ID: id, Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
 			if err := putJSON(tx, historyNS(user), id, &h); err != nil {
 				return err
 			}

@@ -27,7 +27,7 @@ func (f *flusher) submit(ctx context.Context, user addr.UserID, items []*outboxI
 	}
 	var subs []*wire.Submit
 	for _, it := range items {
-		s, err := itemSubmits(it)
+		s, err := itemSubmits(it, f.c.clock())
 		if err != nil {
 			return err
 		}
@@ -56,21 +56,34 @@ func (f *flusher) submit(ctx context.Context, user addr.UserID, items []*outboxI
 // reading while its answers wait unread.
 const maxPipelined = 1024
 
-// itemSubmits returns the Submit frames of an item's ready envelopes.
-func itemSubmits(it *outboxItem) ([]*wire.Submit, error) {
+// itemSubmits returns the Submit frames of an item's ready envelopes. A
+// timed message's envelopes carry as TTL the time left until its
+// deadline (at least a second): the relay keeps them no longer.
+func itemSubmits(it *outboxItem, now time.Time) ([]*wire.Submit, error) {
 	id, err := addr.ParseMessageID(it.ID)
 	if err != nil {
 		return nil, err
 	}
+	ttl := itemTTL(it, now)
 	subs := make([]*wire.Submit, 0, len(it.Ready))
 	for _, e := range it.Ready {
 		to, err := addr.ParseAddress(e.To)
 		if err != nil {
 			return nil, err
 		}
-		subs = append(subs, &wire.Submit{To: to, ID: id, Payload: e.Payload})
+		subs = append(subs, &wire.Submit{To: to, ID: id, Payload: e.Payload, TTL: ttl})
 	}
 	return subs, nil
+}
+
+// itemTTL is the relay TTL of a timed item's envelopes, in seconds (0:
+// none, the relay's mailbox TTL).
+func itemTTL(it *outboxItem, now time.Time) uint32 {
+	if it.Timer <= 0 {
+		return 0
+	}
+	left := msTime(it.Sent).Add(time.Duration(it.Timer) * time.Second).Sub(now)
+	return uint32(max(1, min(it.Timer, int64((left+time.Second-1)/time.Second))))
 }
 
 // outcome classifies a relay's answer to one envelope.

@@ -100,6 +100,9 @@ type Message struct {
 	// was stored or reported.
 	Group     GroupID
 	GroupName string
+	// Expires is when the conversation's disappearing timer deletes the
+	// message from every device; zero when it is kept.
+	Expires time.Time
 }
 
 // Contact is a user this device has exchanged messages with.
@@ -158,10 +161,13 @@ const (
 	// not signed by an admin, a fork or rollback of the group's history,
 	// or it lost to a concurrent change); Group describes it when known.
 	EventGroupRefused
+	// EventTimer: Timer says how a conversation's disappearing timer
+	// changed (set by the contact, or by this user on another device).
+	EventTimer
 )
 
 var eventNames = [...]string{"", "message", "sent", "expired", "identity-changed", "synced", "error",
-	"downloaded", "group-changed", "group-refused"}
+	"downloaded", "group-changed", "group-refused", "timer"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && k != 0 {
@@ -177,6 +183,7 @@ type Event struct {
 	Identity *IdentityChange // EventIdentityChanged
 	Err      error           // EventError, EventGroupRefused
 	Group    *GroupChange    // EventGroupChanged, EventGroupRefused
+	Timer    *TimerChange    // EventTimer
 }
 
 // SafetyNumber is what two users compare to check that no one is in the

@@ -34,6 +34,7 @@ func (c *Client) announceUnread() {
 		return
 	}
 	var evs []Event
+	now := c.clock().UnixMilli()
 	err = v.Update(func(tx *vault.Tx) error {
 		recs, err := tx.List(nsUnread)
 		if err != nil {
@@ -48,6 +49,9 @@ func (c *Client) announceUnread() {
 			}
 			if err != nil {
 				return err
+			}
+			if h.Expires != 0 && h.Expires <= now {
+				continue // past its timer: the sweep deletes it
 			}
 			m := h.message(addr.UserID(conv))
 			evs = append(evs, Event{Kind: EventMessage, Message: &m})

@@ -52,6 +52,7 @@ type uploadRec struct {
 	Size     int64            `json:"size"`
 	Meta     Attachment       `json:"meta"`
 	Up       *wire.BlobUpload `json:"up,omitempty"`
+	Timer    int64            `json:"timer,omitempty"` // seconds, as outboxItem's
 }
 
 // SendFile sends the file at path to user as an attachment: it is
@@ -179,6 +180,11 @@ func (c *Client) enqueueUpload(v *vault.Vault, u *uploadRec, spooled bool) error
 		meta := u.Meta
 		h := historyRec{V: recordVersion, ID: u.ID, Outgoing: true, Text: u.Caption, Sent: u.Sent,
 			Received: u.Sent, Status: StatusUploading, Att: &meta}
+		timer, err := c.stampTimer(tx, addr.UserID(u.To), &h)
+		if err != nil {
+			return err
+		}
+		u.Timer = timer
 		if err := putJSON(tx, historyNS(addr.UserID(u.To)), u.ID, &h); err != nil {
 			return err
 		}
@@ -431,7 +437,7 @@ func (c *Client) uploaded(u *uploadRec, sum [32]byte) error {
 		if err := putJSON(tx, nsAttachments, u.ID, &rec); err != nil {
 			return err
 		}
-		item := outboxItem{V: recordVersion, ID: u.ID, To: u.To, Text: u.Caption, Sent: u.Sent, Att: &ptr}
+		item := outboxItem{V: recordVersion, ID: u.ID, To: u.To, Text: u.Caption, Sent: u.Sent, Att: &ptr, Timer: u.Timer}
 		if err := putJSON(tx, nsOutbox, outboxKey(c.clock(), id), &item); err != nil {
 			return err
 		}

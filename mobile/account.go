@@ -108,6 +108,22 @@ func (m *Client) RevokeDevice(device int64, timeoutMs int64) error {
 	})
 }
 
+// DeleteAccount erases this user's account for good: at the relay, the
+// account and every device of it, with their messages waiting,
+// attachments, push tokens and PIN-factor records; then this device's
+// vault, whose directory is removed. The Client is locked afterwards (an
+// app shows its first-run screen). If the relay cannot be reached within
+// timeoutMs nothing changes.
+func (m *Client) DeleteAccount(timeoutMs int64) error {
+	err := m.do(timeoutMs, func(ctx context.Context, c *client.Client) error {
+		return c.DeleteAccount(ctx)
+	})
+	if err == nil {
+		m.Lock()
+	}
+	return err
+}
+
 // Contacts lists the users this device has exchanged messages with,
 // sorted by name. It reads the vault only.
 func (m *Client) Contacts() (*ContactList, error) {

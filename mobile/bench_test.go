@@ -21,6 +21,7 @@ func (c *counter) OnMessage(*mobile.Message)          { c.messages++ }
 func (c *counter) OnDelivery(string, string)          {}
 func (c *counter) OnIdentityChanged(string, bool)     {}
 func (c *counter) OnGroupChanged(*mobile.GroupChange) {}
+func (c *counter) OnTimer(string, int64, bool)        {}
 func (c *counter) OnError(string, string)             {}
 func (c *counter) OnConnection(string)                {}
 

@@ -22,7 +22,9 @@ type Config struct {
 	// private files directory (Context.getFilesDir() on Android, the
 	// Application Support directory on iOS). Required.
 	Home string
-	// Server is the relay's base URL, "https://host[:port]". Saved at
+	// Server is the relay's base URL, "https://host[:port]" (or several,
+	// comma-separated: the nodes of one deployment, tried in order; see
+	// the client package's Client.Server). Saved at
 	// Register; later runs may leave it empty.
 	Server string
 	// CAFile names a PEM file of CAs to trust instead of the system's

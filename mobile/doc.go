@@ -47,6 +47,7 @@
 //	    override fun onDelivery(messageID: String, status: String) { ... }
 //	    override fun onIdentityChanged(user: String, held: Boolean) { ... }
 //	    override fun onGroupChanged(c: GroupChange) { ... }
+//	    override fun onTimer(user: String, timerMs: Long, outgoing: Boolean) { ... }
 //	    override fun onError(message: String, messageID: String) { ... }
 //	    override fun onConnection(state: String) { ... }
 //	})
@@ -79,13 +80,16 @@
 //     milliseconds for the whole call (0 or less means DefaultTimeoutMs,
 //     30 s); past it they fail with parley:timeout: Unlock, ChangePIN,
 //     SetFactors, RelayAttemptsLeft, Register, RegisterLinked,
-//     LinkRequest, ApproveLink, Devices, RevokeDevice, Send, SendFile,
+//     LinkRequest, ApproveLink, Devices, RevokeDevice, DeleteAccount,
+//     Send, SendFile,
 //     SendGroup, SaveFile, Download, Verify, VerifyQR, AcceptIdentity,
 //     CreateGroup, AddMembers, RemoveMembers, SetAdmins, RenameGroup,
-//     LeaveGroup, RegisterPush, UnregisterPush, RefreshPolicy, Wake.
+//     LeaveGroup, RegisterPush, UnregisterPush, RefreshPolicy, SetTimer,
+//     Wake.
 //   - Methods that read or write the vault only take none: Create,
-//     Address, Contacts, SafetyNumber, History, Groups, Group,
-//     GroupHistory, Policy, Lock, IsUnlocked, SetKeystore, SetListener.
+//     Address, Contacts, SafetyNumber, History, Groups, Group, ExportTo,
+//     GroupHistory, Policy, Timer, Lock, IsUnlocked, SetKeystore,
+//     SetListener.
 //   - Client.Cancel is the cancel handle: it ends every call in progress
 //     on that Client (they fail with parley:canceled); later calls run
 //     normally.

@@ -29,6 +29,10 @@ type Listener interface {
 	// OnGroupChanged reports a change to a group (this device joined,
 	// someone was added, removed, left ...).
 	OnGroupChanged(c *GroupChange)
+	// OnTimer reports that the disappearing timer of the conversation
+	// with user changed to timerMs (0: off); outgoing is true when this
+	// user changed it on another device.
+	OnTimer(user string, timerMs int64, outgoing bool)
 	// OnError reports what failed without stopping the connection: a
 	// message that could not be read (parley:undecryptable, with its ID,
 	// to show "a message could not be decrypted"), a message or file that
@@ -180,6 +184,8 @@ func dispatch(l Listener, e client.Event) {
 		l.OnIdentityChanged(e.Identity.User, e.Identity.Held)
 	case client.EventGroupChanged:
 		l.OnGroupChanged(newGroupChange(e.Group))
+	case client.EventTimer:
+		l.OnTimer(e.Timer.Contact, e.Timer.Timer.Milliseconds(), e.Timer.Outgoing)
 	case client.EventSynced:
 		l.OnConnection("online")
 	case client.EventError, client.EventGroupRefused:

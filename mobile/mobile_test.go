@@ -82,8 +82,11 @@ func (r *recorder) OnIdentityChanged(user string, held bool) {
 	r.calls <- fmt.Sprintf("identity %s held=%v", user, held)
 }
 func (r *recorder) OnGroupChanged(c *mobile.GroupChange) { r.calls <- "group " + c.Kind }
-func (r *recorder) OnError(msg, id string)               { r.calls <- "error " + msg }
-func (r *recorder) OnConnection(state string)            { r.calls <- "connection " + state }
+func (r *recorder) OnTimer(user string, ms int64, out bool) {
+	r.calls <- fmt.Sprintf("timer %s %d outgoing=%v", user, ms, out)
+}
+func (r *recorder) OnError(msg, id string)    { r.calls <- "error " + msg }
+func (r *recorder) OnConnection(state string) { r.calls <- "connection " + state }
 
 // await returns once a call starting with prefix arrives, failing the
 // test after waitFor; the calls before it are returned.
@@ -306,19 +309,7 @@ func TestSafetyNumbersAndVerification(t *testing.T) {
 func TestLinkedDeviceAndDevices(t *testing.T) {
 	r := startRelay(t)
 	alice := register(t, r, "alice")
-	second := newDevice(t, r, filepath.Join(t.TempDir(), "alice2"))
-	req, err := second.LinkRequest(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	approval, err := alice.ApproveLink(req, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := second.RegisterLinked("alice", approval, 0)
-	if err != nil || !strings.HasPrefix(addr, "alice/") {
-		t.Fatalf("RegisterLinked = %q, %v", addr, err)
-	}
+	second, addr := link(t, r, alice, "alice")
 	ds, err := alice.Devices(0)
 	if err != nil || ds.Size() != 2 {
 		t.Fatalf("Devices = %v, %v", ds, err)
@@ -433,4 +424,98 @@ func mustAddress(t *testing.T, m *mobile.Client) (home, addr string) {
 		t.Fatal(err)
 	}
 	return mobile.Home(m), addr
+}
+
+func TestTimerThroughTheFacade(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	rec := newRecorder()
+	bob.SetListener(rec)
+	if err := bob.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rec.await(t, "connection online")
+	const hour = int64(time.Hour / time.Millisecond)
+	if err := alice.SetTimer("bob", hour, 0); err != nil {
+		t.Fatalf("SetTimer: %v", err)
+	}
+	rec.await(t, fmt.Sprintf("timer alice %d outgoing=false", hour))
+	if ms, err := bob.Timer("alice"); err != nil || ms != hour {
+		t.Fatalf("bob's Timer = %d, %v", ms, err)
+	}
+	if _, err := alice.Send("bob", "for an hour", 0); err != nil {
+		t.Fatal(err)
+	}
+	rec.await(t, "message alice: for an hour")
+	rec.mu.Lock()
+	m := rec.messages[len(rec.messages)-1]
+	rec.mu.Unlock()
+	if m.ExpiresMs != m.SentMs+hour {
+		t.Fatalf("ExpiresMs = %d, want SentMs + an hour (%d)", m.ExpiresMs, m.SentMs+hour)
+	}
+	wantCode(t, alice.SetTimer("bob", 1500, 0), "invalid")
+}
+
+// TestDeleteAccountThroughTheFacade: deleting the account locks the
+// client, removes its vault, and the user's other device is refused.
+func TestDeleteAccountThroughTheFacade(t *testing.T) {
+	r := startRelay(t)
+	home := filepath.Join(t.TempDir(), "alice")
+	alice := newDevice(t, r, home)
+	if _, err := alice.Register("alice", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := link(t, r, alice, "alice")
+	if err := alice.DeleteAccount(0); err != nil {
+		t.Fatal(err)
+	}
+	if alice.IsUnlocked() {
+		t.Error("the client is still unlocked")
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("the vault survived: %v", err)
+	}
+	_, err := second.Wake(0)
+	wantCode(t, err, "revoked")
+}
+
+// link returns a second device of user, linked by m, and its address.
+func link(t *testing.T, r *servertest.Relay, m *mobile.Client, user string) (*mobile.Client, string) {
+	t.Helper()
+	second := newDevice(t, r, filepath.Join(t.TempDir(), user+"2"))
+	req, err := second.LinkRequest(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approval, err := m.ApproveLink(req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := second.RegisterLinked(user, approval, 0)
+	if err != nil || !strings.HasPrefix(addr, user+"/") {
+		t.Fatalf("RegisterLinked = %q, %v", addr, err)
+	}
+	return second, addr
+}
+
+// TestExportTo: the export reaches a new 0600 file with the messages, and
+// an existing file is not overwritten.
+func TestExportTo(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	if _, err := alice.Send("bob", "exported text", 0); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "export.json")
+	if err := alice.ExportTo(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "exported text") {
+		t.Fatalf("export file: %v\n%s", err, b)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode %v, want 0600", st.Mode().Perm())
+	}
+	wantCode(t, bob.ExportTo(path), "invalid")
 }

@@ -66,6 +66,9 @@ type Message struct {
 	FileWidth, FileHeight int32
 	FileDurationMs        int64
 	FileSaved             bool
+	// ExpiresMs is when the disappearing timer deletes the message from
+	// every device, in milliseconds since 1970 (0: kept).
+	ExpiresMs int64
 }
 
 func newMessage(m *client.Message) *Message {
@@ -82,6 +85,7 @@ func newMessage(m *client.Message) *Message {
 		Status:      m.Status.String(),
 		NewIdentity: m.NewIdentity,
 		GroupName:   m.GroupName,
+		ExpiresMs:   millis(m.Expires),
 	}
 	if !m.Group.IsZero() {
 		out.GroupID = m.Group.String()

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 
@@ -16,10 +15,7 @@ import (
 // accounts and devices, never to content. Every change is recorded in the
 // audit log first; if that append fails, the action fails (an admin
 // action that cannot be audited is not taken).
-type Admin struct {
-	r      *relay
-	signer ed25519.PrivateKey // Server.TokenSigningKey, for MintToken
-}
+type Admin struct{ r *relay }
 
 // ErrNoSuchUser and ErrNoSuchDevice are Admin's not-found errors.
 var (
@@ -39,7 +35,7 @@ func (s *Server) Admin() (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Admin{r: r, signer: s.TokenSigningKey}, nil
+	return &Admin{r: r}, nil
 }
 
 // Users lists up to limit users whose ID sorts after after, in ID order.
@@ -75,7 +71,8 @@ func (a *Admin) RevokeDevice(ctx context.Context, user string, device uint32) er
 	return nil
 }
 
-// Suspend suspends a user; Resume lifts it.
+// Suspend suspends a user: its devices' live connections close on every
+// node, and they are refused after their proof until Resume lifts it.
 func (a *Admin) Suspend(ctx context.Context, user string) error {
 	return a.setSuspended(ctx, user, true)
 }
@@ -93,11 +90,24 @@ func (a *Admin) setSuspended(ctx context.Context, user string, on bool) error {
 	if err := a.record(ctx, k, user, ""); err != nil {
 		return err
 	}
-	err := a.r.store.SetSuspended(ctx, addr.UserID(user), on)
+	u := addr.UserID(user)
+	err := a.r.store.SetSuspended(ctx, u, on)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: %q", ErrNoSuchUser, user)
 	}
-	return err
+	if err != nil || !on {
+		return err
+	}
+	// Cut the account's live connections on every node: each closes with
+	// "account suspended" (conn.revoked reads the flag).
+	devs, err := a.r.store.Devices(ctx, u)
+	if err != nil {
+		return fmt.Errorf("server: suspended %q, but listing its devices to disconnect them: %w", user, err)
+	}
+	for _, d := range devs {
+		a.r.publish(d.Address, fanout.Revoked)
+	}
+	return nil
 }
 
 // AuditLog returns up to limit audit entries with Seq > after.

@@ -35,8 +35,15 @@ func TestAdminRevokeCutsLiveDevice(t *testing.T) {
 	if err := adm.RevokeDevice(ctx, "alice", 99); !errors.Is(err, server.ErrNoSuchDevice) {
 		t.Errorf("revoking an unknown device: %v", err)
 	}
+	bobWS := bob.Dial(t)
 	if err := adm.Suspend(ctx, "bob"); err != nil {
 		t.Fatal(err)
+	}
+	if f := next[*wire.Error](t, bobWS); f.Code != wire.CodeForbidden {
+		t.Errorf("suspended user's live connection told %v, want forbidden", f)
+	}
+	if s := closedWith(t, bobWS); s != websocket.StatusPolicyViolation {
+		t.Errorf("suspended user's live connection closed with %v, want policy violation", s)
 	}
 	if _, err := bob.Call("GET", "/v1/users/alice/devices", nil); codeOf(err) != wire.CodeForbidden {
 		t.Errorf("suspended user's request: %v, want forbidden", err)

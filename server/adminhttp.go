@@ -1,267 +1,213 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
-	"parley.dev/internal/addr"
-	"parley.dev/internal/policy"
+	"parley.dev/internal/audit"
 	"parley.dev/internal/store"
 	"parley.dev/internal/wire"
 )
 
-// The admin console over HTTP: a JSON API for `parleyd admin`. It is
-// served only where the operator mounts AdminHandler (parleyd: a unix
-// socket under the data directory, or loopback with mutual TLS), never on
-// the relay's public listener, and it authenticates no one itself: whoever
-// reaches it is the administrator (docs/threat-model.md, "Admin console").
+// maxAdminBody bounds an admin request's body.
+const maxAdminBody = 64 << 10
 
-// AdminPrefix starts every admin console path.
-const AdminPrefix = "/admin/v1/"
-
-// Admin console paths, after AdminPrefix.
-const (
-	AdminPathUsers       = AdminPrefix + "users"
-	AdminPathRevoke      = AdminPrefix + "revoke"
-	AdminPathSuspend     = AdminPrefix + "suspend"
-	AdminPathResume      = AdminPrefix + "resume"
-	AdminPathDelete      = AdminPrefix + "delete"
-	AdminPathToken       = AdminPrefix + "token"
-	AdminPathPolicy      = AdminPrefix + "policy"
-	AdminPathAudit       = AdminPrefix + "audit"
-	AdminPathAuditVerify = AdminPrefix + "audit/verify"
-)
-
-// maxAdminBody bounds an admin request's JSON body (a policy document is
-// bounded by wire.MaxPolicy on its own).
-const maxAdminBody = 4 << 10
-
-// defaultAdminLimit is how many users or audit entries a listing returns
-// without a limit.
-const defaultAdminLimit = 100
-
-// AdminRequest is the body of the admin console's POST requests: User for
-// all, Device for revoke, TTL (a Go duration) for token.
-type AdminRequest struct {
-	User   string `json:"user"`
-	Device uint32 `json:"device,omitempty"`
-	TTL    string `json:"ttl,omitempty"`
-}
-
-// AdminError is the body of every admin console error.
-type AdminError struct {
-	Error string `json:"error"`
-}
-
-// AdminHandler returns the admin console's HTTP handler. Mount it only on
-// a listener that only administrators reach.
+// AdminHandler serves the admin console's API (docs/operations.md,
+// "Admin console"): JSON over HTTP for `parleyd admin`. Serve it only on
+// a private listener (parleyd's --admin-listen: a unix socket, or
+// loopback with client certificates), never on the relay's public one,
+// which does not route these paths. It starts s if it has not started.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	h := func(pattern string, f func(*Admin, http.ResponseWriter, *http.Request)) {
+	for pattern, f := range adminRoutes {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
-			a, err := s.Admin()
-			if err != nil {
-				adminError(w, http.StatusServiceUnavailable, err)
-				return
+			adm, err := s.Admin()
+			var v any
+			if err == nil {
+				req.Body = http.MaxBytesReader(w, req.Body, maxAdminBody)
+				v, err = f(adm, req)
 			}
-			f(a, w, req)
+			writeAdmin(w, v, err)
 		})
 	}
-	h("GET "+AdminPathUsers, adminUsers)
-	h("GET "+AdminPathUsers+"/{user}/devices", adminDevices)
-	h("POST "+AdminPathRevoke, adminRevoke)
-	h("POST "+AdminPathSuspend, adminUserAction((*Admin).Suspend))
-	h("POST "+AdminPathResume, adminUserAction((*Admin).Resume))
-	h("POST "+AdminPathDelete, adminUserAction((*Admin).DeleteUser))
-	h("POST "+AdminPathToken, adminToken)
-	h("POST "+AdminPathPolicy, adminPolicy)
-	h("GET "+AdminPathAudit, adminAudit)
-	h("GET "+AdminPathAuditVerify, adminVerify)
-	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		adminError(w, http.StatusNotFound, fmt.Errorf("no admin route %s %s", req.Method, req.URL.Path))
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeAdmin(w, nil, errAdminNotFound)
 	})
 	return mux
 }
 
-func adminUsers(a *Admin, w http.ResponseWriter, req *http.Request) {
-	limit, err := queryInt(req, "limit", defaultAdminLimit)
-	if err != nil {
-		adminFail(w, err)
-		return
-	}
-	users, err := a.Users(req.Context(), req.URL.Query().Get("after"), int(limit))
-	if err != nil {
-		adminFail(w, err)
-		return
-	}
-	type user struct {
-		ID        string    `json:"id"`
-		Created   time.Time `json:"created"`
-		Suspended bool      `json:"suspended"`
-		Devices   int       `json:"devices"`
-	}
-	out := make([]user, 0, len(users))
-	for _, u := range users {
-		out = append(out, user{string(u.ID), u.Created.UTC(), u.Suspended, u.Devices})
-	}
-	adminJSON(w, out)
+// AdminRoutes lists the admin API's routes ("METHOD /admin/v1/..."), for
+// tests that check where they are served and where not.
+func AdminRoutes() []string { return slices.Sorted(maps.Keys(adminRoutes)) }
+
+type adminFunc func(*Admin, *http.Request) (any, error)
+
+var adminRoutes = map[string]adminFunc{
+	"GET /admin/v1/users":                                 adminUsers,
+	"GET /admin/v1/users/{user}/devices":                  adminDevices,
+	"POST /admin/v1/users/{user}/devices/{device}/revoke": adminRevoke,
+	"POST /admin/v1/users/{user}/suspend": func(a *Admin, r *http.Request) (any, error) {
+		return ok(a.Suspend(r.Context(), r.PathValue("user")))
+	},
+	"POST /admin/v1/users/{user}/resume": func(a *Admin, r *http.Request) (any, error) {
+		return ok(a.Resume(r.Context(), r.PathValue("user")))
+	},
+	"DELETE /admin/v1/users/{user}": func(a *Admin, r *http.Request) (any, error) {
+		return ok(a.DeleteUser(r.Context(), r.PathValue("user")))
+	},
+	"POST /admin/v1/tokens": adminTokenMinted,
+	"POST /admin/v1/policy": adminPolicy,
+	"GET /admin/v1/audit":   adminAudit,
+	"GET /admin/v1/audit/verify": func(a *Admin, r *http.Request) (any, error) {
+		n, err := a.VerifyAudit(r.Context())
+		return map[string]any{"entries": n, "intact": err == nil}, err
+	},
 }
 
-func adminDevices(a *Admin, w http.ResponseWriter, req *http.Request) {
-	devs, err := a.Devices(req.Context(), req.PathValue("user"))
-	if err != nil {
-		adminFail(w, err)
-		return
-	}
-	adminJSON(w, devs)
+var errAdminNotFound = errors.New("no such admin route")
+
+// AdminUser is a user in the admin API's JSON.
+type AdminUser struct {
+	User      string    `json:"user"`
+	Created   time.Time `json:"created"`
+	Suspended bool      `json:"suspended"`
+	Devices   int       `json:"devices"`
 }
 
-func adminRevoke(a *Admin, w http.ResponseWriter, req *http.Request) {
-	r, ok := adminBody(w, req)
-	if !ok {
-		return
-	}
-	if err := a.RevokeDevice(req.Context(), r.User, r.Device); err != nil {
-		adminFail(w, err)
-		return
-	}
-	adminJSON(w, map[string]any{"revoked": addr.Address{User: addr.UserID(r.User), Device: addr.DeviceID(r.Device)}.String()})
+// AdminDevice is a device in the admin API's JSON.
+type AdminDevice struct {
+	Device   uint32    `json:"device"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	Queued   int       `json:"queued"`
 }
 
-// adminUserAction serves suspend, resume and delete: one user, no result.
-func adminUserAction(act func(*Admin, context.Context, string) error) func(*Admin, http.ResponseWriter, *http.Request) {
-	return func(a *Admin, w http.ResponseWriter, req *http.Request) {
-		r, ok := adminBody(w, req)
-		if !ok {
-			return
-		}
-		if err := act(a, req.Context(), r.User); err != nil {
-			adminFail(w, err)
-			return
-		}
-		adminJSON(w, map[string]string{"user": r.User})
+func adminUsers(a *Admin, r *http.Request) (any, error) {
+	limit, err := queryInt(r, "limit", store.MaxBatch)
+	if err != nil {
+		return nil, err
 	}
+	us, err := a.Users(r.Context(), r.URL.Query().Get("after"), int(min(max(limit, 1), store.MaxBatch)))
+	out := []AdminUser{}
+	for _, u := range us {
+		out = append(out, AdminUser{User: string(u.ID), Created: u.Created, Suspended: u.Suspended, Devices: u.Devices})
+	}
+	return out, err
 }
 
-func adminToken(a *Admin, w http.ResponseWriter, req *http.Request) {
-	r, ok := adminBody(w, req)
-	if !ok {
-		return
+func adminDevices(a *Admin, r *http.Request) (any, error) {
+	ds, err := a.Devices(r.Context(), r.PathValue("user"))
+	out := []AdminDevice{}
+	for _, d := range ds {
+		out = append(out, AdminDevice(d))
 	}
-	ttl, err := time.ParseDuration(r.TTL)
-	if err != nil {
-		adminError(w, http.StatusBadRequest, fmt.Errorf("ttl: %w", err))
-		return
-	}
-	tok, err := a.MintToken(req.Context(), r.User, ttl)
-	if err != nil {
-		adminFail(w, err)
-		return
-	}
-	adminJSON(w, map[string]string{"user": r.User, "token": tok})
+	return out, err
 }
 
-func adminPolicy(a *Admin, w http.ResponseWriter, req *http.Request) {
-	doc, err := io.ReadAll(http.MaxBytesReader(w, req.Body, wire.MaxPolicy))
-	if err != nil {
-		adminError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("policy: %w", err))
-		return
+func adminRevoke(a *Admin, r *http.Request) (any, error) {
+	d, err := strconv.ParseUint(r.PathValue("device"), 10, 32)
+	if err != nil || d == 0 {
+		return nil, adminBadRequest("bad device number %q", r.PathValue("device"))
 	}
-	v, err := a.PublishPolicy(req.Context(), doc)
-	if err != nil {
-		adminFail(w, err)
-		return
-	}
-	adminJSON(w, map[string]uint64{"version": v})
+	return ok(a.RevokeDevice(r.Context(), r.PathValue("user"), uint32(d)))
 }
 
-func adminAudit(a *Admin, w http.ResponseWriter, req *http.Request) {
-	after, err := queryInt(req, "after", 0)
-	if err != nil {
-		adminFail(w, err)
-		return
+func adminTokenMinted(a *Admin, r *http.Request) (any, error) {
+	var body struct {
+		User    string    `json:"user"`
+		Expires time.Time `json:"expires"`
 	}
-	limit, err := queryInt(req, "limit", defaultAdminLimit)
-	if err != nil {
-		adminFail(w, err)
-		return
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		return nil, adminBadRequest("token record: %v", err)
 	}
-	es, err := a.AuditLog(req.Context(), after, int(limit))
-	if err != nil {
-		adminFail(w, err)
-		return
+	if err := a.RecordTokenMint(r.Context(), body.User, body.Expires); err != nil {
+		return nil, adminBadRequest("%v", err)
 	}
-	adminJSON(w, es)
+	return map[string]bool{"ok": true}, nil
 }
 
-func adminVerify(a *Admin, w http.ResponseWriter, req *http.Request) {
-	n, err := a.VerifyAudit(req.Context())
+func adminPolicy(a *Admin, r *http.Request) (any, error) {
+	doc, err := io.ReadAll(io.LimitReader(r.Body, wire.MaxPolicy+1))
 	if err != nil {
-		adminError(w, http.StatusConflict, err)
-		return
+		return nil, adminBadRequest("policy: %v", err)
 	}
-	adminJSON(w, map[string]int64{"verified": n})
+	v, err := a.PublishPolicy(r.Context(), doc)
+	if err != nil && !errors.Is(err, ErrPolicyStale) && !errors.Is(err, store.ErrClosed) {
+		err = adminBadRequest("%v", err)
+	}
+	return map[string]uint64{"version": v}, err
 }
 
-// adminBody decodes a request's AdminRequest; on failure it has answered.
-func adminBody(w http.ResponseWriter, req *http.Request) (AdminRequest, bool) {
-	var r AdminRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, maxAdminBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		adminError(w, http.StatusBadRequest, fmt.Errorf("request body: %w", err))
-		return r, false
+func adminAudit(a *Admin, r *http.Request) (any, error) {
+	after, err := queryInt(r, "after", 0)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := addr.ParseUserID(r.User); err != nil {
-		adminError(w, http.StatusBadRequest, err)
-		return r, false
+	limit, err := queryInt(r, "limit", 100)
+	if err != nil {
+		return nil, err
 	}
-	return r, true
+	es, err := a.AuditLog(r.Context(), after, int(min(max(limit, 1), store.MaxBatch)))
+	if es == nil {
+		es = []audit.Entry{}
+	}
+	return es, err
 }
 
-// queryInt reads a non-negative integer query parameter.
-func queryInt(req *http.Request, name string, def int64) (int64, error) {
-	s := req.URL.Query().Get(name)
+func queryInt(r *http.Request, name string, def int64) (int64, error) {
+	s := r.URL.Query().Get(name)
 	if s == "" {
 		return def, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%w: %s=%q: want a non-negative integer", ErrAdminInput, name, s)
+		return 0, adminBadRequest("bad %s %q", name, s)
 	}
 	return n, nil
 }
 
-// adminFail answers err with its status: 404 for an unknown user or
-// device, 409 for a stale policy or a relay that cannot mint tokens, 400
-// for bad input, 500 for anything else.
-func adminFail(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrNoSuchUser), errors.Is(err, ErrNoSuchDevice):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrPolicyStale), errors.Is(err, ErrNoTokenKey):
-		code = http.StatusConflict
-	case errors.Is(err, ErrAdminInput), errors.Is(err, store.ErrInvalid), errors.Is(err, addr.ErrInvalid),
-		errors.Is(err, policy.ErrMalformed):
-		code = http.StatusBadRequest
+func ok(err error) (any, error) { return map[string]bool{"ok": err == nil}, err }
+
+// adminBadRequestError is a mistake in the request.
+type adminBadRequestError struct{ msg string }
+
+func (e adminBadRequestError) Error() string { return e.msg }
+
+func adminBadRequest(format string, args ...any) error {
+	return adminBadRequestError{fmt.Sprintf(format, args...)}
+}
+
+// writeAdmin writes v as JSON, or err as {"error": ...} with its status.
+func writeAdmin(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	status := http.StatusOK
+	if err != nil {
+		status, v = adminStatus(err), map[string]string{"error": err.Error()}
 	}
-	adminError(w, code, err)
-}
-
-func adminError(w http.ResponseWriter, code int, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(AdminError{Error: err.Error()})
-}
-
-func adminJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+func adminStatus(err error) int {
+	var bad adminBadRequestError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &bad), errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrNoSuchUser), errors.Is(err, ErrNoSuchDevice), errors.Is(err, errAdminNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrPolicyStale), errors.Is(err, audit.ErrBroken):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
 }

@@ -192,6 +192,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 		rate, _ = strconv.Atoi(s)
 	}
 	child, pairs := benchPairs(b, senders)
+	child.profile(b)
 	payload := make([]byte, benchPayload)
 	lat := make([][]time.Duration, senders)
 	before := child.stats(b)

@@ -62,8 +62,12 @@ func (r *relay) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 		r.metrics.connDisplaced.Add(1)
 		displaced.closeWith(errDisplaced, ws.StatusPolicyViolation)
 	}
+	// Last seen, for the admin console, before the Welcome: not synced,
+	// and a failure only costs the listing its freshness.
+	if err := r.store.Touch(r.ctx, c.addr, r.now()); err != nil && r.ctx.Err() == nil {
+		r.log.Debug("last seen", "device", c.addr.String(), "err", err)
+	}
 	r.pushOnline(c.addr)
-	r.touch(req.Context(), c.addr)
 	c.start()
 }
 
@@ -271,16 +275,20 @@ func (c *conn) onEvent(e fanout.Event) {
 }
 
 func (c *conn) revoked() {
-	c.r.log.Debug("closing revoked device", "device", c.addr.String())
-	c.closeWith(wire.Errorf(wire.CodeUnauthorized, "device revoked"), ws.StatusPolicyViolation)
+	werr := wire.Errorf(wire.CodeUnauthorized, "device revoked")
+	if d, err := c.r.store.Device(c.r.ctx, c.addr); err == nil && d.Suspended {
+		werr = errSuspended
+	}
+	c.r.log.Debug("closing revoked or suspended device", "device", c.addr.String())
+	c.closeWith(werr, ws.StatusPolicyViolation)
 }
 
 // recheck runs periodically (see connSet.recheckLoop): it re-reads the
 // mailbox in case a wake-up was lost, and closes the connection if the
-// device was revoked.
+// device was revoked or its account suspended.
 func (c *conn) recheck() {
-	_, err := c.r.store.Device(c.r.ctx, c.addr)
-	if errors.Is(err, store.ErrNotFound) {
+	d, err := c.r.store.Device(c.r.ctx, c.addr)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Suspended) {
 		c.revoked()
 		return
 	}

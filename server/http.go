@@ -65,6 +65,7 @@ func (r *relay) routes() http.Handler {
 	mux.Handle("GET /v1/users/{user}/devices", r.authed(r.handleDevices, 0))
 	mux.Handle("POST /v1/devices", r.authed(r.handleDeviceLists, maxDeviceListsBody))
 	mux.Handle("DELETE /v1/users/{user}/devices/{device}", r.authed(r.handleRevoke, 0))
+	mux.Handle("DELETE /v1/users/{user}", r.authed(r.handleDeleteAccount, 0))
 	mux.Handle("POST /v1/users/{user}/devices/{device}/bundle", r.authed(r.handleBundle, 0))
 	mux.Handle("PUT "+pathPreKeys, r.authed(r.handleUploadPreKeys, maxPreKeyBody))
 	mux.Handle("GET "+pathPreKeys, r.authed(r.handlePreKeyStatus, 0))

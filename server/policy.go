@@ -59,8 +59,7 @@ func (s *Server) PublishPolicy(ctx context.Context, doc []byte) (uint64, error) 
 	if len(doc) > wire.MaxPolicy {
 		return 0, fmt.Errorf("server: policy of %d bytes above %d", len(doc), wire.MaxPolicy)
 	}
-	signed, err := policy.Parse(doc)
-	if err != nil {
+	if _, err := policy.Parse(doc); err != nil {
 		return 0, fmt.Errorf("server: %w", err)
 	}
 	st, err := s.openStoreOffline(ctx)
@@ -68,12 +67,19 @@ func (s *Server) PublishPolicy(ctx context.Context, doc []byte) (uint64, error) 
 		return 0, err
 	}
 	defer st.Close()
-	return publishPolicy(ctx, st, signed.Policy.Version, doc)
+	return publishPolicy(ctx, st, doc)
 }
 
-// publishPolicy stores doc, of version v, in st and logs it in the audit
-// log: PublishPolicy offline, Admin.PublishPolicy on a running relay.
-func publishPolicy(ctx context.Context, st store.Store, v uint64, doc []byte) (uint64, error) {
+// publishPolicy stores doc in st and logs it in the audit log.
+func publishPolicy(ctx context.Context, st store.Store, doc []byte) (uint64, error) {
+	if len(doc) > wire.MaxPolicy {
+		return 0, fmt.Errorf("server: policy of %d bytes above %d", len(doc), wire.MaxPolicy)
+	}
+	signed, err := policy.Parse(doc)
+	if err != nil {
+		return 0, fmt.Errorf("server: %w", err)
+	}
+	v := signed.Policy.Version
 	if err := st.PublishPolicy(ctx, v, doc); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return 0, fmt.Errorf("%w: version %d", ErrPolicyStale, v)

@@ -115,10 +115,6 @@ type Server struct {
 	Registration RegistrationMode
 	// TokenKey verifies registration tokens (required with RegisterToken).
 	TokenKey ed25519.PublicKey
-	// TokenSigningKey is TokenKey's private half, held only so that the
-	// admin console can mint registration tokens (Admin.MintToken);
-	// without it only the host's backend mints them.
-	TokenSigningKey ed25519.PrivateKey
 
 	// MaxEnvelope is the largest envelope payload accepted, in bytes
 	// (default wire.DefaultMaxEnvelope, at most store.MaxPayloadLen).
@@ -129,6 +125,10 @@ type Server struct {
 	// MailboxTTL is how long an envelope waits for its device before it
 	// expires and its sender is told (DefaultMailboxTTL).
 	MailboxTTL time.Duration
+	// AuditRetention is how long audit log entries are kept; older ones
+	// are pruned by the sweep, which logs each prune in the chain. 0
+	// keeps them all.
+	AuditRetention time.Duration
 	// Window is the most deliveries a connection has unacknowledged
 	// (DefaultWindow).
 	Window int
@@ -342,6 +342,7 @@ func (s *Server) MetricsHandler() http.Handler {
 type relay struct {
 	maxEnvelope, mailboxCap, window, maxInFlight, lowWater int
 	ttl, writeTimeout, recheck, fallbackPoll               time.Duration
+	auditRetention                                         time.Duration
 	registration                                           RegistrationMode
 	trustedProxies                                         []netip.Prefix
 	proxyProtocol                                          bool
@@ -383,6 +384,7 @@ func newRelay(ctx context.Context, s *Server) (*relay, error) {
 		maxInFlight:    orInt(s.MaxInFlight, DefaultMaxInFlight),
 		lowWater:       orInt(s.PreKeyLowWater, DefaultPreKeyLowWater),
 		ttl:            orDuration(s.MailboxTTL, DefaultMailboxTTL),
+		auditRetention: s.AuditRetention,
 		writeTimeout:   orDuration(s.WriteTimeout, DefaultWriteTimeout),
 		recheck:        orDuration(s.RecheckInterval, DefaultRecheckInterval),
 		fallbackPoll:   orDuration(s.FallbackPoll, DefaultFallbackPoll),

@@ -36,6 +36,7 @@ func (r *relay) sweep() {
 	r.deviceL.prune()
 	r.requestL.prune()
 	r.sweepUnlock()
+	r.pruneAudit()
 	for range maxSweepRounds {
 		expired, err := r.store.Expire(r.ctx, r.now(), store.MaxBatch)
 		if err != nil {
@@ -76,6 +77,32 @@ func (r *relay) purgeChallenges() {
 				r.log.Error("purge challenges", "err", err)
 			}
 			return
+		}
+		if n < store.MaxBatch {
+			return
+		}
+	}
+}
+
+// pruneAudit removes audit entries older than the retention; the store
+// appends an entry for each prune, so that the chain still verifies and
+// shows where it now starts. Every node sweeps; prunes are serialized by
+// the store.
+func (r *relay) pruneAudit() {
+	if r.auditRetention <= 0 {
+		return
+	}
+	before := r.now().Add(-r.auditRetention)
+	for range maxSweepRounds {
+		n, err := r.store.PruneAudit(r.ctx, before, store.MaxBatch)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.log.Error("prune audit log", "err", err)
+			}
+			return
+		}
+		if n > 0 {
+			r.log.Info("audit entries pruned", "entries", n, "before", before)
 		}
 		if n < store.MaxBatch {
 			return

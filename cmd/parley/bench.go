@@ -128,6 +128,10 @@ func benchError(err error) error {
 // benchUsage is "parley help bench".
 const benchUsage = `Flags:
     --server URL      the relay (https)                              PARLEY_SERVER
+                      or its nodes, comma-separated
+                      (https://n1:8441,https://n2:8442): the devices are
+                      spread over them, each receiver on the node after its
+                      sender's, so every message crosses nodes
     --ca FILE         trust this CA certificate for the relay        PARLEY_CA
     --mode MODE       raw: the wire protocol with random payloads, for the
                       relay's ceiling; e2ee: real SDK clients, each with its
@@ -144,7 +148,8 @@ const benchUsage = `Flags:
                       loopback relay from source addresses 127.0.0.2-254
     --metrics URL     the relay's Prometheus metrics, which parleyd serves on
                       its --metrics-listen address: http://HOST:PORT/metrics
-                      (without it, no relay figures)
+                      (without it, no relay figures); for several nodes,
+                      each node's, comma-separated: the figures are sums
     --json            print one JSON object instead of the report
 
 Each flag has a PARLEY_BENCH_ twin (PARLEY_BENCH_SENDERS=64 ...).

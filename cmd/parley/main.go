@@ -16,6 +16,8 @@
 //	parley send --group NAME TEXT                to a group
 //	parley safety USER, parley verify USER NUMBER, parley accept USER
 //	parley passwd                                change the PIN
+//	parley export [--out FILE]                   your data on this device, as JSON
+//	parley delete-account USER                   erase the account and vault
 //	parley bench --server URL [--mode raw|e2ee]  load-test a relay
 //
 // Run "parley help" for the flags and environment variables.
@@ -107,11 +109,14 @@ func init() {
 		{"chat", "USER", "talk with USER: typed lines are sent, /quit exits", cmdChat},
 		{"history", "USER | --group GROUP", "print the conversation with USER, or a group's", cmdHistory},
 		{"group", "create|add|remove|leave|members|list|rename|promote|demote ...", "manage groups", cmdGroup},
+		{"timer", "USER [DURATION]", "show or set the disappearing timer with USER (30s, 12h, 7d; off)", cmdTimer},
 		{"contacts", "", "list contacts and whether they are verified", cmdContacts},
 		{"safety", "USER", "print the safety number shared with USER", cmdSafety},
 		{"verify", "USER NUMBER", "mark USER verified if NUMBER (60 digits, quoted or as 12 groups) matches", cmdVerify},
 		{"accept", "USER", "accept USER's new identity after checking it", cmdAccept},
 		{"passwd", "[--server-factor | --no-server-factor]", "change the PIN (and turn the relay's PIN guess limit on or off)", cmdPasswd},
+		{"export", "[--out FILE]", "write your data on this device (contacts, conversations, groups) as JSON", cmdExport},
+		{"delete-account", "USER", "erase your account at the relay (every device of it) and this vault; USER confirms", cmdDeleteAccount},
 		{"bench", "--server URL [--ca FILE] [--mode raw|e2ee] [FLAGS]", "measure a relay under load: throughput, latency percentiles, errors, relay CPU and memory", cmdBench},
 	}
 }

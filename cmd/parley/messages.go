@@ -90,8 +90,22 @@ func (c *cli) printEvent(self string, ev client.Event) error {
 		c.notef("warning: %s", cleanMessage(ev.Err))
 	case client.EventGroupChanged, client.EventGroupRefused:
 		return c.printGroupEvent(self, ev)
+	case client.EventTimer:
+		c.noteTimer(ev.Timer)
 	}
 	return nil
+}
+
+func (c *cli) noteTimer(tc *client.TimerChange) {
+	who := tc.Contact
+	if tc.Outgoing {
+		who = "you (on another device)"
+	}
+	if tc.Timer == 0 {
+		c.notef("%s turned disappearing messages off in the conversation with %s", who, tc.Contact)
+		return
+	}
+	c.notef("%s set disappearing messages to %s in the conversation with %s", who, formatTimer(tc.Timer), tc.Contact)
 }
 
 func (c *cli) noteIdentityChange(ic *client.IdentityChange) {

@@ -40,6 +40,9 @@ Commands:
     group rename GROUP NAME          rename it (admins only)
     group promote|demote GROUP USER...
                                      make members admins, or admins members
+    timer USER [DURATION]            show or set the disappearing timer with USER: messages
+                                     sent after it are deleted on every device DURATION
+                                     after they were sent (30s, 12h, 7d; off)
     contacts                         list contacts and whether they are verified
     safety USER                      print the safety number shared with USER
     verify USER NUMBER               mark USER verified if NUMBER matches theirs
@@ -47,6 +50,11 @@ Commands:
     accept USER                      accept USER's new identity after checking it
     passwd [--server-factor | --no-server-factor]
                                      change the PIN (and turn the relay's limit on or off)
+    export [--out FILE]              write your data on this device (contacts, conversations,
+                                     groups, attachments' descriptions) as JSON; FILE is new, 0600
+    delete-account USER              erase your account at the relay (all its devices,
+                                     messages waiting, attachments) and this vault;
+                                     USER, your own, confirms
     bench --server URL [--ca FILE] [--mode raw|e2ee] [--senders N] [--rate R]
           [--payload BYTES] [--duration D] [--idle N] [--metrics URL]
                                      load-test a relay: throughput, latency
@@ -56,7 +64,8 @@ Commands:
 Global flags (before or after COMMAND, before its arguments):
     --home DIR     the vault's directory (default ~/.parley)           PARLEY_HOME
     --json         print JSON lines instead of text                    PARLEY_JSON=1
-    --server URL   the relay, https only (register)                    PARLEY_SERVER
+    --server URL   the relay, https only (register); URL,URL,... for  PARLEY_SERVER
+                   the nodes of one deployment, tried in order
     --ca FILE      trust this CA certificate for the relay (register)  PARLEY_CA
     --token T      a registration token from your app's backend        PARLEY_TOKEN
     --no-server-factor   PIN only, no relay limit (register, passwd)   PARLEY_NO_SERVER_FACTOR=1

@@ -1,253 +1,145 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
-	"strconv"
-	"text/tabwriter"
+	"path/filepath"
+	"strings"
 	"time"
-
-	"parley.dev/server"
 )
 
-// adminUsage is "parleyd admin --help".
-const adminUsage = `Usage: parleyd admin [connection] [--json] COMMAND
+// adminConn is how `parleyd admin` reaches a running relay's admin
+// console: its unix socket, or loopback TCP with a client certificate.
+type adminConn struct {
+	hc   *http.Client
+	base string
+	json bool
+	out  io.Writer
+}
 
-The admin console of a running relay (docs/operations.md, "Admin console").
+// adminFlags are the connection flags every admin command takes.
+func adminFlags(fs *flag.FlagSet) (socket, data, url, cert, key, ca *string, asJSON *bool) {
+	socket = fs.String("socket", "", "")
+	data = fs.String("data", "parleyd-data", "")
+	url = fs.String("url", "", "")
+	cert = fs.String("client-cert", "", "")
+	key = fs.String("client-key", "", "")
+	ca = fs.String("ca", "", "")
+	asJSON = fs.Bool("json", false, "")
+	return
+}
 
-Connection (one of; the default is the socket DATA/admin.sock):
-  --socket PATH           the relay's --admin-listen socket
-  --data DIR              the relay's --data directory (default "parleyd-data")
-  --url https://127.0.0.1:PORT --cert FILE --key FILE --ca FILE
-                          a relay's --admin-listen tcp://: a client certificate
-                          its --admin-client-ca verifies, and the CA of its own
-Output: a table, or with --json (before or after COMMAND) the console's JSON.
-
-Commands:
-  users [--after USER] [--limit N]      users, their creation, suspension, devices
-  devices USER                          a user's devices: created, last seen, queue
-  revoke USER DEVICE                    revoke a device; its live connection closes
-  suspend USER                          refuse the user's devices until resumed
-  resume USER                           lift a suspension
-  delete USER --yes                     erase the user (account, devices, prekeys,
-                                        mailboxes, blobs); only the audit entry stays
-  token [--ttl D] USER                  mint a registration token (default 1h, at most
-                                        720h; the relay needs --admin-token-key)
-  policy publish FILE                   serve a signed policy (parleyd policy sign)
-  audit show [--after N] [--limit N]    audit log entries with sequence above N
-  audit verify                          check the audit log's hash chain
-`
-
-// runAdmin is "parleyd admin".
+// runAdmin is "parleyd admin COMMAND ...".
 func runAdmin(ctx context.Context, args []string, stdout io.Writer) error {
-	a, rest, err := adminConnect(args)
-	if errors.Is(err, flag.ErrHelp) || (err == nil && len(rest) > 0 && rest[0] == "help") {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
 		io.WriteString(stdout, adminUsage)
-		return flag.ErrHelp
+		return nil
 	}
-	if err != nil {
-		return usageError{err}
+	name := args[0]
+	if (name == "audit" || name == "policy") && len(args) > 1 {
+		name, args = name+" "+args[1], args[1:]
 	}
-	if len(rest) == 0 {
-		return usagef("admin: no command (run \"parleyd admin --help\")")
-	}
-	cmd, ok := adminCommands[rest[0]]
+	cmd, ok := adminCommands[name]
 	if !ok {
-		return usagef("admin: unknown command %q (run \"parleyd admin --help\")", rest[0])
+		return usagef("admin: unknown command %q (run \"parleyd admin --help\")", name)
 	}
-	return cmd(ctx, a, rest[1:], stdout)
-}
-
-type adminCommand func(ctx context.Context, a *adminConn, args []string, w io.Writer) error
-
-var adminCommands map[string]adminCommand
-
-func init() {
-	adminCommands = map[string]adminCommand{
-		"users": adminUsers, "devices": adminDevices, "revoke": adminRevoke,
-		"suspend": adminUserCmd("suspend", server.AdminPathSuspend),
-		"resume":  adminUserCmd("resume", server.AdminPathResume),
-		"delete":  adminDelete, "token": adminToken, "policy": adminPolicy, "audit": adminAudit,
-	}
-}
-
-// args parses a command's flags (and --json, which may come after
-// the command too) and wants exactly n arguments.
-func (a *adminConn) args(fs *flag.FlagSet, args []string, n int, use string) ([]string, error) {
-	fs.BoolVar(&a.json, "json", a.json, "")
-	rest, err := interspersed(fs, args)
-	if err != nil {
-		return nil, usagef("admin %s: %v", use, err)
-	}
-	if len(rest) != n {
-		return nil, usagef("usage: parleyd admin %s", use)
-	}
-	return rest, nil
-}
-
-func adminUsers(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	fs := flag.NewFlagSet("users", flag.ContinueOnError)
-	after := fs.String("after", "", "")
-	limit := fs.Int("limit", 100, "")
-	if _, err := a.args(fs, args, 0, "users [--after USER] [--limit N]"); err != nil {
-		return err
-	}
-	q := url.Values{"after": {*after}, "limit": {strconv.Itoa(*limit)}}
-	var users []struct {
-		ID        string    `json:"id"`
-		Created   time.Time `json:"created"`
-		Suspended bool      `json:"suspended"`
-		Devices   int       `json:"devices"`
-	}
-	return a.show(ctx, "GET", server.AdminPathUsers+"?"+q.Encode(), nil, &users, w, func(t *tabwriter.Writer) {
-		fmt.Fprintln(t, "USER\tCREATED\tSUSPENDED\tDEVICES")
-		for _, u := range users {
-			fmt.Fprintf(t, "%s\t%s\t%v\t%d\n", u.ID, stamp(u.Created), u.Suspended, u.Devices)
-		}
-	})
-}
-
-func adminDevices(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	rest, err := a.args(flag.NewFlagSet("devices", flag.ContinueOnError), args, 1, "devices USER")
-	if err != nil {
-		return err
-	}
-	var devs []server.DeviceSummary
-	return a.show(ctx, "GET", server.AdminPathUsers+"/"+url.PathEscape(rest[0])+"/devices", nil, &devs, w, func(t *tabwriter.Writer) {
-		fmt.Fprintln(t, "DEVICE\tCREATED\tLAST SEEN\tQUEUE")
-		for _, d := range devs {
-			fmt.Fprintf(t, "%d\t%s\t%s\t%d\n", d.Device, stamp(d.Created), stamp(d.LastSeen), d.Queue)
-		}
-	})
-}
-
-func adminRevoke(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	rest, err := a.args(flag.NewFlagSet("revoke", flag.ContinueOnError), args, 2, "revoke USER DEVICE")
-	if err != nil {
-		return err
-	}
-	dev, err := strconv.ParseUint(rest[1], 10, 32)
-	if err != nil {
-		return usagef("admin revoke: device %q: want a number (see \"parleyd admin devices %s\")", rest[1], rest[0])
-	}
-	body := server.AdminRequest{User: rest[0], Device: uint32(dev)}
-	return a.done(ctx, server.AdminPathRevoke, body, w, fmt.Sprintf("revoked device %d of %s", dev, rest[0]))
-}
-
-// adminUserCmd is suspend and resume: one user.
-func adminUserCmd(name, path string) adminCommand {
-	return func(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-		rest, err := a.args(flag.NewFlagSet(name, flag.ContinueOnError), args, 1, name+" USER")
-		if err != nil {
+	fs := flag.NewFlagSet("parleyd admin "+name, flag.ContinueOnError)
+	socket, data, u, cert, key, ca, asJSON := adminFlags(fs)
+	extra := cmd.flags(fs)
+	if err := parseWithEnv(fs, args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			io.WriteString(stdout, adminUsage)
 			return err
 		}
-		return a.done(ctx, path, server.AdminRequest{User: rest[0]}, w, name+"d "+rest[0])
+		return usageError{err}
 	}
-}
-
-func adminDelete(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	fs := flag.NewFlagSet("delete", flag.ContinueOnError)
-	yes := fs.Bool("yes", false, "")
-	rest, err := a.args(fs, args, 1, "delete USER --yes")
+	if fs.NArg() != cmd.nargs {
+		return usagef("usage: parleyd admin %s %s", name, cmd.usage)
+	}
+	c, err := dialAdmin(*socket, *data, *u, *cert, *key, *ca)
 	if err != nil {
 		return err
 	}
-	if !*yes {
-		return usagef("admin delete erases %s for good: add --yes", rest[0])
-	}
-	return a.done(ctx, server.AdminPathDelete, server.AdminRequest{User: rest[0]}, w, "deleted "+rest[0])
+	c.json, c.out = *asJSON, stdout
+	return cmd.run(ctx, c, fs.Args(), extra)
 }
 
-func adminToken(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	ttl := fs.Duration("ttl", defaultTokenTTL, "")
-	rest, err := a.args(fs, args, 1, "token [--ttl D] USER")
+func dialAdmin(socket, data, u, cert, key, ca string) (*adminConn, error) {
+	if u == "" {
+		if socket == "" {
+			socket = filepath.Join(data, adminSocket)
+		}
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, "unix", socket)
+		}}
+		return &adminConn{hc: &http.Client{Transport: tr, Timeout: time.Minute}, base: "http://admin"}, nil
+	}
+	pu, err := url.Parse(u)
+	if err != nil || pu.Scheme != "https" || cert == "" || key == "" || ca == "" {
+		return nil, usagef("admin: --url must be https://HOST:PORT, with --client-cert, --client-key and --ca")
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("admin: client certificate: %w", err)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("admin: --ca %s: no certificate in it", ca)
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{pair}}
+	return &adminConn{hc: &http.Client{Transport: &http.Transport{TLSClientConfig: conf}, Timeout: time.Minute},
+		base: strings.TrimSuffix(u, "/")}, nil
+}
+
+// call makes one admin request and decodes its JSON answer into out.
+func (c *adminConn) call(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	var out struct{ Token string }
-	return a.show(ctx, "POST", server.AdminPathToken, server.AdminRequest{User: rest[0], TTL: ttl.String()}, &out, w,
-		func(t *tabwriter.Writer) { fmt.Fprintln(t, out.Token) })
-}
-
-func adminPolicy(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	rest, err := a.args(flag.NewFlagSet("policy", flag.ContinueOnError), args, 2, "policy publish FILE")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin console unreachable (is parleyd running with its admin listener here?): %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return err
 	}
-	if rest[0] != "publish" {
-		return usagef("usage: parleyd admin policy publish FILE")
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s", e.Error)
+		}
+		return fmt.Errorf("admin console: HTTP %d", resp.StatusCode)
 	}
-	doc, err := os.ReadFile(rest[1])
-	if err != nil {
-		return err
-	}
-	var out struct{ Version uint64 }
-	return a.show(ctx, "POST", server.AdminPathPolicy, doc, &out, w,
-		func(t *tabwriter.Writer) { fmt.Fprintf(t, "published policy version %d\n", out.Version) })
+	return json.Unmarshal(data, out)
 }
 
-func adminAudit(ctx context.Context, a *adminConn, args []string, w io.Writer) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	after := fs.Int64("after", 0, "")
-	limit := fs.Int("limit", 100, "")
-	const use = "audit show [--after N] [--limit N] | audit verify"
-	rest, err := a.args(fs, args, 1, use)
-	if err != nil {
-		return err
+// show prints v as JSON (--json), or text as it is.
+func (c *adminConn) show(v any, text string) error {
+	if c.json {
+		enc := json.NewEncoder(c.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
 	}
-	switch rest[0] {
-	case "verify":
-		var out struct{ Verified int64 }
-		return a.show(ctx, "GET", server.AdminPathAuditVerify, nil, &out, w,
-			func(t *tabwriter.Writer) { fmt.Fprintf(t, "audit log verified: %d entries\n", out.Verified) })
-	case "show":
-		q := url.Values{"after": {strconv.FormatInt(*after, 10)}, "limit": {strconv.Itoa(*limit)}}
-		var es []server.AuditEntry
-		return a.show(ctx, "GET", server.AdminPathAudit+"?"+q.Encode(), nil, &es, w, func(t *tabwriter.Writer) {
-			fmt.Fprintln(t, "SEQ\tTIME\tKIND\tACTOR\tSUBJECT\tDETAIL")
-			for _, e := range es {
-				fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, stamp(e.Time), e.Kind, e.Actor, e.Subject, e.Detail)
-			}
-		})
-	}
-	return usagef("usage: parleyd admin %s", use)
-}
-
-// show makes a request and prints its answer: the JSON with --json, else
-// table's rendering of it decoded into v.
-func (a *adminConn) show(ctx context.Context, method, path string, body, v any, w io.Writer, table func(*tabwriter.Writer)) error {
-	out, err := a.call(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	if a.json {
-		_, err = w.Write(out)
-		return err
-	}
-	if err := json.Unmarshal(out, v); err != nil {
-		return fmt.Errorf("admin: bad answer: %w", err)
-	}
-	t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	table(t)
-	return t.Flush()
-}
-
-// done makes a POST whose answer is a confirmation.
-func (a *adminConn) done(ctx context.Context, path string, body any, w io.Writer, msg string) error {
-	return a.show(ctx, "POST", path, body, new(any), w, func(t *tabwriter.Writer) { fmt.Fprintln(t, msg) })
-}
-
-// stamp formats a time for a table; the zero time is "never".
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return t.UTC().Format(time.RFC3339)
+	_, err := io.WriteString(c.out, text)
+	return err
 }

@@ -5,193 +5,196 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
-	"io/fs"
-	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
 	"parley.dev/client"
-	"parley.dev/internal/wire"
+	"parley.dev/internal/vault"
 	"parley.dev/server"
 )
 
-// adminHelpCommands is every command "parleyd admin --help" lists.
-func adminHelpCommands(t *testing.T) map[string]bool {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"admin", "--help"}, &out, io.Discard); !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("admin --help: %v", err)
-	}
-	_, cmds, _ := strings.Cut(out.String(), "Commands:\n")
-	listed := map[string]bool{}
-	for _, line := range strings.Split(cmds, "\n") {
-		if f := strings.Fields(line); strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") && len(f) > 0 {
-			listed[f[0]] = true
-		}
-	}
-	if len(listed) != len(adminCommands) {
-		t.Errorf("admin --help lists %d commands, the code has %d", len(listed), len(adminCommands))
-	}
-	return listed
-}
-
-// TestAdminCommands runs every command "parleyd admin --help" lists
-// against a running relay over its admin socket.
-func TestAdminCommands(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	data, key := filepath.Join(dir, "data"), filepath.Join(dir, "tk")
-	if err := run(ctx, []string{"token-key", "--out", key}, io.Discard, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	p := startRun(t, "--dev", "--data", data, "--listen", "127.0.0.1:0", "--registration", "token",
-		"--token-key", key+".pub", "--admin-token-key", key+".key")
-	sock := filepath.Join(data, adminSocketName)
-	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("admin socket: %v %v", fi, err)
-	}
-	ran := map[string]bool{}
-	admin := func(args ...string) string {
-		t.Helper()
-		var out bytes.Buffer
-		if err := run(ctx, append([]string{"admin", "--socket", sock}, args...), &out, io.Discard); err != nil {
-			t.Fatalf("admin %q: %v", args, err)
-		}
-		ran[args[0]] = true
-		return out.String()
-	}
-	tok := strings.TrimSpace(admin("token", "--ttl", "10m", "alice"))
-	c := &client.Client{Home: filepath.Join(dir, "alice"), Server: p.url, CAFile: filepath.Join(data, server.DevCAFile)}
-	defer c.Close()
-	if err := c.Create(ctx, []byte("480715")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Register(ctx, "alice", client.RegisterOptions{Token: tok}); err != nil {
-		t.Fatalf("register with the admin's token: %v", err)
-	}
-	if out := admin("users"); !strings.Contains(out, "alice") || !strings.HasPrefix(out, "USER") {
-		t.Errorf("users:\n%s", out)
-	}
-	var users []map[string]any
-	if err := json.Unmarshal([]byte(admin("--json", "users")), &users); err != nil || len(users) != 1 || users[0]["id"] != "alice" {
-		t.Errorf("users --json: %v %v", users, err)
-	}
-	if out := admin("devices", "alice", "--json"); !strings.HasPrefix(out, "[{") {
-		t.Errorf("devices --json: %s", out)
-	}
-	if out := admin("devices", "alice"); !strings.Contains(out, "LAST SEEN") || !strings.Contains(out, "\n1 ") {
-		t.Errorf("devices:\n%s", out)
-	}
-	admin("suspend", "alice")
-	admin("resume", "alice")
-	if out := admin("policy", "publish", signedPolicy(t, dir)); !strings.Contains(out, "version 3") {
-		t.Errorf("policy publish: %s", out)
-	}
-	if code, _ := get(t, trusting(t, filepath.Join(data, server.DevCAFile), 0), p.url+wire.PathPolicy); code != 200 {
-		t.Errorf("the relay does not serve the policy the admin published: %d", code)
-	}
-	if out := admin("audit", "show", "--limit", "50"); !strings.Contains(out, "token.mint") ||
-		!strings.Contains(out, "user.suspend") || !strings.Contains(out, "policy.publish") || strings.Contains(out, tok) {
-		t.Errorf("audit show:\n%s", out)
-	}
-	if out := admin("audit", "verify"); !strings.Contains(out, "verified") {
-		t.Errorf("audit verify: %s", out)
-	}
-	admin("revoke", "alice", "1")
-	if err := run(ctx, []string{"admin", "--socket", sock, "delete", "alice"}, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
-		t.Errorf("delete without --yes: %v", err)
-	}
-	admin("delete", "alice", "--yes")
-	if out := admin("users"); strings.Contains(out, "alice") {
-		t.Errorf("deleted user still listed:\n%s", out)
-	}
-	for cmd := range adminHelpCommands(t) {
-		if !ran[cmd] {
-			t.Errorf("admin --help lists %q, which this test did not run", cmd)
-		}
-	}
-}
-
-// signedPolicy signs a version 3 policy with a fresh key.
-func signedPolicy(t *testing.T, dir string) string {
+// admin runs "parleyd admin WORDS... --data DIR FLAGS... ARGS..." and
+// returns its output.
+func admin(t *testing.T, dir string, words []string, rest ...string) (string, error) {
 	t.Helper()
-	ctx := context.Background()
-	prefix, in, out := filepath.Join(dir, "pk"), filepath.Join(dir, "policy.json"), filepath.Join(dir, "policy.signed")
-	os.WriteFile(in, []byte(`{"version":3,"min_pin_digits":8,"default_timer_seconds":86400,
-		"max_timer_seconds":86400,"attachments":true,"linking":false,"screenshots":false,"backups":false}`), 0o600)
-	for _, args := range [][]string{{"policy-key", "--out", prefix}, {"policy", "sign", "--key", prefix + ".key", "--in", in, "--out", out}} {
-		if err := run(ctx, args, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
+	args := append([]string{"admin"}, words...)
+	var flags, pos []string
+	for i := 0; i < len(rest); i++ {
+		if strings.HasPrefix(rest[i], "--") {
+			flags = append(flags, rest[i])
+			if !strings.Contains(rest[i], "=") && rest[i] != "--json" && rest[i] != "--yes" {
+				i++
+				flags = append(flags, rest[i])
+			}
+			continue
 		}
+		pos = append(pos, rest[i])
+	}
+	args = append(append(append(args, "--data", dir), flags...), pos...)
+	var out bytes.Buffer
+	err := run(context.Background(), args, &out, io.Discard)
+	return out.String(), err
+}
+
+func mustAdmin(t *testing.T, dir string, words []string, rest ...string) string {
+	t.Helper()
+	out, err := admin(t, dir, words, rest...)
+	if err != nil {
+		t.Fatalf("parleyd admin %v %v: %v\n%s", words, rest, err, out)
 	}
 	return out
 }
 
-// TestAdminListen: the socket replaces a stale one, goes at shutdown, and
-// is absent with "off"; a TCP console must be on loopback with a client CA.
-func TestAdminListen(t *testing.T) {
-	data := t.TempDir()
-	sock := filepath.Join(data, adminSocketName)
-	stale, err := net.Listen("unix", sock)
-	if err != nil {
+// TestAdminConsole runs every command "parleyd admin --help" lists
+// against a running relay over its default socket: tokens minted there
+// register real devices; the listings show them with last seen and queue
+// depth; revocation, suspension and deletion act; a policy is published;
+// the audit log shows it all and verifies. None of the routes is served on
+// the public port.
+func TestAdminConsole(t *testing.T) {
+	vault.UnsafeCheapKDFForTests()
+	ctx := context.Background()
+	tmp := t.TempDir()
+	dir, keys := filepath.Join(tmp, "pd"), filepath.Join(tmp, "tok")
+	if err := run(ctx, []string{"token-key", "--out", keys}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	stale.(*net.UnixListener).SetUnlinkOnClose(false)
-	stale.Close()
-	p := startRun(t, "--dev", "--data", data, "--listen", "127.0.0.1:0")
-	if err := run(context.Background(), []string{"admin", "--data", data, "users"}, io.Discard, io.Discard); err != nil {
-		t.Fatalf("admin over a socket that replaced a stale one: %v", err)
+	p := startRun(t, "--dev", "--data", dir, "--listen", "127.0.0.1:0", "--registration", "token", "--token-key", keys+".pub")
+	if st, err := os.Stat(filepath.Join(dir, adminSocket)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v, %v", st, err)
 	}
-	p.stop(t)
-	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("admin socket after shutdown: %v", err)
+	device := func(user string) *client.Client {
+		tok := strings.TrimSpace(mustAdmin(t, dir, []string{"token"}, "--key", keys+".key", "--ttl", "10m", user))
+		c := &client.Client{Home: filepath.Join(tmp, user), Server: p.url, CAFile: filepath.Join(dir, server.DevCAFile)}
+		if err := c.Create(ctx, []byte("482916")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Register(ctx, user, client.RegisterOptions{Token: tok}); err != nil {
+			t.Fatalf("register %s with the admin's token: %v", user, err)
+		}
+		return c
 	}
-	startRun(t, "--dev", "--data", data, "--listen", "127.0.0.1:0", "--admin-listen", "off")
-	if _, err := os.Lstat(sock); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("admin socket with --admin-listen off: %v", err)
+	alice, bob := device("alice"), device("bob")
+	bob.Close() // bob is away: alice's message waits for him
+	if _, err := alice.Send(ctx, "bob", "waits"); err != nil {
+		t.Fatal(err)
 	}
-	err = run(context.Background(), []string{"admin", "--data", t.TempDir(), "users"}, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "is the relay running") {
-		t.Errorf("admin with no relay: %v", err)
+
+	users := mustAdmin(t, dir, []string{"users"})
+	if !regexp.MustCompile(`(?m)^USER +CREATED +SUSPENDED +DEVICES$`).MatchString(users) ||
+		!regexp.MustCompile(`(?m)^alice +\S+ \S+ +false +1$`).MatchString(users) || !strings.Contains(users, "bob") {
+		t.Errorf("users:\n%s", users)
 	}
-	for _, args := range [][]string{
-		{"--admin-listen", "tcp://0.0.0.0:9000", "--admin-client-ca", "ca.pem"},
-		{"--admin-listen", "tcp://example.com:9000", "--admin-client-ca", "ca.pem"},
-		{"--admin-listen", "tcp://127.0.0.1:9000"},
-		{"--admin-client-ca", "ca.pem"},
-	} {
-		_, err := parseFlags(append([]string{"--dev"}, args...), io.Discard, io.Discard)
-		if !errors.As(err, new(usageError)) {
-			t.Errorf("%q: %v, want a usage error", args, err)
+	var listed []server.AdminUser
+	if err := json.Unmarshal([]byte(mustAdmin(t, dir, []string{"users"}, "--json")), &listed); err != nil || len(listed) != 2 {
+		t.Errorf("users --json: %v %+v", err, listed)
+	}
+	if devs := mustAdmin(t, dir, []string{"devices"}, "bob"); !regexp.MustCompile(`(?m)^1 +\S+ \S+ +never +1$`).MatchString(devs) {
+		t.Errorf("bob's devices (one envelope queued):\n%s", devs)
+	}
+	if devs := mustAdmin(t, dir, []string{"devices"}, "alice"); strings.Contains(devs, "never") {
+		t.Errorf("alice's device was seen, the listing says never:\n%s", devs)
+	}
+	if _, err := admin(t, dir, []string{"devices"}, "nobody"); err == nil || !strings.Contains(err.Error(), "no such user") {
+		t.Errorf("devices of an unknown user: %v", err)
+	}
+
+	adminPolicyStep(t, dir, tmp)
+	mustAdmin(t, dir, []string{"suspend"}, "bob")
+	if u := mustAdmin(t, dir, []string{"users"}); !regexp.MustCompile(`(?m)^bob +\S+ \S+ +true +1$`).MatchString(u) {
+		t.Errorf("bob not shown suspended:\n%s", u)
+	}
+	mustAdmin(t, dir, []string{"resume"}, "bob")
+	mustAdmin(t, dir, []string{"revoke"}, "alice", "1")
+	if _, err := alice.Sync(ctx); !errors.Is(err, client.ErrRevoked) {
+		t.Errorf("alice's Sync after the revocation: %v", err)
+	}
+	if _, err := admin(t, dir, []string{"delete"}, "bob"); err == nil {
+		t.Error("delete without --yes went ahead")
+	}
+	mustAdmin(t, dir, []string{"delete"}, "--yes", "bob")
+
+	log := mustAdmin(t, dir, []string{"audit", "show"})
+	for _, kind := range []string{"token.mint", "token.use", "register", "policy.publish", "user.suspend", "user.resume", "device.revoke", "user.delete"} {
+		if !strings.Contains(log, " "+kind+" ") {
+			t.Errorf("audit show lacks %s:\n%s", kind, log)
+		}
+	}
+	if v := mustAdmin(t, dir, []string{"audit", "verify"}); !strings.Contains(v, "chain intact") {
+		t.Errorf("audit verify: %s", v)
+	}
+	adminNotPublic(t, p.url, dir)
+}
+
+// adminPolicyStep signs a policy and publishes it through the console.
+func adminPolicyStep(t *testing.T, dir, tmp string) {
+	t.Helper()
+	ctx := context.Background()
+	pk, in, signed := filepath.Join(tmp, "pk"), filepath.Join(tmp, "policy.json"), filepath.Join(tmp, "policy.signed")
+	os.WriteFile(in, []byte(`{"version":1,"min_pin_digits":8,"attachments":true,"linking":true,"screenshots":false,"backups":false}`), 0o600)
+	if err := run(ctx, []string{"policy-key", "--out", pk}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"policy", "sign", "--key", pk + ".key", "--in", in, "--out", signed}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustAdmin(t, dir, []string{"policy", "publish"}, signed); !strings.Contains(out, "version 1 published") {
+		t.Errorf("policy publish: %s", out)
+	}
+	if _, err := admin(t, dir, []string{"policy", "publish"}, signed); err == nil {
+		t.Error("the same version published twice")
+	}
+}
+
+// adminNotPublic: no admin route answers on the relay's public listener.
+func adminNotPublic(t *testing.T, public, dir string) {
+	t.Helper()
+	c := trusting(t, filepath.Join(dir, server.DevCAFile), 0)
+	for _, route := range server.AdminRoutes() {
+		method, path, _ := strings.Cut(route, " ")
+		path = strings.NewReplacer("{user}", "alice", "{device}", "1").Replace(path)
+		req, _ := http.NewRequest(method, public+path, strings.NewReader("{}"))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("public %s %s: HTTP %d, want not found", method, path, resp.StatusCode)
 		}
 	}
 }
 
-// TestAdminSocketRefusals: no socket over a file, over a live socket, or
-// in a directory others may write to.
-func TestAdminSocketRefusals(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "file")
-	os.WriteFile(file, nil, 0o600)
-	live := filepath.Join(dir, "live.sock")
-	l, err := net.Listen("unix", live)
-	if err != nil {
-		t.Fatal(err)
+// TestAdminHelpIsTrue: every command the code knows is in the help text,
+// and every command in the help text is one the code knows.
+func TestAdminHelpIsTrue(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"admin", "--help"}, &out, io.Discard); err != nil || out.String() != adminUsage {
+		t.Fatalf("admin --help: %v", err)
 	}
-	defer l.Close()
-	open := filepath.Join(dir, "open")
-	os.Mkdir(open, 0o700)
-	os.Chmod(open, 0o777)
-	for _, path := range []string{file, live, filepath.Join(open, adminSocketName)} {
-		if l, err := adminSocket(path); err == nil {
-			l.Close()
-			t.Errorf("admin socket at %s: no error", path)
+	var known []string
+	for name := range adminCommands {
+		known = append(known, name)
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(name) + `\b`).MatchString(adminUsage) {
+			t.Errorf("command %q is not in the help", name)
 		}
 	}
-	if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
-		t.Errorf("the file in the socket's place: %v %v", fi, err)
+	section := adminUsage[strings.Index(adminUsage, "Commands:"):strings.Index(adminUsage, "Connection")]
+	listed := regexp.MustCompile(`(?m)^  ([a-z]+(?: [a-z]+)?)(?:\s|$)`).FindAllStringSubmatch(section, -1)
+	sort.Strings(known)
+	if len(listed) != len(known) {
+		t.Errorf("the help lists %d commands, the code has %d (%v)", len(listed), len(known), known)
+	}
+	for _, m := range listed {
+		if _, ok := adminCommands[m[1]]; !ok {
+			t.Errorf("the help lists %q, which the code does not know", m[1])
+		}
 	}
 }

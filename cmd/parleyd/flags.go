@@ -41,9 +41,11 @@ type config struct {
 	drainDelay                         time.Duration // serve.go
 	blobs                              blobFlags     // flags_blob.go
 
-	requestRate rateFlag   // Request frames over WebSockets, per device
-	push        pushFlags  // flags_push.go
-	admin       adminFlags // flags_admin.go
+	requestRate    rateFlag      // Request frames over WebSockets, per device
+	auditRetention time.Duration // audit entries older than this are pruned; 0 keeps all
+	adminListen    string        // adminlisten.go
+	adminClientCA  string
+	push           pushFlags // flags_push.go
 }
 
 // prefixesFlag is a comma-separated list of networks as a flag.Value.
@@ -92,6 +94,9 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.IntVar(&cfg.maxEnvelope, "max-envelope", wire.DefaultMaxEnvelope, "")
 	fs.IntVar(&cfg.mailboxCap, "mailbox-cap", server.DefaultMailboxCap, "")
 	fs.DurationVar(&cfg.mailboxTTL, "mailbox-ttl", server.DefaultMailboxTTL, "")
+	fs.DurationVar(&cfg.auditRetention, "audit-retention", 0, "")
+	fs.StringVar(&cfg.adminListen, "admin-listen", "", "")
+	fs.StringVar(&cfg.adminClientCA, "admin-client-ca", "", "")
 	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", server.DefaultCheckpointInterval, "")
 	fs.IntVar(&cfg.maxConns, "max-conns", server.DefaultMaxConns, "")
 	fs.IntVar(&cfg.maxDeviceConns, "max-device-conns", server.DefaultMaxDeviceConns, "")
@@ -117,7 +122,6 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.drainDelay, "drain-delay", 0, "")
 	cfg.blobs.register(fs)
 	cfg.push.register(fs)
-	cfg.admin.register(fs)
 	return fs
 }
 
@@ -189,6 +193,8 @@ func (c *config) check() error {
 		return usagef("--proxy-protocol needs --trusted-proxies: headers are believed only from them")
 	case c.logFormat != logText && c.logFormat != logJSON:
 		return usagef("--log-format %q: want text or json", c.logFormat)
+	case !strings.HasPrefix(c.adminListen, "tcp://") && c.adminClientCA != "":
+		return usagef("--admin-client-ca is for a tcp:// --admin-listen; a unix socket is guarded by its mode")
 	case c.drainDelay < 0:
 		return usagef("--drain-delay must not be negative")
 	case c.checkpointInterval <= 0:
@@ -196,7 +202,7 @@ func (c *config) check() error {
 	case c.unlockMaxFailures < 1 || c.unlockMaxFailures > server.MaxUnlockMaxFailures:
 		return usagef("--unlock-max-failures %d: want 1..%d", c.unlockMaxFailures, server.MaxUnlockMaxFailures)
 	}
-	if err := c.admin.check(c.acmeDomains != ""); err != nil {
+	if _, err := parseAdminListen(c.adminListen, c.data, c.adminClientCA); err != nil {
 		return err
 	}
 	if err := c.push.check(); err != nil {

@@ -6,7 +6,6 @@
 //	parleyd --data DIR --acme-domain relay.example.com
 //	parleyd token-key --out token
 //	parleyd token --key token.key --ttl 1h alice
-//	parleyd admin users
 //	parleyd migrate --store postgres://db.example/parley
 //	parleyd health --url https://127.0.0.1:8443/readyz
 //
@@ -47,8 +46,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "token-key":
 			return runTokenKey(args[1:], stdout, stderr)
-		case "admin":
-			return runAdmin(ctx, args[1:], stdout)
 		case "token":
 			return runToken(args[1:], stdout, stderr)
 		case "migrate":
@@ -65,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runPolicyKey(args[1:], stdout, stderr)
 		case "policy":
 			return runPolicy(ctx, args[1:], stdout, stderr)
+		case "admin":
+			return runAdmin(ctx, args[1:], stdout)
 		case "help":
 			io.WriteString(stdout, usage)
 			return nil
@@ -89,16 +88,6 @@ const usage = `Usage:
   parleyd [flags]                         run the relay
   parleyd token-key [--out PREFIX]        make a registration token key pair
   parleyd token --key FILE [--ttl D] USER mint a registration token for USER
-                                          offline, with the private key (the
-                                          same as "parleyd admin token" on a
-                                          relay holding --admin-token-key)
-  parleyd admin [--socket PATH | --data DIR | --url URL --cert F --key F --ca F]
-                [--json] COMMAND          the admin console of a running relay:
-                                          users, devices USER, revoke USER DEVICE,
-                                          suspend USER, resume USER, delete USER
-                                          --yes, token [--ttl D] USER, policy
-                                          publish FILE, audit show|verify; run
-                                          "parleyd admin --help"
   parleyd migrate [--data DIR | --store DSN]
                                           bring the database schemas (the store's
                                           and the blob store's) up to date
@@ -123,6 +112,10 @@ const usage = `Usage:
                                           sign a tenant policy (docs/compliance.md)
   parleyd policy publish [--data DIR | --store DSN] --in policy.signed
                                           have the relay serve a signed policy
+  parleyd admin [--json] COMMAND ...     the admin console of a running relay:
+                                          users, devices, revoke, suspend, resume,
+                                          delete, token, policy publish, audit show,
+                                          audit verify ("parleyd admin --help")
   parleyd policy show [--pub FILE] policy.signed
                                           print a signed policy, verified with --pub
 
@@ -164,6 +157,15 @@ Relay:
   --max-envelope BYTES    largest envelope accepted (default 262144)
   --mailbox-cap N         most envelopes queued per device (default 20000)
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
+  --admin-listen ADDR     the admin console ("parleyd admin"): by default
+                          the unix socket DATA/admin.sock (mode 0600);
+                          PATH or unix:PATH for another socket;
+                          tcp://127.0.0.1:PORT for loopback TLS with client
+                          certificates (needs --admin-client-ca); off
+  --admin-client-ca FILE  CA certificates of admin clients (tcp only)
+  --audit-retention DURATION
+                          prune audit log entries older than this (a
+                          prune is itself logged); default 0: keep all
   --checkpoint-interval DURATION
                           how long, at most, an acknowledged envelope's
                           bytes, or a deleted blob's metadata, stay in any
@@ -211,19 +213,6 @@ Relay:
   --proxy-protocol        require a PROXY protocol v2 header on every
                           connection from --trusted-proxies (a TCP balancer
                           such as HAProxy or an AWS NLB sending one)
-  --admin-listen WHERE    the admin console ("parleyd admin"): by default the
-                          unix socket DATA/admin.sock (mode 0600; only the
-                          relay's user and root reach it); a socket PATH
-                          (in a directory only the relay's user may write);
-                          tcp://127.0.0.1:PORT, loopback only, TLS with the
-                          relay's certificate and a client certificate
-                          required; or "off". Never on --listen
-  --admin-client-ca FILE  the CA certificates (PEM) that admin clients'
-                          certificates must chain to; required with tcp://
-  --admin-token-key FILE  the private token key (from "parleyd token-key"):
-                          lets "parleyd admin token" mint on the relay. It
-                          lets whoever holds the relay's files mint tokens
-                          too; without it, mint offline with "parleyd token"
   --metrics-listen ADDR   serve /metrics there, over plain HTTP, for example
                           127.0.0.1:9090 (the TLS listener serves only the
                           API; without this flag there are no metrics)

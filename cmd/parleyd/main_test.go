@@ -24,7 +24,6 @@ import (
 // relayProc is parleyd's run() serving in a goroutine.
 type relayProc struct {
 	url, metricsURL string
-	adminAt         string // "unix:PATH" or "https://127.0.0.1:PORT"
 	cancel          context.CancelFunc
 	done            chan error
 }
@@ -50,9 +49,6 @@ func startRun(t *testing.T, args ...string) *relayProc {
 		line := sc.Text()
 		if _, rest, ok := strings.Cut(line, "relay listening on "); ok {
 			p.url, _, _ = strings.Cut(rest, " ")
-		}
-		if _, rest, ok := strings.Cut(line, "admin console on "); ok {
-			p.adminAt = rest
 		}
 		if _, rest, ok := strings.Cut(line, "metrics on "); ok {
 			p.metricsURL = rest

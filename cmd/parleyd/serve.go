@@ -37,7 +37,7 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	}
 	// The private listener opens first, so that its /readyz says
 	// "starting" while the stores open and migrate.
-	errc := make(chan error, 3)
+	errc := make(chan error, 2)
 	var metrics *http.Server
 	var metricsAddr net.Addr
 	if cfg.metricsListen != "" {
@@ -49,27 +49,42 @@ func serve(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 		}
 	}
 	if err := s.Start(ctx); err != nil {
-		return stop(s, metrics, nil, err)
+		return stop(s, err, metrics)
 	}
-	admin, adminAt, err := serveAdmin(cfg, s, errc) // adminlisten.go
+	admin, err := startAdmin(cfg, s, log, errc)
 	if err != nil {
-		return stop(s, metrics, nil, err)
+		return stop(s, err, metrics)
 	}
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
-		return stop(s, metrics, admin, err)
+		return stop(s, err, metrics, admin)
 	}
 	go func() { errc <- s.Serve(l) }()
 	stopReload := reloadCerts(ctx, certs, log) // certs.go
 	defer stopReload()
-	greet(stdout, cfg, l.Addr(), metricsAddr, adminAt)
+	greet(stdout, cfg, l.Addr(), metricsAddr)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "drain", cfg.drainDelay.String())
 		drain(s, cfg.drainDelay)
 	case err = <-errc:
 	}
-	return stop(s, metrics, admin, err)
+	return stop(s, err, metrics, admin)
+}
+
+// startAdmin serves the admin console where --admin-listen says; nil if
+// it is off.
+func startAdmin(cfg *config, s *server.Server, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	a, err := parseAdminListen(cfg.adminListen, cfg.data, cfg.adminClientCA)
+	if err != nil || a.off {
+		return nil, err
+	}
+	l, err := a.listen(s.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("admin console listening", "addr", l.Addr().String())
+	return serveAdmin(l, s, log, errc), nil
 }
 
 // drain marks the relay not ready and waits d, serving meanwhile, so that
@@ -81,17 +96,16 @@ func drain(s *server.Server, d time.Duration) {
 	}
 }
 
-// stop shuts the relay and its private listeners down (the admin
-// console's first: its socket goes with it).
-func stop(s *server.Server, metrics, admin *http.Server, err error) error {
+// stop shuts the relay down, then the private listeners (metrics,
+// admin) that are not nil.
+func stop(s *server.Server, err error, private ...*http.Server) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if admin != nil {
-		admin.Shutdown(ctx)
-	}
 	err = errors.Join(err, s.Shutdown(ctx))
-	if metrics != nil {
-		metrics.Shutdown(ctx)
+	for _, hs := range private {
+		if hs != nil {
+			hs.Shutdown(ctx)
+		}
 	}
 	return err
 }
@@ -147,6 +161,7 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloade
 		MaxEnvelope:        cfg.maxEnvelope,
 		MailboxCap:         cfg.mailboxCap,
 		MailboxTTL:         cfg.mailboxTTL,
+		AuditRetention:     cfg.auditRetention,
 		CheckpointInterval: cfg.checkpointInterval,
 		MaxConns:           cfg.maxConns,
 		MaxDeviceConns:     cfg.maxDeviceConns,
@@ -161,9 +176,6 @@ func newServer(cfg *config, log *slog.Logger) (*server.Server, *certfile.Reloade
 	}
 	cfg.blobs.apply(s)
 	if err := cfg.push.apply(s); err != nil {
-		return nil, nil, err
-	}
-	if err := cfg.admin.apply(s); err != nil {
 		return nil, nil, err
 	}
 	s.UnlockMaxFailures = cfg.unlockMaxFailures
@@ -208,7 +220,7 @@ func tlsConfig(cfg *config, log *slog.Logger) (*tls.Config, *certfile.Reloader, 
 }
 
 // greet tells the operator where the relay is and how a client connects.
-func greet(w io.Writer, cfg *config, addr, metricsAddr net.Addr, adminAt string) {
+func greet(w io.Writer, cfg *config, addr, metricsAddr net.Addr) {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "localhost"
@@ -217,9 +229,6 @@ func greet(w io.Writer, cfg *config, addr, metricsAddr net.Addr, adminAt string)
 	fmt.Fprintf(w, "parleyd: relay listening on %s (%v)\n", url, cfg)
 	if metricsAddr != nil {
 		fmt.Fprintf(w, "parleyd: metrics on http://%s/metrics\n", metricsAddr)
-	}
-	if adminAt != "" {
-		fmt.Fprintf(w, "parleyd: admin console on %s\n", adminAt)
 	}
 	if cfg.dev {
 		ca := filepath.Join(cfg.data, server.DevCAFile)

@@ -121,6 +121,16 @@ func (e Entry) Sum() Hash {
 	return out
 }
 
+// PruneEntry is the entry a store appends when it prunes the log through
+// entry seq, in the same transaction. Verify requires one naming the
+// anchor of a pruned log, so that entries deleted from the front without
+// a prune show.
+func PruneEntry(seq int64) Entry {
+	return Entry{Kind: AuditPrune, Actor: "relay", Detail: pruneDetail(seq)}
+}
+
+func pruneDetail(seq int64) string { return fmt.Sprintf("through entry %d", seq) }
+
 // Anchor is where the stored chain starts: the sequence number and hash of
 // the last entry pruned (zero for a log never pruned), and where it ends:
 // the head the store recorded with its last append.
@@ -165,10 +175,11 @@ func Verify(a Anchor, entries []Entry) error {
 // Verifier checks a chain one entry at a time, so that a long log need
 // not fit in memory. The zero value is not usable; see NewVerifier.
 type Verifier struct {
-	a    Anchor
-	seq  int64
-	prev Hash
-	n    int64
+	a      Anchor
+	seq    int64
+	prev   Hash
+	n      int64
+	pruned bool // a prune entry names the anchor
 }
 
 // NewVerifier starts a check from a's anchor.
@@ -186,14 +197,21 @@ func (v *Verifier) Add(e Entry) error {
 	}
 	v.seq, v.prev = e.Seq, e.Hash
 	v.n++
+	if e.Kind == AuditPrune && e.Detail == pruneDetail(v.a.Seq) {
+		v.pruned = true
+	}
 	return nil
 }
 
 // Checked returns how many entries Add accepted.
 func (v *Verifier) Checked() int64 { return v.n }
 
-// End checks that the last entry added is the head.
+// End checks that the last entry added is the head and, for a pruned
+// log, that a prune entry names its anchor.
 func (v *Verifier) End() error {
+	if v.a.Seq > 0 && !v.pruned {
+		return &BreakError{v.a.Seq, "the log starts after it but no prune entry says so (entries deleted from the front)"}
+	}
 	if v.seq != v.a.HeadSeq || v.prev != v.a.HeadHash {
 		return &BreakError{v.seq, fmt.Sprintf("the log ends at entry %d but its head is entry %d (entries removed or the head edited)", v.seq, v.a.HeadSeq)}
 	}

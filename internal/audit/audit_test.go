@@ -17,6 +17,10 @@ func chain(a Anchor, n int) (Anchor, []Entry) {
 	for i := range n {
 		e := Entry{Seq: seq + 1, Time: t0.Add(time.Duration(i) * time.Minute), Kind: Register,
 			Actor: "relay", Subject: fmt.Sprintf("user%d", i), Prev: prev}
+		if i == 0 && a.Seq > 0 { // a pruned log: its first entry names the anchor
+			e = PruneEntry(a.Seq)
+			e.Seq, e.Time, e.Prev = seq+1, t0, prev
+		}
 		e.Hash = e.Sum()
 		es = append(es, e)
 		seq, prev = e.Seq, e.Hash
@@ -31,6 +35,13 @@ func TestVerify(t *testing.T) {
 		if err := Verify(a, es); err != nil {
 			t.Fatalf("intact chain from %d: %v", start.Seq, err)
 		}
+	}
+	// A log whose front was deleted and its anchor moved, with no prune
+	// entry naming the new anchor, fails.
+	full, all := chain(Anchor{}, 5)
+	cut := Anchor{Seq: all[1].Seq, Hash: all[1].Hash, HeadSeq: full.HeadSeq, HeadHash: full.HeadHash}
+	if err := Verify(cut, all[2:]); !errors.Is(err, ErrBroken) {
+		t.Errorf("front cut without a prune entry: Verify = %v, want a break", err)
 	}
 	a, es := chain(Anchor{}, 5)
 	if err := Verify(Anchor{}, nil); err != nil {

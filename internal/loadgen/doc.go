@@ -12,6 +12,11 @@
 // Receivers acknowledge deliveries in batches: whatever arrived while the
 // previous Ack was being written goes in the next one.
 //
+// Against several nodes of one deployment (Target.URL lists them) the
+// devices are spread over the nodes, each receiver on the node after its
+// sender's, so every message crosses nodes (a NATS wake-up carries it),
+// and the relay figures are the sums of every node's metrics.
+//
 // Two latencies are recorded in HDR histograms (1 µs to 1 h, three
 // significant digits): submit→ack, from the (scheduled) send to the
 // relay's durable SubmitResult, and submit→deliver, from the same

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,15 +38,45 @@ const (
 
 // Target is the relay a run talks to.
 type Target struct {
-	// URL is the relay's base URL, "https://host[:port]".
+	// URL is the relay's base URL, "https://host[:port]", or the nodes
+	// of one deployment, comma-separated. Devices are spread over the
+	// nodes: pair i's sender uses node i mod N and its receiver the next
+	// node, so with several nodes every message crosses from one node to
+	// another (Nodes).
 	URL string
 	// Roots are PEM CA certificates to trust instead of the system's (a
 	// development relay's ca.pem).
 	Roots []byte
 	// MetricsURL is the relay's Prometheus endpoint, which parleyd serves
 	// only on its --metrics-listen address ("http://HOST:PORT/metrics").
-	// Without it the run has no relay figures.
+	// Without it the run has no relay figures. With several nodes, list
+	// each node's, comma-separated: the figures are their sums.
 	MetricsURL string
+}
+
+// Nodes returns the node URLs in URL.
+func (t Target) Nodes() []string { return strings.Split(t.URL, ",") }
+
+// SenderNode returns the index, among nodes, of the node pair i's sender
+// uses.
+func SenderNode(i, nodes int) int { return i % nodes }
+
+// ReceiverNode returns the index, among nodes, of the node pair i's
+// receiver uses: the one after its sender's, so that with several nodes
+// every message crosses nodes.
+func ReceiverNode(i, nodes int) int { return (i + 1) % nodes }
+
+// newEndpoints returns an endpoint for each of t's nodes.
+func newEndpoints(t Target) ([]*endpoint, error) {
+	var es []*endpoint
+	for _, u := range t.Nodes() {
+		e, err := newEndpoint(Target{URL: u, Roots: t.Roots})
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, e)
+	}
+	return es, nil
 }
 
 // endpoint is a relay reached by the raw protocol: TLS 1.3 against the

@@ -12,27 +12,28 @@ import (
 
 // idleSet is the idle connections of a run.
 type idleSet struct {
-	e     *endpoint
+	es    []*endpoint
 	mu    sync.Mutex
 	conns []*websocket.Conn
 	wg    sync.WaitGroup
 }
 
 // holdIdle opens Config.Idle idle connections, each by a device of its
-// own, and records the relay's resident memory before and after in res.
+// own, spread over the nodes, and records the relay's resident memory before and after in res.
 func (r *run) holdIdle(ctx context.Context, m *scraper, res *Result) (*idleSet, error) {
 	if r.cfg.Idle == 0 {
 		return &idleSet{}, nil
 	}
-	e, err := newEndpoint(r.cfg.Target)
+	es, err := newEndpoints(r.cfg.Target)
 	if err != nil {
 		return nil, err
 	}
-	s := &idleSet{e: e}
+	s := &idleSet{es: es}
 	r.setPhase("idle")
 	before := m.scrape(ctx)
 	prefix := userPrefix() + "-i"
 	err = Parallel(ctx, r.cfg.Idle, setupWorkers, func(ctx context.Context, i int) error {
+		e := es[i%len(es)]
 		d, err := e.register(ctx, addr.UserID(fmt.Sprintf("%s%d", prefix, i)))
 		if err != nil {
 			return err
@@ -84,8 +85,8 @@ func (s *idleSet) close() {
 		ws.CloseNow()
 	}
 	s.wg.Wait()
-	if s.e != nil {
-		s.e.close()
+	for _, e := range s.es {
+		e.close()
 	}
 }
 

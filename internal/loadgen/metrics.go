@@ -12,10 +12,11 @@ import (
 	"time"
 )
 
-// scraper reads the relay's Prometheus text exposition.
+// scraper reads the relay's Prometheus text exposition: each node's,
+// summed.
 type scraper struct {
-	url string
-	hc  *http.Client
+	urls []string
+	hc   *http.Client
 }
 
 // maxMetrics bounds the exposition read.
@@ -25,19 +26,21 @@ const maxMetrics = 4 << 20
 var errNoMetricsURL = errors.New("no metrics URL given")
 
 func newScraper(t Target) (*scraper, error) {
-	u := t.MetricsURL
-	if u == "" {
+	if t.MetricsURL == "" {
 		return &scraper{}, nil
 	}
-	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		return nil, fmt.Errorf("loadgen: metrics URL %q: want http:// or https://", u)
+	urls := strings.Split(t.MetricsURL, ",")
+	for _, u := range urls {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return nil, fmt.Errorf("loadgen: metrics URL %q: want http:// or https://", u)
+		}
 	}
 	// An https endpoint (behind a proxy, say) is trusted like the relay.
 	e, err := newEndpoint(Target{URL: "https://metrics", Roots: t.Roots})
 	if err != nil {
 		return nil, err
 	}
-	return &scraper{url: u, hc: e.hc}, nil
+	return &scraper{urls: urls, hc: e.hc}, nil
 }
 
 // sample is one scrape: series ("name" or `name{label="v"}`, as the relay
@@ -50,29 +53,40 @@ type sample struct {
 
 func (s *scraper) scrape(ctx context.Context) sample {
 	smp := sample{at: time.Now()}
-	if s.url == "" {
+	if len(s.urls) == 0 {
 		smp.err = errNoMetricsURL
 		return smp
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	smp.series = make(map[string]float64)
+	for _, u := range s.urls {
+		series, err := s.scrapeOne(ctx, u)
+		if err != nil {
+			return sample{at: smp.at, err: err}
+		}
+		for k, v := range series {
+			smp.series[k] += v
+		}
+	}
+	return smp
+}
+
+// scrapeOne reads one node's metrics.
+func (s *scraper) scrapeOne(ctx context.Context, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		smp.err = err
-		return smp
+		return nil, err
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		smp.err = err
-		return smp
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		smp.err = fmt.Errorf("%s: HTTP %d", s.url, resp.StatusCode)
-		return smp
+		return nil, fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
 	}
-	smp.series, smp.err = parseExposition(io.LimitReader(resp.Body, maxMetrics))
-	return smp
+	return parseExposition(io.LimitReader(resp.Body, maxMetrics))
 }
 
 // settleWait bounds how long settled waits for the relay's ack counter.

@@ -1,6 +1,9 @@
 package loadgen
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +59,52 @@ func TestRelayFigures(t *testing.T) {
 	delete(after, "process_cpu_seconds_total")
 	if _, problem := relayFigures(sample{series: before}, sample{series: after}, nil); problem == "" {
 		t.Error("no word about the missing CPU figures")
+	}
+}
+
+// TestScrapeSumsNodes: with several nodes' metrics URLs, a scrape is the
+// sum of their series; one node failing fails the scrape.
+func TestScrapeSumsNodes(t *testing.T) {
+	node := func(body string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(body)) }))
+		t.Cleanup(s.Close)
+		return s.URL + "/metrics"
+	}
+	a, b := node(exposition), node("parley_envelopes_queued_total 34\nprocess_cpu_seconds_total 1\n")
+	m, err := newScraper(Target{MetricsURL: a + "," + b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smp := m.scrape(context.Background())
+	if smp.err != nil || smp.series[seriesQueued] != 1234 || smp.series[seriesCPU] != 3.5 || smp.series[seriesConnections] != 3 {
+		t.Errorf("scrape = %v, %v", smp.series, smp.err)
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	m, _ = newScraper(Target{MetricsURL: a + "," + down.URL})
+	if smp := m.scrape(context.Background()); smp.err == nil {
+		t.Error("a node down went unnoticed")
+	}
+}
+
+// TestPairsCrossNodes: with several nodes, every pair's receiver is on
+// another node than its sender, and each node has as many of each.
+func TestPairsCrossNodes(t *testing.T) {
+	for nodes := 1; nodes <= 4; nodes++ {
+		senders, receivers := make([]int, nodes), make([]int, nodes)
+		for i := range 4 * nodes {
+			s, r := SenderNode(i, nodes), ReceiverNode(i, nodes)
+			if nodes > 1 && s == r {
+				t.Errorf("%d nodes: pair %d on node %d only", nodes, i, s)
+			}
+			senders[s]++
+			receivers[r]++
+		}
+		for n := range nodes {
+			if senders[n] != 4 || receivers[n] != 4 {
+				t.Errorf("%d nodes: node %d has %d senders and %d receivers", nodes, n, senders[n], receivers[n])
+			}
+		}
 	}
 }
 

@@ -24,7 +24,7 @@ func NewRaw(t Target) Driver { return &rawDriver{target: t} }
 
 type rawDriver struct {
 	target Target
-	e      *endpoint
+	es     []*endpoint // one per node
 	mu     sync.Mutex
 	conns  []*rawConn
 }
@@ -32,17 +32,17 @@ type rawDriver struct {
 func (d *rawDriver) Name() string { return "raw" }
 
 func (d *rawDriver) Setup(ctx context.Context, pairs, payload int, sink *Sink) ([]Sender, error) {
-	e, err := newEndpoint(d.target)
+	es, err := newEndpoints(d.target)
 	if err != nil {
 		return nil, err
 	}
-	d.e = e
+	d.es = es
 	prefix := userPrefix()
 	conns := make([]*rawConn, 2*pairs) // senders, then receivers
 	err = Parallel(ctx, len(conns), setupWorkers, func(ctx context.Context, i int) error {
-		role, n := "s", i
+		role, n, e := "s", i, es[SenderNode(i, len(es))]
 		if i >= pairs {
-			role, n = "r", i-pairs
+			role, n, e = "r", i-pairs, es[ReceiverNode(i-pairs, len(es))]
 		}
 		dev, err := e.register(ctx, addr.UserID(fmt.Sprintf("%s-%s%d", prefix, role, n)))
 		if err != nil {
@@ -94,8 +94,8 @@ func (d *rawDriver) Close() error {
 	for _, c := range conns {
 		c.close()
 	}
-	if d.e != nil {
-		d.e.close()
+	for _, e := range d.es {
+		e.close()
 	}
 	return nil
 }

@@ -208,9 +208,9 @@ func (r *Result) writeRelay(b *strings.Builder) {
 		fmt.Fprintf(b, "relay      queued %s, delivered %s, acked %s, refused %s; %d connections\n",
 			count(float64(f.Queued)), count(float64(f.Delivered)), count(float64(f.Acked)), countsText(f.Rejected), f.Connections)
 		switch {
-		case r.Idle == 0 || f.IdleRSSPerConn == 0:
-		case f.IdleRSSPerConn < 0:
-			fmt.Fprintf(b, "idle       %s connections; the relay's RSS shrank meanwhile (it returned memory): use more connections\n", count(float64(r.Idle)))
+		case r.Idle == 0:
+		case f.IdleRSSPerConn <= 0:
+			fmt.Fprintf(b, "idle       %s connections; the relay's RSS did not grow meanwhile (too few to measure, or it returned memory): use more connections\n", count(float64(r.Idle)))
 		default:
 			fmt.Fprintf(b, "idle       %s connections, relay RSS %s per connection\n", count(float64(r.Idle)), bytesText(f.IdleRSSPerConn))
 		}

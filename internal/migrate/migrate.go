@@ -58,6 +58,9 @@ type Dialect struct {
 	// TableExists counts the tables named by its one argument in the
 	// current schema.
 	TableExists string
+	// Rewrite, if set, rewrites each migration statement for the backend
+	// (the store's PostgreSQL dialect drops SQLite's WITHOUT ROWID).
+	Rewrite func(stmt string) string
 }
 
 type migration struct {
@@ -162,6 +165,9 @@ func (s Set) Migrate(ctx context.Context, db *sql.DB, d Dialect) (from, to int, 
 			continue
 		}
 		for _, st := range m.stmts {
+			if d.Rewrite != nil {
+				st = d.Rewrite(st)
+			}
 			if _, err := tx.ExecContext(ctx, st); err != nil {
 				return have, have, fmt.Errorf("%s: migration %s: %w", s.Name, m.name, err)
 			}

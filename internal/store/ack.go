@@ -60,24 +60,53 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 	}
 	released := releases{}
 	err := t.bulkQuery(bulkDelete, rows, func(r *sql.Rows) error {
-		var user string
-		var device int64
 		var hash []byte
-		k := ackKey{}
-		if err := r.Scan(&user, &device, &k.seq, &hash); err != nil {
-			return fmt.Errorf("store: ack: %w", err)
-		}
-		k.box = mailboxKey{addr.UserID(user), addr.DeviceID(device)}
-		n := owner[k]
-		if n == nil {
-			return fmt.Errorf("store: ack deleted an envelope it was not asked to")
-		}
-		*n++
+		err := ackDeleted(r, owner, &hash)
 		released.add(hash)
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	return t.releaseShared(released)
+	if err := t.releaseShared(released); err != nil {
+		return err
+	}
+	// The Seqs that were not envelopes may be group entries (group.go).
+	rows = rows[:0]
+	for _, k := range keys {
+		if owner[k] != nil {
+			rows = append(rows, []any{string(k.box.user), int64(k.box.device), k.seq})
+		}
+	}
+	groups := groupReleases{}
+	err = t.bulkQuery(bulkDeleteGroup, rows, func(r *sql.Rows) error {
+		var ref int64
+		err := ackDeleted(r, owner, &ref)
+		groups[ref]++
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return t.releaseGroups(groups)
+}
+
+// ackDeleted scans a row a bulk delete returned (mailbox, Seq, then ref),
+// counts it for the request that asked for it and removes it from owner,
+// so that a Seq counts once.
+func ackDeleted(r *sql.Rows, owner map[ackKey]*int, ref any) error {
+	var user string
+	var device int64
+	k := ackKey{}
+	if err := r.Scan(&user, &device, &k.seq, ref); err != nil {
+		return fmt.Errorf("store: ack: %w", err)
+	}
+	k.box = mailboxKey{addr.UserID(user), addr.DeviceID(device)}
+	n := owner[k]
+	if n == nil {
+		return fmt.Errorf("store: ack deleted an envelope it was not asked to")
+	}
+	*n++
+	owner[k] = nil
+	return nil
 }

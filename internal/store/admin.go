@@ -131,6 +131,9 @@ func (s *sqlStore) DeleteUser(ctx context.Context, u addr.UserID) ([]addr.Device
 		if _, err := t.deleteReleasing(qDeleteSent, string(u)); err != nil {
 			return err
 		}
+		if err := t.deleteGroupsSent(u); err != nil {
+			return err
+		}
 		if _, err := t.exec(qDeleteUser, string(u)); err != nil {
 			return err
 		}

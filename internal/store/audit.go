@@ -25,7 +25,8 @@ type AuditStore interface {
 	AuditAnchor(ctx context.Context) (audit.Anchor, error)
 	// PruneAudit deletes up to limit of the oldest entries (at most
 	// MaxBatch) created before before, making the last one deleted the
-	// anchor, so that the rest still verifies. It returns how many. The
+	// anchor, so that the rest still verifies, and appends, in the same
+	// transaction, an audit.PruneEntry naming it. It returns how many. The
 	// head is never pruned, so the chain always has an entry to link to.
 	PruneAudit(ctx context.Context, before time.Time, limit int) (int, error)
 }
@@ -57,31 +58,36 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry,
 		return audit.Entry{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	var out audit.Entry
-	err := s.w.do(ctx, auditWriter, true, 1, func(t *txn) error {
-		var seq int64
-		var head []byte
-		if ok, err := t.queryRow(qAuditHead, nil, &seq, &head); err != nil || !ok {
-			return notFoundOr(err, "audit head")
-		}
-		next := e
-		next.Seq = seq + 1
-		next.Time = fromMicros(micros(s.opt.Now()))
-		next.Prev = hashOf(head)
-		next.Hash = next.Sum()
-		if _, err := t.exec(qAuditAppend, next.Seq, micros(next.Time), string(next.Kind), next.Actor,
-			next.Subject, next.Detail, next.Prev[:], next.Hash[:]); err != nil {
-			return err
-		}
-		if _, err := t.exec(qAuditSetHead, next.Seq, next.Hash[:]); err != nil {
-			return err
-		}
-		out = next
-		return nil
+	err := s.w.do(ctx, auditWriter, true, 1, func(t *txn) (err error) {
+		out, err = s.appendAudit(t, e)
+		return err
 	})
 	if err != nil {
 		return audit.Entry{}, err
 	}
 	return out, nil
+}
+
+// appendAudit appends e after the head, in t.
+func (s *sqlStore) appendAudit(t *txn, e audit.Entry) (audit.Entry, error) {
+	var seq int64
+	var head []byte
+	if ok, err := t.queryRow(qAuditHead, nil, &seq, &head); err != nil || !ok {
+		return audit.Entry{}, notFoundOr(err, "audit head")
+	}
+	next := e
+	next.Seq = seq + 1
+	next.Time = fromMicros(micros(s.opt.Now()))
+	next.Prev = hashOf(head)
+	next.Hash = next.Sum()
+	if _, err := t.exec(qAuditAppend, next.Seq, micros(next.Time), string(next.Kind), next.Actor,
+		next.Subject, next.Detail, next.Prev[:], next.Hash[:]); err != nil {
+		return audit.Entry{}, err
+	}
+	if _, err := t.exec(qAuditSetHead, next.Seq, next.Hash[:]); err != nil {
+		return audit.Entry{}, err
+	}
+	return next, nil
 }
 
 func (s *sqlStore) AuditLog(ctx context.Context, after int64, limit int) ([]audit.Entry, error) {
@@ -155,6 +161,9 @@ func (s *sqlStore) PruneAudit(ctx context.Context, before time.Time, limit int) 
 			return err
 		}
 		if _, err := t.exec(qAuditSetAnchor, last, lastHash); err != nil {
+			return err
+		}
+		if _, err := s.appendAudit(t, audit.PruneEntry(last)); err != nil {
 			return err
 		}
 		n = count

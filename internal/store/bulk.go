@@ -42,16 +42,25 @@ const (
 	// Returns those of the rows deleted, and each one's shared payload
 	// hash (NULL if it holds its payload itself).
 	bulkDelete
+	// bulkInsertGroup inserts group entries. Row: to user, to device,
+	// seq, ref.
+	bulkInsertGroup
+	// bulkDeleteGroup deletes group entries. Row: to user, to device,
+	// seq. Returns those of the rows deleted, and each one's ref.
+	bulkDeleteGroup
 )
 
 // portable returns the multi-row statement of op for size rows.
 func (op bulkOp) portable(size int) string {
 	r := multiRows[size]
-	return [...]string{bulkLock: r.lock, bulkFind: r.find, bulkInsert: r.insert, bulkSave: r.save, bulkDelete: r.delete}[op]
+	return [...]string{bulkLock: r.lock, bulkFind: r.find, bulkInsert: r.insert, bulkSave: r.save, bulkDelete: r.delete,
+		bulkInsertGroup: r.insertGroup, bulkDeleteGroup: r.deleteGroup}[op]
 }
 
 // returnsRows reports whether op is a query.
-func (op bulkOp) returnsRows() bool { return op == bulkLock || op == bulkFind || op == bulkDelete }
+func (op bulkOp) returnsRows() bool {
+	return op == bulkLock || op == bulkFind || op == bulkDelete || op == bulkDeleteGroup
+}
 
 // postgresBulk are the array forms of the bulk statements.
 var postgresBulk = map[bulkOp]string{
@@ -72,6 +81,11 @@ WHERE d.user_id = v.u AND d.device_id = v.dv`,
 	bulkDelete: `DELETE FROM envelopes e USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(u, dv, s)
 WHERE e.to_user = k.u AND e.to_device = k.dv AND e.seq = k.s
 RETURNING e.to_user, e.to_device, e.seq, CASE WHEN e.shared = 1 THEN e.payload END`,
+	bulkInsertGroup: `INSERT INTO group_entries (to_user, to_device, seq, ref)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])`,
+	bulkDeleteGroup: `DELETE FROM group_entries g USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(u, dv, s)
+WHERE g.to_user = k.u AND g.to_device = k.dv AND g.seq = k.s
+RETURNING g.to_user, g.to_device, g.seq, g.ref`,
 }
 
 // bulkQuery runs a bulk query over rows, calling scan for each result.

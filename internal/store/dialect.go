@@ -26,6 +26,14 @@ type dialect struct {
 	// bulk, if set, holds the array forms of the bulk statements, used
 	// instead of the portable multi-row ones (see bulk.go).
 	bulk map[bulkOp]string
+	// ddl, if set, rewrites a migration statement: PostgreSQL has no
+	// WITHOUT ROWID tables (migration 10), whose rows it stores apart
+	// from their primary-key index anyway.
+	ddl func(stmt string) string
+	// sequentialRefs numbers new group messages in sequence (the
+	// highest id + 1), which keeps the group_entries ref index growing
+	// at one end; only a single-writer database can (see group.go).
+	sequentialRefs bool
 	// batchReads coalesces concurrent Pending calls (see readbatch.go).
 	batchReads bool
 }
@@ -46,7 +54,8 @@ var sqliteDialect = dialect{
 		}
 		return "PRAGMA synchronous = NORMAL", false
 	},
-	tableExists: `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1`,
+	sequentialRefs: true,
+	tableExists:    `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1`,
 }
 
 // dollarToQuestion rewrites $n placeholders to ?n. SQLite reads "$1" as a

@@ -160,6 +160,9 @@ func (s *sqlStore) expire(t *txn, now time.Time, limit int) ([]Expired, error) {
 			return nil, err
 		}
 	}
+	if err := t.expireGroups(micros(now), limit); err != nil {
+		return nil, err
+	}
 	if _, err := t.exec(qPurgeTokens, micros(now), limit); err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ var migrations = migrate.Set{Name: "store", Files: migrationFS, Dir: "migrations
 var ErrSchemaBehind = migrate.ErrBehind
 
 func (d dialect) migrateDialect() migrate.Dialect {
-	return migrate.Dialect{Lock: d.migrateLock, TableExists: d.tableExists}
+	return migrate.Dialect{Lock: d.migrateLock, TableExists: d.tableExists, Rewrite: d.ddl}
 }
 
 // migrateDB brings the schema up to date in one transaction and returns the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -29,6 +30,7 @@ var postgresDialect = dialect{
 	migrateLock: "SELECT pg_advisory_xact_lock(1348563564, hashtext(current_schema()))",
 	bulk:        postgresBulk,
 	batchReads:  true,
+	ddl:         func(q string) string { return strings.ReplaceAll(q, ") WITHOUT ROWID", ")") },
 	tableExists: `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1`,
 }
 

@@ -80,13 +80,24 @@ const (
 	// (the SQLite dialect drops the clause, see dialect.go).
 	qLockMailbox = `SELECT last_seq, queued FROM devices
 WHERE user_id = $1 AND device_id = $2` + forUpdate
-	// qCountMailbox counts a mailbox's envelopes (expired ones included).
-	qCountMailbox = `SELECT COUNT(*) FROM envelopes WHERE to_user = $1 AND to_device = $2`
+	// qCountMailbox counts a mailbox's envelopes and group entries
+	// (expired ones included).
+	qCountMailbox = `SELECT (SELECT COUNT(*) FROM envelopes WHERE to_user = $1 AND to_device = $2) +
+(SELECT COUNT(*) FROM group_entries WHERE to_user = $1 AND to_device = $2)`
 
-	qPending = `SELECT e.seq, e.from_user, e.from_device, e.msg_id, e.kind, e.created, e.expires, ` + payloadOf + `
+	// qPending reads a mailbox's envelopes and group entries (group.go)
+	// merged in Seq order: the first $5 of each, then the first $5 of both.
+	qPending = `SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload FROM (
+SELECT * FROM (` + pendingEnvelopes + `) AS pe UNION ALL SELECT * FROM (` + pendingGroups + `) AS pg
+) AS b ORDER BY seq LIMIT $5`
+	pendingEnvelopes = `SELECT e.seq, e.from_user, e.from_device, e.msg_id, e.kind, e.created, e.expires, ` + payloadOf + ` AS payload
 FROM envelopes e ` + joinShared + `
 WHERE e.to_user = $1 AND e.to_device = $2 AND e.seq > $3 AND e.expires > $4
 ORDER BY e.seq LIMIT $5`
+	pendingGroups = `SELECT g.seq, m.from_user, m.from_device, m.msg_id, m.kind, m.created, m.expires, m.payload
+FROM group_entries g JOIN group_messages m ON m.id = g.ref
+WHERE g.to_user = $1 AND g.to_device = $2 AND g.seq > $3 AND m.expires > $4
+ORDER BY g.seq LIMIT $5`
 	qDeleteEnvelope = `DELETE FROM envelopes WHERE to_user = $1 AND to_device = $2 AND seq = $3 RETURNING ` + sharedRef
 	qExpiring       = `SELECT to_user, to_device, seq, from_user, from_device, msg_id, kind
 FROM envelopes WHERE expires <= $1 ORDER BY expires LIMIT $2`
@@ -165,6 +176,20 @@ func qDeleteEnvelopes(n int) string {
 		` RETURNING to_user, to_device, seq, ` + sharedRef
 }
 
+// qInsertGroupEntries inserts n group entries.
+func qInsertGroupEntries(n int) string {
+	return `INSERT INTO group_entries (to_user, to_device, seq, ref) VALUES ` +
+		rowList(n, 4, ", ", "($%d, $%d, $%d, $%d)")
+}
+
+// qDeleteGroupEntries deletes n group entries by mailbox and Seq,
+// returning the key and ref of each one deleted.
+func qDeleteGroupEntries(n int) string {
+	return `DELETE FROM group_entries WHERE ` +
+		rowList(n, 3, " OR ", "(to_user = $%d AND to_device = $%d AND seq = $%d)") +
+		` RETURNING to_user, to_device, seq, ref`
+}
+
 // qSaveMailboxes writes the counters of n mailboxes.
 func qSaveMailboxes(n int) string {
 	return `UPDATE devices SET last_seq = v.column3, queued = v.column4 FROM (VALUES ` +
@@ -212,12 +237,13 @@ func writerQueries(d dialect) []string {
 }
 
 // multiRow holds the multi-row statements for one row count, built once.
-type multiRow struct{ lock, find, insert, save, delete string }
+type multiRow struct{ lock, find, insert, save, delete, insertGroup, deleteGroup string }
 
 var multiRows = func() map[int]multiRow {
 	m := map[int]multiRow{}
 	for _, n := range rowSizes {
-		m[n] = multiRow{qLockMailboxes(n), qFindEnvelopes(n), qInsertEnvelopes(n), qSaveMailboxes(n), qDeleteEnvelopes(n)}
+		m[n] = multiRow{qLockMailboxes(n), qFindEnvelopes(n), qInsertEnvelopes(n), qSaveMailboxes(n), qDeleteEnvelopes(n),
+			qInsertGroupEntries(n), qDeleteGroupEntries(n)}
 	}
 	return m
 }()
@@ -226,7 +252,7 @@ func multiRowQueries() []string {
 	var qs []string
 	for _, n := range rowSizes {
 		r := multiRows[n]
-		qs = append(qs, r.lock, r.find, r.insert, r.save, r.delete)
+		qs = append(qs, r.lock, r.find, r.insert, r.save, r.delete, r.insertGroup, r.deleteGroup)
 	}
 	return qs
 }

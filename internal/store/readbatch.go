@@ -27,13 +27,21 @@ import (
 const maxReadBatch = 64
 
 // qPendingBatch reads many mailboxes at once; $1..$5 are arrays of the
-// call index, user, device, after and limit; $6 is now.
-const qPendingBatch = `SELECT k.i, e.seq, e.from_user, e.from_device, e.msg_id, e.kind, e.created, e.expires, ` + payloadOf + `
+// call index, user, device, after and limit; $6 is now. Like qPending it
+// merges each mailbox's envelopes and group entries in Seq order.
+const qPendingBatch = `SELECT k.i, e.seq, e.from_user, e.from_device, e.msg_id, e.kind, e.created, e.expires, e.payload
 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS k(i, u, dv, after, lim)
-CROSS JOIN LATERAL (SELECT seq, from_user, from_device, msg_id, kind, created, expires, payload, shared
-FROM envelopes WHERE to_user = k.u AND to_device = k.dv AND seq > k.after AND expires > $6
-ORDER BY seq LIMIT k.lim) AS e
-` + joinShared + `
+CROSS JOIN LATERAL (SELECT * FROM (
+(SELECT x.seq, x.from_user, x.from_device, x.msg_id, x.kind, x.created, x.expires, COALESCE(p.payload, x.payload) AS payload
+FROM envelopes x LEFT JOIN shared_payloads p ON x.shared = 1 AND p.hash = x.payload
+WHERE x.to_user = k.u AND x.to_device = k.dv AND x.seq > k.after AND x.expires > $6
+ORDER BY x.seq LIMIT k.lim)
+UNION ALL
+(SELECT g.seq, m.from_user, m.from_device, m.msg_id, m.kind, m.created, m.expires, m.payload
+FROM group_entries g JOIN group_messages m ON m.id = g.ref
+WHERE g.to_user = k.u AND g.to_device = k.dv AND g.seq > k.after AND m.expires > $6
+ORDER BY g.seq LIMIT k.lim)) AS b
+ORDER BY b.seq LIMIT k.lim) AS e
 ORDER BY k.i, e.seq`
 
 // pendingCall is one Pending call waiting for a batch.

@@ -14,7 +14,7 @@ import (
 )
 
 // TestPendingBatch checks that one batched read answers each call exactly
-// as a read of its own would (PostgreSQL; skips when it is unreachable,
+// as a read of its own would, envelopes and group entries in Seq order (PostgreSQL; skips when it is unreachable,
 // fails under CI=true).
 func TestPendingBatch(t *testing.T) {
 	base := cmp.Or(os.Getenv("PARLEY_TEST_POSTGRES"), "postgres://127.0.0.1:5432/test")
@@ -60,6 +60,9 @@ func TestPendingBatch(t *testing.T) {
 	for i, n := range []int{5, 3, 0} {
 		for j := range n {
 			e := Envelope{From: boxes[0], To: boxes[i], ID: addr.NewMessageID(), Payload: []byte(fmt.Sprint(i, j))}
+			if j%2 == 1 { // group entries interleave with envelopes (group.go)
+				e.Kind = KindGroup
+			}
 			if res, err := s.Submit(ctx, []Envelope{e}); err != nil || res[0].Err != nil {
 				t.Fatal(err, res)
 			}
@@ -73,6 +76,9 @@ func TestPendingBatch(t *testing.T) {
 	}
 	if err := s.reader.batch(calls); err != nil {
 		t.Fatal(err)
+	}
+	if got := calls[3].out; len(got) != 5 || got[1].Kind != KindGroup || string(got[1].Payload) != "0 1" || got[2].Kind != KindMessage {
+		t.Fatalf("batched read of a mailbox with group entries: %+v", got)
 	}
 	for i, c := range calls {
 		want, err := s.pendingOne(ctx, c.to, c.after, c.limit)

@@ -5,19 +5,17 @@ import (
 	"fmt"
 )
 
-// Shared payloads (migration 5). A group message goes to every member
-// device's mailbox with one ciphertext; storing it once instead of once
-// per mailbox is what lets a 200-device group message be stored at tens of
-// thousands of mailbox entries a second (BENCHMARKS.md). Every KindGroup
-// envelope is stored shared: its row's payload column holds the
-// payload's SHA-256 and its shared column 1, and shared_payloads holds the
-// payload with a count of the rows that refer to it. Reads join the two
-// (payloadOf). Every statement that deletes envelope rows returns each
-// row's hash (sharedRef), and the transaction that deleted them releases
-// those references in the same commit, deleting a payload when its count
-// reaches zero: an acked, expired or erased group message leaves nothing
-// behind. Payloads are keyed by content, so two submissions of one
-// ciphertext share a row and one of a different ciphertext never does.
+// Shared payloads (migration 5). A group message's copies were envelopes
+// rows holding the payload's SHA-256 (shared column 1), with the payload
+// once in shared_payloads, reference-counted. Since migration 10 group
+// messages are group_messages and group_entries rows instead (group.go),
+// and migration 10 moved every shared row there; this code still reads
+// and releases shared rows correctly, but none is stored any more
+// (sharedRows sees no KindGroup envelope: insertRows routes them to
+// insertGroups). Reads join the two tables (payloadOf). Every statement
+// that deletes envelope rows returns each row's hash (sharedRef), and the
+// transaction that deleted them releases those references in the same
+// commit. A later migration can drop the table and the column.
 
 // sharedPayload is a payload a batch stores shared and how many of the
 // batch's rows refer to it.

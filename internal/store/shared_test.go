@@ -12,10 +12,11 @@ import (
 	"parley.dev/internal/pgtest"
 )
 
-// TestSharedPayloads: a group message's ciphertext is stored once however
-// many mailboxes it goes to, every copy reads it back, and it is deleted
-// when the last copy is acked, expired or deleted with its device; a
-// different ciphertext never shares it. On SQLite and PostgreSQL.
+// TestSharedPayloads: a group message (its ciphertext) is stored once
+// however many mailboxes it goes to, each mailbox holding a lean entry
+// (migration 10), every copy reads it back, and it is deleted when the
+// last copy is acked, expired or deleted with its device, or its sender
+// is erased. On SQLite and PostgreSQL.
 func TestSharedPayloads(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "s.db")
@@ -78,13 +79,16 @@ func testSharedPayloads(t *testing.T, dsn string, db *sql.DB) {
 	later := now.Add(time.Hour)
 	group(ciphertext, later)
 	group(other, now.Add(time.Minute))
-	if n := count(`SELECT COUNT(*) FROM shared_payloads`); n != 2 {
-		t.Fatalf("%d shared payloads for two group messages, want 2", n)
+	if n := count(`SELECT COUNT(*) FROM group_messages`); n != 2 {
+		t.Fatalf("%d group messages for two group messages, want 2", n)
 	}
-	if n := count(`SELECT COUNT(*) FROM envelopes WHERE LENGTH(payload) > 32`); n != 0 {
-		t.Fatalf("%d envelope rows hold a group payload themselves", n)
+	if n := count(`SELECT COUNT(*) FROM envelopes`); n != 0 {
+		t.Fatalf("%d envelope rows for group messages", n)
 	}
-	if n := count(`SELECT refs FROM shared_payloads WHERE payload = $1`, ciphertext); n != 3 {
+	if n := count(`SELECT COUNT(*) FROM group_entries`); n != 6 {
+		t.Fatalf("%d group entries for two messages to three devices, want 6", n)
+	}
+	if n := count(`SELECT refs FROM group_messages WHERE payload = $1`, ciphertext); n != 3 {
 		t.Fatalf("the first payload has %d references, want 3", n)
 	}
 	for _, to := range members {
@@ -97,7 +101,7 @@ func testSharedPayloads(t *testing.T, dsn string, db *sql.DB) {
 	if _, err := s.Expire(ctx, now.Add(2*time.Minute), MaxBatch); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(`SELECT COUNT(*) FROM shared_payloads WHERE payload = $1`, other); n != 0 {
+	if n := count(`SELECT COUNT(*) FROM group_messages WHERE payload = $1`, other); n != 0 {
 		t.Fatal("an expired group message's payload stays")
 	}
 	// bob acks, bob2 is revoked: the payload stays for carol.
@@ -108,7 +112,7 @@ func testSharedPayloads(t *testing.T, dsn string, db *sql.DB) {
 	if err := s.RevokeDevice(ctx, bob2); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(`SELECT refs FROM shared_payloads WHERE payload = $1`, ciphertext); n != 1 {
+	if n := count(`SELECT refs FROM group_messages WHERE payload = $1`, ciphertext); n != 1 {
 		t.Fatalf("after an ack and a revocation: %d references, want 1", n)
 	}
 	got, _ = s.Pending(ctx, carol, 0, 10)
@@ -118,8 +122,8 @@ func testSharedPayloads(t *testing.T, dsn string, db *sql.DB) {
 	if n, err := s.Ack(ctx, carol, []int64{got[0].Seq}); err != nil || n != 1 {
 		t.Fatal(n, err)
 	}
-	if n := count(`SELECT COUNT(*) FROM shared_payloads`); n != 0 {
-		t.Fatalf("%d shared payloads left once every copy is acked", n)
+	if n := count(`SELECT COUNT(*) FROM group_messages`); n != 0 {
+		t.Fatalf("%d group messages left once every copy is acked", n)
 	}
 	// Erasing the sender takes its group messages still waiting, and
 	// their one stored ciphertext with them.
@@ -127,10 +131,10 @@ func testSharedPayloads(t *testing.T, dsn string, db *sql.DB) {
 	if _, err := s.DeleteUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(`SELECT COUNT(*) FROM envelopes`); n != 0 {
-		t.Fatalf("%d envelopes of an erased sender left", n)
+	if n := count(`SELECT COUNT(*) FROM group_entries`); n != 0 {
+		t.Fatalf("%d group entries of an erased sender left", n)
 	}
-	if n := count(`SELECT COUNT(*) FROM shared_payloads`); n != 0 {
-		t.Fatalf("%d shared payloads of an erased sender left", n)
+	if n := count(`SELECT COUNT(*) FROM group_messages`); n != 0 {
+		t.Fatalf("%d group messages of an erased sender left", n)
 	}
 }

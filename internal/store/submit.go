@@ -85,27 +85,37 @@ func (t *txn) store(subs []submission) error {
 		return err
 	}
 	saved := t.saveBoxes(subs)
-	if done, err := t.storeOptimistic(subs); done || err != nil {
-		return err
-	}
-	for k, m := range saved {
-		*t.boxes[k] = m
-	}
-	stored, err := t.findStored(subs)
+	groups, resubmitted, err := t.lookupGroups(subs)
 	if err != nil {
 		return err
 	}
-	all, err := t.insertEnvelopes(t.placeAll(subs, stored))
+	if !resubmitted {
+		if done, err := t.storeOptimistic(subs, groups); done || err != nil {
+			return err
+		}
+		for k, m := range saved {
+			*t.boxes[k] = m
+		}
+	}
+	stored, err := t.findStored(subs)
+	if err == nil {
+		err = t.findGroupsStored(groups, stored)
+	}
+	if err != nil {
+		return err
+	}
+	all, err := t.insertRows(t.placeAll(subs, stored), groups)
 	if err == nil && !all {
 		err = errors.New("store: an envelope conflicts but is not stored")
 	}
 	return err
 }
 
-// storeOptimistic stores subs assuming none is stored yet. It gives up
-// (done false, no change made) if that turns out wrong or if a mailbox is
-// full (a duplicate into a full mailbox is still a duplicate).
-func (t *txn) storeOptimistic(subs []submission) (done bool, err error) {
+// storeOptimistic stores subs assuming none is stored yet (the caller
+// knows that none of their group messages is). It gives up (done false,
+// no change made) if that turns out wrong or if a mailbox is full (a
+// duplicate into a full mailbox is still a duplicate).
+func (t *txn) storeOptimistic(subs []submission, groups map[groupKey]*groupMsg) (done bool, err error) {
 	rows := t.placeAll(subs, map[envKey]int64{})
 	for _, s := range subs {
 		if errors.Is(s.res.Err, ErrMailboxFull) {
@@ -115,10 +125,12 @@ func (t *txn) storeOptimistic(subs []submission) (done bool, err error) {
 	if len(rows) == 0 {
 		return true, nil
 	}
-	all, err := t.insertEnvelopes(rows)
+	all, err := t.insertRows(rows, groups)
 	if err != nil || all {
 		return all, err
 	}
+	// Only envelopes rows can conflict, and insertRows inserts group
+	// entries only once they are all in.
 	undo := make([][]any, len(rows))
 	for i, e := range rows {
 		undo[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq}
@@ -240,14 +252,15 @@ func (t *txn) recount(subs []submission) error {
 }
 
 // findStored returns the Seqs of the envelopes of subs that are stored
-// already (those to existing mailboxes only).
+// already (those to existing mailboxes only; group messages are
+// findGroupsStored's).
 func (t *txn) findStored(subs []submission) (map[envKey]int64, error) {
 	stored := map[envKey]int64{}
 	var rows [][]any
 	seen := map[envKey]bool{}
 	for _, s := range subs {
 		k := envKey{s.e.To, s.e.From, s.e.ID}
-		if !t.boxes[mailboxKey{k.to.User, k.to.Device}].gone && !seen[k] {
+		if s.e.Kind != KindGroup && !t.boxes[mailboxKey{k.to.User, k.to.Device}].gone && !seen[k] {
 			seen[k] = true
 			rows = append(rows, []any{string(k.to.User), int64(k.to.Device), string(k.from.User), int64(k.from.Device), k.id[:]})
 		}
@@ -271,6 +284,25 @@ func (t *txn) findStored(subs []submission) (map[envKey]int64, error) {
 		return nil, err
 	}
 	return stored, nil
+}
+
+// insertRows inserts rows (each with its Seq set): envelopes into
+// envelopes and group messages into group_entries (group.go). all
+// reports whether every envelope was inserted; group entries are
+// inserted only if so.
+func (t *txn) insertRows(rows []*Envelope, groups map[groupKey]*groupMsg) (all bool, err error) {
+	var plain, grouped []*Envelope
+	for _, e := range rows {
+		if e.Kind == KindGroup {
+			grouped = append(grouped, e)
+		} else {
+			plain = append(plain, e)
+		}
+	}
+	if all, err := t.insertEnvelopes(plain); err != nil || !all {
+		return all, err
+	}
+	return true, t.insertGroups(grouped, groups)
 }
 
 // insertEnvelopes inserts envs (each with its Seq set), skipping any

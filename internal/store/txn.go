@@ -81,6 +81,9 @@ type txn struct {
 	// them first.
 	pending []submission
 	acks    []ackRequest
+	// lastGroupRef is the highest group message id, read once per
+	// transaction when the dialect numbers them in sequence (group.go).
+	lastGroupRef int64
 }
 
 type mailboxKey struct {

@@ -84,6 +84,9 @@ func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
 	if _, err := t.deleteReleasing(qDeleteMailboxes, string(u)); err != nil {
 		return nil, err
 	}
+	if _, err := t.deleteGroupEntries(qDeleteGroupBoxs, string(u)); err != nil {
+		return nil, err
+	}
 	t.forget(u)
 	return ids, nil
 }
@@ -156,6 +159,9 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
 			return fmt.Errorf("%w: device %s", ErrNotFound, a)
 		}
 		if _, err := t.deleteReleasing(qDeleteMailbox, string(a.User), int64(a.Device)); err != nil {
+			return err
+		}
+		if _, err := t.deleteGroupEntries(qDeleteGroupBox, string(a.User), int64(a.Device)); err != nil {
 			return err
 		}
 		t.forget(a.User)

@@ -41,6 +41,7 @@ public class JNITest {
 		@Override public void onDelivery(String messageID, String status) {}
 		@Override public void onIdentityChanged(String user, boolean held) {}
 		@Override public void onGroupChanged(GroupChange c) {}
+		@Override public void onTimer(String user, long timerMs, boolean outgoing) {}
 		@Override public void onError(String message, String messageID) {
 			System.err.println("listener error: " + message);
 		}
@@ -220,8 +221,20 @@ public class JNITest {
 		ks.fail = false;
 		again.unlock(PIN, TIMEOUT_MS);
 		check(again.isUnlocked() && ks.calls >= 3, "keystore unlock (" + ks.calls + " calls)");
-		again.lock();
 		System.out.println("keystore callback: ok");
+
+		// 6. The user's data as JSON (a data subject's copy), then deleting
+		// the account erases it at the relay and the vault: the client
+		// locks, and its home directory is gone.
+		again.register("carol", "", TIMEOUT_MS);
+		File export = new File(tmp, "carol-export.json");
+		again.exportTo(export.getPath());
+		String json = new String(java.nio.file.Files.readAllBytes(export.toPath()), StandardCharsets.UTF_8);
+		check(json.contains("\"parley-export/1\"") && json.contains("\"carol\""), "export: " + json);
+		System.out.println("export: ok");
+		again.deleteAccount(TIMEOUT_MS);
+		check(!again.isUnlocked() && !carolHome.exists(), "delete account left the vault");
+		System.out.println("delete account: ok");
 
 	}
 }

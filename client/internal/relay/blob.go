@@ -70,7 +70,7 @@ func capRequest[F wire.Frame](ctx context.Context, c *Client, up *wire.BlobUploa
 	}
 	m := hmac.New(sha256.New, up.Key[:])
 	m.Write(msg)
-	u := *c.base
+	u, node := c.nodes.current()
 	u.Path = path
 	ctx, cancel := context.WithTimeout(ctx, partTimeout(len(body)))
 	defer cancel()
@@ -85,7 +85,9 @@ func capRequest[F wire.Frame](ctx context.Context, c *Client, up *wire.BlobUploa
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return zero, classify(ctx, err)
+		cerr := classify(ctx, err)
+		c.nodes.failed(node, cerr) // the transfer's retry goes to the next node
+		return zero, cerr
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxFrame+1))
@@ -112,7 +114,7 @@ type Download struct {
 // proof is needed: the ID is unguessable and the bytes are ciphertext. The
 // caller bounds the transfer with ctx.
 func (c *Client) DownloadBlob(ctx context.Context, id [wire.BlobIDLen]byte, offset int64) (*Download, error) {
-	u := *c.base
+	u, node := c.nodes.current()
 	u.Path = blobPath(id)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -123,7 +125,9 @@ func (c *Client) DownloadBlob(ctx context.Context, id [wire.BlobIDLen]byte, offs
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, classify(ctx, err)
+		cerr := classify(ctx, err)
+		c.nodes.failed(node, cerr)
+		return nil, cerr
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK && offset == 0, resp.StatusCode == http.StatusPartialContent && offset > 0:

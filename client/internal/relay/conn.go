@@ -75,11 +75,9 @@ func (c *Client) Dial(ctx context.Context, a Auth, opt DialOptions) (*Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	u := *c.base
-	u.Path = pathWS
-	ws, resp, err := c.dialWS(ctx, u, h)
+	ws, err := c.dialNodes(ctx, h)
 	if err != nil {
-		return nil, dialError(ctx, resp, err)
+		return nil, err
 	}
 	ws.SetReadLimit(wire.MaxFrame)
 	conn := &Conn{ws: ws, discard: opt.Discard, results: make(map[resultKey][]chan *wire.SubmitResult),
@@ -95,6 +93,24 @@ func (c *Client) Dial(ctx context.Context, a Auth, opt DialOptions) (*Conn, erro
 	c.track(conn)
 	c.log.Debug("connected", "device", a.Address.String())
 	return conn, nil
+}
+
+// dialNodes opens the WebSocket on the current node, moving on to the
+// next while one cannot be reached before anything is sent: the proof's
+// challenge is good on every node of the deployment.
+func (c *Client) dialNodes(ctx context.Context, authorization string) (*websocket.Conn, error) {
+	for tries := 1; ; tries++ {
+		u, node := c.nodes.current()
+		u.Path = pathWS
+		ws, resp, err := c.dialWS(ctx, u, authorization)
+		if err == nil {
+			return ws, nil
+		}
+		derr := dialError(ctx, resp, err)
+		if !c.nodes.failed(node, derr) || !notSent(err) || tries >= len(c.nodes.urls) || ctx.Err() != nil {
+			return nil, derr
+		}
+	}
 }
 
 // dialError reads the relay's Error frame from a refused upgrade.

@@ -73,7 +73,8 @@ const (
 // Config says which relay to talk to and how to trust it.
 type Config struct {
 	// URL is the relay's base URL: https, a host, an optional port, no
-	// path, query or credentials.
+	// path, query or credentials; or several, comma-separated, the nodes
+	// of one deployment in order of preference (see nodes).
 	URL string
 	// Roots are PEM certificates to trust instead of the system pool (a
 	// development CA); nil means the system pool.
@@ -94,9 +95,9 @@ type Auth struct {
 // Client talks to one relay. Make one with New; the zero value is not
 // usable. It is safe for concurrent use.
 type Client struct {
-	base *url.URL
-	hc   *http.Client
-	log  *slog.Logger
+	nodes nodes
+	hc    *http.Client
+	log   *slog.Logger
 
 	liveMu sync.Mutex
 	live   []*Conn // open connections, which carry requests
@@ -104,7 +105,7 @@ type Client struct {
 
 // New checks cfg and returns a Client. It does not contact the relay.
 func New(cfg Config) (*Client, error) {
-	base, err := parseURL(cfg.URL)
+	urls, err := parseURLs(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +136,7 @@ func New(cfg Config) (*Client, error) {
 		// A redirect could lead anywhere, even to plaintext: never follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Client{base: base, hc: hc, log: log}, nil
+	return &Client{nodes: nodes{urls: urls, log: log}, hc: hc, log: log}, nil
 }
 
 // parseURL accepts only https URLs naming a host and nothing else.
@@ -220,6 +221,14 @@ func (c *Client) Revoke(ctx context.Context, a Auth, dev addr.Address) error {
 	return err
 }
 
+// DeleteAccount erases user, the caller's own, at the relay: the account
+// and every device of it. It is HTTP only: the relay closes the user's
+// connections as it answers.
+func (c *Client) DeleteAccount(ctx context.Context, a Auth, user addr.UserID) error {
+	_, err := request[*wire.OK](ctx, c, http.MethodDelete, "/v1/users/"+string(user), nil, &a)
+	return err
+}
+
 // Policy fetches the relay's newest signed tenant policy (unverified: the
 // caller verifies it). No policy is an error matching wire.CodeNoPolicy.
 func (c *Client) Policy(ctx context.Context) ([]byte, error) {
@@ -255,52 +264,77 @@ func (c *Client) authorization(ctx context.Context, a *Auth, method, path string
 	return p.Authorization()
 }
 
-// request makes one API call and parses its answer as an F.
+// request makes one API call and parses its answer as an F. A call that
+// could not reach the current node goes to the next, if there is one,
+// when it cannot have reached any relay (notSent); otherwise the error
+// stands and the next call goes to the next node.
 func request[F wire.Frame](ctx context.Context, c *Client, method, path string, body []byte, a *Auth) (F, error) {
+	for tries := 1; ; tries++ {
+		f, err, retry := requestOnce[F](ctx, c, method, path, body, a)
+		if err == nil || !retry || tries >= len(c.nodes.urls) || ctx.Err() != nil {
+			return f, err
+		}
+	}
+}
+
+// requestOnce makes the call to the current node. retry says whether it
+// may go to another.
+func requestOnce[F wire.Frame](ctx context.Context, c *Client, method, path string, body []byte, a *Auth) (_ F, _ error, retry bool) {
 	var zero F
-	req, err := c.newRequest(ctx, method, path, body, a)
+	req, node, err := c.newRequest(ctx, method, path, body, a)
 	if err != nil {
-		return zero, err
+		return zero, err, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
 	resp, err := c.hc.Do(req.WithContext(ctx))
 	if err != nil {
-		return zero, classify(ctx, err)
+		cerr := classify(ctx, err)
+		return zero, cerr, c.nodes.failed(node, cerr) && notSent(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, wire.MaxFrame+1))
 	if err != nil {
-		return zero, classify(ctx, err)
+		cerr := classify(ctx, err)
+		c.nodes.failed(node, cerr)
+		return zero, cerr, false
 	}
 	if resp.StatusCode != http.StatusOK {
-		return zero, errorAnswer(resp.StatusCode, data)
+		werr := errorAnswer(resp.StatusCode, data)
+		c.nodes.failed(node, werr) // a gateway's 502: the node behind it is down
+		return zero, werr, false
 	}
 	f, err := wire.ParseAs[F](data)
 	if err != nil {
-		return zero, fmt.Errorf("%w: %s %s: %v", ErrProtocol, method, path, err)
+		return zero, fmt.Errorf("%w: %s %s: %v", ErrProtocol, method, path, err), false
 	}
-	return f, nil
+	return f, nil, false
 }
 
-func (c *Client) newRequest(ctx context.Context, method, path string, body []byte, a *Auth) (*http.Request, error) {
-	u := *c.base
+// newRequest builds a request to the current node (whose index it
+// returns), with a's proof if a is set: its challenge comes first, so
+// that a node found dead while fetching it is not the one asked.
+func (c *Client) newRequest(ctx context.Context, method, path string, body []byte, a *Auth) (*http.Request, int32, error) {
+	var h string
+	if a != nil {
+		var err error
+		if h, err = c.authorization(ctx, a, method, path, body); err != nil {
+			return nil, 0, err
+		}
+	}
+	u, node := c.nodes.current()
 	u.Path = path
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, 0, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if len(body) > 0 {
 		req.Header.Set("Content-Type", wire.ContentType)
 	}
-	if a != nil {
-		h, err := c.authorization(ctx, a, method, path, body)
-		if err != nil {
-			return nil, err
-		}
+	if h != "" {
 		req.Header.Set("Authorization", h)
 	}
-	return req, nil
+	return req, node, nil
 }
 
 // errorAnswer turns a non-200 answer into the relay's *wire.Error, or

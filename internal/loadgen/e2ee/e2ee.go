@@ -32,7 +32,9 @@ import (
 
 // Config says where the devices live.
 type Config struct {
-	// Server is the relay's URL and CAFile its CA certificate (optional).
+	// Server is the relay's URL, or its nodes' URLs, comma-separated,
+	// over which the devices are spread as loadgen.Target.URL says (each
+	// device uses one node); CAFile is its CA certificate (optional).
 	Server, CAFile string
 	// Dir is where the vaults go: a fresh directory is made in it and
 	// removed at Close ("" means the system's temporary directory).
@@ -91,12 +93,13 @@ func (d *driver) Setup(ctx context.Context, pairs, payload int, sink *loadgen.Si
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	prefix := "bench-" + strings.ToLower(rand.Text()[:8])
 	devs := make([]*device, 2*pairs) // senders, then receivers
+	nodes := loadgen.Target{URL: d.cfg.Server}.Nodes()
 	err = loadgen.Parallel(ctx, len(devs), setupWorkers, func(ctx context.Context, i int) error {
-		name := fmt.Sprintf("%s-s%d", prefix, i)
+		name, node := fmt.Sprintf("%s-s%d", prefix, i), loadgen.SenderNode(i, len(nodes))
 		if i >= pairs {
-			name = fmt.Sprintf("%s-r%d", prefix, i-pairs)
+			name, node = fmt.Sprintf("%s-r%d", prefix, i-pairs), loadgen.ReceiverNode(i-pairs, len(nodes))
 		}
-		dev, err := d.newDevice(ctx, name)
+		dev, err := d.newDevice(ctx, name, nodes[node])
 		devs[i] = dev
 		return err
 	})
@@ -116,11 +119,12 @@ func (d *driver) Setup(ctx context.Context, pairs, payload int, sink *loadgen.Si
 	return senders, nil
 }
 
-// newDevice creates, registers and starts listening on one device.
-func (d *driver) newDevice(ctx context.Context, user string) (*device, error) {
+// newDevice creates, registers and starts listening on one device, a
+// client of the node at server.
+func (d *driver) newDevice(ctx context.Context, user, server string) (*device, error) {
 	pin := []byte(rand.Text())
 	defer clear(pin)
-	c := &client.Client{Home: filepath.Join(d.dir, user), Server: d.cfg.Server, CAFile: d.cfg.CAFile}
+	c := &client.Client{Home: filepath.Join(d.dir, user), Server: server, CAFile: d.cfg.CAFile}
 	if err := c.Create(ctx, pin); err != nil {
 		return nil, err
 	}

@@ -94,18 +94,21 @@ func testAuditPrune(t *testing.T, e *env) {
 	if err != nil || n != 3 {
 		t.Fatalf("PruneAudit = %d, %v; want 3", n, err)
 	}
+	// The prune is itself in the log, naming the anchor: entries 4, 5 and
+	// the prune (6) remain.
 	a, err := e.s.AuditAnchor(e.ctx)
-	if err != nil || a.Seq != 3 || a.HeadSeq != 5 {
+	if err != nil || a.Seq != 3 || a.HeadSeq != 6 {
 		t.Fatalf("anchor %+v, %v", a, err)
 	}
-	e.verifyAudit(2)
-	// The head stays, however old.
-	if n, _ := e.s.PruneAudit(e.ctx, Epoch.Add(100*time.Hour), 100); n != 1 {
-		t.Fatalf("second prune removed %d, want 1 (all but the head)", n)
+	e.verifyAudit(3)
+	// The head stays, however old: 4 and 5 go, the first prune entry and
+	// the second remain.
+	if n, _ := e.s.PruneAudit(e.ctx, Epoch.Add(100*time.Hour), 100); n != 2 {
+		t.Fatalf("second prune removed %d, want 2 (all but the head)", n)
 	}
-	e.verifyAudit(1)
-	e.appendAudit(audit.Register, "u9")
 	e.verifyAudit(2)
+	e.appendAudit(audit.Register, "u9")
+	e.verifyAudit(3)
 }
 
 func testSuspend(t *testing.T, e *env) {

@@ -45,3 +45,75 @@ func testGroupEnvelopes(t *testing.T, e *env) {
 		t.Fatalf("carol keeps %d envelopes after expiry", n)
 	}
 }
+
+// testGroupMailboxCap: group copies count toward a mailbox's cap like
+// envelopes, a full mailbox still recognizes a resubmitted group message
+// as a duplicate, an ack of a group copy makes room, and a group message
+// submitted in two batches (as the relay splits a large group) reaches
+// the second batch's devices too, with the first batch's still
+// duplicates.
+func testGroupMailboxCap(t *testing.T, e *env) {
+	const cap = 3
+	e.withOptions(func(o *store.Options) { o.MailboxCap = cap })
+	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
+	dave := e.user("dave")
+	group := func(id addr.MessageID, to ...addr.Address) []store.Envelope {
+		var envs []store.Envelope
+		for _, a := range to {
+			envs = append(envs, store.Envelope{From: alice, To: a, ID: id, Kind: store.KindGroup, Payload: []byte("g")})
+		}
+		return envs
+	}
+	e.stored(msg(alice, bob, "m1"), msg(alice, bob, "m2"))
+	first, second := addr.NewMessageID(), addr.NewMessageID()
+	seqs := e.stored(group(first, bob, carol)...)
+	res := e.submit(group(second, bob, carol)...)
+	wantErr(t, "group copy over the cap", res[0].Err, store.ErrMailboxFull)
+	if res[1].Err != nil || res[1].Duplicate {
+		t.Fatalf("carol's copy: %+v", res[1])
+	}
+	if r := e.submit(group(first, bob)...)[0]; !r.Duplicate || r.Seq != seqs[0] {
+		t.Fatalf("group duplicate into a full mailbox: %+v", r)
+	}
+	if n, err := e.s.Ack(e.ctx, bob, []int64{seqs[0]}); err != nil || n != 1 {
+		t.Fatalf("Ack of a group copy = %d, %v", n, err)
+	}
+	res = e.submit(group(second, bob, dave)...)
+	if res[0].Err != nil || res[0].Duplicate || res[1].Err != nil || res[1].Duplicate {
+		t.Fatalf("second batch after an ack made room: %+v", res)
+	}
+	if r := e.submit(group(second, carol)...)[0]; !r.Duplicate {
+		t.Fatalf("first batch's copy resubmitted: %+v", r)
+	}
+	if n := e.mailboxLen(bob); n != cap {
+		t.Fatalf("MailboxLen = %d, want %d", n, cap)
+	}
+	for _, a := range []addr.Address{bob, carol, dave} {
+		got := e.pending(a)
+		if g := got[len(got)-1]; g.ID != second || g.Kind != store.KindGroup || string(g.Payload) != "g" {
+			t.Fatalf("%s reads %+v", a, got)
+		}
+	}
+}
+
+// testGroupExpireLimit: Expire deletes an expired group message with
+// every copy at once, and stops once it has deleted limit copies: the
+// next call goes on with the next message.
+func testGroupExpireLimit(t *testing.T, e *env) {
+	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
+	for range 2 {
+		id := addr.NewMessageID()
+		var envs []store.Envelope
+		for _, to := range []addr.Address{bob, carol} {
+			envs = append(envs, store.Envelope{From: alice, To: to, ID: id, Kind: store.KindGroup, Payload: []byte("g"),
+				Expires: Epoch.Add(time.Minute)})
+		}
+		e.stored(envs...)
+	}
+	for i, want := range []int{1, 0} {
+		e.expired(Epoch.Add(2*time.Minute), 2) // one message's two copies fill it
+		if n, m := e.mailboxLen(bob), e.mailboxLen(carol); n != want || m != want {
+			t.Fatalf("after Expire %d with limit 2: bob %d, carol %d copies, want %d each", i+1, n, m, want)
+		}
+	}
+}

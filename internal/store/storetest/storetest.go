@@ -61,6 +61,8 @@ func Run(t *testing.T, open Opener) {
 		{"Ack", testAck},
 		{"SeqNeverReused", testSeqNeverReused},
 		{"GroupEnvelopes", testGroupEnvelopes},
+		{"GroupMailboxCap", testGroupMailboxCap},
+		{"GroupExpireLimit", testGroupExpireLimit},
 		{"Expire", testExpire},
 		{"ExpireNotices", testExpireNotices},
 		{"ExpireLimit", testExpireLimit},

@@ -1,0 +1,362 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"parley.dev/client"
+	"parley.dev/server"
+	"parley.dev/server/servertest"
+)
+
+const day = 24 * time.Hour
+
+// timerEvents returns the timer changes among evs.
+func timerEvents(evs []client.Event) []client.TimerChange {
+	var out []client.TimerChange
+	for _, e := range evs {
+		if e.Kind == client.EventTimer {
+			out = append(out, *e.Timer)
+		}
+	}
+	return out
+}
+
+func wantTimer(t *testing.T, c *client.Client, peer string, want time.Duration) {
+	t.Helper()
+	if d, err := c.Timer(context.Background(), peer); err != nil || d != want {
+		t.Fatalf("Timer(%s) = %v, %v; want %v", peer, d, err, want)
+	}
+}
+
+// TestTimerSetSeenAsEvent: a timer alice sets reaches bob as an event and
+// becomes the conversation's on both sides; alice's other device learns
+// it from the transcript.
+func TestTimerSetSeenAsEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	alice2 := link(t, r, alice, "alice2")
+	wantTimer(t, bob, "alice", 0)
+	if err := alice.SetTimer(ctx, "bob", day); err != nil {
+		t.Fatalf("SetTimer: %v", err)
+	}
+	wantTimer(t, alice, "bob", day)
+	got := timerEvents(syncNow(t, bob))
+	if len(got) != 1 || got[0] != (client.TimerChange{Contact: "alice", Timer: day}) {
+		t.Fatalf("bob's timer events = %+v", got)
+	}
+	wantTimer(t, bob, "alice", day)
+	got = timerEvents(syncNow(t, alice2))
+	if len(got) != 1 || got[0] != (client.TimerChange{Contact: "bob", Timer: day, Outgoing: true}) {
+		t.Fatalf("alice2's timer events = %+v", got)
+	}
+	wantTimer(t, alice2, "bob", day)
+
+	// Bob turns it off; a text sent after carries no timer.
+	if err := bob.SetTimer(ctx, "alice", 0); err != nil {
+		t.Fatalf("SetTimer(0): %v", err)
+	}
+	send(t, bob, "alice", "kept")
+	evs := syncNow(t, alice)
+	if got := timerEvents(evs); len(got) != 1 || got[0].Timer != 0 {
+		t.Fatalf("alice's timer events = %+v", got)
+	}
+	for _, e := range evs {
+		if e.Kind == client.EventMessage && !e.Message.Expires.IsZero() {
+			t.Fatalf("a message sent with the timer off expires at %v", e.Message.Expires)
+		}
+	}
+	for _, bad := range []time.Duration{-time.Second, 1500 * time.Millisecond, 400 * day} {
+		wantErr(t, "SetTimer "+bad.String(), alice.SetTimer(ctx, "bob", bad), client.ErrInvalid)
+	}
+}
+
+// TestTimerDeletesOnBothSides: a message under a one-day timer is in
+// both histories until a day after it was sent, then gone from both,
+// and from the vaults' files: no page image of its record is left in
+// them, decrypted, once the sweep has compacted the vault.
+func TestTimerDeletesOnBothSides(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	bob := register(t, r, "bob", clocked(clock))
+	if err := alice.SetTimer(ctx, "bob", day); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "the vault combination is 4-8-15-16"
+	id := send(t, alice, "bob", secret)
+	clock.Advance(time.Millisecond)
+	send(t, alice, "bob", "x") // a second message, to check only what is due goes
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), secret, "x")
+	h := history(t, bob, "alice")
+	if want := h[0].Sent.Add(day); !h[0].Expires.Equal(want) {
+		t.Fatalf("Expires = %v, want %v", h[0].Expires, want)
+	}
+	sealed := map[*client.Client][]byte{alice: sealedHistory(t, alice, "bob", id), bob: sealedHistory(t, bob, "alice", id)}
+
+	clock.Advance(day - time.Second)
+	wantTexts(t, "alice's history before the deadline", historyTexts(t, alice, "bob"), secret, "x")
+	wantTexts(t, "bob's history before the deadline", historyTexts(t, bob, "alice"), secret, "x")
+
+	clock.Advance(2 * time.Second)
+	wantTexts(t, "alice's history after a day", historyTexts(t, alice, "bob"))
+	wantTexts(t, "bob's history after a day", historyTexts(t, bob, "alice"))
+	for c, rec := range sealed {
+		if held, err := client.VaultFilesHold(c, rec); err != nil || held {
+			t.Fatalf("%s's vault files hold the deleted record: %v (err %v)", c.Home, held, err)
+		}
+		grepHome(t, c.Home, secret)
+	}
+	// Gone for good: the restarted app does not show it either.
+	wantTexts(t, "bob's history reopened", historyTexts(t, reopen(t, bob), "alice"))
+}
+
+// TestTimerLateArrival: bob is offline longer than the timer; the message
+// the relay still holds for him is acknowledged, never shown nor stored.
+func TestTimerLateArrival(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	bob := register(t, r, "bob", clocked(clock))
+	if err := alice.SetTimer(ctx, "bob", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "bob", "too late")
+	clock.Advance(2 * time.Hour)
+	evs := syncNow(t, bob)
+	wantTexts(t, "late messages shown", texts(evs, client.EventMessage))
+	if got := timerEvents(evs); len(got) != 1 {
+		t.Fatalf("the timer change itself is not timed: %+v", got)
+	}
+	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"))
+	if evs := syncNow(t, bob); len(texts(evs, client.EventMessage)) != 0 {
+		t.Fatalf("redelivered: %+v", evs)
+	}
+}
+
+// TestTimerPolicyCap: under a policy with a one-day default and maximum,
+// a conversation starts with the default; a longer timer, or none, is
+// refused; a contact's longer timer is capped on this device.
+func TestTimerPolicyCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := newTenant(t)
+	r := startRelay(t)
+	p := openPolicy(1)
+	p.DefaultTimer, p.MaxTimer = day, day
+	r.PublishPolicy(t, tn.priv, p)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", tn.app, clocked(clock))
+	bob := register(t, r, "bob", clocked(clock)) // a consumer app: no policy
+
+	wantTimer(t, alice, "bob", day)
+	wantRule(t, "a two-day timer", alice.SetTimer(ctx, "bob", 2*day), client.RuleTimer)
+	wantRule(t, "no timer", alice.SetTimer(ctx, "bob", 0), client.RuleTimer)
+	wantTimer(t, alice, "bob", day)
+	if err := alice.SetTimer(ctx, "bob", time.Hour); err != nil {
+		t.Fatalf("a shorter timer: %v", err)
+	}
+	wantTimer(t, alice, "bob", time.Hour)
+
+	// Bob, under no policy, sets a week; alice keeps bob's messages a day.
+	syncNow(t, bob)
+	clock.Advance(time.Second)
+	if err := bob.SetTimer(ctx, "alice", 7*day); err != nil {
+		t.Fatal(err)
+	}
+	send(t, bob, "alice", "a week for bob, a day for alice")
+	syncNow(t, alice)
+	wantTimer(t, alice, "bob", day)
+	h := history(t, alice, "bob")
+	if got := h[0].Expires.Sub(h[0].Sent); got != day {
+		t.Fatalf("bob's message expires %v after it was sent on alice's device, want a day", got)
+	}
+}
+
+// TestTimerRelayTTL: the envelopes of a timed message carry the timer as
+// their TTL, and the relay keeps them no longer than that, whatever its
+// mailbox TTL.
+func TestTimerRelayTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	relayClock := servertest.NewClock(time.Now())
+	r := startRelay(t, func(s *server.Server) {
+		s.Now = relayClock.Now
+		s.MailboxTTL = 30 * day
+	})
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	if err := alice.SetTimer(ctx, "bob", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	syncNow(t, bob)
+	send(t, alice, "bob", "an hour at most")
+	send(t, bob, "alice", "untimed? no: the conversation's timer")
+	relayClock.Advance(2 * time.Hour) // bob's own clock has not moved
+	wantTexts(t, "messages the relay kept past the timer", texts(syncNow(t, bob), client.EventMessage))
+	wantTexts(t, "alice's", texts(syncNow(t, alice), client.EventMessage))
+}
+
+func history(t *testing.T, c *client.Client, peer string) []client.Message {
+	t.Helper()
+	h, err := c.History(context.Background(), peer)
+	if err != nil || len(h) == 0 {
+		t.Fatalf("History(%s) = %v, %v", peer, h, err)
+	}
+	return h
+}
+
+func sealedHistory(t *testing.T, c *client.Client, peer string, id client.MessageID) []byte {
+	t.Helper()
+	rec, err := client.SealedHistory(c, peer, id)
+	if err != nil {
+		t.Fatalf("SealedHistory: %v", err)
+	}
+	if held, err := client.VaultFilesHold(c, rec); err != nil || !held {
+		t.Fatalf("the files do not hold a stored record: %v (err %v); the check cannot work", held, err)
+	}
+	return rec
+}
+
+// grepHome fails if any file under home holds text as is.
+func grepHome(t *testing.T, home, text string) {
+	t.Helper()
+	err := filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && bytes.Contains(b, []byte(text)) {
+			t.Errorf("%s holds the text", path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetentionDays: under a policy keeping history two days, a message
+// is kept a day, and deleted (from the files too) once it is older than
+// two: by the sweep at Unlock, before anything else runs.
+func TestRetentionDays(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := newTenant(t)
+	r := startRelay(t)
+	p := openPolicy(1)
+	p.RetentionDays = 2
+	r.PublishPolicy(t, tn.priv, p)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", tn.app, clocked(clock))
+	bob := register(t, r, "bob")
+	id := send(t, bob, "alice", "kept two days")
+	syncNow(t, alice)
+	sealed := sealedHistory(t, alice, "bob", id)
+
+	clock.Advance(day)
+	wantTexts(t, "after a day", historyTexts(t, alice, "bob"), "kept two days")
+	alice.Close()
+	clock.Advance(day + time.Minute)
+	alice2 := &client.Client{Home: alice.Home, PolicyKey: tn.pub}
+	client.SetClock(alice2, clock.Now)
+	if err := alice2.Unlock(ctx, testPIN); err != nil {
+		t.Fatal(err)
+	}
+	defer alice2.Close()
+	if held, err := client.VaultFilesHold(alice2, sealed); err != nil || held {
+		t.Fatalf("after Unlock the vault files hold the old record: %v (err %v)", held, err)
+	}
+	wantTexts(t, "after two days", historyTexts(t, alice2, "bob"))
+}
+
+// TestTimerDeletesAttachments: a file sent under a timer goes with its
+// message: the record, and the plaintext copy in the vault's file area,
+// on the sender (a spooled copy) and the receiver (downloaded).
+func TestTimerDeletesAttachments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	bob := register(t, r, "bob", clocked(clock))
+	if err := alice.SetTimer(ctx, "bob", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("a timed voice note "), 5_000)
+	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := attachmentMsg(t, syncNow(t, bob))
+	if m.Expires.IsZero() {
+		t.Fatal("the attachment message carries no timer")
+	}
+	if got := saved(t, bob, id); !bytes.Equal(got, data) {
+		t.Fatal("bob's copy differs")
+	}
+	for _, c := range []*client.Client{alice, bob} {
+		if n := vaultFiles(t, c); n != 1 {
+			t.Fatalf("%s holds %d files, want the attachment's", c.Home, n)
+		}
+	}
+	clock.Advance(time.Hour + time.Second)
+	for _, c := range []*client.Client{alice, bob} {
+		syncNow(t, c) // the connection's sweep
+		if _, err := c.OpenAttachment(id); !errors.Is(err, client.ErrNoAttachment) {
+			t.Fatalf("%s: OpenAttachment after the timer: %v", c.Home, err)
+		}
+		if n := vaultFiles(t, c); n != 0 {
+			t.Fatalf("%s still holds %d files", c.Home, n)
+		}
+	}
+}
+
+// TestRetentionDeletesGroupHistory: the retention rule covers groups.
+func TestRetentionDeletesGroupHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := newTenant(t)
+	r := startRelay(t)
+	p := openPolicy(1)
+	p.RetentionDays = 1
+	r.PublishPolicy(t, tn.priv, p)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", tn.app, clocked(clock))
+	register(t, r, "bob")
+	g, err := alice.CreateGroup(ctx, "team", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendGroup(ctx, g, "to the team"); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := alice.GroupHistory(ctx, g); err != nil || len(h) == 0 {
+		t.Fatalf("GroupHistory = %v, %v", h, err)
+	}
+	clock.Advance(day + time.Hour)
+	if h, err := alice.GroupHistory(ctx, g); err != nil || len(h) != 0 {
+		t.Fatalf("GroupHistory after the retention = %+v, %v", h, err)
+	}
+}
+
+// vaultFiles counts the files in c's vault file area.
+func vaultFiles(t *testing.T, c *client.Client) int {
+	t.Helper()
+	files, err := os.ReadDir(filepath.Join(c.Home, "files"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(files)
+}
