@@ -78,9 +78,12 @@ func (a adminAddr) listen(relayTLS *tls.Config) (net.Listener, error) {
 }
 
 // listenAdminSocket listens on a unix socket only its owner may use
-// (0600), replacing a stale socket file but not a live one or any other
-// file.
+// (0600), in a directory only the relay's user may write to, replacing a
+// stale socket file but not a live one or any other file.
 func listenAdminSocket(path string) (net.Listener, error) {
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	if st, err := os.Lstat(path); err == nil {
 		if st.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("admin: %s exists and is not a socket", path)
@@ -112,4 +115,18 @@ func serveAdmin(l net.Listener, s *server.Server, log *slog.Logger, errc chan<- 
 		}
 	}()
 	return hs
+}
+
+// checkSocketDir refuses a directory others may write to, or that the
+// relay's user does not own: whoever may write there could put their own
+// socket in the console's place, or take the name first.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("admin socket directory: %w", err)
+	}
+	if !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("admin socket directory %s: want a directory only its owner may write to (mode %v)", dir, fi.Mode().Perm())
+	}
+	return checkOwner(dir, fi)
 }

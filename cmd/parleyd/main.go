@@ -159,7 +159,8 @@ Relay:
   --mailbox-ttl DURATION  how long an envelope waits (default 720h)
   --admin-listen ADDR     the admin console ("parleyd admin"): by default
                           the unix socket DATA/admin.sock (mode 0600);
-                          PATH or unix:PATH for another socket;
+                          PATH or unix:PATH for another socket (in a
+                          directory only the relay's user may write to);
                           tcp://127.0.0.1:PORT for loopback TLS with client
                           certificates (needs --admin-client-ca); off
   --admin-client-ca FILE  CA certificates of admin clients (tcp only)
