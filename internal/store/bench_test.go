@@ -479,7 +479,7 @@ func BenchmarkPostgres(b *testing.B) {
 			for i := range rows {
 				seq++
 				id := addr.NewMessageID()
-				rows[i] = []any{string(to[i].User), int64(to[i].Device), seq, "sender", int64(1), id[:], int64(1), now, now + 1e9, payload}
+				rows[i] = []any{string(to[i].User), int64(to[i].Device), seq, "sender", int64(1), id[:], int64(1), now, now + 1e9, payload, int64(0)}
 			}
 			tx, err := db.Begin()
 			if err != nil {
