@@ -430,6 +430,7 @@ func BenchmarkPostgres(b *testing.B) {
 		b.Skipf("PostgreSQL unreachable: %v", err)
 	}
 	defer admin.Close()
+	var dsn string // the schema open made last
 	open := func(b *testing.B, opt Options, n int) (Store, addr.Address, []addr.Address) {
 		schema := fmt.Sprintf("bench_%x", addr.NewMessageID().String()[:12])
 		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
@@ -443,7 +444,8 @@ func BenchmarkPostgres(b *testing.B) {
 		u.RawQuery = q.Encode()
 		serverCPU = func() time.Duration { return backendCPU(admin, schema) }
 		b.Cleanup(func() { serverCPU = nil })
-		return benchOpen(b, u.String(), opt, n)
+		dsn = u.String()
+		return benchOpen(b, dsn, opt, n)
 	}
 	// One writer and the default with the SQLite benchmarks' 64 callers,
 	// and 4 writers with 256 callers, each to its own mailbox (the relay's
@@ -495,4 +497,20 @@ func BenchmarkPostgres(b *testing.B) {
 		reportRate(b, int64(b.N)*batch, "envelopes/s")
 		cpu.report(b, int64(b.N)*batch, "cpu-µs/envelope")
 	})
+	// The lever beyond it: COPY (pgx's binary copy protocol), straight
+	// into envelopes, or into a temporary table and from there with the
+	// store's ON CONFLICT (idempotent, as Submit must be).
+	for _, c := range []struct {
+		batch  int
+		staged bool
+	}{{64, false}, {256, false}, {64, true}, {256, true}} {
+		name := fmt.Sprintf("Copy%d", c.batch)
+		if c.staged {
+			name = fmt.Sprintf("CopyStaged%d", c.batch)
+		}
+		b.Run(name, func(b *testing.B) {
+			open(b, Options{Writers: 1}, 1)
+			benchCopy(b, dsn, c.batch, c.staged)
+		})
+	}
 }
