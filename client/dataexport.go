@@ -3,8 +3,13 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"time"
+
+	"parley.dev/internal/private"
 )
 
 // ExportFormat names the layout Export writes.
@@ -40,6 +45,20 @@ func (c *Client) Export(ctx context.Context, w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// ExportFile writes Export's document to a new file at path, mode 0600;
+// an existing file (or a symbolic link) is not overwritten, and a failed
+// export leaves no file.
+func (c *Client) ExportFile(ctx context.Context, path string) error {
+	if _, _, err := c.registered(); err != nil {
+		return err
+	}
+	err := private.CreateNewFrom(path, func(w io.Writer) error { return c.Export(ctx, w) })
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: %s exists (an export never overwrites a file)", ErrInvalid, path)
+	}
+	return err
 }
 
 func (c *Client) exportConversation(ctx context.Context, ct Contact) (exportConversation, error) {

@@ -23,11 +23,10 @@ const adminSocket = "admin.sock"
 // adminAddr is where --admin-listen puts the admin console: a unix socket
 // path, a loopback TCP address (with client certificates), or nowhere.
 type adminAddr struct {
-	off        bool
-	socket     string // unix socket path
-	tcp        string // host:port on loopback
-	clientCA   string // PEM file of the CAs of admin client certificates (tcp)
-	serverCert *tls.Config
+	off      bool
+	socket   string // unix socket path
+	tcp      string // host:port on loopback
+	clientCA string // PEM file of the CAs of admin client certificates (tcp)
 }
 
 // parseAdminListen reads --admin-listen: "" (the default socket in

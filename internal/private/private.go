@@ -12,6 +12,7 @@ package private
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -63,7 +64,10 @@ func WriteFile(path string, data []byte) error {
 		return fmt.Errorf("private: %w", err)
 	}
 	tmp := f.Name()
-	err = fill(f, data)
+	err = fill(f, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
@@ -77,21 +81,33 @@ func WriteFile(path string, data []byte) error {
 // CreateNew creates path, which must not exist, with mode 0600 and
 // writes data to it.
 func CreateNew(path string, data []byte) error {
+	return CreateNewFrom(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// CreateNewFrom creates path, which must not exist (nor be a symbolic
+// link), with mode 0600, has write fill it, syncs and closes it. If
+// anything fails the file is removed.
+func CreateNewFrom(path string, write func(io.Writer) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, FileMode)
 	if err != nil {
 		return fmt.Errorf("private: %w", err)
 	}
-	if err := fill(f, data); err != nil {
+	if err := fill(f, write); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("private: %w", err)
 	}
 	return nil
 }
 
-// fill gives a new file mode 0600, writes data to it, syncs and closes it.
-func fill(f *os.File, data []byte) error {
+// fill gives a new file mode 0600, has write fill it, syncs and closes
+// it.
+func fill(f *os.File, write func(io.Writer) error) error {
 	err := setMode(f)
 	if err == nil {
-		_, err = f.Write(data)
+		err = write(f)
 	}
 	if err == nil {
 		err = f.Sync()

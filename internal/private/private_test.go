@@ -4,6 +4,8 @@ package private_test
 
 import (
 	"database/sql"
+	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -156,5 +158,29 @@ func TestSQLite(t *testing.T) {
 	}
 	if u, _ := private.SQLite("file:x.db?mode=ro"); u != "file:x.db?mode=ro" {
 		t.Errorf("a URI was rewritten to %q", u)
+	}
+}
+
+// TestCreateNewFromFailureLeavesNothing: a write that fails leaves no
+// file, and an existing file is neither overwritten nor removed.
+func TestCreateNewFromFailureLeavesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "export")
+	boom := errors.New("boom")
+	err := private.CreateNewFrom(path, func(w io.Writer) error {
+		io.WriteString(w, "half")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a failed write left the file: %v", err)
+	}
+	os.WriteFile(path, []byte("keep"), 0o600)
+	if err := private.CreateNew(path, []byte("new")); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("over an existing file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "keep" {
+		t.Fatalf("the existing file became %q", b)
 	}
 }

@@ -24,7 +24,7 @@ func (v *Vault) Destroy(ctx context.Context) error {
 		return err
 	}
 	v.closed = true
-	serr := v.shut()
+	_ = v.shut() // the files go next: an error closing them no longer matters
 	werr := wipe(v.dir)
 	release()
 	if werr != nil {
@@ -33,6 +33,5 @@ func (v *Vault) Destroy(ctx context.Context) error {
 	if err := os.RemoveAll(v.dir); err != nil {
 		return fmt.Errorf("vault: removing %s: %w", v.dir, err)
 	}
-	_ = serr // the database is gone; an error closing it no longer matters
 	return nil
 }
