@@ -46,9 +46,10 @@ const (
 FROM users u WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $2`
 	qSetSuspended = `UPDATE users SET suspended = $2 WHERE user_id = $1`
 	qTouch        = `UPDATE devices SET last_seen = $3 WHERE user_id = $1 AND device_id = $2`
-	// qDeleteSent scans every mailbox (there is no index on the sender:
-	// one would cost every submission): erasure is rare. It releases the
-	// shared group payloads it drops, like every envelope delete.
+	// qDeleteSent finds a user's sent envelopes by the idempotency index,
+	// which leads with the sender (migration 11): a user may ask for it
+	// (account deletion), so it must not read every mailbox. It releases
+	// the shared group payloads it drops, like every envelope delete.
 	qDeleteSent = `DELETE FROM envelopes WHERE from_user = $1 RETURNING ` + sharedRef
 	qDeleteUser = `DELETE FROM users WHERE user_id = $1`
 )

@@ -59,7 +59,7 @@ func copyBatch(ctx context.Context, conn *pgx.Conn, table string, rows [][]any, 
 	}
 	if staged {
 		if _, err := tx.Exec(ctx, `INSERT INTO envelopes SELECT * FROM stage
-ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`); err != nil {
+ON CONFLICT (from_user, from_device, msg_id, to_user, to_device) DO NOTHING`); err != nil {
 			return err
 		}
 	}

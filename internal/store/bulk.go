@@ -74,7 +74,7 @@ ON e.to_user = k.tu AND e.to_device = k.td AND e.from_user = k.fu AND e.from_dev
 (to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload, shared)
 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bytea[],
 $7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[], $11::bigint[])
-ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`,
+ON CONFLICT (from_user, from_device, msg_id, to_user, to_device) DO NOTHING`,
 	bulkSave: `UPDATE devices d SET last_seq = v.ls, queued = v.q
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(u, dv, ls, q)
 WHERE d.user_id = v.u AND d.device_id = v.dv`,

@@ -165,7 +165,7 @@ func qInsertEnvelopes(n int) string {
 	return `INSERT INTO envelopes
 (to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload, shared)
 VALUES ` + rowList(n, 11, ", ", "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)") + `
-ON CONFLICT (to_user, to_device, from_user, from_device, msg_id) DO NOTHING`
+ON CONFLICT (from_user, from_device, msg_id, to_user, to_device) DO NOTHING`
 }
 
 // qDeleteEnvelopes deletes n envelopes by mailbox and Seq, returning the
