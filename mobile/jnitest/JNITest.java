@@ -36,12 +36,15 @@ public class JNITest {
 	static final class Recorder implements Listener {
 		final BlockingQueue<Message> messages = new LinkedBlockingQueue<>();
 		final BlockingQueue<String> states = new LinkedBlockingQueue<>();
+		final BlockingQueue<String> timers = new LinkedBlockingQueue<>();
 
 		@Override public void onMessage(Message m) { messages.add(m); }
 		@Override public void onDelivery(String messageID, String status) {}
 		@Override public void onIdentityChanged(String user, boolean held) {}
 		@Override public void onGroupChanged(GroupChange c) {}
-		@Override public void onTimer(String user, long timerMs, boolean outgoing) {}
+		@Override public void onTimer(String user, long timerMs, boolean outgoing) {
+			timers.add(user + " " + timerMs + " " + outgoing);
+		}
 		@Override public void onError(String message, String messageID) {
 			System.err.println("listener error: " + message);
 		}
@@ -190,6 +193,16 @@ public class JNITest {
 		Message waited = rec.messages.poll(WAIT_SECONDS, TimeUnit.SECONDS);
 		check(waited != null && later.equals(waited.getText()), "wake did not report the message");
 		System.out.println("bob's wake drained " + waited.getID());
+
+		// A disappearing timer alice sets reaches bob's listener (inside
+		// the encrypted messages) and becomes the conversation's there.
+		long hour = TimeUnit.HOURS.toMillis(1);
+		alice.setTimer("bob", hour, TIMEOUT_MS);
+		check(alice.timer("bob") == hour, "alice's timer " + alice.timer("bob"));
+		bob.wake(20_000);
+		String change = rec.timers.poll(WAIT_SECONDS, TimeUnit.SECONDS);
+		check(("alice " + hour + " false").equals(change) && bob.timer("alice") == hour, "bob's timer event " + change);
+		System.out.println("timer: ok");
 
 		// 5. A wrong PIN is an exception starting with parley:wrong_pin.
 		bob.lock();
