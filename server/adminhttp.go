@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"time"
@@ -40,7 +41,15 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeAdmin(w, nil, errAdminNotFound)
 	})
-	return mux
+	// ServeMux answers a path that is not clean ("/a/./b", "//") with a
+	// redirect; the console's clients never send one, so it is not found.
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if p := req.URL.Path; p == "" || path.Clean(p) != p {
+			writeAdmin(w, nil, errAdminNotFound)
+			return
+		}
+		mux.ServeHTTP(w, req)
+	})
 }
 
 // AdminRoutes lists the admin API's routes ("METHOD /admin/v1/..."), for
