@@ -29,26 +29,40 @@ type IdentityPublic struct {
 }
 
 // ParseIdentityPublic reads the encoding written by Bytes. It checks both
-// keys (canonical, not of small order) and the binding signature.
+// keys (canonical, not of small order) and the binding signature, unless
+// exactly these bytes passed those checks before (verified.go).
 func ParseIdentityPublic(b []byte) (IdentityPublic, error) {
 	var p IdentityPublic
 	if err := checkHeader(b, typeIdentityPublic, IdentityPublicSize); err != nil {
 		return p, err
 	}
+	enc := b
 	b = b[headerLen:]
 	copy(p.sign[:], b)
 	copy(p.dh[:], b[ed25519.PublicKeySize:])
 	copy(p.sig[:], b[ed25519.PublicKeySize+X25519Size:])
+	if verifiedIdentities.has(enc) {
+		return p, nil
+	}
+	if err := p.check(); err != nil {
+		return IdentityPublic{}, err
+	}
+	verifiedIdentities.add(enc)
+	return p, nil
+}
+
+// check checks both keys and the binding signature.
+func (p IdentityPublic) check() error {
 	if err := checkEd25519(p.sign[:]); err != nil {
-		return IdentityPublic{}, fmt.Errorf("identity signing key: %w", err)
+		return fmt.Errorf("identity signing key: %w", err)
 	}
 	if err := CheckX25519(p.dh[:]); err != nil {
-		return IdentityPublic{}, fmt.Errorf("identity DH key: %w", err)
+		return fmt.Errorf("identity DH key: %w", err)
 	}
 	if !ed25519.Verify(p.sign[:], signed(sigIdentityDH, p.sign[:], p.dh[:]), p.sig[:]) {
-		return IdentityPublic{}, fmt.Errorf("%w: identity DH key binding", ErrBadSignature)
+		return fmt.Errorf("%w: identity DH key binding", ErrBadSignature)
 	}
-	return p, nil
+	return nil
 }
 
 // Bytes returns the encoding: version, type, Ed25519 key, X25519 key,
