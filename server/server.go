@@ -45,7 +45,7 @@ const (
 const (
 	DefaultMailboxCap      = store.DefaultMailboxCap
 	DefaultMailboxTTL      = 720 * time.Hour
-	DefaultWindow          = 256
+	DefaultWindow          = wire.MaxAckBatch // 1,024: a drain stores and acks 512 per commit
 	DefaultMaxInFlight     = 64
 	DefaultPreKeyLowWater  = 10
 	DefaultChallengeTTL    = 60 * time.Second
