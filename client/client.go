@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"parley.dev/client/internal/relay"
@@ -88,6 +89,7 @@ type Client struct {
 	emit func(Event)   // where events go while Sync or Listen runs
 
 	now     func() time.Time // the clock; tests replace it
+	lastOrd atomic.Int64     // the last history order stamp (order)
 	backoff time.Duration    // Listen's first reconnect wait; tests shorten it
 	hooks   *testHooks       // nil outside this package's tests
 	oneTime int              // one-time prekeys to keep per kind; 0 means oneTimeTarget
@@ -407,6 +409,19 @@ func (c *Client) relayConfig(saved profileRec) (relay.Config, error) {
 		return cfg, ErrNoServer
 	}
 	return cfg, nil
+}
+
+// order returns a stamp that orders history records by when this device
+// stored them, also within one millisecond: the clock in nanoseconds, but
+// always above the last stamp handed out.
+func (c *Client) order() int64 {
+	for {
+		last := c.lastOrd.Load()
+		next := max(last+1, c.clock().UnixNano())
+		if c.lastOrd.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // clock returns the current time.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -57,20 +58,20 @@ func (c *Client) History(ctx context.Context, user string) ([]Message, error) {
 	if err != nil {
 		return nil, vaultErr(err)
 	}
-	out := make([]Message, 0, len(recs))
-	for _, r := range recs {
-		var h historyRec
-		if err := json.Unmarshal(r.Value, &h); err != nil {
+	hs := make([]historyRec, len(recs))
+	for i, r := range recs {
+		if err := json.Unmarshal(r.Value, &hs[i]); err != nil {
 			return nil, fmt.Errorf("client: history record: %w", err)
 		}
-		out = append(out, h.message(uid))
 	}
-	slices.SortStableFunc(out, func(a, b Message) int {
-		if c := a.Received.Compare(b.Received); c != 0 {
-			return c
-		}
-		return a.Sent.Compare(b.Sent)
+	// By arrival; within a millisecond, in the order stored.
+	slices.SortStableFunc(hs, func(a, b historyRec) int {
+		return cmp.Or(cmp.Compare(a.Received, b.Received), cmp.Compare(a.Ord, b.Ord), cmp.Compare(a.Sent, b.Sent))
 	})
+	out := make([]Message, len(hs))
+	for i := range hs {
+		out[i] = hs[i].message(uid)
+	}
 	return out, savedAttachments(v, out)
 }
 

@@ -210,7 +210,8 @@ func (g *groupTx) fileText(rep *group.Replica, o group.Opened, r *received) erro
 	}
 	from := o.Message.Sender.User
 	h := groupHistoryRec{V: recordVersion, ID: m.ID.String(), From: string(from), Outgoing: from == g.a.self().User,
-		Text: m.Text, Sent: m.Sent.UnixMilli(), Received: g.c.clock().UnixMilli(), Status: StatusReceived}
+		Text: m.Text, Sent: m.Sent.UnixMilli(), Received: g.c.clock().UnixMilli(), Status: StatusReceived,
+		Ord: g.c.order()}
 	if h.Outgoing {
 		h.Status = StatusSent
 	}

@@ -68,6 +68,7 @@ type groupHistoryRec struct {
 	Received int64        `json:"recv"`
 	Status   Status       `json:"status"`
 	Change   *GroupChange `json:"change,omitempty"`
+	Ord      int64        `json:"ord,omitempty"` // as historyRec.Ord
 }
 
 // groupCache keeps replicas in memory between transactions: parsing a
@@ -205,7 +206,7 @@ func (g *groupTx) history(r *group.Replica, ch *group.Change) error {
 	key := fmt.Sprintf("%s%016x-%s", changeKeyPrefix, ch.Epoch(), ch.Digest().String()[:16])
 	now := g.c.clock().UnixMilli()
 	h := groupHistoryRec{V: recordVersion, ID: key, From: string(ch.Signer()), Outgoing: ch.Signer() == g.a.self().User,
-		Sent: ch.Time().UnixMilli(), Received: now, Status: StatusReceived, Change: gc}
+		Sent: ch.Time().UnixMilli(), Received: now, Status: StatusReceived, Change: gc, Ord: g.c.order()}
 	return putJSON(g.tx, groupHistoryNS(r.ID()), key, &h)
 }
 
@@ -248,15 +249,12 @@ func (c *Client) GroupHistory(ctx context.Context, id GroupID) ([]GroupEntry, er
 			m := h.message(group.ID(id), g.Name)
 			e.Message = &m
 		}
-		e.at = h.Received
-		e.sent = h.Sent
+		e.at, e.ord, e.sent = h.Received, h.Ord, h.Sent
 		out = append(out, e)
 	}
+	// By arrival; within a millisecond, in the order stored.
 	slices.SortStableFunc(out, func(a, b GroupEntry) int {
-		if a.at != b.at {
-			return cmp.Compare(a.at, b.at)
-		}
-		return cmp.Compare(a.sent, b.sent)
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.ord, b.ord), cmp.Compare(a.sent, b.sent))
 	})
 	return out, nil
 }
@@ -266,5 +264,5 @@ type GroupEntry struct {
 	Message *Message
 	Change  *GroupChange
 
-	at, sent int64
+	at, ord, sent int64
 }

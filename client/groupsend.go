@@ -91,7 +91,7 @@ func (c *Client) SendGroup(ctx context.Context, id GroupID, text string) (Messag
 			return ErrNotGroupMember
 		}
 		h := groupHistoryRec{V: recordVersion, ID: mid.String(), From: string(a.self().User), Outgoing: true,
-			Text: text, Sent: now.UnixMilli(), Received: now.UnixMilli(), Status: StatusQueued}
+			Text: text, Sent: now.UnixMilli(), Received: now.UnixMilli(), Status: StatusQueued, Ord: g.c.order()}
 		if err := putJSON(g.tx, groupHistoryNS(r.ID()), h.ID, &h); err != nil {
 			return err
 		}

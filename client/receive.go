@@ -324,7 +324,8 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 		return err
 	}
 	h := historyRec{V: recordVersion, ID: m.ID.String(), Outgoing: outgoing, Text: m.Text,
-		Sent: m.Sent.UnixMilli(), Received: now.UnixMilli(), Status: StatusReceived, NewIdentity: pending, Expires: expires}
+		Sent: m.Sent.UnixMilli(), Received: now.UnixMilli(), Status: StatusReceived, NewIdentity: pending, Expires: expires,
+		Ord: c.order()}
 	if outgoing {
 		h.Status = StatusSent
 	}

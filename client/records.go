@@ -109,6 +109,10 @@ type historyRec struct {
 	// Expires is when the disappearing timer deletes the message (Unix
 	// ms; 0: kept). nsExpiry indexes it.
 	Expires int64 `json:"exp,omitempty"`
+	// Ord orders records stored in the same millisecond: the order in
+	// which this device stored them (Client.order). 0 in records from
+	// before it existed.
+	Ord int64 `json:"ord,omitempty"`
 }
 
 func (h *historyRec) message(contact addr.UserID) Message {

@@ -115,7 +115,7 @@ func (c *Client) enqueue(v *vault.Vault, user addr.UserID, text string) (addr.Me
 		if err := checkNotHeld(tx, user); err != nil {
 			return err
 		}
-		h := historyRec{V: recordVersion, ID: id.String(), Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
+		h := historyRec{V: recordVersion, ID: id.String(), Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued, Ord: c.order()}
 		timer, err := c.stampTimer(tx, user, &h)
 		if err != nil {
 			return err

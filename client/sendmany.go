@@ -78,7 +78,7 @@ func (c *Client) enqueueMany(v *vault.Vault, user addr.UserID, texts []string) (
 		for i, text := range texts {
 			ids[i] = addr.NewMessageID()
 			id := ids[i].String()
-			h := historyRec{V: recordVersion, ID: id, Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued}
+			h := historyRec{V: recordVersion, ID: id, Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued, Ord: c.order()}
 			timer, err := c.stampTimer(tx, user, &h)
 			if err != nil {
 				return err

@@ -179,7 +179,7 @@ func (c *Client) enqueueUpload(v *vault.Vault, u *uploadRec, spooled bool) error
 		}
 		meta := u.Meta
 		h := historyRec{V: recordVersion, ID: u.ID, Outgoing: true, Text: u.Caption, Sent: u.Sent,
-			Received: u.Sent, Status: StatusUploading, Att: &meta}
+			Received: u.Sent, Status: StatusUploading, Att: &meta, Ord: c.order()}
 		timer, err := c.stampTimer(tx, addr.UserID(u.To), &h)
 		if err != nil {
 			return err
