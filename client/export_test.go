@@ -306,3 +306,30 @@ func VaultFilesHold(c *Client, b []byte) (bool, error) {
 	}
 	return v.UnsafeFilesHoldForTests(b)
 }
+
+// MarkUnreadLegacy writes the unread mark of message id of conversation
+// conv as vaults did before marks were kept per batch: one record each.
+func MarkUnreadLegacy(c *Client, id MessageID, conv string) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	return v.Update(func(tx *vault.Tx) error {
+		return tx.Put(nsUnread, unreadKey(addr.MessageID(id).String(), conv), nil)
+	})
+}
+
+// UnreadRecords returns how many records hold unread marks.
+func UnreadRecords(c *Client) (int, error) {
+	v, err := c.vault()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = v.Update(func(tx *vault.Tx) error {
+		recs, err := tx.List(nsUnread)
+		n = len(recs)
+		return err
+	})
+	return n, err
+}

@@ -71,10 +71,13 @@ func register(t *testing.T, r *servertest.Relay, user string, configure ...func(
 }
 
 // reopen closes c and unlocks its vault again, as a restarted app would.
-func reopen(t *testing.T, c *client.Client) *client.Client {
+func reopen(t *testing.T, c *client.Client, configure ...func(*client.Client)) *client.Client {
 	t.Helper()
 	c.Close()
 	c2 := &client.Client{Home: c.Home}
+	for _, f := range configure {
+		f(c2)
+	}
 	if err := c2.Unlock(context.Background(), testPIN); err != nil {
 		t.Fatalf("Unlock: %v", err)
 	}

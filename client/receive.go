@@ -41,6 +41,7 @@ type received struct {
 	responded bool  // a new session started on this device's prekeys
 	unread    error // the session advanced but the content was refused
 	duplicate bool
+	mark      string // the unreadKey of the message stored, if any
 }
 
 // maxReceiveBatch bounds the deliveries stored in one vault transaction
@@ -60,12 +61,19 @@ func (c *Client) receive(batch []*wire.Deliver) ([]received, error) {
 	var sc *sessionCache
 	err = v.Update(func(tx *vault.Tx) error {
 		sc = newSessionCache(tx)
+		var marks []string
 		for i, d := range batch {
 			r, err := c.receiveOne(sc, a, d)
 			if err != nil {
 				return err
 			}
 			out[i] = r
+			if r.mark != "" {
+				marks = append(marks, r.mark)
+			}
+		}
+		if err := c.markUnread(tx, marks); err != nil {
+			return err
 		}
 		if err := sc.flush(); err != nil {
 			return err
@@ -347,9 +355,7 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 			return err
 		}
 	}
-	if err := markUnread(tx, h.ID, conv); err != nil {
-		return err
-	}
+	r.mark = unreadKey(h.ID, string(conv)) // receive marks the batch unread
 	msg := h.message(conv)
 	r.events = append(r.events, Event{Kind: EventMessage, Message: &msg})
 	return nil

@@ -142,6 +142,7 @@ func (c *Client) sweepTx(tx *vault.Tx, now time.Time) (sweepResult, error) {
 		}
 		due = append(due, old...)
 	}
+	marks := map[string]bool{}
 	for _, d := range due {
 		if d.ns != "" { // a group's: its record is all there is
 			if err := tx.Delete(d.ns, d.id); err != nil {
@@ -154,9 +155,13 @@ func (c *Client) sweepTx(tx *vault.Tx, now time.Time) (sweepResult, error) {
 			return r, err
 		}
 		r.files = append(r.files, f...)
+		marks[unreadKey(d.id, string(d.conv))] = true
 	}
 	r.deleted = len(due) > 0
-	return r, nil
+	if len(marks) == 0 {
+		return r, nil
+	}
+	return r, clearUnread(tx, func(k string) bool { return marks[k] })
 }
 
 // dueExpiries removes from the index, and returns, the messages whose
@@ -189,8 +194,9 @@ func (c *Client) dueExpiries(tx *vault.Tx, now time.Time) (due []doomed, next in
 }
 
 // deleteMessage removes one message of a conversation and everything
-// that refers to it: its history record, unread mark, copy index, outbox
-// item, upload and attachment records. It returns the vault files to
+// that refers to it but its unread mark (sweepTx clears those of all at
+// once): its history record, copy index, outbox item, upload and
+// attachment records. It returns the vault files to
 // remove after the commit (the attachment's plaintext).
 func deleteMessage(tx *vault.Tx, d doomed) ([]string, error) {
 	var h historyRec
@@ -201,8 +207,7 @@ func deleteMessage(tx *vault.Tx, d doomed) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	dels := [][2]string{{historyNS(d.conv), d.id}, {nsUnread, unreadKey(d.id, string(d.conv))},
-		{nsCopies, d.id}, {nsAttachments, d.id}, {nsAutoDownload, d.id}, {nsUploads, d.id}}
+	dels := [][2]string{{historyNS(d.conv), d.id}, {nsCopies, d.id}, {nsAttachments, d.id}, {nsAutoDownload, d.id}, {nsUploads, d.id}}
 	for _, k := range dels {
 		if err := tx.Delete(k[0], k[1]); err != nil {
 			return nil, err

@@ -1,6 +1,9 @@
 package client
 
 import (
+	"cmp"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -8,76 +11,150 @@ import (
 	"parley.dev/internal/vault"
 )
 
-// Unread markers: nothing stored goes unannounced. A message receive
-// stores is marked unread in the same transaction; the mark goes once an
-// event has handed the message to the app (Sync returned it, or Listen's
-// callback returned). Sync and Listen begin by reporting the messages
-// still marked: stored just before a crash and never reported, whose
-// redelivery is then a duplicate. So a stored message is reported at least
-// once; after a crash between the report and the clearing it may be
-// reported twice, with the same ID.
-const nsUnread = "unread" // key: message ID (hex) "/" conversation; value: empty
+// Unread markers: nothing stored goes unannounced. The messages a receive
+// batch stores are marked unread in the same transaction, all in one
+// record; a mark goes once an event has handed its message to the app
+// (Sync returned it, or Listen's callback returned). Sync and Listen begin
+// by reporting the messages still marked: stored just before a crash and
+// never reported, whose redelivery is then a duplicate. So a stored
+// message is reported at least once; after a crash between the report and
+// the clearing it may be reported twice, with the same ID.
+//
+// A record of nsUnread is either a batch, key "b" and 16 hex digits (the
+// batch's order stamp), value an unreadBatch; or, written before batches,
+// one message, key unreadKey, value empty. Readers take both.
+const nsUnread = "unread"
+
+// unreadBatch is the value of a batch record: the unreadKeys of the
+// messages of one receive transaction still to report.
+type unreadBatch struct {
+	V    int      `json:"v"`
+	Keys []string `json:"keys"`
+}
 
 func unreadKey(id, conv string) string { return id + "/" + conv }
 
-// markUnread records that the message id of conversation conv has not
-// been reported yet.
-func markUnread(tx *vault.Tx, id string, conv addr.UserID) error {
-	return tx.Put(nsUnread, unreadKey(id, string(conv)), nil)
+// isBatchKey tells a batch record's key from a single message's.
+func isBatchKey(k string) bool { return !strings.Contains(k, "/") }
+
+// markUnread records, in one record, that the messages named by keys
+// (unreadKeys) have not been reported yet.
+func (c *Client) markUnread(tx *vault.Tx, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return putJSON(tx, nsUnread, fmt.Sprintf("b%016x", c.order()), &unreadBatch{V: recordVersion, Keys: keys})
+}
+
+// unreadMarks returns the unreadKeys of every mark, by record key.
+func unreadMarks(tx *vault.Tx) (map[string][]string, error) {
+	recs, err := tx.List(nsUnread)
+	if err != nil {
+		return nil, err
+	}
+	marks := make(map[string][]string, len(recs))
+	for _, r := range recs {
+		if !isBatchKey(r.Key) {
+			marks[r.Key] = []string{r.Key}
+			continue
+		}
+		var b unreadBatch
+		if err := json.Unmarshal(r.Value, &b); err != nil {
+			return nil, fmt.Errorf("client: unread record: %w", err)
+		}
+		marks[r.Key] = b.Keys
+	}
+	return marks, nil
+}
+
+// clearUnread removes the marks for which drop is true, rewriting or
+// deleting the records that held them.
+func clearUnread(tx *vault.Tx, drop func(key string) bool) error {
+	marks, err := unreadMarks(tx)
+	if err != nil {
+		return err
+	}
+	for rk, keys := range marks {
+		left := slices.DeleteFunc(slices.Clone(keys), drop)
+		switch {
+		case len(left) == len(keys):
+		case len(left) == 0 || !isBatchKey(rk):
+			err = tx.Delete(nsUnread, rk)
+		default:
+			err = putJSON(tx, nsUnread, rk, &unreadBatch{V: recordVersion, Keys: left})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // announceUnread reports, oldest first, the stored messages no event has
-// reported yet.
+// reported yet. Marks whose message is gone (deleted since) are cleared.
 func (c *Client) announceUnread() {
 	v, err := c.vault()
 	if err != nil {
 		return
 	}
-	var evs []Event
+	type unread struct {
+		h    historyRec
+		conv addr.UserID
+	}
+	var found []unread
 	now := c.clock().UnixMilli()
 	err = v.Update(func(tx *vault.Tx) error {
-		recs, err := tx.List(nsUnread)
+		gone := map[string]bool{}
+		marks, err := unreadMarks(tx)
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
-			id, conv, _ := strings.Cut(r.Key, "/")
-			var h historyRec
-			err := getJSON(tx, historyNS(addr.UserID(conv)), id, &h)
-			if notFound(err) {
-				continue
+		for _, keys := range marks {
+			for _, k := range keys {
+				id, conv, _ := strings.Cut(k, "/")
+				var h historyRec
+				err := getJSON(tx, historyNS(addr.UserID(conv)), id, &h)
+				if notFound(err) {
+					gone[k] = true
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if h.Expires != 0 && h.Expires <= now {
+					continue // past its timer: the sweep deletes it
+				}
+				found = append(found, unread{h, addr.UserID(conv)})
 			}
-			if err != nil {
-				return err
-			}
-			if h.Expires != 0 && h.Expires <= now {
-				continue // past its timer: the sweep deletes it
-			}
-			m := h.message(addr.UserID(conv))
-			evs = append(evs, Event{Kind: EventMessage, Message: &m})
 		}
-		return nil
+		if len(gone) == 0 {
+			return nil
+		}
+		return clearUnread(tx, func(k string) bool { return gone[k] })
 	})
 	if err != nil {
 		c.log.Warn("cannot read unread markers", "err", vaultErr(err))
 		return
 	}
-	slices.SortStableFunc(evs, func(a, b Event) int { return a.Message.Received.Compare(b.Message.Received) })
-	for _, e := range evs {
-		c.emitEvent(e)
+	slices.SortStableFunc(found, func(a, b unread) int {
+		return cmp.Or(cmp.Compare(a.h.Received, b.h.Received), cmp.Compare(a.h.Ord, b.h.Ord))
+	})
+	for _, u := range found {
+		m := u.h.message(u.conv)
+		c.emitEvent(Event{Kind: EventMessage, Message: &m})
 	}
 }
 
 // markAnnounced clears the unread markers of the messages in evs, which
 // the app has now been handed.
 func (c *Client) markAnnounced(evs []Event) {
-	var keys []string
+	done := map[string]bool{}
 	for _, e := range evs {
-		if e.Kind == EventMessage && e.Message != nil {
-			keys = append(keys, unreadKey(e.Message.ID.String(), e.Message.Contact))
+		if e.Kind == EventMessage && e.Message != nil && e.Message.Group == (GroupID{}) {
+			done[unreadKey(e.Message.ID.String(), e.Message.Contact)] = true
 		}
 	}
-	if len(keys) == 0 {
+	if len(done) == 0 {
 		return
 	}
 	v, err := c.vault()
@@ -85,12 +162,7 @@ func (c *Client) markAnnounced(evs []Event) {
 		return // closed: reported again next time
 	}
 	err = v.Update(func(tx *vault.Tx) error {
-		for _, k := range keys {
-			if err := tx.Delete(nsUnread, k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return clearUnread(tx, func(k string) bool { return done[k] })
 	})
 	if err != nil {
 		c.log.Warn("cannot clear unread markers; those messages will be reported again", "err", vaultErr(err))
