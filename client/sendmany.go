@@ -75,11 +75,15 @@ func (c *Client) enqueueMany(v *vault.Vault, user addr.UserID, texts []string) (
 		if err := checkNotHeld(tx, user); err != nil {
 			return err
 		}
+		d, err := c.timerOf(tx, user)
+		if err != nil {
+			return err
+		}
 		for i, text := range texts {
 			ids[i] = addr.NewMessageID()
 			id := ids[i].String()
 			h := historyRec{V: recordVersion, ID: id, Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued, Ord: c.order()}
-			timer, err := c.stampTimer(tx, user, &h)
+			timer, err := c.stampTimerOf(tx, d, user, &h)
 			if err != nil {
 				return err
 			}

@@ -179,8 +179,17 @@ func capTimer(p *policy.Policy, d time.Duration) time.Duration {
 // timer in seconds, for the outbox item (0: none).
 func (c *Client) stampTimer(tx *vault.Tx, user addr.UserID, h *historyRec) (int64, error) {
 	d, err := c.timerOf(tx, user)
-	if err != nil || d == 0 {
+	if err != nil {
 		return 0, err
+	}
+	return c.stampTimerOf(tx, d, user, h)
+}
+
+// stampTimerOf is stampTimer given the conversation's timer d (timerOf),
+// for a burst that reads it once.
+func (c *Client) stampTimerOf(tx *vault.Tx, d time.Duration, user addr.UserID, h *historyRec) (int64, error) {
+	if d == 0 {
+		return 0, nil
 	}
 	h.Expires = h.Sent + d.Milliseconds()
 	return int64(d / time.Second), c.indexExpiry(tx, h.Expires, h.ID, user)
