@@ -333,3 +333,19 @@ func UnreadRecords(c *Client) (int, error) {
 	})
 	return n, err
 }
+
+// ReceiveDeliveries stores deliveries as one receive transaction would on
+// a live connection, then clears the unread marks of the messages, as
+// Sync does once it has handed them over; it returns the events.
+func ReceiveDeliveries(c *Client, batch []*wire.Deliver) ([]Event, error) {
+	res, err := c.receive(batch)
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	for _, r := range res {
+		evs = append(evs, r.events...)
+	}
+	c.markAnnounced(evs)
+	return evs, nil
+}
