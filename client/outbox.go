@@ -45,26 +45,36 @@ type flusher struct {
 	// ownListed records that own was fetched (it may be empty).
 	ownListed bool
 	lists     map[addr.UserID]*wire.DeviceList // group members', once per flush
+	// statuses holds the history status this flush committed for each
+	// message it settled, held or failed (by message ID).
+	statuses map[string]Status
 }
 
 // flush sends what the outbox holds. It returns the outcome per recipient
 // and an error if the connection failed (the rest waits).
 func (c *Client) flush(ctx context.Context, conn *relay.Conn) (map[addr.UserID]error, error) {
+	errs, _, err := c.flushReport(ctx, conn)
+	return errs, err
+}
+
+// flushReport is flush that also returns the history status it committed
+// for each message it settled, held or failed.
+func (c *Client) flushReport(ctx context.Context, conn *relay.Conn) (map[addr.UserID]error, map[string]Status, error) {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	v, a, err := c.registered()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rc, err := c.relayClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	groups, err := loadOutbox(v)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f := &flusher{c: c, v: v, a: a, rc: rc, conn: conn}
+	f := &flusher{c: c, v: v, a: a, rc: rc, conn: conn, statuses: map[string]Status{}}
 	errs := make(map[addr.UserID]error)
 	for _, g := range groups {
 		err := f.flushUser(ctx, g.user, g.items)
@@ -73,11 +83,20 @@ func (c *Client) flush(ctx context.Context, conn *relay.Conn) (map[addr.UserID]e
 		}
 		errs[g.user] = err
 		if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotOpen) || ctx.Err() != nil {
-			return errs, err
+			return errs, f.statuses, err
 		}
 		c.log.Debug("outbox: messages wait", "err", err)
 	}
-	return errs, f.flushGroups(ctx)
+	return errs, f.statuses, f.flushGroups(ctx)
+}
+
+// committed records the history status a committed transaction of the
+// flush gave message id.
+func (f *flusher) committed(id string, st Status) {
+	if f.statuses == nil {
+		f.statuses = map[string]Status{}
+	}
+	f.statuses[id] = st
 }
 
 // outboxGroup is the outbox items for one recipient, oldest first.
@@ -418,14 +437,27 @@ func itemContent(it *outboxItem, id addr.MessageID, user addr.UserID) (text, cop
 
 // hold marks items as held for a changed identity.
 func (f *flusher) hold(user addr.UserID, items []*outboxItem) error {
-	return vaultErr(f.v.Update(func(tx *vault.Tx) error {
+	var held []string
+	err := f.v.Update(func(tx *vault.Tx) error {
+		held = held[:0]
 		for _, it := range items {
-			if _, err := setStatus(tx, user, it.ID, StatusHeld); err != nil && !notFound(err) {
+			_, err := setStatus(tx, user, it.ID, StatusHeld)
+			switch {
+			case err == nil:
+				held = append(held, it.ID)
+			case !notFound(err):
 				return err
 			}
 		}
 		return nil
-	}))
+	})
+	if err != nil {
+		return vaultErr(err)
+	}
+	for _, id := range held {
+		f.committed(id, StatusHeld)
+	}
+	return nil
 }
 
 // fail drops items that cannot be sent and marks them failed.
@@ -451,6 +483,7 @@ func (f *flusher) fail(user addr.UserID, items []*outboxItem, cause error) error
 		return vaultErr(err)
 	}
 	for _, h := range failed {
+		f.committed(h.ID, h.Status)
 		m := h.message(user)
 		f.c.emitEvent(Event{Kind: EventError, Message: &m, Err: cause})
 	}

@@ -149,12 +149,19 @@ func checkNotHeld(tx *vault.Tx, user addr.UserID) error {
 // one of its own. It returns the outcome per recipient, and an error if
 // the relay could not be reached at all.
 func (c *Client) flushNow(ctx context.Context) (map[addr.UserID]error, error) {
+	errs, _, err := c.flushNowReport(ctx)
+	return errs, err
+}
+
+// flushNowReport is flushNow that also returns the statuses flushReport
+// committed.
+func (c *Client) flushNowReport(ctx context.Context) (map[addr.UserID]error, map[string]Status, error) {
 	conn, release, err := c.flushConn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer release()
-	return c.flush(ctx, conn)
+	return c.flushReport(ctx, conn)
 }
 
 // flushConn returns the live connection of Sync or Listen, or dials one

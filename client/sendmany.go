@@ -58,11 +58,11 @@ func (c *Client) SendMany(ctx context.Context, to string, texts []string) ([]Sen
 	if err != nil {
 		return nil, err
 	}
-	errs, err := c.flushNow(ctx)
+	errs, known, err := c.flushNowReport(ctx)
 	if err == nil {
 		err = errs[user]
 	}
-	return c.sendOutcomes(v, user, ids, err)
+	return c.sendOutcomes(v, user, ids, known, err)
 }
 
 // enqueueMany stores new outgoing messages in the history and the outbox,
@@ -103,19 +103,22 @@ func (c *Client) enqueueMany(v *vault.Vault, user addr.UserID, texts []string) (
 	return ids, vaultErr(err)
 }
 
-// sendOutcomes is sendOutcome for each of ids, read in one transaction.
-func (c *Client) sendOutcomes(v *vault.Vault, user addr.UserID, ids []addr.MessageID, err error) ([]SendResult, error) {
+// sendOutcomes is sendOutcome for each of ids: the status the flush
+// committed (known), else as read in one transaction.
+func (c *Client) sendOutcomes(v *vault.Vault, user addr.UserID, ids []addr.MessageID, known map[string]Status, err error) ([]SendResult, error) {
 	statuses := make([]Status, len(ids))
-	verr := v.Update(func(tx *vault.Tx) error {
-		for i, id := range ids {
-			var h historyRec
-			if err := getJSON(tx, historyNS(user), id.String(), &h); err != nil {
-				return err
-			}
-			statuses[i] = h.Status
+	var unknown []int
+	for i, id := range ids {
+		st, ok := known[id.String()]
+		statuses[i] = st
+		if !ok {
+			unknown = append(unknown, i)
 		}
-		return nil
-	})
+	}
+	var verr error
+	if len(unknown) > 0 {
+		verr = readStatuses(v, user, ids, unknown, statuses)
+	}
 	out := make([]SendResult, len(ids))
 	for i, id := range ids {
 		out[i].ID = MessageID(id)
@@ -126,4 +129,19 @@ func (c *Client) sendOutcomes(v *vault.Vault, user addr.UserID, ids []addr.Messa
 		out[i].Err = outcomeOf(statuses[i], user, err)
 	}
 	return out, nil
+}
+
+// readStatuses reads the history status of ids[i] into statuses[i] for
+// each i of which, in one transaction.
+func readStatuses(v *vault.Vault, user addr.UserID, ids []addr.MessageID, which []int, statuses []Status) error {
+	return v.Update(func(tx *vault.Tx) error {
+		for _, i := range which {
+			var h historyRec
+			if err := getJSON(tx, historyNS(user), ids[i].String(), &h); err != nil {
+				return err
+			}
+			statuses[i] = h.Status
+		}
+		return nil
+	})
 }

@@ -151,6 +151,9 @@ func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.
 		return nil, vaultErr(err)
 	}
 	for _, e := range done {
+		if e.Message != nil {
+			f.committed(e.Message.ID.String(), e.Message.Status)
+		}
 		f.c.emitEvent(e)
 	}
 	return retry, nil
