@@ -48,6 +48,10 @@ const (
 	// bulkDeleteGroup deletes group entries. Row: to user, to device,
 	// seq. Returns those of the rows deleted, and each one's ref.
 	bulkDeleteGroup
+	// bulkInsertSave is bulkInsert and bulkSave in one statement (array
+	// form only; see txn.insertSaving): the insert's columns, then the
+	// save's. It counts the envelopes inserted.
+	bulkInsertSave
 )
 
 // portable returns the multi-row statement of op for size rows.
@@ -86,6 +90,14 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])`,
 	bulkDeleteGroup: `DELETE FROM group_entries g USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(u, dv, s)
 WHERE g.to_user = k.u AND g.to_device = k.dv AND g.seq = k.s
 RETURNING g.to_user, g.to_device, g.seq, g.ref`,
+	bulkInsertSave: `WITH save AS (UPDATE devices d SET last_seq = v.ls, queued = v.q
+FROM unnest($12::text[], $13::bigint[], $14::bigint[], $15::bigint[]) AS v(u, dv, ls, q)
+WHERE d.user_id = v.u AND d.device_id = v.dv)
+INSERT INTO envelopes
+(to_user, to_device, seq, from_user, from_device, msg_id, kind, created, expires, payload, shared)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bytea[],
+$7::bigint[], $8::bigint[], $9::bigint[], $10::bytea[], $11::bigint[])
+ON CONFLICT (from_user, from_device, msg_id, to_user, to_device) DO NOTHING`,
 }
 
 // bulkQuery runs a bulk query over rows, calling scan for each result.

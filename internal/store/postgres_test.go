@@ -256,3 +256,56 @@ func TestPostgresConnectionDrop(t *testing.T) {
 		t.Fatalf("the store did not recover: %v %v", err, res)
 	}
 }
+
+// TestPostgresDuplicateCounters checks the mailbox counters PostgreSQL
+// holds after resubmissions. There a batch's insert also saves the
+// counters (bulkInsertSave), before it knows whether every envelope went
+// in; a resubmission makes it undo its insert, and the counters it saved
+// must be put back too: a last_seq too high shows as a gap in Seqs
+// (SubmitIdempotent), a queued too high only as needless recounts, which
+// no behaviour shows, hence this test.
+func TestPostgresDuplicateCounters(t *testing.T) {
+	base := cmpOr(os.Getenv("PARLEY_TEST_POSTGRES"), defaultPostgres)
+	admin := postgresAdmin(t, base)
+	schema := "dup_" + addr.NewMessageID().String()[:12]
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
+	ctx := t.Context()
+	s, err := store.Open(ctx, withSearchPath(t, base, schema), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	env := func() store.Envelope {
+		return store.Envelope{From: alice, To: bob, ID: addr.NewMessageID(), Payload: []byte("payload")}
+	}
+	old := env()
+	submit := func(envs ...store.Envelope) {
+		t.Helper()
+		res, err := s.Submit(ctx, envs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Err != nil {
+				t.Fatalf("envelope %d: %v", i, r.Err)
+			}
+		}
+	}
+	submit(old)
+	submit(old)             // a resubmission alone,
+	submit(old, old)        // twice,
+	submit(env(), old)      // after a new envelope,
+	submit(old, env(), old) // and around one
+	var lastSeq, queued int64
+	err = admin.QueryRow(`SELECT last_seq, queued FROM `+schema+`.devices WHERE user_id = 'bob'`).Scan(&lastSeq, &queued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastSeq != 3 || queued != 3 {
+		t.Fatalf("bob's counters after 3 envelopes and 5 resubmissions: last_seq %d, queued %d; want 3, 3", lastSeq, queued)
+	}
+}

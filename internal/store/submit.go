@@ -94,6 +94,7 @@ func (t *txn) store(subs []submission) error {
 			return err
 		}
 		for k, m := range saved {
+			m.dirty = true // the insert may have saved the undone counters
 			*t.boxes[k] = m
 		}
 	}
@@ -309,7 +310,7 @@ func (t *txn) insertRows(rows []*Envelope, groups map[groupKey]*groupMsg) (all b
 // already stored; all reports whether every one was inserted.
 func (t *txn) insertEnvelopes(envs []*Envelope) (all bool, err error) {
 	rows, shared := sharedRows(envs)
-	n, err := t.bulkExec(bulkInsert, rows)
+	n, err := t.insertSaving(rows)
 	if err != nil || n != int64(len(envs)) {
 		return false, err // the caller undoes a partial insert
 	}
@@ -319,4 +320,27 @@ func (t *txn) insertEnvelopes(envs []*Envelope) (all bool, err error) {
 // compareMailboxes orders mailboxes as qLockMailboxes locks them.
 func compareMailboxes(a, b mailboxKey) int {
 	return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.device, b.device))
+}
+
+// insertSaving runs bulkInsert over rows. Where the dialect has
+// bulkInsertSave (PostgreSQL), the same statement also saves the changed
+// mailbox counters, which flush would otherwise save in a statement of
+// its own just before COMMIT: one round trip fewer per batch. Counters
+// saved for envelopes that then turn out not to be inserted are marked
+// changed again by the caller undoing them (see store), so the COMMIT
+// still saves the right ones.
+func (t *txn) insertSaving(rows [][]any) (int64, error) {
+	q, ok := t.w.d.bulk[bulkInsertSave]
+	if !ok || len(rows) == 0 {
+		return t.bulkExec(bulkInsert, rows)
+	}
+	if err := t.settle(); err != nil { // as exec would, before reading the counters
+		return 0, err
+	}
+	save := t.dirtyRows()
+	users, devices, seqs, queued := make([]string, len(save)), make([]int64, len(save)), make([]int64, len(save)), make([]int64, len(save))
+	for i, r := range save {
+		users[i], devices[i], seqs[i], queued[i] = r[0].(string), r[1].(int64), r[2].(int64), r[3].(int64)
+	}
+	return t.exec(q, append(columns(rows), users, devices, seqs, queued)...)
 }

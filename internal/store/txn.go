@@ -195,6 +195,13 @@ func (t *txn) forget(u addr.UserID) {
 
 // flush saves the changed mailbox counters in one bulk statement.
 func (t *txn) flush() error {
+	_, err := t.bulkExec(bulkSave, t.dirtyRows())
+	return err
+}
+
+// dirtyRows returns the changed mailbox counters as bulkSave rows and
+// marks them saved.
+func (t *txn) dirtyRows() [][]any {
 	var rows [][]any
 	for k, m := range t.boxes {
 		if m.dirty && !m.gone {
@@ -202,8 +209,7 @@ func (t *txn) flush() error {
 			m.dirty = false
 		}
 	}
-	_, err := t.bulkExec(bulkSave, rows)
-	return err
+	return rows
 }
 
 func (t *txn) commit() error {
