@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +43,10 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if unverifiedRemote(cfg) {
+		opt.Logger.Warn("the PostgreSQL server is on another machine and its certificate is not verified: "+
+			"add sslmode=verify-full and sslrootcert to the store URL (docs/operations.md)", "host", cfg.Host)
+	}
 	wcfg, rcfg := cfg.Copy(), cfg.Copy()
 	wcfg.RuntimeParams["synchronous_commit"] = "on"
 	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
@@ -69,4 +75,38 @@ func pgConfig(dsn string) (*pgx.ConnConfig, error) {
 		return nil, fmt.Errorf("%w: postgres URL: %v", ErrInvalid, err)
 	}
 	return cfg, nil
+}
+
+// unverifiedRemote reports whether cfg reaches a PostgreSQL server on
+// another machine, or one of its fallbacks does, without verifying the
+// server's certificate: plain TCP, or TLS that checks nothing (sslmode
+// disable, allow, prefer (pgx's default) or require). A machine in the
+// path could then read and change what the relay stores.
+func unverifiedRemote(cfg *pgx.ConnConfig) bool {
+	if !isLocalHost(cfg.Host) && unverifiedTLS(cfg.TLSConfig) {
+		return true
+	}
+	for _, f := range cfg.Fallbacks {
+		if !isLocalHost(f.Host) && unverifiedTLS(f.TLSConfig) {
+			return true
+		}
+	}
+	return false
+}
+
+// unverifiedTLS reports whether c (nil: no TLS) leaves the server
+// unauthenticated. sslmode=verify-ca skips Go's check and verifies the
+// chain itself (VerifyPeerCertificate).
+func unverifiedTLS(c *tls.Config) bool {
+	return c == nil || (c.InsecureSkipVerify && c.VerifyPeerCertificate == nil)
+}
+
+// isLocalHost reports whether host is a Unix socket directory or this
+// machine's loopback.
+func isLocalHost(host string) bool {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
