@@ -49,18 +49,32 @@ func openPostgres(ctx context.Context, dsn string, opt Options) (Store, error) {
 	}
 	wcfg, rcfg := cfg.Copy(), cfg.Copy()
 	wcfg.RuntimeParams["synchronous_commit"] = "on"
+	// The mailbox tables are queues: between vacuums most of their row
+	// versions are dead (every envelope is deleted once acked, every
+	// submit rewrites its mailbox's counters), while the live rows are
+	// few. On such estimates PostgreSQL plans the writers' batch
+	// statements (lock, insert-and-save, ack delete) as sequential scans,
+	// which then visit every dead version: half of the database's CPU in a
+	// submit-deliver-ack cycle. Each of those statements has an index path
+	// (the keys it names), so the writers tell the planner to take it.
+	wcfg.RuntimeParams["enable_seqscan"] = "off"
 	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
+	// Migrations copy whole tables, where a sequential scan is right: they
+	// run on a connection of their own with the planner's defaults.
+	mcfg := cfg.Copy()
+	mcfg.RuntimeParams["synchronous_commit"] = "on"
+	mdb := stdlib.OpenDB(*mcfg)
+	mdb.SetMaxOpenConns(1)
+	err = prepareSchema(ctx, mdb, postgresDialect, opt)
+	mdb.Close()
+	if err != nil {
+		return nil, err
+	}
 	wdbs := make([]*sql.DB, opt.Writers)
 	for i := range wdbs {
 		wdbs[i] = stdlib.OpenDB(*wcfg)
 		wdbs[i].SetMaxOpenConns(1)
 		wdbs[i].SetMaxIdleConns(1)
-	}
-	if err := prepareSchema(ctx, wdbs[0], postgresDialect, opt); err != nil {
-		for _, db := range wdbs {
-			db.Close()
-		}
-		return nil, err
 	}
 	rdb := stdlib.OpenDB(*rcfg)
 	rdb.SetMaxOpenConns(opt.ReadConns)
