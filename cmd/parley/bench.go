@@ -16,7 +16,7 @@ import (
 
 // benchRecipe is how an operator lets a bench register its devices.
 const benchRecipe = "start the relay for benchmarks with higher limits, e.g. " +
-	"parleyd ... --register-rate 1000000/1h --challenge-rate 1000000/1m --device-rate 1000000/1m (see \"parley help bench\")"
+	"parleyd ... --register-rate 1000000/1h --challenge-rate 1000000/1m --device-rate 1000000/1m --request-rate 1000000/1m (see \"parley help bench\")"
 
 // cmdBench measures a relay under load: "parley bench --server URL ...".
 // The work is internal/loadgen's; this reads flags and prints.
@@ -162,12 +162,13 @@ standard error while it runs, when that is a terminal and without --json.
 
 Every device registers through the relay's open registration, which allows
 10 per hour per network by default, each connection takes a challenge, and
-each device's requests are limited (60 a minute by default; an e2ee Send
-makes some). Start the relay for benchmarks with higher limits, for example:
+each device's requests are limited (60 a minute over HTTP and 600 over its
+WebSocket by default; an e2ee Send makes two, for the device lists). Start
+the relay for benchmarks with higher limits, for example:
 
     parleyd --dev --data /tmp/pd --listen 127.0.0.1:8443 \
         --metrics-listen 127.0.0.1:9090 --register-rate 1000000/1h \
-        --challenge-rate 1000000/1m --device-rate 1000000/1m
+        --challenge-rate 1000000/1m --device-rate 1000000/1m --request-rate 1000000/1m
     parley bench --server https://127.0.0.1:8443 --ca /tmp/pd/ca.pem \
         --metrics http://127.0.0.1:9090/metrics --senders 64 --duration 30s
 

@@ -28,7 +28,7 @@ const startTimeout = 30 * time.Second
 // generousLimits lift the relay's rate limits: every client of these
 // tests comes from 127.0.0.1.
 var generousLimits = []string{
-	"--register-rate", "1000000/1h", "--challenge-rate", "1000000/1m", "--device-rate", "1000000/1m",
+	"--register-rate", "1000000/1h", "--challenge-rate", "1000000/1m", "--device-rate", "1000000/1m", "--request-rate", "1000000/1m",
 	"--request-rate", "1000000/1m", "--bundle-rate", "1000000/1m",
 }
 
