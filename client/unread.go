@@ -90,59 +90,65 @@ func clearUnread(tx *vault.Tx, drop func(key string) bool) error {
 	return nil
 }
 
+// unreadMessage is a message still marked unread, with its conversation.
+type unreadMessage struct {
+	h    historyRec
+	conv addr.UserID
+}
+
 // announceUnread reports, oldest first, the stored messages no event has
-// reported yet. Marks whose message is gone (deleted since) are cleared.
+// reported yet.
 func (c *Client) announceUnread() {
 	v, err := c.vault()
 	if err != nil {
 		return
 	}
-	type unread struct {
-		h    historyRec
-		conv addr.UserID
-	}
-	var found []unread
-	now := c.clock().UnixMilli()
+	var found []unreadMessage
 	err = v.Update(func(tx *vault.Tx) error {
-		gone := map[string]bool{}
-		marks, err := unreadMarks(tx)
-		if err != nil {
-			return err
-		}
-		for _, keys := range marks {
-			for _, k := range keys {
-				id, conv, _ := strings.Cut(k, "/")
-				var h historyRec
-				err := getJSON(tx, historyNS(addr.UserID(conv)), id, &h)
-				if notFound(err) {
-					gone[k] = true
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if h.Expires != 0 && h.Expires <= now {
-					continue // past its timer: the sweep deletes it
-				}
-				found = append(found, unread{h, addr.UserID(conv)})
-			}
-		}
-		if len(gone) == 0 {
-			return nil
-		}
-		return clearUnread(tx, func(k string) bool { return gone[k] })
+		found, err = readUnread(tx, c.clock().UnixMilli())
+		return err
 	})
 	if err != nil {
 		c.log.Warn("cannot read unread markers", "err", vaultErr(err))
 		return
 	}
-	slices.SortStableFunc(found, func(a, b unread) int {
+	slices.SortStableFunc(found, func(a, b unreadMessage) int {
 		return cmp.Or(cmp.Compare(a.h.Received, b.h.Received), cmp.Compare(a.h.Ord, b.h.Ord))
 	})
 	for _, u := range found {
 		m := u.h.message(u.conv)
 		c.emitEvent(Event{Kind: EventMessage, Message: &m})
 	}
+}
+
+// readUnread returns the messages still marked unread whose timer has not
+// run out at now (Unix ms), and clears the marks of messages deleted since.
+func readUnread(tx *vault.Tx, now int64) ([]unreadMessage, error) {
+	marks, err := unreadMarks(tx)
+	if err != nil {
+		return nil, err
+	}
+	var found []unreadMessage
+	gone := map[string]bool{}
+	for _, keys := range marks {
+		for _, k := range keys {
+			id, conv, _ := strings.Cut(k, "/")
+			var h historyRec
+			err := getJSON(tx, historyNS(addr.UserID(conv)), id, &h)
+			switch {
+			case notFound(err):
+				gone[k] = true
+			case err != nil:
+				return nil, err
+			case h.Expires == 0 || h.Expires > now: // else the sweep deletes it
+				found = append(found, unreadMessage{h, addr.UserID(conv)})
+			}
+		}
+	}
+	if len(gone) > 0 {
+		err = clearUnread(tx, func(k string) bool { return gone[k] })
+	}
+	return found, err
 }
 
 // markAnnounced clears the unread markers of the messages in evs, which
