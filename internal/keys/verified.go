@@ -48,10 +48,3 @@ func (c *verifiedCache) add(b []byte) {
 	}
 	c.m[k] = struct{}{}
 }
-
-// len returns the number of entries.
-func (c *verifiedCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
