@@ -167,8 +167,14 @@ func (t *txn) query(q string, args ...any) (*sql.Rows, error) {
 }
 
 // mailbox returns the counters of a's mailbox, locking its device row;
-// gone reports a missing device.
+// gone reports a missing device. It settles queued submissions before it
+// looks in the cache: a submission to a's mailbox caches (and advances)
+// its counters, which the table does not hold until flush, so reading
+// the table after settling would cache stale ones over them.
 func (t *txn) mailbox(a addr.Address) (*mailboxState, error) {
+	if err := t.settle(); err != nil {
+		return nil, err
+	}
 	k := mailboxKey{a.User, a.Device}
 	if m, ok := t.boxes[k]; ok {
 		return m, nil
