@@ -227,3 +227,67 @@ func testTakeBundleConcurrent(t *testing.T, e *env) {
 		t.Errorf("%d last-resort bundles, want %d", lastResort, takers-keys)
 	}
 }
+
+// testSubmitBesideKeyWrites submits to a mailbox while its prekeys are
+// taken and uploaded and its envelopes acked, all at once, so that the
+// writer batches them together. Every submission must succeed and no
+// Seq may be given twice, even after its envelope was acked: a key
+// write that read the mailbox's counters in a batch also holding
+// submissions to it once lost their advance, after which Seqs collided
+// or were silently reused (and the recipient, past them, missed the
+// message).
+func testSubmitBesideKeyWrites(t *testing.T, e *env) {
+	const submitters, each = 4, 60
+	alice, bob := e.user("alice"), e.user("bob")
+	putKeys(t, e, bob, 8, 8)
+	var mu sync.Mutex
+	seqs := map[int64]int{}
+	done := make(chan struct{})
+	var keysWG, wg sync.WaitGroup
+	keysWG.Go(func() {
+		for gen := uint32(2); ; gen++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := e.s.TakeBundle(e.ctx, bob); err != nil {
+				t.Errorf("TakeBundle: %v", err)
+				return
+			}
+			if err := e.s.PutPreKeys(e.ctx, bob, upload(gen, gen*10, 1)); err != nil {
+				t.Errorf("PutPreKeys: %v", err)
+				return
+			}
+		}
+	})
+	for w := range submitters {
+		wg.Go(func() {
+			for i := range each {
+				res, err := e.s.Submit(e.ctx, []store.Envelope{msg(alice, bob, fmt.Sprint(w, i))})
+				if err != nil || res[0].Err != nil {
+					t.Errorf("Submit: %v %+v", err, res)
+					return
+				}
+				mu.Lock()
+				seqs[res[0].Seq]++
+				mu.Unlock()
+				if _, err := e.s.Ack(e.ctx, bob, []int64{res[0].Seq}); err != nil {
+					t.Errorf("Ack: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	keysWG.Wait()
+	if len(seqs) != submitters*each {
+		t.Fatalf("%d distinct Seqs for %d envelopes", len(seqs), submitters*each)
+	}
+	for seq, n := range seqs {
+		if n != 1 {
+			t.Errorf("Seq %d given %d times", seq, n)
+		}
+	}
+}

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"Pending", testPending},
 		{"Ack", testAck},
 		{"SeqNeverReused", testSeqNeverReused},
+		{"SubmitBesideKeyWrites", testSubmitBesideKeyWrites},
 		{"GroupEnvelopes", testGroupEnvelopes},
 		{"GroupMailboxCap", testGroupMailboxCap},
 		{"GroupExpireLimit", testGroupExpireLimit},
