@@ -189,14 +189,10 @@ func (t *txn) mailbox(a addr.Address) (*mailboxState, error) {
 	return m, nil
 }
 
-// forget drops cached counters of a user's mailboxes after its devices
-// were deleted.
-func (t *txn) forget(u addr.UserID) {
-	for k := range t.boxes {
-		if k.user == u {
-			delete(t.boxes, k)
-		}
-	}
+// forget drops the cached counters of a's mailbox after its device was
+// deleted (a later read finds it gone).
+func (t *txn) forget(a addr.Address) {
+	delete(t.boxes, mailboxKey{a.User, a.Device})
 }
 
 // flush saves the changed mailbox counters in one bulk statement.

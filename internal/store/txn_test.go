@@ -67,3 +67,43 @@ func testDevice(t *testing.T, s Store, u addr.UserID) addr.Address {
 	}
 	return addr.Address{User: u, Device: dev}
 }
+
+// TestRevokeBesideQueuedSubmit: revoking one of a user's devices in the
+// same transaction as a submission to another of them keeps the other
+// mailbox's advanced counters (revocation once dropped the cached
+// counters of all the user's mailboxes).
+func TestRevokeBesideQueuedSubmit(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "r.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	phone := testDevice(t, s, "bob")
+	laptop, err := s.AddDevice(ctx, Device{Address: addr.Address{User: "bob"}, Key: []byte("key 2"), Cert: []byte("cert 2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := testDevice(t, s, "alice")
+	env := func(id byte) Envelope {
+		e := Envelope{To: phone, From: alice, Kind: KindMessage, Payload: []byte("ciphertext")}
+		e.ID[0] = id
+		if err := normalize(&e, time.Now(), DefaultTTL); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	first := []Envelope{env(1)}
+	res := make([]SubmitResult, 1)
+	err = s.(*sqlStore).w.do(ctx, "", true, 2, func(tx *txn) error {
+		tx.submit(first, res)
+		return revokeDevice(tx, addr.Address{User: "bob", Device: laptop})
+	})
+	if err != nil || res[0].Err != nil || res[0].Seq != 1 {
+		t.Fatalf("batch: %v, %+v", err, res[0])
+	}
+	next, err := s.Submit(ctx, []Envelope{env(2)})
+	if err != nil || next[0].Err != nil || next[0].Seq != 2 {
+		t.Fatalf("next submission: %v, %+v; want Seq 2", err, next)
+	}
+}

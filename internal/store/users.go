@@ -87,7 +87,9 @@ func deleteDevices(t *txn, u addr.UserID) ([]addr.DeviceID, error) {
 	if _, err := t.deleteGroupEntries(qDeleteGroupBoxs, string(u)); err != nil {
 		return nil, err
 	}
-	t.forget(u)
+	for _, id := range ids {
+		t.forget(addr.Address{User: u, Device: id})
+	}
 	return ids, nil
 }
 
@@ -150,23 +152,28 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
 	if err := checkAddr(a); err != nil {
 		return err
 	}
-	return s.w.do(ctx, a.User, true, 1, func(t *txn) error {
-		n, err := t.exec(qDeleteDevice, string(a.User), int64(a.Device))
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("%w: device %s", ErrNotFound, a)
-		}
-		if _, err := t.deleteReleasing(qDeleteMailbox, string(a.User), int64(a.Device)); err != nil {
-			return err
-		}
-		if _, err := t.deleteGroupEntries(qDeleteGroupBox, string(a.User), int64(a.Device)); err != nil {
-			return err
-		}
-		t.forget(a.User)
-		return nil
-	})
+	return s.w.do(ctx, a.User, true, 1, func(t *txn) error { return revokeDevice(t, a) })
+}
+
+// revokeDevice deletes device a with its mailbox. The counters of the
+// user's other mailboxes stay cached: submissions to them earlier in the
+// transaction have advanced them, and flush must still save them.
+func revokeDevice(t *txn, a addr.Address) error {
+	n, err := t.exec(qDeleteDevice, string(a.User), int64(a.Device))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: device %s", ErrNotFound, a)
+	}
+	if _, err := t.deleteReleasing(qDeleteMailbox, string(a.User), int64(a.Device)); err != nil {
+		return err
+	}
+	if _, err := t.deleteGroupEntries(qDeleteGroupBox, string(a.User), int64(a.Device)); err != nil {
+		return err
+	}
+	t.forget(a)
+	return nil
 }
 
 func (s *sqlStore) UseToken(ctx context.Context, hash [32]byte, expires time.Time) error {
