@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -105,5 +106,42 @@ func TestRevokeBesideQueuedSubmit(t *testing.T) {
 	next, err := s.Submit(ctx, []Envelope{env(2)})
 	if err != nil || next[0].Err != nil || next[0].Seq != 2 {
 		t.Fatalf("next submission: %v, %+v; want Seq 2", err, next)
+	}
+}
+
+// TestAddDeviceBesideQueuedSubmit: a device added in the same
+// transaction as a submission that found it missing takes submissions
+// after it (the cached "gone" is dropped).
+func TestAddDeviceBesideQueuedSubmit(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	testDevice(t, s, "bob")
+	alice := testDevice(t, s, "alice")
+	laptop := addr.Address{User: "bob", Device: 2}
+	env := func(id byte) []Envelope {
+		e := Envelope{To: laptop, From: alice, Kind: KindMessage, Payload: []byte("ciphertext")}
+		e.ID[0] = id
+		if err := normalize(&e, time.Now(), DefaultTTL); err != nil {
+			t.Fatal(err)
+		}
+		return []Envelope{e}
+	}
+	early, late := env(1), env(2)
+	res := make([]SubmitResult, 2)
+	err = s.(*sqlStore).w.do(ctx, "", true, 2, func(tx *txn) error {
+		tx.submit(early, res[:1])
+		id, err := addDevice(tx, Device{Address: addr.Address{User: "bob"}, Key: []byte("k"), Cert: []byte("c")}, time.Now())
+		if err != nil || id != laptop.Device {
+			t.Fatalf("addDevice = %v, %v", id, err)
+		}
+		tx.submit(late, res[1:])
+		return nil
+	})
+	if err != nil || !errors.Is(res[0].Err, ErrNotFound) || res[1].Err != nil || res[1].Seq != 1 {
+		t.Fatalf("batch: %v; before the device %+v, after it %+v", err, res[0], res[1])
 	}
 }

@@ -145,7 +145,9 @@ func addDevice(t *txn, d Device, created time.Time) (addr.DeviceID, error) {
 	if _, err := t.exec(qAddDevice, u, last+1, d.Key, d.Cert, micros(created)); err != nil {
 		return 0, err
 	}
-	return addr.DeviceID(last + 1), nil
+	id := addr.DeviceID(last + 1)
+	t.forget(addr.Address{User: d.Address.User, Device: id}) // a submission earlier in the batch cached it as gone
+	return id, nil
 }
 
 func (s *sqlStore) RevokeDevice(ctx context.Context, a addr.Address) error {
