@@ -65,3 +65,30 @@ func challengesIssued(t *testing.T, r *servertest.Relay) int {
 	t.Fatal("no parley_challenges_issued_total metric")
 	return 0
 }
+
+// TestSendAsksOnceForDeviceLists: each Send over a live connection asks
+// for the recipient's and this user's device lists in one request, so
+// a burst of sends fits a request allowance of one per send (plus the
+// few requests of connecting and of starting the session). Two requests
+// per send, as before, run out of it halfway.
+func TestSendAsksOnceForDeviceLists(t *testing.T) {
+	t.Parallel()
+	const burst, spare = 60, 10
+	r := startRelay(t, func(s *server.Server) { s.RequestRate = server.Rate{Burst: burst + spare, Per: time.Hour} })
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	aliceEvents, _ := listen(t, alice)
+	next(t, aliceEvents, client.EventSynced)
+	go func() {
+		for range aliceEvents {
+		}
+	}()
+	for i := range burst {
+		if _, err := alice.Send(context.Background(), "bob", fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	bobEvents, _ := listen(t, bob)
+	for range burst {
+		next(t, bobEvents, client.EventMessage)
+	}
+}

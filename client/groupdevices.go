@@ -8,8 +8,9 @@ import (
 	"parley.dev/internal/wire"
 )
 
-// Group members' device lists are asked for once per flush, many users
-// per request (wire.DeviceListsRequest): a device linked or revoked since
+// Device lists are asked for once per flush, many users per request
+// (wire.DeviceListsRequest: a Send's recipient with this user, a group's
+// members): a device linked or revoked since
 // the last flush is seen at once (a revoked device stops getting the
 // sender key, a new one starts), and a group of many members costs a few
 // requests, not one per member.

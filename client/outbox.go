@@ -187,11 +187,15 @@ func (f *flusher) encrypt(ctx context.Context, user addr.UserID, items []*outbox
 }
 
 // targets returns user's devices and this user's other devices, each
-// certificate verified under the identity known for its user.
+// certificate verified under the identity known for its user. The first
+// call of a flush asks for both lists in one request.
 func (f *flusher) targets(ctx context.Context, user addr.UserID) ([]target, error) {
-	list, err := f.rc.Devices(ctx, f.a.auth(), user)
+	if err := f.prefetchLists(ctx, []addr.UserID{user, f.a.self().User}); err != nil {
+		return nil, err
+	}
+	list, err := f.deviceList(ctx, user)
 	if err != nil {
-		return nil, relayErr(err)
+		return nil, err
 	}
 	id, err := keys.ParseIdentityPublic(list.Identity)
 	if err != nil {
@@ -228,9 +232,9 @@ func (f *flusher) ownDevices(ctx context.Context) ([]target, error) {
 	if f.ownListed {
 		return f.own, nil
 	}
-	list, err := f.rc.Devices(ctx, f.a.auth(), f.a.self().User)
+	list, err := f.deviceList(ctx, f.a.self().User)
 	if err != nil {
-		return nil, relayErr(err)
+		return nil, err
 	}
 	mine := f.a.identity.Public()
 	id, err := keys.ParseIdentityPublic(list.Identity)

@@ -163,7 +163,7 @@ standard error while it runs, when that is a terminal and without --json.
 Every device registers through the relay's open registration, which allows
 10 per hour per network by default, each connection takes a challenge, and
 each device's requests are limited (60 a minute over HTTP and 600 over its
-WebSocket by default; an e2ee Send makes two, for the device lists). Start
+WebSocket by default; an e2ee Send makes one, for the device lists). Start
 the relay for benchmarks with higher limits, for example:
 
     parleyd --dev --data /tmp/pd --listen 127.0.0.1:8443 \
