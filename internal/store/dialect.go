@@ -36,6 +36,9 @@ type dialect struct {
 	sequentialRefs bool
 	// batchReads coalesces concurrent Pending calls (see readbatch.go).
 	batchReads bool
+	// keepCounters keeps mailbox counters between transactions; only a
+	// single-writer database can (see counters.go).
+	keepCounters bool
 }
 
 var sqliteDialect = dialect{
@@ -55,6 +58,7 @@ var sqliteDialect = dialect{
 		return "PRAGMA synchronous = NORMAL", false
 	},
 	sequentialRefs: true,
+	keepCounters:   true,
 	tableExists:    `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1`,
 }
 

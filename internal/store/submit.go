@@ -193,10 +193,15 @@ func (t *txn) lockMailboxes(all []mailboxKey) error {
 	var keys []mailboxKey
 	seen := map[mailboxKey]bool{}
 	for _, k := range all {
-		if _, ok := t.boxes[k]; !ok && !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
+		if _, ok := t.boxes[k]; ok || seen[k] {
+			continue
 		}
+		if m, ok := t.w.keptCounters(k); ok {
+			t.boxes[k] = m
+			continue
+		}
+		seen[k] = true
+		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareMailboxes)
 	rows := make([][]any, len(keys))

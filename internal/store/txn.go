@@ -84,6 +84,9 @@ type txn struct {
 	// lastGroupRef is the highest group message id, read once per
 	// transaction when the dialect numbers them in sequence (group.go).
 	lastGroupRef int64
+	// foreign: the transaction ran a statement outside counterSafe, so
+	// the writer's kept counters go at its commit (counters.go).
+	foreign bool
 }
 
 type mailboxKey struct {
@@ -101,6 +104,9 @@ type mailboxState struct {
 }
 
 func (t *txn) stmt(q string) (*sql.Stmt, error) {
+	if !counterSafe[q] {
+		t.foreign = true
+	}
 	if s, ok := t.stmts[q]; ok {
 		return s, nil
 	}
@@ -177,6 +183,10 @@ func (t *txn) mailbox(a addr.Address) (*mailboxState, error) {
 	}
 	k := mailboxKey{a.User, a.Device}
 	if m, ok := t.boxes[k]; ok {
+		return m, nil
+	}
+	if m, ok := t.w.keptCounters(k); ok {
+		t.boxes[k] = m
 		return m, nil
 	}
 	m := &mailboxState{}

@@ -70,6 +70,9 @@ type writer struct {
 	queue  chan *writeOp
 	carry  *writeOp // taken from the queue but left for the next batch
 	synced bool     // the connection's current sync setting is durable
+	// kept are mailbox counters as the last committed transaction left
+	// them (see counters.go).
+	kept map[mailboxKey]counters
 	// commits and committed count transactions and the ops in them
 	// (benchmarks report the batch size from them).
 	commits, committed atomic.Int64
@@ -229,18 +232,22 @@ func (w *writer) runTx(ops []*writeOp, alone bool) error {
 	}
 	t, err := w.begin(durable)
 	if err != nil {
+		w.forgetKept()
 		return w.fail(ops, alone, err)
 	}
 	for _, op := range ops {
 		op.err = op.run(t)
 		if op.err != nil && (alone || !isClean(op.err)) {
 			t.rollback()
+			w.forgetKept()
 			return w.fail(ops, alone, op.err)
 		}
 	}
 	if err := t.commit(); err != nil {
+		w.forgetKept()
 		return w.fail(ops, alone, err)
 	}
+	w.keep(t)
 	w.commits.Add(1)
 	w.committed.Add(int64(len(ops)))
 	for _, op := range ops {

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"parley.dev/internal/addr"
+)
+
+// TestKeptCounters: the SQLite writer keeps the counters its hot path
+// leaves (submissions and acks) and drops them as soon as a transaction
+// does anything else; a device revoked after its counters were kept
+// takes no more envelopes, and a user deleted and registered again
+// starts a fresh mailbox.
+func TestKeptCounters(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "k.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := st.(*sqlStore).w.ws[0]
+	bob, alice := testDevice(t, st, "bob"), testDevice(t, st, "alice")
+	submit := func(to addr.Address) SubmitResult {
+		t.Helper()
+		e := Envelope{To: to, From: alice, ID: addr.NewMessageID(), Payload: []byte("ciphertext")}
+		res, err := st.Submit(ctx, []Envelope{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	kept := func(a addr.Address) (counters, bool) {
+		t.Helper()
+		var c counters
+		var ok bool
+		if err := w.do(ctx, false, 1, func(*txn) error { c, ok = w.kept[mailboxKey{a.User, a.Device}]; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return c, ok
+	}
+
+	for i := range 3 {
+		if r := submit(bob); r.Err != nil || r.Seq != int64(i+1) {
+			t.Fatalf("submission %d: %+v", i, r)
+		}
+	}
+	if n, err := st.Ack(ctx, bob, []int64{1}); err != nil || n != 1 {
+		t.Fatalf("Ack = %d, %v", n, err)
+	}
+	if c, ok := kept(bob); !ok || c.lastSeq != 3 || c.queued != 3 {
+		t.Fatalf("after submissions and an ack: kept %+v, %v; want last Seq 3, queued bound 3", c, ok)
+	}
+
+	if err := st.RevokeDevice(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := kept(bob); ok {
+		t.Fatal("the counters of a revoked device are still kept")
+	}
+	if r := submit(bob); !errors.Is(r.Err, ErrNotFound) {
+		t.Fatalf("submission to the revoked device: %+v, want ErrNotFound", r)
+	}
+
+	carol := testDevice(t, st, "carol")
+	submit(carol)
+	if _, ok := kept(carol); !ok {
+		t.Fatal("carol's counters are not kept")
+	}
+	if _, err := st.DeleteUser(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if r := submit(carol); !errors.Is(r.Err, ErrNotFound) {
+		t.Fatalf("submission to a deleted user: %+v, want ErrNotFound", r)
+	}
+}
+
+// TestKeptCountersAfterFailure: a transaction that fails after advancing
+// counters leaves the kept ones as the table has them.
+func TestKeptCountersAfterFailure(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "f.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := st.(*sqlStore).w.ws[0]
+	bob, alice := testDevice(t, st, "bob"), testDevice(t, st, "alice")
+	env := func() []Envelope {
+		e := Envelope{To: bob, From: alice, ID: addr.NewMessageID(), Payload: []byte("ciphertext")}
+		if err := normalize(&e, time.Now(), DefaultTTL); err != nil {
+			t.Fatal(err)
+		}
+		return []Envelope{e}
+	}
+	if res, err := st.Submit(ctx, env()); err != nil || res[0].Seq != 1 {
+		t.Fatalf("first submission: %v %+v", err, res)
+	}
+	failed := errors.New("failed after storing")
+	res := make([]SubmitResult, 1)
+	err = w.do(ctx, true, 1, func(tx *txn) error {
+		tx.submit(env(), res)
+		if err := tx.settle(); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) || res[0].Seq != 2 {
+		t.Fatalf("failing batch: %v, %+v", err, res[0])
+	}
+	if next, err := st.Submit(ctx, env()); err != nil || next[0].Err != nil || next[0].Seq != 2 {
+		t.Fatalf("after a failed batch: %v, %+v; want Seq 2", err, next)
+	}
+}
