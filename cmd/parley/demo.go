@@ -216,7 +216,7 @@ func (d *demo) sendWhileOffline() error {
 		}
 		d.sayf("alice -> bob: %s", text)
 	}
-	stored, delivered, conns, err := d.relayCounts()
+	stored, delivered, conns, err := d.settledCounts()
 	if err != nil {
 		return err
 	}
@@ -226,6 +226,20 @@ func (d *demo) sendWhileOffline() error {
 	}
 	d.sayf("ok: the relay holds them, encrypted, until bob connects")
 	return nil
+}
+
+// settledCounts is relayCounts once the relay has seen the last Send's
+// connection close (it learns of a close a moment after the client
+// closed), or after 5 s.
+func (d *demo) settledCounts() (stored, delivered, conns int64, err error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stored, delivered, conns, err = d.relayCounts()
+		if err != nil || conns == 0 || time.Now().After(deadline) {
+			return stored, delivered, conns, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // relayCounts reads the relay's metrics: envelopes stored and delivered
