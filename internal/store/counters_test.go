@@ -3,31 +3,22 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"parley.dev/internal/addr"
 )
 
 // TestKeptCounters: the SQLite writer keeps the counters its hot path
 // leaves (submissions and acks) and drops them as soon as a transaction
-// does anything else; a device revoked after its counters were kept
-// takes no more envelopes, and a user deleted and registered again
-// starts a fresh mailbox.
+// does anything else; a device revoked, or a user deleted, after its
+// counters were kept takes no more envelopes.
 func TestKeptCounters(t *testing.T) {
 	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(t.TempDir(), "k.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	w := st.(*sqlStore).w.ws[0]
+	st, w := newSQLiteForTest(t)
 	bob, alice := testDevice(t, st, "bob"), testDevice(t, st, "alice")
 	submit := func(to addr.Address) SubmitResult {
 		t.Helper()
-		e := Envelope{To: to, From: alice, ID: addr.NewMessageID(), Payload: []byte("ciphertext")}
-		res, err := st.Submit(ctx, []Envelope{e})
+		res, err := st.Submit(ctx, []Envelope{{To: to, From: alice, ID: addr.NewMessageID(), Payload: []byte("ciphertext")}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,28 +72,13 @@ func TestKeptCounters(t *testing.T) {
 // TestKeptCountersAfterFailure: a transaction that fails after advancing
 // counters leaves the kept ones as the table has them.
 func TestKeptCountersAfterFailure(t *testing.T) {
-	ctx := context.Background()
-	st, err := Open(ctx, filepath.Join(t.TempDir(), "f.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	w := st.(*sqlStore).w.ws[0]
+	st, w := newSQLiteForTest(t)
 	bob, alice := testDevice(t, st, "bob"), testDevice(t, st, "alice")
-	env := func() []Envelope {
-		e := Envelope{To: bob, From: alice, ID: addr.NewMessageID(), Payload: []byte("ciphertext")}
-		if err := normalize(&e, time.Now(), DefaultTTL); err != nil {
-			t.Fatal(err)
-		}
-		return []Envelope{e}
-	}
-	if res, err := st.Submit(ctx, env()); err != nil || res[0].Seq != 1 {
-		t.Fatalf("first submission: %v %+v", err, res)
-	}
+	wantNextSeq(t, st, alice, bob, 1)
 	failed := errors.New("failed after storing")
 	res := make([]SubmitResult, 1)
-	err = w.do(ctx, true, 1, func(tx *txn) error {
-		tx.submit(env(), res)
+	err := w.do(context.Background(), true, 1, func(tx *txn) error {
+		tx.submit(testEnvelopes(t, alice, bob), res)
 		if err := tx.settle(); err != nil {
 			return err
 		}
@@ -111,7 +87,5 @@ func TestKeptCountersAfterFailure(t *testing.T) {
 	if !errors.Is(err, failed) || res[0].Seq != 2 {
 		t.Fatalf("failing batch: %v, %+v", err, res[0])
 	}
-	if next, err := st.Submit(ctx, env()); err != nil || next[0].Err != nil || next[0].Seq != 2 {
-		t.Fatalf("after a failed batch: %v, %+v; want Seq 2", err, next)
-	}
+	wantNextSeq(t, st, alice, bob, 2)
 }
