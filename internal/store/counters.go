@@ -1,5 +1,7 @@
 package store
 
+import "fmt"
+
 // Mailbox counters kept between transactions (SQLite only).
 //
 // Every submission reads its mailboxes' counters (last_seq, queued) at the
@@ -18,6 +20,12 @@ package store
 //     and user deletion and insertion, prekeys, admin work, anything
 //     added later) empties it too, at commit, so that only the hot path
 //     (submissions, acks, expiry notices, touches) keeps it;
+//   - another connection's commit (a second process on the same file, a
+//     mistake, or an operator's tool) empties it: each transaction first
+//     reads PRAGMA data_version, which changes only when another
+//     connection has committed, and which starts the transaction's read
+//     snapshot, so that a commit after it makes this transaction's first
+//     write fail (SQLITE_BUSY_SNAPSHOT) instead of using stale counters;
 //   - "gone" (a missing device) is never kept, queued is kept as the
 //     upper bound it is (counted is dropped: acks may have lowered the
 //     true count since), and at most maxCountersKept mailboxes are.
@@ -80,3 +88,21 @@ func (w *writer) keep(t *txn) {
 
 // forgetKept empties the kept counters.
 func (w *writer) forgetKept() { clear(w.kept) }
+
+// checkKept starts t (a new transaction) by reading the database's
+// data_version, and forgets the kept counters if another connection has
+// committed since the last transaction began.
+func (w *writer) checkKept(t *txn) error {
+	if !w.d.keepCounters {
+		return nil
+	}
+	var v int64
+	if err := t.tx.QueryRowContext(t.ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return fmt.Errorf("store: data version: %w", err)
+	}
+	if v != w.dataVersion {
+		w.forgetKept()
+		w.dataVersion = v
+	}
+	return nil
+}

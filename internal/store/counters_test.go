@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"parley.dev/internal/addr"
@@ -88,4 +89,27 @@ func TestKeptCountersAfterFailure(t *testing.T) {
 		t.Fatalf("failing batch: %v, %+v", err, res[0])
 	}
 	wantNextSeq(t, st, alice, bob, 2)
+}
+
+// TestKeptCountersBesideAnotherWriter: a second store on the same SQLite
+// file (a second relay process by mistake, or an operator's tool) that
+// commits makes the first forget its kept counters: the next submission
+// takes the Seq after the other store's, instead of one already used.
+func TestKeptCountersBesideAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	var stores [2]Store
+	for i := range stores {
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	first, second := stores[0], stores[1]
+	bob, alice := testDevice(t, first, "bob"), testDevice(t, first, "alice")
+	wantNextSeq(t, first, alice, bob, 1)
+	wantNextSeq(t, second, alice, bob, 2)
+	wantNextSeq(t, first, alice, bob, 3)
 }

@@ -71,8 +71,10 @@ type writer struct {
 	carry  *writeOp // taken from the queue but left for the next batch
 	synced bool     // the connection's current sync setting is durable
 	// kept are mailbox counters as the last committed transaction left
-	// them (see counters.go).
-	kept map[mailboxKey]counters
+	// them, and dataVersion the database's data_version then (see
+	// counters.go).
+	kept        map[mailboxKey]counters
+	dataVersion int64
 	// commits and committed count transactions and the ops in them
 	// (benchmarks report the batch size from them).
 	commits, committed atomic.Int64
@@ -287,6 +289,10 @@ func (w *writer) begin(durable bool) (*txn, error) {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	t := &txn{ctx: ctx, tx: tx, w: w, stmts: map[string]*sql.Stmt{}, boxes: map[mailboxKey]*mailboxState{}}
+	if err := w.checkKept(t); err != nil {
+		t.rollback()
+		return nil, err
+	}
 	if stmt != "" && inTx {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			t.rollback()
