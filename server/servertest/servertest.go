@@ -63,11 +63,11 @@ type Relay struct {
 func Start(t testing.TB, configure ...func(*server.Server)) *Relay {
 	t.Helper()
 	r := &Relay{Dir: t.TempDir(), configure: configure}
-	r.start(t, "127.0.0.1:0")
+	r.start(t, listenRestartable)
 	return r
 }
 
-func (r *Relay) start(t testing.TB, listenAddr string) {
+func (r *Relay) start(t testing.TB, listen func() (net.Listener, error)) {
 	t.Helper()
 	s := &server.Server{DataDir: r.Dir}
 	for _, f := range r.configure {
@@ -84,7 +84,7 @@ func (r *Relay) start(t testing.TB, listenAddr string) {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("servertest: %v", err)
 	}
-	l, err := net.Listen("tcp", listenAddr)
+	l, err := listen()
 	if err != nil {
 		s.Shutdown(context.Background())
 		t.Fatalf("servertest: %v", err)
@@ -153,7 +153,8 @@ func (r *Relay) Restart(t testing.TB) {
 	r.Stop(t)
 	dir := r.Dir
 	r.configure = append(r.configure, func(s *server.Server) { s.DataDir = dir })
-	r.start(t, r.Addr)
+	addr := r.Addr
+	r.start(t, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 }
 
 // ClientTLS returns a client TLS configuration that trusts the relay.
