@@ -9,7 +9,7 @@ import "fmt"
 // locks them against the other writers and nodes. On SQLite the writer's
 // one connection is the only writer there is, so the counters a committed
 // transaction leaves are exactly those the next one would read: the writer
-// keeps them (countersKept) and a transaction reads only mailboxes it has
+// keeps them (writer.kept) and a transaction reads only mailboxes it has
 // not seen yet, which saves the relay's busiest read.
 //
 // What keeps the copy true:
