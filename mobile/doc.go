@@ -81,7 +81,7 @@
 //     30 s); past it they fail with parley:timeout: Unlock, ChangePIN,
 //     SetFactors, RelayAttemptsLeft, Register, RegisterLinked,
 //     LinkRequest, ApproveLink, Devices, RevokeDevice, DeleteAccount,
-//     Send, SendFile,
+//     Send, SendMany, SendFile,
 //     SendGroup, SaveFile, Download, Verify, VerifyQR, AcceptIdentity,
 //     CreateGroup, AddMembers, RemoveMembers, SetAdmins, RenameGroup,
 //     LeaveGroup, RegisterPush, UnregisterPush, RefreshPolicy, SetTimer,

@@ -43,6 +43,49 @@ func (m *Client) SendFile(user, path, contentType, caption string, timeoutMs int
 
 func baseName(path string) string { return path[strings.LastIndexAny(path, `/\`)+1:] }
 
+// SendMany writes each of texts to user, in order, as Send would one
+// after the other, but as one burst: the vault stores them all in one
+// commit and one connection carries them, which is much cheaper than a
+// Send per text. Entry i of the result is texts' i-th outcome: Status
+// "sent", "queued" (as Send's: it goes out by itself), "held" (their
+// verified identity changed: held until AcceptIdentity) or "failed",
+// with the reason in Reason. The error is for the whole call, and then
+// nothing was stored: parley:invalid (no texts, more than 4,096, or one
+// empty or too long), parley:identity_changed when the change was known
+// before, parley:unknown_user.
+func (m *Client) SendMany(user string, texts *StringList, timeoutMs int64) (*SentList, error) {
+	var res []client.SendResult
+	err := m.do(timeoutMs, func(ctx context.Context, c *client.Client) (err error) {
+		res, err = c.SendMany(ctx, user, texts.slice())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &SentList{items: make([]*Sent, len(res))}
+	for i, r := range res {
+		out.items[i] = sentOf(r)
+	}
+	return out, nil
+}
+
+// sentOf turns one of SendMany's outcomes into a Sent.
+func sentOf(r client.SendResult) *Sent {
+	s := &Sent{ID: r.ID.String(), Status: "sent"}
+	switch {
+	case r.Err == nil:
+		return s
+	case errors.Is(r.Err, client.ErrQueued):
+		s.Status = "queued"
+	case errors.Is(r.Err, client.ErrIdentityChanged):
+		s.Status = "held"
+	default:
+		s.Status = "failed"
+	}
+	s.Reason = wrap(r.Err).Error()
+	return s
+}
+
 // send runs one send and tells a queued message from a failure.
 func (m *Client) send(timeoutMs int64, f func(context.Context, *client.Client) (client.MessageID, error)) (*Sent, error) {
 	var id client.MessageID

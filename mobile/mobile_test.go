@@ -519,3 +519,48 @@ func TestExportTo(t *testing.T) {
 	}
 	wantCode(t, bob.ExportTo(path), "invalid")
 }
+
+// TestSendMany: a burst through the facade is stored and delivered in
+// order, each outcome at its text's index; an invalid burst stores
+// nothing.
+func TestSendMany(t *testing.T) {
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	texts := mobile.NewStringList()
+	for i := range 5 {
+		texts.Add(fmt.Sprint("burst ", i))
+	}
+	sent, err := alice.SendMany("bob", texts, 0)
+	if err != nil || sent.Size() != 5 {
+		t.Fatalf("SendMany = %v, %v", sent, err)
+	}
+	for i := range sent.Size() {
+		if s := sent.Get(i); s.Status != "sent" || len(s.ID) != 32 || s.Reason != "" {
+			t.Fatalf("outcome %d: %+v", i, s)
+		}
+	}
+	if sent.Get(5) != nil || sent.Get(-1) != nil {
+		t.Fatal("Get out of range is not nil")
+	}
+	rec := newRecorder()
+	bob.SetListener(rec)
+	if res, err := bob.Wake(10_000); err != nil || res.Messages != 5 {
+		t.Fatalf("Wake = %+v, %v; want 5 messages", res, err)
+	}
+	for i, m := range rec.messages {
+		if m.Text != fmt.Sprint("burst ", i) || m.ID != sent.Get(int32(i)).ID {
+			t.Fatalf("message %d: %q %s, sent %s", i, m.Text, m.ID, sent.Get(int32(i)).ID)
+		}
+	}
+
+	bad := mobile.NewStringList()
+	bad.Add("fine")
+	bad.Add("")
+	_, err = alice.SendMany("bob", bad, 0)
+	wantCode(t, err, "invalid")
+	_, err = alice.SendMany("bob", mobile.NewStringList(), 0)
+	wantCode(t, err, "invalid")
+	if page, err := alice.History("bob", "", 100); err != nil || page.Size() != 5 {
+		t.Fatalf("alice's history after refused bursts: %v messages, %v", page.Size(), err)
+	}
+}

@@ -191,10 +191,26 @@ type Sent struct {
 	// it for now: it waits in the encrypted outbox and goes out by
 	// itself on the next Start, Wake or Send; do not send it again).
 	// Listener.OnDelivery reports when a queued message goes out.
+	// SendMany's outcomes may also be "held" (the recipient's verified
+	// identity changed: held until AcceptIdentity) or "failed".
 	Status string
-	// Reason is why a queued message waits, an error message such as
+	// Reason is why a message waits or failed, an error message such as
 	// "parley:queued: ...: relay unreachable"; "" when sent.
 	Reason string
+}
+
+// SentList is SendMany's outcomes, one per text, in order.
+type SentList struct{ items []*Sent }
+
+// Size returns how many outcomes the list holds.
+func (l *SentList) Size() int32 { return int32(len(l.items)) }
+
+// Get returns the i-th outcome, or nil out of range.
+func (l *SentList) Get(i int32) *Sent {
+	if i < 0 || int(i) >= len(l.items) {
+		return nil
+	}
+	return l.items[i]
 }
 
 // Group is this device's view of a group.

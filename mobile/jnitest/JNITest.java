@@ -25,6 +25,8 @@ import mobile.Message;
 import mobile.MessagePage;
 import mobile.Mobile;
 import mobile.Sent;
+import mobile.SentList;
+import mobile.StringList;
 import mobile.WakeResult;
 
 public class JNITest {
@@ -181,6 +183,21 @@ public class JNITest {
 		// The message is in Bob's vault: History pages it.
 		MessagePage page = bob.history("alice", "", 10);
 		check(page.size() == 1 && text.equals(page.get(0).getText()), "history of " + page.size());
+
+		// A burst through SendMany: an outcome per text, delivered in order.
+		StringList burst = Mobile.newStringList();
+		burst.add("burst one");
+		burst.add("burst two");
+		SentList outcomes = alice.sendMany("bob", burst, TIMEOUT_MS);
+		check(outcomes.size() == 2, "sendMany outcomes " + outcomes.size());
+		for (int i = 0; i < 2; i++) {
+			Sent o = outcomes.get(i);
+			check("sent".equals(o.getStatus()), "sendMany outcome " + i + ": " + o.getStatus() + " " + o.getReason());
+			Message m = rec.messages.poll(WAIT_SECONDS, TimeUnit.SECONDS);
+			check(m != null && burst.get(i).equals(m.getText()) && o.getID().equals(m.getID()),
+				"burst message " + i + " not received in order");
+		}
+		System.out.println("bob's listener received a burst of " + outcomes.size());
 
 		// In the background: Start stopped, a message waits, and a push
 		// wake-up's Wake drains it into the listener.
