@@ -35,6 +35,20 @@ func wantTimer(t *testing.T, c *client.Client, peer string, want time.Duration) 
 	}
 }
 
+// timedPair registers alice and bob on one test clock and sets alice's
+// timer for bob to d.
+func timedPair(t *testing.T, d time.Duration) (*testClock, *client.Client, *client.Client) {
+	t.Helper()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	bob := register(t, r, "bob", clocked(clock))
+	if err := alice.SetTimer(context.Background(), "bob", d); err != nil {
+		t.Fatal(err)
+	}
+	return clock, alice, bob
+}
+
 // TestTimerSetSeenAsEvent: a timer alice sets reaches bob as an event and
 // becomes the conversation's on both sides; alice's other device learns
 // it from the transcript.
@@ -85,14 +99,7 @@ func TestTimerSetSeenAsEvent(t *testing.T) {
 // them, decrypted, once the sweep has compacted the vault.
 func TestTimerDeletesOnBothSides(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	r := startRelay(t)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", clocked(clock))
-	bob := register(t, r, "bob", clocked(clock))
-	if err := alice.SetTimer(ctx, "bob", day); err != nil {
-		t.Fatal(err)
-	}
+	clock, alice, bob := timedPair(t, day)
 	const secret = "the vault combination is 4-8-15-16"
 	id := send(t, alice, "bob", secret)
 	clock.Advance(time.Millisecond)
@@ -125,14 +132,7 @@ func TestTimerDeletesOnBothSides(t *testing.T) {
 // the relay still holds for him is acknowledged, never shown nor stored.
 func TestTimerLateArrival(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	r := startRelay(t)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", clocked(clock))
-	bob := register(t, r, "bob", clocked(clock))
-	if err := alice.SetTimer(ctx, "bob", time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	clock, alice, bob := timedPair(t, time.Hour)
 	send(t, alice, "bob", "too late")
 	clock.Advance(2 * time.Hour)
 	evs := syncNow(t, bob)
@@ -287,13 +287,7 @@ func TestRetentionDays(t *testing.T) {
 func TestTimerDeletesAttachments(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := startRelay(t)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", clocked(clock))
-	bob := register(t, r, "bob", clocked(clock))
-	if err := alice.SetTimer(ctx, "bob", time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	clock, alice, bob := timedPair(t, time.Hour)
 	data := bytes.Repeat([]byte("a timed voice note "), 5_000)
 	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg"})
 	if err != nil {

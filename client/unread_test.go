@@ -64,13 +64,7 @@ func TestLegacyUnreadMark(t *testing.T) {
 func TestSweepClearsUnreadMark(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := startRelay(t)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", clocked(clock))
-	bob := register(t, r, "bob", clocked(clock))
-	if err := alice.SetTimer(ctx, "bob", day); err != nil {
-		t.Fatal(err)
-	}
+	clock, alice, bob := timedPair(t, day)
 	syncNow(t, bob)
 	send(t, alice, "bob", "gone in a day")
 	client.CrashAfterStore(bob, 1)
