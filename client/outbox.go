@@ -74,7 +74,7 @@ func (c *Client) flushReport(ctx context.Context, conn *relay.Conn) (map[addr.Us
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &flusher{c: c, v: v, a: a, rc: rc, conn: conn, statuses: map[string]Status{}}
+	f := &flusher{c: c, v: v, a: a, rc: rc, conn: conn}
 	errs := make(map[addr.UserID]error)
 	for _, g := range groups {
 		err := f.flushUser(ctx, g.user, g.items)

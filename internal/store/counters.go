@@ -38,13 +38,11 @@ type counters struct{ lastSeq, queued int64 }
 
 // counterSafe are the statements that change no counter behind the
 // writer's back: they neither insert nor delete devices, and they write
-// counters only through flush.
+// counters only through flush. (SQLite's forms only: PostgreSQL keeps
+// nothing.)
 var counterSafe = func() map[string]bool {
 	m := map[string]bool{}
 	for _, q := range multiRowQueries() {
-		m[q] = true
-	}
-	for _, q := range postgresBulk {
 		m[q] = true
 	}
 	for _, q := range []string{qLockMailbox, qCountMailbox, qTouch, qRefShared, qReleaseShared, qDropShared,
