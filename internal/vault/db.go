@@ -12,7 +12,10 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
-	_ "github.com/ncruces/go-sqlite3/vfs/xts" // registers the "xts" VFS
+	"github.com/ncruces/go-sqlite3/vfs"
+	"github.com/ncruces/go-sqlite3/vfs/xts"
+
+	"parley.dev/internal/coalesce"
 )
 
 // The records live in an SQLite database, itself encrypted page by page
@@ -22,12 +25,20 @@ import (
 // keeps the WAL index in memory, so no -shm file is written. XTS hides the
 // page structure (how many records, how large, which namespace); it is not
 // authenticated, so every record is also sealed with an AEAD.
+//
+// Beneath XTS the files coalesce adjacent writes (package coalesce): XTS
+// writes a 512-byte sector per call, and a commit's pages go out in one
+// write per run instead. The bytes on disk are exactly the "xts" VFS's.
 const (
 	dbFile        = "vault.db"
-	dbVFS         = "xts"
+	dbVFS         = "parley-xts"
 	schemaVersion = 1   // PRAGMA user_version
 	busyTimeoutMS = 500 // another process holding the vault fails fast
 )
+
+func init() {
+	vfs.Register(dbVFS, xts.Wrap(coalesce.Wrap(vfs.Find("")), nil))
+}
 
 // dbSideFiles are the files SQLite may create beside dbFile.
 var dbSideFiles = []string{"-wal", "-journal", "-shm"}
@@ -67,10 +78,15 @@ PRAGMA user_version = 1;
 // key. The pool holds one connection: a vault is one user's store, and
 // SQLite serializes writers anyway.
 func openDB(dir string, xtsKey []byte) (*sql.DB, error) {
+	return openDBVFS(dir, xtsKey, dbVFS)
+}
+
+// openDBVFS is openDB through the named VFS.
+func openDBVFS(dir string, xtsKey []byte, vfsName string) (*sql.DB, error) {
 	path := filepath.Join(dir, dbFile)
 	// modeof: SQLite creates the WAL and journal with the database's mode
 	// (0600), not the umask's.
-	q := url.Values{"vfs": {dbVFS}, "modeof": {path}}
+	q := url.Values{"vfs": {vfsName}, "modeof": {path}}
 	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}
 	// The key reaches SQLite as a PRAGMA; the hex string is an immutable
 	// Go string that cannot be zeroed (see docs/threat-model.md).

@@ -1,0 +1,196 @@
+// Package coalesce wraps an SQLite VFS so that runs of adjacent writes
+// reach the operating system as one write.
+//
+// The vault's encrypting VFS (ncruces's xts) writes one 512-byte sector
+// per call, so a 4 KiB page cost eight pwrite(2) calls and a commit of a
+// thousand records tens of thousands: in a burst of sends, about a quarter
+// of the SDK's CPU went to those system calls. A coalescing file keeps the
+// bytes of consecutive writes in memory and writes them in one call when
+// the run breaks (a write elsewhere, or the run reaches MaxRun bytes) and
+// before anything that must see the file as written: Sync, Truncate, a
+// read the run does not answer, an unlock, Close.
+//
+// Durability is unchanged: SQLite makes a transaction durable by syncing
+// the file, and Sync first writes every pending byte. A write that fails
+// when it is finally made fails the Sync (or the read, Truncate or Close)
+// that made it, which SQLite handles as the failure of that commit or
+// checkpoint; the run is then dropped.
+//
+// A coalescing file holds what its base holds: the vault wraps it in the
+// encrypting VFS, so the bytes kept here are already ciphertext.
+package coalesce
+
+import (
+	"github.com/ncruces/go-sqlite3/util/vfsutil"
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// MaxRun is the most bytes a file keeps unwritten.
+const MaxRun = 1 << 20
+
+// Wrap returns a VFS whose files coalesce adjacent writes into base's.
+func Wrap(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base} }
+
+type coalescingVFS struct{ vfs.VFS }
+
+func (c *coalescingVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	f, flags, err := vfsutil.WrapOpen(c.VFS, name, flags)
+	if err != nil {
+		return f, flags, err
+	}
+	return &File{File: f}, flags, nil
+}
+
+func (c *coalescingVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	f, flags, err := vfsutil.WrapOpenFilename(c.VFS, name, flags)
+	if err != nil {
+		return f, flags, err
+	}
+	return &File{File: f}, flags, nil
+}
+
+// File is a file of a coalescing VFS. Like every SQLite file it is used
+// by one connection at a time.
+type File struct {
+	vfs.File
+	run []byte // bytes written at off and not yet passed to File
+	off int64
+}
+
+// WriteAt extends the pending run when p continues it or lies within it;
+// otherwise it writes the run out and starts a new one with p.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	end := f.off + int64(len(f.run))
+	switch {
+	case len(f.run) > 0 && off == end && len(f.run)+len(p) <= MaxRun:
+		f.run = append(f.run, p...)
+		return len(p), nil
+	case len(f.run) > 0 && off >= f.off && off+int64(len(p)) <= end:
+		copy(f.run[off-f.off:], p)
+		return len(p), nil
+	}
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
+	if len(p) >= MaxRun {
+		return f.File.WriteAt(p, off)
+	}
+	f.run, f.off = append(f.run[:0], p...), off
+	return len(p), nil
+}
+
+// ReadAt answers from the pending run when it holds all of p; otherwise
+// it writes the run out first.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if len(f.run) > 0 && off >= f.off && off+int64(len(p)) <= f.off+int64(len(f.run)) {
+		return copy(p, f.run[off-f.off:]), nil
+	}
+	if err := f.flush(); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(p, off)
+}
+
+// flush passes the pending run to the base file. The run is dropped
+// whether or not that succeeds: SQLite treats the error as the failure
+// of the commit or checkpoint the run belonged to.
+func (f *File) flush() error {
+	if len(f.run) == 0 {
+		return nil
+	}
+	_, err := f.File.WriteAt(f.run, f.off)
+	if cap(f.run) > MaxRun {
+		f.run = nil
+	} else {
+		f.run = f.run[:0]
+	}
+	return err
+}
+
+// Sync writes the pending run and syncs the base file.
+func (f *File) Sync(flags vfs.SyncFlag) error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.File.Sync(flags)
+}
+
+// Size counts the pending run as written.
+func (f *File) Size() (int64, error) {
+	n, err := f.File.Size()
+	if err == nil && len(f.run) > 0 {
+		n = max(n, f.off+int64(len(f.run)))
+	}
+	return n, err
+}
+
+// Truncate writes the pending run, then truncates.
+func (f *File) Truncate(size int64) error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.File.Truncate(size)
+}
+
+// Unlock writes the pending run before another process may look.
+func (f *File) Unlock(l vfs.LockLevel) error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.File.Unlock(l)
+}
+
+// Close writes the pending run and closes the base file.
+func (f *File) Close() error {
+	err := f.flush()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// DeviceCharacteristics are the base file's, without batch atomic
+// writes, which this wrapper does not pass on.
+func (f *File) DeviceCharacteristics() vfs.DeviceCharacteristic {
+	return f.File.DeviceCharacteristics() &^ vfs.IOCAP_BATCH_ATOMIC
+}
+
+// The optional methods of the base file, passed on.
+
+func (f *File) Unwrap() vfs.File                   { return f.File }
+func (f *File) SharedMemory() vfs.SharedMemory     { return vfsutil.WrapSharedMemory(f.File) }
+func (f *File) LockState() vfs.LockLevel           { return vfsutil.WrapLockState(f.File) }
+func (f *File) PersistWAL() bool                   { return vfsutil.WrapPersistWAL(f.File) }
+func (f *File) SetPersistWAL(keep bool)            { vfsutil.WrapSetPersistWAL(f.File, keep) }
+func (f *File) PowersafeOverwrite() bool           { return vfsutil.WrapPowersafeOverwrite(f.File) }
+func (f *File) SetPowersafeOverwrite(psow bool)    { vfsutil.WrapSetPowersafeOverwrite(f.File, psow) }
+func (f *File) ChunkSize(size int)                 { vfsutil.WrapChunkSize(f.File, size) }
+func (f *File) SizeHint(size int64) error          { return vfsutil.WrapSizeHint(f.File, size) }
+func (f *File) HasMoved() (bool, error)            { return vfsutil.WrapHasMoved(f.File) }
+func (f *File) CheckpointStart()                   { vfsutil.WrapCheckpointStart(f.File) }
+func (f *File) CheckpointDone()                    { vfsutil.WrapCheckpointDone(f.File) }
+func (f *File) BusyHandler(handler func() bool)    { vfsutil.WrapBusyHandler(f.File, handler) }
+func (f *File) Pragma(n, v string) (string, error) { return vfsutil.WrapPragma(f.File, n, v) }
+
+// Overwrite, SyncSuper and CommitPhaseTwo act on the file as written.
+
+func (f *File) Overwrite() error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return vfsutil.WrapOverwrite(f.File)
+}
+
+func (f *File) SyncSuper(super string) error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return vfsutil.WrapSyncSuper(f.File, super)
+}
+
+func (f *File) CommitPhaseTwo() error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return vfsutil.WrapCommitPhaseTwo(f.File)
+}
