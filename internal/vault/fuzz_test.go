@@ -57,12 +57,12 @@ func FuzzParseAttempts(f *testing.F) {
 func FuzzOpenRecord(f *testing.F) {
 	keys := newRecordKeys(bytes.Repeat([]byte{9}, keySize))
 	for _, r := range []struct{ ns, key, val string }{{"contacts", "alice", "Alice"}, {"n", "", ""}} {
-		id, _, sealed := keys.sealRecord(r.ns, r.key, []byte(r.val))
+		id, _, sealed := keys.sealRecord(keys.newIndexMAC(), r.ns, r.key, []byte(r.val))
 		f.Add(r.ns, id, sealed)
 	}
 	f.Add("ns", make([]byte, macSize), []byte{recordVersion})
 	f.Fuzz(func(t *testing.T, ns string, id, sealed []byte) {
-		r, err := keys.openRecord(ns, id, sealed)
+		r, err := keys.openRecord(keys.newIndexMAC(), ns, id, sealed)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error does not wrap ErrCorrupt: %v", err)

@@ -3,8 +3,11 @@ package vault
 import (
 	"bytes"
 	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"hash"
 
 	"golang.org/x/crypto/cryptobyte"
 )
@@ -74,15 +77,40 @@ func checkName(ns, key string) error {
 	return nil
 }
 
-func (k *recordKeys) nsTag(ns string) []byte {
-	t := mac(k.index.bytes(), []byte{tagNamespace, byte(len(ns))}, []byte(ns))
-	return t[:]
+// indexMAC is HMAC-SHA256 under the index key, keyed once and reset
+// between uses: a transaction's thousands of record IDs then cost no key
+// schedule each. A Tx holds one for its life only (Tx.indexMAC).
+type indexMAC struct {
+	h hash.Hash
 }
 
-func (k *recordKeys) recordID(ns, key string) []byte {
-	t := mac(k.index.bytes(), []byte{tagRecord, byte(len(ns))}, []byte(ns),
+// Format prints REDACTED for every verb.
+func (m *indexMAC) Format(f fmt.State, _ rune) { fmt.Fprint(f, redacted) }
+
+func (k *recordKeys) newIndexMAC() *indexMAC {
+	return &indexMAC{h: hmac.New(sha256.New, k.index.bytes())}
+}
+
+// nsTag and recordID outside a transaction.
+func (k *recordKeys) nsTag(ns string) []byte         { return k.newIndexMAC().nsTag(ns) }
+func (k *recordKeys) recordID(ns, key string) []byte { return k.newIndexMAC().recordID(ns, key) }
+
+// sum is the HMAC of the concatenated parts.
+func (m *indexMAC) sum(parts ...[]byte) []byte {
+	m.h.Reset()
+	for _, p := range parts {
+		m.h.Write(p)
+	}
+	return m.h.Sum(make([]byte, 0, macSize))
+}
+
+func (m *indexMAC) nsTag(ns string) []byte {
+	return m.sum([]byte{tagNamespace, byte(len(ns))}, []byte(ns))
+}
+
+func (m *indexMAC) recordID(ns, key string) []byte {
+	return m.sum([]byte{tagRecord, byte(len(ns))}, []byte(ns),
 		[]byte{byte(len(key) >> 8), byte(len(key))}, []byte(key))
-	return t[:]
 }
 
 func recordAD(id []byte, ns string) []byte {
@@ -95,20 +123,20 @@ func recordAD(id []byte, ns string) []byte {
 }
 
 // sealRecord returns the row (id, namespace tag, sealed value) for a record.
-func (k *recordKeys) sealRecord(ns, key string, val []byte) (id, nsTag, sealed []byte) {
-	id = k.recordID(ns, key)
+func (k *recordKeys) sealRecord(m *indexMAC, ns, key string, val []byte) (id, nsTag, sealed []byte) {
+	id = m.recordID(ns, key)
 	pt := make([]byte, 0, 2+len(key)+len(val))
 	pt = append(pt, byte(len(key)>>8), byte(len(key)))
 	pt = append(pt, key...)
 	pt = append(pt, val...)
 	sealed = seal(k.seal, []byte{recordVersion}, pt, recordAD(id, ns))
 	clear(pt)
-	return id, k.nsTag(ns), sealed
+	return id, m.nsTag(ns), sealed
 }
 
 // openRecord authenticates and decrypts the row (id, sealed) read from
 // namespace ns. Every failure wraps ErrCorrupt.
-func (k *recordKeys) openRecord(ns string, id, sealed []byte) (Record, error) {
+func (k *recordKeys) openRecord(m *indexMAC, ns string, id, sealed []byte) (Record, error) {
 	if len(sealed) < recordHeader+tagSize || sealed[0] != recordVersion {
 		return Record{}, corrupt("record: malformed sealed value")
 	}
@@ -123,7 +151,7 @@ func (k *recordKeys) openRecord(ns string, id, sealed []byte) (Record, error) {
 	}
 	r := Record{Key: string(key), Value: bytes.Clone([]byte(s))}
 	clear(pt)
-	if subtle.ConstantTimeCompare(k.recordID(ns, r.Key), id) != 1 {
+	if subtle.ConstantTimeCompare(m.recordID(ns, r.Key), id) != 1 {
 		return Record{}, corrupt("record: key does not match its row")
 	}
 	return r, nil

@@ -24,7 +24,19 @@ type Tx struct {
 	sqlTx *sql.Tx // nil outside Update: statements run on the database
 	v     *Vault  // its prepared statements
 	keys  *recordKeys
-	done  bool // set when Update returns
+	mac   *indexMAC // the index HMAC, keyed at first use; dropped when done
+	done  bool      // set when Update returns
+	// stmts are the Vault's prepared statements bound to this transaction,
+	// each bound once.
+	stmts map[string]*sql.Stmt
+}
+
+// indexMAC returns the transaction's index HMAC.
+func (tx *Tx) indexMAC() *indexMAC {
+	if tx.mac == nil {
+		tx.mac = tx.keys.newIndexMAC()
+	}
+	return tx.mac
 }
 
 // stmt returns query prepared (once per Vault) for this transaction, or
@@ -34,7 +46,20 @@ func (tx *Tx) stmt(query string) *sql.Stmt {
 	if st == nil || tx.sqlTx == nil {
 		return st
 	}
-	return tx.sqlTx.StmtContext(context.Background(), st)
+	if bound := tx.stmts[query]; bound != nil {
+		return bound
+	}
+	if tx.stmts == nil {
+		tx.stmts = make(map[string]*sql.Stmt, 3)
+	}
+	tx.stmts[query] = tx.sqlTx.StmtContext(context.Background(), st)
+	return tx.stmts[query]
+}
+
+// finish marks tx done and drops what it held: the bound statements (the
+// commit or rollback closes them) and the index HMAC.
+func (tx *Tx) finish() {
+	tx.done, tx.mac, tx.stmts = true, nil, nil
 }
 
 // exec runs a statement that returns no rows.
@@ -70,7 +95,7 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 	if err := tx.check(ns, key); err != nil {
 		return nil, err
 	}
-	id := tx.keys.recordID(ns, key)
+	id := tx.indexMAC().recordID(ns, key)
 	var sealed []byte
 	err := tx.queryRow(qGet, id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -79,7 +104,7 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 	if err != nil {
 		return nil, dbErr("reading record", err)
 	}
-	r, err := tx.keys.openRecord(ns, id, sealed)
+	r, err := tx.keys.openRecord(tx.indexMAC(), ns, id, sealed)
 	return r.Value, err
 }
 
@@ -91,7 +116,7 @@ func (tx *Tx) Put(ns, key string, val []byte) error {
 	if len(val) > MaxValueLen {
 		return fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
 	}
-	id, nsTag, sealed := tx.keys.sealRecord(ns, key, val)
+	id, nsTag, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
 	err := tx.exec(qPut, id, nsTag, sealed)
 	return dbErr("writing record", err)
 }
@@ -102,7 +127,7 @@ func (tx *Tx) Delete(ns, key string) error {
 	if err := tx.check(ns, key); err != nil {
 		return err
 	}
-	err := tx.exec(qDelete, tx.keys.recordID(ns, key))
+	err := tx.exec(qDelete, tx.indexMAC().recordID(ns, key))
 	return dbErr("deleting record", err)
 }
 
@@ -114,7 +139,7 @@ func (tx *Tx) List(ns string) ([]Record, error) {
 	if err := tx.check(ns, ""); err != nil {
 		return nil, err
 	}
-	rows, err := tx.q.QueryContext(context.Background(), "SELECT id, val FROM records WHERE ns = ?", tx.keys.nsTag(ns))
+	rows, err := tx.q.QueryContext(context.Background(), "SELECT id, val FROM records WHERE ns = ?", tx.indexMAC().nsTag(ns))
 	if err != nil {
 		return nil, dbErr("listing records", err)
 	}
@@ -125,7 +150,7 @@ func (tx *Tx) List(ns string) ([]Record, error) {
 		if err := rows.Scan(&id, &sealed); err != nil {
 			return nil, dbErr("listing records", err)
 		}
-		r, err := tx.keys.openRecord(ns, id, sealed)
+		r, err := tx.keys.openRecord(tx.indexMAC(), ns, id, sealed)
 		if err != nil {
 			return nil, err
 		}
@@ -188,11 +213,11 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 	}
 	defer sqlTx.Rollback() // no-op after Commit; also runs on panic
 	tx := &Tx{q: sqlTx, sqlTx: sqlTx, v: v, keys: v.keys}
-	defer func() { tx.done = true }()
+	defer tx.finish()
 	if err := fn(tx); err != nil {
 		return err
 	}
-	tx.done = true
+	tx.finish()
 	return dbErr("committing", sqlTx.Commit())
 }
 
