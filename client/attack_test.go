@@ -340,9 +340,16 @@ func TestAttack05IdentitySwap(t *testing.T) {
 		t.Fatalf("alice's events = %+v, want one message marked NewIdentity", evs)
 	}
 
-	// Carol never verified bob: she is told, and her message goes out.
-	if _, err := carol.Send(ctx, "bob", "carol again"); err != nil {
-		t.Fatalf("carol's Send: %v", err)
+	// A burst, now that alice has a session under the new identity: still
+	// held, and nothing is stored.
+	if _, err := alice.SendMany(ctx, "bob", []string{"burst while held"}); !errors.Is(err, client.ErrIdentityChanged) {
+		t.Fatalf("SendMany while held: %v, want ErrIdentityChanged", err)
+	}
+
+	// Carol never verified bob: she is told, and her message (a burst, which
+	// cannot take the sealed path under a changed identity) goes out.
+	if res, err := carol.SendMany(ctx, "bob", []string{"carol again"}); err != nil || res[0].Err != nil {
+		t.Fatalf("carol's SendMany: %v, %+v", err, res)
 	}
 	if ch := kinds(syncNow(t, carol), client.EventIdentityChanged); len(ch) != 1 || ch[0].Identity.Held {
 		t.Fatalf("carol's identity events = %+v, want one, not held", ch)

@@ -42,6 +42,14 @@ func InterceptSubmits(c *Client, f func([]*wire.Submit) []*wire.SubmitResult) {
 	c.hooksLocked().submit = f
 }
 
+// SealedBursts returns how many bursts SendMany has sent by its sealed
+// path since the first call of SealedBursts on c.
+func SealedBursts(c *Client) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hooksLocked().sealedBursts
+}
+
 // DropAcks makes c store deliveries without acknowledging them.
 func DropAcks(c *Client, drop bool) {
 	c.mu.Lock()

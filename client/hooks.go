@@ -26,6 +26,17 @@ type testHooks struct {
 	// crashAt makes the named step of a factor change (crash* below)
 	// return errTestCrash, as if the app died there.
 	crashAt string
+	// sealedBursts counts the bursts SendMany sent by its sealed path.
+	sealedBursts int
+}
+
+// noteSealedBurst counts a burst of the sealed path for tests.
+func (c *Client) noteSealedBurst() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hooks != nil {
+		c.hooks.sealedBursts++
+	}
 }
 
 // The steps of a factor change (SetFactors, ChangePIN) a test can crash at.

@@ -366,29 +366,35 @@ func bundleFromWire(w *wire.Bundle) (*keys.Bundle, error) {
 // sessions with the ready envelopes, in one transaction.
 func (f *flusher) seal(user addr.UserID, items []*outboxItem, ts []target, fresh map[addr.Address]*session.Session) error {
 	return vaultErr(f.v.Update(func(tx *vault.Tx) error {
-		lists := make(map[addr.Address]sessionList)
-		for _, t := range ts {
-			l, err := loadSessions(tx, t.addr)
-			if err != nil {
-				return err
-			}
-			if s := fresh[t.addr]; s != nil {
-				l = l.withFirst(s)
-			}
-			lists[t.addr] = l
-		}
-		for _, it := range items {
-			if err := sealItem(tx, it, user, ts, lists); err != nil {
-				return err
-			}
-		}
-		for a, l := range lists {
-			if err := l.save(tx, a); err != nil {
-				return err
-			}
-		}
-		return nil
+		return sealAll(tx, user, items, ts, fresh)
 	}))
+}
+
+// sealAll encrypts every item for every target, stores the ready items
+// and saves the advanced sessions, within tx.
+func sealAll(tx *vault.Tx, user addr.UserID, items []*outboxItem, ts []target, fresh map[addr.Address]*session.Session) error {
+	lists := make(map[addr.Address]sessionList)
+	for _, t := range ts {
+		l, err := loadSessions(tx, t.addr)
+		if err != nil {
+			return err
+		}
+		if s := fresh[t.addr]; s != nil {
+			l = l.withFirst(s)
+		}
+		lists[t.addr] = l
+	}
+	for _, it := range items {
+		if err := sealItem(tx, it, user, ts, lists); err != nil {
+			return err
+		}
+	}
+	for a, l := range lists {
+		if err := l.save(tx, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sealItem(tx *vault.Tx, it *outboxItem, user addr.UserID, ts []target, lists map[addr.Address]sessionList) error {

@@ -54,13 +54,19 @@ func (c *Client) SendMany(ctx context.Context, to string, texts []string) ([]Sen
 			return nil, fmt.Errorf("%w: text must be 1 to %d bytes of UTF-8", ErrInvalid, MaxTextLen)
 		}
 	}
-	ids, err := c.enqueueMany(v, user, texts)
-	if err != nil {
-		return nil, err
+	ids, known, sealed, err := c.sendSealed(ctx, v, user, texts)
+	if sealed && ids == nil {
+		return nil, err // a vault failure: nothing was stored
 	}
-	errs, known, err := c.flushNowReport(ctx)
-	if err == nil {
-		err = errs[user]
+	if !sealed {
+		if ids, err = c.enqueueMany(v, user, texts); err != nil {
+			return nil, err
+		}
+		var errs map[addr.UserID]error
+		errs, known, err = c.flushNowReport(ctx)
+		if err == nil {
+			err = errs[user]
+		}
 	}
 	return c.sendOutcomes(v, user, ids, known, err)
 }
@@ -68,30 +74,18 @@ func (c *Client) SendMany(ctx context.Context, to string, texts []string) ([]Sen
 // enqueueMany stores new outgoing messages in the history and the outbox,
 // in one transaction. Their outbox keys follow the order of texts.
 func (c *Client) enqueueMany(v *vault.Vault, user addr.UserID, texts []string) ([]addr.MessageID, error) {
-	ids := make([]addr.MessageID, len(texts))
-	now := c.clock()
-	ms := now.UnixMilli()
+	var ids []addr.MessageID
 	err := v.Update(func(tx *vault.Tx) error {
-		if err := checkNotHeld(tx, user); err != nil {
-			return err
-		}
-		d, err := c.timerOf(tx, user)
+		hs, items, err := c.outgoing(tx, user, texts)
 		if err != nil {
 			return err
 		}
-		for i, text := range texts {
-			ids[i] = addr.NewMessageID()
-			id := ids[i].String()
-			h := historyRec{V: recordVersion, ID: id, Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued, Ord: c.order()}
-			timer, err := c.stampTimerOf(tx, d, user, &h)
-			if err != nil {
+		ids = idsOf(items)
+		for i, it := range items {
+			if err := putJSON(tx, nsOutbox, it.key, it); err != nil {
 				return err
 			}
-			item := outboxItem{V: recordVersion, ID: id, To: string(user), Text: text, Sent: ms, Timer: timer}
-			if err := putJSON(tx, nsOutbox, outboxKey(now.Add(time.Duration(i)), ids[i]), &item); err != nil {
-				return err
-			}
-			if err := putJSON(tx, historyNS(user), id, &h); err != nil {
+			if err := putJSON(tx, historyNS(user), it.ID, &hs[i]); err != nil {
 				return err
 			}
 		}
@@ -101,6 +95,44 @@ func (c *Client) enqueueMany(v *vault.Vault, user addr.UserID, texts []string) (
 		return nil, err
 	}
 	return ids, vaultErr(err)
+}
+
+// outgoing makes the history records and outbox items of new messages to
+// user, in the order of texts (their outbox keys too), within tx: it
+// fails if sending to user is held, and stamps the conversation's timer.
+// It stores nothing of the messages themselves.
+func (c *Client) outgoing(tx *vault.Tx, user addr.UserID, texts []string) ([]historyRec, []*outboxItem, error) {
+	if err := checkNotHeld(tx, user); err != nil {
+		return nil, nil, err
+	}
+	d, err := c.timerOf(tx, user)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := c.clock()
+	ms := now.UnixMilli()
+	hs := make([]historyRec, len(texts))
+	items := make([]*outboxItem, len(texts))
+	for i, text := range texts {
+		id := addr.NewMessageID()
+		hs[i] = historyRec{V: recordVersion, ID: id.String(), Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued, Ord: c.order()}
+		timer, err := c.stampTimerOf(tx, d, user, &hs[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		items[i] = &outboxItem{V: recordVersion, ID: id.String(), To: string(user), Text: text, Sent: ms, Timer: timer,
+			key: outboxKey(now.Add(time.Duration(i)), id)}
+	}
+	return hs, items, nil
+}
+
+// idsOf returns the message IDs of items (valid: outgoing made them).
+func idsOf(items []*outboxItem) []addr.MessageID {
+	ids := make([]addr.MessageID, len(items))
+	for i, it := range items {
+		ids[i], _ = addr.ParseMessageID(it.ID)
+	}
+	return ids
 }
 
 // sendOutcomes is sendOutcome for each of ids: the status the flush

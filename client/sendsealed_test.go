@@ -1,0 +1,89 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"parley.dev/client"
+	"parley.dev/internal/wire"
+)
+
+// TestSendManySealed: into a conversation with sessions, a burst is
+// sealed before it is stored (SendMany's sealed path) and arrives in
+// order; a burst the relay does not answer waits sealed in the outbox
+// and is delivered once by the next flush; a burst behind an older queued
+// message takes the queued path, so it never overtakes it.
+func TestSendManySealed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	send(t, alice, "bob", "first") // bob's identity stored, a session started
+	sealed := client.SealedBursts(alice)
+
+	wantSent(t, alice, []string{"a", "b", "c"})
+	if n := client.SealedBursts(alice); n != sealed+1 {
+		t.Fatalf("%d bursts took the sealed path, want 1", n-sealed)
+	}
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "first", "a", "b", "c")
+
+	// The relay stores nothing and answers nothing: the sealed burst waits.
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		return make([]*wire.SubmitResult, len(subs))
+	})
+	res, err := alice.SendMany(ctx, "bob", []string{"d", "e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range res {
+		if !errors.Is(x.Err, client.ErrQueued) {
+			t.Fatalf("unanswered, result %d: %v, want ErrQueued", i, x.Err)
+		}
+	}
+	if n := client.SealedBursts(alice); n != sealed+2 {
+		t.Fatalf("%d bursts took the sealed path, want 2", n-sealed)
+	}
+	client.InterceptSubmits(alice, nil)
+	syncNow(t, alice)
+	syncNow(t, alice) // a second flush finds nothing left to send
+	wantTexts(t, "bob's messages after the flush", texts(syncNow(t, bob), client.EventMessage), "d", "e")
+
+	// An older message waits in the outbox: the burst queues behind it.
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		res := make([]*wire.SubmitResult, len(subs))
+		for i, s := range subs {
+			res[i] = &wire.SubmitResult{To: s.To, ID: s.ID, Code: wire.CodeUnavailable}
+		}
+		return res
+	})
+	if _, err := alice.Send(ctx, "bob", "older"); !errors.Is(err, client.ErrQueued) {
+		t.Fatalf("Send while the relay refuses: %v, want ErrQueued", err)
+	}
+	client.InterceptSubmits(alice, nil)
+	wantSent(t, alice, []string{"g", "h"})
+	if n := client.SealedBursts(alice); n != sealed+2 {
+		t.Fatalf("a burst behind a queued message took the sealed path")
+	}
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "older", "g", "h")
+	for _, m := range history(t, alice, "bob") {
+		if m.Status != client.StatusSent {
+			t.Fatalf("alice's %q is %v, want sent", m.Text, m.Status)
+		}
+	}
+}
+
+// wantSent sends texts from c to bob in one burst and fails unless each
+// is sent.
+func wantSent(t *testing.T, c *client.Client, burst []string) {
+	t.Helper()
+	res, err := c.SendMany(context.Background(), "bob", burst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range res {
+		if x.Err != nil {
+			t.Fatalf("result %d: %v, want sent", i, x.Err)
+		}
+	}
+}
