@@ -71,7 +71,8 @@ type groupEnvelope struct {
 // text is encrypted once under this device's sender key and the relay
 // stores it for every device of every member. The ID is valid whenever
 // the message was stored (nil error, or ErrUnreachable: it goes out on
-// the next Send, Sync or Listen).
+// the next Send, Sync or Listen). While the device breaks the tenant's
+// policy it refuses with a *PolicyError, as Send does.
 func (c *Client) SendGroup(ctx context.Context, id GroupID, text string) (MessageID, error) {
 	v, a, err := c.registered()
 	if err != nil {
@@ -79,6 +80,9 @@ func (c *Client) SendGroup(ctx context.Context, id GroupID, text string) (Messag
 	}
 	if text == "" || len(text) > MaxTextLen || !utf8.ValidString(text) {
 		return MessageID{}, fmt.Errorf("%w: text must be 1 to %d bytes of UTF-8", ErrInvalid, MaxTextLen)
+	}
+	if err := c.checkOutgoing(); err != nil {
+		return MessageID{}, err
 	}
 	mid := addr.NewMessageID()
 	now := c.clock()

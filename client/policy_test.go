@@ -191,13 +191,21 @@ func TestPolicyRulesEnforcedBySDK(t *testing.T) {
 	_, err = c.ApproveLink(ctx, req)
 	wantRule(t, "ApproveLink beyond MaxDevices", err, client.RuleMaxDevices)
 	// The 8-digit PIN fails the new policy: at the next Unlock, sending
-	// stops until the PIN is changed.
+	// stops until the PIN is changed, by every way of sending.
+	gid, err := c.CreateGroup(ctx, "team", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
 	if err := c.Unlock(ctx, pin); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Send(ctx, "bob", "still?")
 	wantRule(t, "Send with a PIN the policy no longer allows", err, client.RulePIN)
+	_, err = c.SendMany(ctx, "bob", []string{"still?", "really?"})
+	wantRule(t, "SendMany with a PIN the policy no longer allows", err, client.RulePIN)
+	_, err = c.SendGroup(ctx, gid, "still, team?")
+	wantRule(t, "SendGroup with a PIN the policy no longer allows", err, client.RulePIN)
 	if err := c.ChangePIN(ctx, pin, []byte("482916375")); !errors.As(err, &weak) || weak.Rule != client.RuleTooShort {
 		t.Fatalf("ChangePIN to 9 digits: %v", err)
 	}

@@ -22,18 +22,21 @@ type SendResult struct {
 }
 
 // SendMany writes each of texts to user, in order, as Send would one
-// after the other, but as one burst: every message is stored in the
-// history and the encrypted outbox in ONE transaction (one fsync), the
-// outbox is encrypted in one more, the envelopes are submitted pipelined
-// over one connection (the relay stores one connection's submissions in
-// the order sent), and the relay's answers are recorded in one more.
+// after the other, but as one burst: the envelopes are submitted
+// pipelined over one connection (the relay stores one connection's
+// submissions in the order sent), and every vault write is one
+// transaction for the whole burst. Into a conversation under way (the
+// sealed path, sendsealed.go) the messages are encrypted first and stored
+// once, sealed, with their history records (one fsync); otherwise, as
+// Send does, they are stored plain first, then sealed (two). The relay's
+// answers are recorded in one more.
 //
 // results[i] is texts[i]'s outcome, exactly as Send documents it (nil:
 // sent; ErrQueued: waits in the outbox; ErrIdentityChanged: held; ...).
 // The error is for the whole call and then nothing was stored: invalid
 // arguments (ErrInvalid, with at most MaxBurst texts each valid as for
-// Send), ErrNotOpen, ErrNotRegistered, a vault failure, or
-// ErrIdentityChanged when the change was known before.
+// Send), a *PolicyError as for Send, ErrNotOpen, ErrNotRegistered, a
+// vault failure, or ErrIdentityChanged when the change was known before.
 func (c *Client) SendMany(ctx context.Context, to string, texts []string) ([]SendResult, error) {
 	v, a, err := c.registered()
 	if err != nil {
@@ -53,6 +56,9 @@ func (c *Client) SendMany(ctx context.Context, to string, texts []string) ([]Sen
 		if text == "" || len(text) > MaxTextLen || !utf8.ValidString(text) {
 			return nil, fmt.Errorf("%w: text must be 1 to %d bytes of UTF-8", ErrInvalid, MaxTextLen)
 		}
+	}
+	if err := c.checkOutgoing(); err != nil {
+		return nil, err
 	}
 	ids, known, sealed, err := c.sendSealed(ctx, v, user, texts)
 	if sealed && ids == nil {
