@@ -255,15 +255,11 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string) error {
 
 // unholdAll sets user's held messages back to queued.
 func unholdAll(tx *vault.Tx, user addr.UserID) error {
-	recs, err := tx.List(nsOutbox)
+	items, err := listOutbox(tx)
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		var it outboxItem
-		if err := json.Unmarshal(r.Value, &it); err != nil {
-			return err
-		}
+	for _, it := range items {
 		if it.To != string(user) {
 			continue
 		}

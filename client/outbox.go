@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -110,13 +109,13 @@ func loadOutbox(v *vault.Vault) ([]outboxGroup, error) {
 	if err != nil {
 		return nil, vaultErr(err)
 	}
+	items, err := readOutbox(recs)
+	if err != nil {
+		return nil, err
+	}
 	var groups []outboxGroup
 	index := make(map[addr.UserID]int)
-	for _, r := range recs {
-		it := &outboxItem{key: r.Key}
-		if err := json.Unmarshal(r.Value, it); err != nil {
-			return nil, fmt.Errorf("client: outbox record: %w", err)
-		}
+	for _, it := range items {
 		u := addr.UserID(it.To)
 		i, ok := index[u]
 		if !ok {
@@ -366,12 +365,20 @@ func bundleFromWire(w *wire.Bundle) (*keys.Bundle, error) {
 // sessions with the ready envelopes, in one transaction.
 func (f *flusher) seal(user addr.UserID, items []*outboxItem, ts []target, fresh map[addr.Address]*session.Session) error {
 	return vaultErr(f.v.Update(func(tx *vault.Tx) error {
-		return sealAll(tx, user, items, ts, fresh)
+		if err := sealAll(tx, user, items, ts, fresh); err != nil {
+			return err
+		}
+		for _, it := range items { // each its own record, as enqueued
+			if err := putJSON(tx, nsOutbox, it.key, it); err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 }
 
-// sealAll encrypts every item for every target, stores the ready items
-// and saves the advanced sessions, within tx.
+// sealAll encrypts every item for every target and saves the advanced
+// sessions, within tx; the caller stores the ready items.
 func sealAll(tx *vault.Tx, user addr.UserID, items []*outboxItem, ts []target, fresh map[addr.Address]*session.Session) error {
 	lists := make(map[addr.Address]sessionList)
 	for _, t := range ts {
@@ -385,10 +392,15 @@ func sealAll(tx *vault.Tx, user addr.UserID, items []*outboxItem, ts []target, f
 		lists[t.addr] = l
 	}
 	for _, it := range items {
-		if err := sealItem(tx, it, user, ts, lists); err != nil {
+		if err := sealItem(it, user, ts, lists); err != nil {
 			return err
 		}
 	}
+	return saveSessions(tx, lists)
+}
+
+// saveSessions saves the advanced sessions of a seal.
+func saveSessions(tx *vault.Tx, lists map[addr.Address]sessionList) error {
 	for a, l := range lists {
 		if err := l.save(tx, a); err != nil {
 			return err
@@ -397,7 +409,9 @@ func sealAll(tx *vault.Tx, user addr.UserID, items []*outboxItem, ts []target, f
 	return nil
 }
 
-func sealItem(tx *vault.Tx, it *outboxItem, user addr.UserID, ts []target, lists map[addr.Address]sessionList) error {
+// sealItem encrypts it for every target (it.Ready), advancing the
+// sessions in lists; the caller stores it.
+func sealItem(it *outboxItem, user addr.UserID, ts []target, lists map[addr.Address]sessionList) error {
 	id, err := addr.ParseMessageID(it.ID)
 	if err != nil {
 		return err
@@ -424,7 +438,7 @@ func sealItem(tx *vault.Tx, it *outboxItem, user addr.UserID, ts []target, lists
 		ready = append(ready, readyEnvelope{To: t.addr.String(), Payload: ct})
 	}
 	it.Ready = ready
-	return putJSON(tx, nsOutbox, it.key, it)
+	return nil
 }
 
 // itemContent returns the client messages an outbox item is sent as: to
@@ -475,8 +489,9 @@ func (f *flusher) fail(user addr.UserID, items []*outboxItem, cause error) error
 	var failed []*historyRec
 	err := f.v.Update(func(tx *vault.Tx) error {
 		failed = failed[:0]
+		var edit outboxEdit
 		for _, it := range items {
-			if err := tx.Delete(nsOutbox, it.key); err != nil {
+			if err := edit.retire(tx, it); err != nil {
 				return err
 			}
 			h, err := setStatus(tx, user, it.ID, StatusFailed)
@@ -487,7 +502,7 @@ func (f *flusher) fail(user addr.UserID, items []*outboxItem, cause error) error
 				failed = append(failed, h)
 			}
 		}
-		return nil
+		return edit.done(tx)
 	})
 	if err != nil {
 		return vaultErr(err)

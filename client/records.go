@@ -144,8 +144,12 @@ type outboxItem struct {
 	// SetTimer makes the item a timer change (seconds; 0 turns it off)
 	// rather than a text; it has no history record.
 	SetTimer *int64 `json:"settimer,omitempty"`
+	// Burst makes the record a sealed burst's (outboxburst.go): its items,
+	// in order; the record's other fields are unset.
+	Burst []*outboxItem `json:"burst,omitempty"`
 
-	key string // the record key, not stored
+	key   string       // the record key, not stored
+	burst *outboxBurst // the burst record holding the item, or nil
 }
 
 // readyEnvelope is one encrypted copy for one device.

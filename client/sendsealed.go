@@ -73,7 +73,10 @@ func (c *Client) sendSealed(ctx context.Context, v *vault.Vault, user addr.UserI
 				return err
 			}
 		}
-		return sealAll(tx, user, items, ts, nil)
+		if err := sealAll(tx, user, items, ts, nil); err != nil {
+			return err
+		}
+		return putBursts(tx, items)
 	})
 	if errors.Is(err, errNotSealed) || errors.Is(err, ErrIdentityChanged) {
 		return nil, nil, false, nil

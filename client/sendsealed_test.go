@@ -49,6 +49,32 @@ func TestSendManySealed(t *testing.T) {
 	syncNow(t, alice) // a second flush finds nothing left to send
 	wantTexts(t, "bob's messages after the flush", texts(syncNow(t, bob), client.EventMessage), "d", "e")
 
+	// The relay answers half a burst (its answers stand in for the relay,
+	// which gets nothing): the answered half leaves the burst's record, the
+	// rest is resubmitted by the next flush, once.
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		res := make([]*wire.SubmitResult, len(subs))
+		for i, s := range subs {
+			if i%2 == 0 {
+				res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
+			}
+		}
+		return res
+	})
+	res, err = alice.SendMany(ctx, "bob", []string{"p0", "p1", "p2", "p3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range res {
+		if queued := errors.Is(x.Err, client.ErrQueued); (x.Err == nil) != (i%2 == 0) || (x.Err != nil && !queued) {
+			t.Fatalf("half answered, result %d: %v", i, x.Err)
+		}
+	}
+	client.InterceptSubmits(alice, nil)
+	syncNow(t, alice)
+	syncNow(t, alice)
+	wantTexts(t, "bob's messages after half a burst", texts(syncNow(t, bob), client.EventMessage), "p1", "p3")
+
 	// An older message waits in the outbox: the burst queues behind it.
 	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
 		res := make([]*wire.SubmitResult, len(subs))
@@ -62,7 +88,7 @@ func TestSendManySealed(t *testing.T) {
 	}
 	client.InterceptSubmits(alice, nil)
 	wantSent(t, alice, []string{"g", "h"})
-	if n := client.SealedBursts(alice); n != sealed+2 {
+	if n := client.SealedBursts(alice); n != sealed+3 {
 		t.Fatalf("a burst behind a queued message took the sealed path")
 	}
 	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "older", "g", "h")

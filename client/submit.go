@@ -117,6 +117,7 @@ func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.
 	var done []Event
 	err = f.v.Update(func(tx *vault.Tx) error {
 		done = done[:0]
+		var edit outboxEdit
 		i := 0
 		for _, it := range items {
 			var left []readyEnvelope
@@ -137,7 +138,7 @@ func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.
 					f.c.log.Warn("relay refused an envelope", "device", e.To, "code", r.Code.String())
 				}
 			}
-			ev, err := f.finish(tx, user, it, left)
+			ev, err := f.finish(tx, &edit, user, it, left)
 			if err != nil {
 				return err
 			}
@@ -145,7 +146,7 @@ func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.
 				done = append(done, *ev)
 			}
 		}
-		return nil
+		return edit.done(tx)
 	})
 	if err != nil {
 		return nil, vaultErr(err)
@@ -166,12 +167,12 @@ func isOwn(e readyEnvelope, a *account) bool {
 
 // finish saves an item with the envelopes left, or retires it and returns
 // the event that reports it.
-func (f *flusher) finish(tx *vault.Tx, user addr.UserID, it *outboxItem, left []readyEnvelope) (*Event, error) {
+func (f *flusher) finish(tx *vault.Tx, edit *outboxEdit, user addr.UserID, it *outboxItem, left []readyEnvelope) (*Event, error) {
 	if len(left) > 0 {
 		it.Ready = left
-		return nil, putJSON(tx, nsOutbox, it.key, it)
+		return nil, edit.keep(tx, it)
 	}
-	if err := tx.Delete(nsOutbox, it.key); err != nil {
+	if err := edit.retire(tx, it); err != nil {
 		return nil, err
 	}
 	st, kind := StatusSent, EventSent

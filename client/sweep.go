@@ -227,14 +227,17 @@ func deleteMessage(tx *vault.Tx, d doomed) ([]string, error) {
 // dropFromOutbox removes the outbox item of message id, if any: a message
 // past its deadline is not sent.
 func dropFromOutbox(tx *vault.Tx, id string) error {
-	recs, err := tx.List(nsOutbox)
+	items, err := listOutbox(tx)
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		var it outboxItem
-		if err := json.Unmarshal(r.Value, &it); err == nil && it.ID == id {
-			return tx.Delete(nsOutbox, r.Key)
+	for _, it := range items {
+		if it.ID == id {
+			var edit outboxEdit
+			if err := edit.retire(tx, it); err != nil {
+				return err
+			}
+			return edit.done(tx)
 		}
 	}
 	return nil

@@ -1,0 +1,154 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"parley.dev/internal/vault"
+)
+
+// Outbox records. Most hold one item. A burst sealed by SendMany's sealed
+// path is stored as records of many items each, in order
+// (outboxItem.Burst): a burst of a thousand messages is then a few dozen
+// puts when it is sealed and as many deletes when the relay has answered,
+// not a thousand of each. Every reader of the outbox goes
+// through readOutbox, which expands such records into their items, and
+// every change to items goes through an outboxEdit, which rewrites each
+// burst record once per transaction.
+
+// maxBurstRecord bounds the bytes of one burst record, so a burst spans
+// several: a few dozen messages each. Measured: 64 KiB records beat both
+// one record per message and 4 MiB ones, whose copies and overflow chains
+// cost more than the records they save (BENCHMARKS.md, stop 21).
+const maxBurstRecord = 64 << 10
+
+// outboxBurst is one burst record as read: its key and the items it still
+// holds.
+type outboxBurst struct {
+	key   string
+	items []*outboxItem
+}
+
+// readOutbox parses outbox records into their items, in record order.
+func readOutbox(recs []vault.Record) ([]*outboxItem, error) {
+	var items []*outboxItem
+	for _, r := range recs {
+		it := &outboxItem{key: r.Key}
+		if err := json.Unmarshal(r.Value, it); err != nil {
+			return nil, fmt.Errorf("client: outbox record: %w", err)
+		}
+		if len(it.Burst) == 0 {
+			items = append(items, it)
+			continue
+		}
+		b := &outboxBurst{key: r.Key, items: it.Burst}
+		for _, m := range it.Burst {
+			m.key, m.burst = r.Key, b
+		}
+		items = append(items, it.Burst...)
+	}
+	return items, nil
+}
+
+// listOutbox reads every outbox item within tx.
+func listOutbox(tx *vault.Tx) ([]*outboxItem, error) {
+	recs, err := tx.List(nsOutbox)
+	if err != nil {
+		return nil, err
+	}
+	return readOutbox(recs)
+}
+
+// putBursts stores sealed items as burst records, in order, each at its
+// first item's key and within maxBurstRecord bytes.
+func putBursts(tx *vault.Tx, items []*outboxItem) error {
+	for len(items) > 0 {
+		n, size := 0, 0
+		for n < len(items) && (n == 0 || size+itemSize(items[n]) <= maxBurstRecord) {
+			size += itemSize(items[n])
+			n++
+		}
+		b := &outboxBurst{key: items[0].key, items: items[:n:n]}
+		for _, it := range b.items {
+			it.key, it.burst = b.key, b
+		}
+		if err := putJSON(tx, nsOutbox, b.key, &outboxItem{V: recordVersion, Burst: b.items}); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
+// itemSize bounds an item's bytes in JSON (payloads in base64).
+func itemSize(it *outboxItem) int {
+	n := 256 + 2*len(it.Text)
+	for _, e := range it.Ready {
+		n += 64 + len(e.To) + (len(e.Payload)+2)/3*4
+	}
+	return n
+}
+
+// outboxEdit collects a transaction's changes to outbox items: a single
+// item is written or deleted at once; a burst record is rewritten (or
+// deleted, once empty) by done.
+type outboxEdit struct {
+	dirty   []*outboxBurst
+	retired map[*outboxItem]bool
+}
+
+// keep saves it as changed (its envelopes left, its count of stored
+// copies).
+func (e *outboxEdit) keep(tx *vault.Tx, it *outboxItem) error {
+	if it.burst == nil {
+		return putJSON(tx, nsOutbox, it.key, it)
+	}
+	e.mark(it.burst)
+	return nil
+}
+
+// retire removes it from the outbox.
+func (e *outboxEdit) retire(tx *vault.Tx, it *outboxItem) error {
+	if it.burst == nil {
+		return tx.Delete(nsOutbox, it.key)
+	}
+	if e.retired == nil {
+		e.retired = make(map[*outboxItem]bool)
+	}
+	e.retired[it] = true
+	e.mark(it.burst)
+	return nil
+}
+
+func (e *outboxEdit) mark(b *outboxBurst) {
+	for _, d := range e.dirty {
+		if d == b {
+			return
+		}
+	}
+	e.dirty = append(e.dirty, b)
+}
+
+// done writes the burst records changed, within tx.
+func (e *outboxEdit) done(tx *vault.Tx) error {
+	for _, b := range e.dirty {
+		left := make([]*outboxItem, 0, len(b.items))
+		for _, it := range b.items {
+			if !e.retired[it] {
+				left = append(left, it)
+			}
+		}
+		b.items = left
+		var err error
+		if len(left) == 0 {
+			err = tx.Delete(nsOutbox, b.key)
+		} else {
+			err = putJSON(tx, nsOutbox, b.key, &outboxItem{V: recordVersion, Burst: left})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	e.dirty, e.retired = nil, nil
+	return nil
+}

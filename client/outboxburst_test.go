@@ -1,0 +1,113 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"parley.dev/internal/addr"
+	"parley.dev/internal/vault"
+)
+
+// TestBurstRecords: sealed items stored as burst records read back as
+// items in order, split so no record passes maxBurstRecord; an edit
+// retires and keeps members with one rewrite per record and deletes an
+// emptied record; the sweep's drop reaches a member; a failed
+// transaction changes nothing.
+func TestBurstRecords(t *testing.T) {
+	ctx := context.Background()
+	v, err := vault.Create(ctx, t.TempDir(), []byte("123456"), vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	t0 := time.UnixMilli(1_800_000_000_000)
+	long := strings.Repeat("x", maxBurstRecord/5) // two per record
+	var items []*outboxItem
+	for i := range 6 {
+		id := addr.NewMessageID()
+		items = append(items, &outboxItem{V: recordVersion, ID: id.String(), To: "bob", Text: long,
+			Ready: []readyEnvelope{{To: "bob/1", Payload: []byte{byte(i)}}}, key: outboxKey(t0.Add(time.Duration(i)), id)})
+	}
+	update(t, v, func(tx *vault.Tx) error { return putBursts(tx, items) })
+	wantOutbox(t, v, 3, items)
+
+	update(t, v, func(tx *vault.Tx) error {
+		got, err := listOutbox(tx)
+		if err != nil {
+			return err
+		}
+		var e outboxEdit
+		got[3].Ready = append(got[3].Ready, readyEnvelope{To: "bob/2", Payload: []byte("left")})
+		for _, err := range []error{e.retire(tx, got[0]), e.retire(tx, got[2]), e.keep(tx, got[3])} {
+			if err != nil {
+				return err
+			}
+		}
+		return e.done(tx)
+	})
+	items[3].Ready = append(items[3].Ready, readyEnvelope{To: "bob/2", Payload: []byte("left")})
+	wantOutbox(t, v, 3, []*outboxItem{items[1], items[3], items[4], items[5]})
+
+	update(t, v, func(tx *vault.Tx) error { return dropFromOutbox(tx, items[1].ID) })
+	wantOutbox(t, v, 2, []*outboxItem{items[3], items[4], items[5]})
+
+	boom := errors.New("boom")
+	err = v.Update(func(tx *vault.Tx) error {
+		got, err := listOutbox(tx)
+		if err != nil {
+			return err
+		}
+		var e outboxEdit
+		for _, it := range got {
+			if err := e.retire(tx, it); err != nil {
+				return err
+			}
+		}
+		if err := e.done(tx); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	wantOutbox(t, v, 2, []*outboxItem{items[3], items[4], items[5]})
+}
+
+func update(t *testing.T, v *vault.Vault, fn func(*vault.Tx) error) {
+	t.Helper()
+	if err := v.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantOutbox fails unless the outbox is records records holding want, in
+// order (IDs and envelopes).
+func wantOutbox(t *testing.T, v *vault.Vault, records int, want []*outboxItem) {
+	t.Helper()
+	recs, err := v.List(nsOutbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if len(r.Value) > maxBurstRecord {
+			t.Errorf("a record of %d bytes, above %d", len(r.Value), maxBurstRecord)
+		}
+	}
+	got, err := readOutbox(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b *outboxItem) bool {
+		return a.ID == b.ID && slices.EqualFunc(a.Ready, b.Ready, func(x, y readyEnvelope) bool {
+			return x.To == y.To && string(x.Payload) == string(y.Payload)
+		})
+	}
+	if len(recs) != records || !slices.EqualFunc(got, want, same) {
+		t.Fatalf("the outbox is %d records of %d items; want %d records of %d, in order", len(recs), len(got), records, len(want))
+	}
+}
