@@ -25,8 +25,9 @@ import (
 	"github.com/ncruces/go-sqlite3/vfs"
 )
 
-// MaxRun is the most bytes a file keeps unwritten.
-const MaxRun = 1 << 20
+// MaxRun is the most bytes a file keeps unwritten: a file holds one
+// buffer of this size from its first write on, reused by every run.
+const MaxRun = 256 << 10
 
 // Wrap returns a VFS whose files coalesce adjacent writes into base's.
 func Wrap(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base} }
@@ -75,6 +76,9 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if len(p) >= MaxRun {
 		return f.File.WriteAt(p, off)
 	}
+	if f.run == nil {
+		f.run = make([]byte, 0, MaxRun)
+	}
 	f.run, f.off = append(f.run[:0], p...), off
 	return len(p), nil
 }
@@ -99,11 +103,7 @@ func (f *File) flush() error {
 		return nil
 	}
 	_, err := f.File.WriteAt(f.run, f.off)
-	if cap(f.run) > MaxRun {
-		f.run = nil
-	} else {
-		f.run = f.run[:0]
-	}
+	f.run = f.run[:0]
 	return err
 }
 
