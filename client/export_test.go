@@ -42,6 +42,9 @@ func InterceptSubmits(c *Client, f func([]*wire.Submit) []*wire.SubmitResult) {
 	c.hooksLocked().submit = f
 }
 
+// SweepNow runs c's sweep of due messages now.
+func SweepNow(c *Client) error { return c.sweep(context.Background()) }
+
 // SealedBursts returns how many bursts SendMany has sent by its sealed
 // path since the first call of SealedBursts on c.
 func SealedBursts(c *Client) int {

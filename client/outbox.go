@@ -47,6 +47,10 @@ type flusher struct {
 	// statuses holds the history status this flush committed for each
 	// message it settled, held or failed (by message ID).
 	statuses map[string]Status
+	// written holds the history records this flush itself stored (the
+	// sealed path's), by message ID: settling one reads only whether it
+	// still exists.
+	written map[string]*historyRec
 }
 
 // flush sends what the outbox holds. It returns the outcome per recipient

@@ -68,6 +68,10 @@ func (c *Client) sendSealed(ctx context.Context, v *vault.Vault, user addr.UserI
 			return err
 		}
 		items = its
+		f.written = make(map[string]*historyRec, len(hs))
+		for i := range hs {
+			f.written[hs[i].ID] = &hs[i]
+		}
 		for i := range hs {
 			if err := putJSON(tx, historyNS(user), hs[i].ID, &hs[i]); err != nil {
 				return err

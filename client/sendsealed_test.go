@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"parley.dev/client"
 	"parley.dev/internal/wire"
@@ -111,5 +112,35 @@ func wantSent(t *testing.T, c *client.Client, burst []string) {
 		if x.Err != nil {
 			t.Fatalf("result %d: %v, want sent", i, x.Err)
 		}
+	}
+}
+
+// TestSealedBurstExpiresWhileSending: messages of a burst that the sweep
+// deletes (their timer ran out) while the relay is answering stay deleted:
+// recording the relay's answers writes nothing back.
+func TestSealedBurstExpiresWhileSending(t *testing.T) {
+	t.Parallel()
+	clock, alice, _ := timedPair(t, time.Minute)
+	send(t, alice, "bob", "first") // the contact and a session
+	sealed := client.SealedBursts(alice)
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		clock.Advance(2 * time.Minute)
+		if err := client.SweepNow(alice); err != nil {
+			t.Error(err)
+		}
+		res := make([]*wire.SubmitResult, len(subs))
+		for i, s := range subs {
+			res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
+		}
+		return res
+	})
+	if _, err := alice.SendMany(context.Background(), "bob", []string{"gone 1", "gone 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if client.SealedBursts(alice) != sealed+1 {
+		t.Fatal("the burst did not take the sealed path")
+	}
+	if h, err := alice.History(context.Background(), "bob"); err != nil || len(h) != 0 {
+		t.Fatalf("alice's history after the timer ran out: %d messages, %v; want none", len(h), err)
 	}
 }

@@ -180,7 +180,7 @@ func (f *flusher) finish(tx *vault.Tx, edit *outboxEdit, user addr.UserID, it *o
 	if it.Stored == 0 {
 		st, kind, cause = StatusFailed, EventError, fmt.Errorf("%w: the relay took no copy for %s", ErrUnknownUser, user)
 	}
-	h, err := setStatus(tx, user, it.ID, st)
+	h, err := f.setStatus(tx, user, it.ID, st)
 	if notFound(err) {
 		return nil, nil
 	}
@@ -189,6 +189,25 @@ func (f *flusher) finish(tx *vault.Tx, edit *outboxEdit, user addr.UserID, it *o
 	}
 	m := h.message(user)
 	return &Event{Kind: kind, Message: &m, Err: cause}, nil
+}
+
+// setStatus is setStatus, for a record this flush stored without reading
+// it back: only whether it still exists (a sweep may have deleted it) is
+// read. Nothing else writes an outgoing record's other fields meanwhile.
+func (f *flusher) setStatus(tx *vault.Tx, user addr.UserID, id string, st Status) (*historyRec, error) {
+	h := f.written[id]
+	if h == nil {
+		return setStatus(tx, user, id, st)
+	}
+	ok, err := tx.Has(historyNS(user), id)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, vault.ErrNotFound
+	}
+	h.Status = st
+	return h, putJSON(tx, historyNS(user), id, h)
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }

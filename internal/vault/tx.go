@@ -108,6 +108,19 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 	return r.Value, err
 }
 
+// Has reports whether the record (ns, key) exists, without reading it.
+func (tx *Tx) Has(ns, key string) (bool, error) {
+	if err := tx.check(ns, key); err != nil {
+		return false, err
+	}
+	var one int
+	err := tx.queryRow(qHas, tx.indexMAC().recordID(ns, key)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, dbErr("reading record", err)
+}
+
 // Put stores val as the record (ns, key), replacing any previous value.
 func (tx *Tx) Put(ns, key string, val []byte) error {
 	if err := tx.check(ns, key); err != nil {
@@ -229,6 +242,7 @@ var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
 // records pays that once.
 const (
 	qGet    = "SELECT val FROM records WHERE id = ?"
+	qHas    = "SELECT 1 FROM records WHERE id = ?"
 	qPut    = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
 	qDelete = "DELETE FROM records WHERE id = ?"
 )
@@ -237,7 +251,7 @@ const (
 // the pool's one connection is then free).
 func (v *Vault) prepare(ctx context.Context) error {
 	v.stmts = make(map[string]*sql.Stmt)
-	for _, q := range []string{qGet, qPut, qDelete} {
+	for _, q := range []string{qGet, qHas, qPut, qDelete} {
 		st, err := v.db.PrepareContext(ctx, q)
 		if err != nil {
 			return dbErr("preparing statements", err)

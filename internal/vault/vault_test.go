@@ -267,3 +267,35 @@ func TestVaultPrintsRedacted(t *testing.T) {
 		t.Errorf("secret prints %q", got)
 	}
 }
+
+// TestHas: Has sees a record put in the same transaction and one
+// committed before, not a deleted one nor one of another namespace, and
+// refuses after its transaction.
+func TestHas(t *testing.T) {
+	v, _ := newVault(t, Options{})
+	mustPut(t, v, "ns", "old", "x")
+	var kept *Tx
+	err := v.Update(func(tx *Tx) error {
+		kept = tx
+		if err := tx.Put("ns", "new", []byte("y")); err != nil {
+			return err
+		}
+		if err := tx.Delete("ns", "old"); err != nil {
+			return err
+		}
+		for key, want := range map[string]bool{"new": true, "old": false, "none": false} {
+			if got, err := tx.Has("ns", key); err != nil || got != want {
+				t.Errorf("Has(ns, %s) = %v, %v; want %v", key, got, err, want)
+			}
+		}
+		if got, err := tx.Has("other", "new"); err != nil || got {
+			t.Errorf("Has(other, new) = %v, %v; want false", got, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kept.Has("ns", "new")
+	wantErr(t, err, ErrClosed)
+}
