@@ -23,7 +23,9 @@ var _ [content.MaxTextLen - MaxTextLen]struct{}
 // in the encrypted outbox, in one transaction, then tries to send
 // everything in the outbox: the message is encrypted separately to every
 // device of the recipient and, as a transcript, to this user's other
-// devices, starting sessions from prekey bundles where needed.
+// devices, starting sessions from prekey bundles where needed. Into a
+// conversation under way it takes SendMany's sealed path: the message is
+// encrypted first and stored once, sealed (sendsealed.go).
 //
 // The returned ID is valid whenever the message was stored, even with an
 // error, and the error says exactly where the stored message stands (its
@@ -61,15 +63,39 @@ func (c *Client) Send(ctx context.Context, to, text string) (MessageID, error) {
 	if err := c.checkOutgoing(); err != nil {
 		return MessageID{}, err
 	}
-	id, err := c.enqueue(v, user, text)
-	if err != nil {
+	ids, known, err := c.sendTexts(ctx, v, user, []string{text})
+	if ids == nil {
 		return MessageID{}, err
 	}
-	errs, err := c.flushNow(ctx)
+	res, _ := c.sendOutcomes(v, user, ids, known, err)
+	return res[0].ID, res[0].Err
+}
+
+// sendTexts stores texts to user and sends them, over the live connection
+// or one of its own: by the sealed path when it can (sendsealed.go), else
+// stored plain first, then flushed with the rest of the outbox. It returns
+// the stored messages' IDs (nil: nothing was stored, and err says why),
+// the statuses the flush committed, and the flush's outcome for user.
+func (c *Client) sendTexts(ctx context.Context, v *vault.Vault, user addr.UserID, texts []string) ([]addr.MessageID, map[string]Status, error) {
+	conn, release, connErr := c.flushConn(ctx)
+	if connErr == nil {
+		defer release()
+		if ids, known, sealed, err := c.sendSealed(ctx, conn, v, user, texts); sealed {
+			return ids, known, err
+		}
+	}
+	ids, err := c.enqueueMany(v, user, texts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if connErr != nil {
+		return ids, nil, connErr
+	}
+	errs, known, err := c.flushReport(ctx, conn)
 	if err == nil {
 		err = errs[user]
 	}
-	return MessageID(id), c.sendOutcome(v, user, id, err)
+	return ids, known, err
 }
 
 // sendOutcome is Send's (and SendFile's) error for a stored message, from
@@ -104,32 +130,6 @@ func outcomeOf(st Status, user addr.UserID, err error) error {
 		err = fmt.Errorf("%w: the relay took no copy for %s", ErrUnknownUser, user)
 	}
 	return err
-}
-
-// enqueue stores a new outgoing message in the history and the outbox.
-func (c *Client) enqueue(v *vault.Vault, user addr.UserID, text string) (addr.MessageID, error) {
-	id := addr.NewMessageID()
-	now := c.clock()
-	ms := now.UnixMilli()
-	err := v.Update(func(tx *vault.Tx) error {
-		if err := checkNotHeld(tx, user); err != nil {
-			return err
-		}
-		h := historyRec{V: recordVersion, ID: id.String(), Outgoing: true, Text: text, Sent: ms, Received: ms, Status: StatusQueued, Ord: c.order()}
-		timer, err := c.stampTimer(tx, user, &h)
-		if err != nil {
-			return err
-		}
-		item := outboxItem{V: recordVersion, ID: id.String(), To: string(user), Text: text, Sent: ms, Timer: timer}
-		if err := putJSON(tx, nsOutbox, outboxKey(now, id), &item); err != nil {
-			return err
-		}
-		return putJSON(tx, historyNS(user), id.String(), &h)
-	})
-	if errors.Is(err, ErrIdentityChanged) {
-		return addr.MessageID{}, err
-	}
-	return id, vaultErr(err)
 }
 
 // checkNotHeld fails with ErrIdentityChanged if sending to user is held:

@@ -60,19 +60,9 @@ func (c *Client) SendMany(ctx context.Context, to string, texts []string) ([]Sen
 	if err := c.checkOutgoing(); err != nil {
 		return nil, err
 	}
-	ids, known, sealed, err := c.sendSealed(ctx, v, user, texts)
-	if sealed && ids == nil {
-		return nil, err // a vault failure: nothing was stored
-	}
-	if !sealed {
-		if ids, err = c.enqueueMany(v, user, texts); err != nil {
-			return nil, err
-		}
-		var errs map[addr.UserID]error
-		errs, known, err = c.flushNowReport(ctx)
-		if err == nil {
-			err = errs[user]
-		}
+	ids, known, err := c.sendTexts(ctx, v, user, texts)
+	if ids == nil {
+		return nil, err
 	}
 	return c.sendOutcomes(v, user, ids, known, err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"parley.dev/client/internal/relay"
 	"parley.dev/internal/addr"
 	"parley.dev/internal/keys"
 	"parley.dev/internal/vault"
@@ -30,16 +31,11 @@ import (
 // errNotSealed aborts the sealed path's transaction: the queued path runs.
 var errNotSealed = errors.New("client: burst takes the queued path")
 
-// sendSealed sends texts to user by the sealed path. ok is false when it
-// stored nothing and the queued path must run; otherwise ids are the
+// sendSealed sends texts to user by the sealed path, over conn. ok is
+// false when it stored nothing and the queued path must run; otherwise ids are the
 // stored messages, known the statuses the flush committed, and err the
 // relay's outcome for user as flushReport reports it.
-func (c *Client) sendSealed(ctx context.Context, v *vault.Vault, user addr.UserID, texts []string) (ids []addr.MessageID, known map[string]Status, ok bool, err error) {
-	conn, release, err := c.flushConn(ctx)
-	if err != nil {
-		return nil, nil, false, nil
-	}
-	defer release()
+func (c *Client) sendSealed(ctx context.Context, conn *relay.Conn, v *vault.Vault, user addr.UserID, texts []string) (ids []addr.MessageID, known map[string]Status, ok bool, err error) {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	_, a, err := c.registered()
