@@ -16,6 +16,12 @@
 // that made it, which SQLite handles as the failure of that commit or
 // checkpoint; the run is then dropped.
 //
+// Use it only for a database that one connection owns (the vault: one
+// connection, exclusive locking). Tried on the relay's store (one writer,
+// a pool of readers, WAL, synchronous=FULL), it let a reader look for the
+// frames of a commit before the writer's sync had written them, and the
+// read came back short (BENCHMARKS.md, stop 21).
+//
 // A coalescing file holds what its base holds: the vault wraps it in the
 // encrypting VFS, so the bytes kept here are already ciphertext.
 package coalesce
