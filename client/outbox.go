@@ -51,6 +51,8 @@ type flusher struct {
 	// sealed path's), by message ID: settling one reads only whether it
 	// still exists.
 	written map[string]*historyRec
+	// present says which of written still exist, as a settle found them.
+	present map[string]bool
 }
 
 // flush sends what the outbox holds. It returns the outcome per recipient

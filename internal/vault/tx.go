@@ -108,17 +108,51 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 	return r.Value, err
 }
 
-// Has reports whether the record (ns, key) exists, without reading it.
-func (tx *Tx) Has(ns, key string) (bool, error) {
-	if err := tx.check(ns, key); err != nil {
-		return false, err
+// maxHasBatch is the most keys one statement of HasAll looks up.
+const maxHasBatch = 500
+
+// HasAll reports which of keys have a record in namespace ns (has[i] for
+// keys[i]) without reading the records. It looks them up maxHasBatch at a
+// time, one statement each.
+func (tx *Tx) HasAll(ns string, keys []string) (has []bool, err error) {
+	has = make([]bool, len(keys))
+	index := make(map[string]int, len(keys)) // record ID -> position in keys
+	for i, k := range keys {
+		if err := tx.check(ns, k); err != nil {
+			return nil, err
+		}
+		index[string(tx.indexMAC().recordID(ns, k))] = i
 	}
-	var one int
-	err := tx.queryRow(qHas, tx.indexMAC().recordID(ns, key)).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+	for lo := 0; lo < len(keys); lo += maxHasBatch {
+		if err := tx.hasBatch(ns, keys[lo:min(lo+maxHasBatch, len(keys))], index, has); err != nil {
+			return nil, err
+		}
 	}
-	return err == nil, dbErr("reading record", err)
+	return has, nil
+}
+
+// hasBatch marks in has the keys of one batch that have a record.
+func (tx *Tx) hasBatch(ns string, keys []string, index map[string]int, has []bool) error {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = tx.indexMAC().recordID(ns, k)
+	}
+	q := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(", ?", len(keys)-1) + ")"
+	rows, err := tx.q.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		return dbErr("reading records", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id []byte
+		if err := rows.Scan(&id); err != nil {
+			return dbErr("reading records", err)
+		}
+		if i, ok := index[string(id)]; ok {
+			has[i] = true
+		}
+	}
+	return dbErr("reading records", rows.Err())
 }
 
 // Put stores val as the record (ns, key), replacing any previous value.
@@ -242,7 +276,6 @@ var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
 // records pays that once.
 const (
 	qGet    = "SELECT val FROM records WHERE id = ?"
-	qHas    = "SELECT 1 FROM records WHERE id = ?"
 	qPut    = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
 	qDelete = "DELETE FROM records WHERE id = ?"
 )
@@ -251,7 +284,7 @@ const (
 // the pool's one connection is then free).
 func (v *Vault) prepare(ctx context.Context) error {
 	v.stmts = make(map[string]*sql.Stmt)
-	for _, q := range []string{qGet, qHas, qPut, qDelete} {
+	for _, q := range []string{qGet, qPut, qDelete} {
 		st, err := v.db.PrepareContext(ctx, q)
 		if err != nil {
 			return dbErr("preparing statements", err)

@@ -268,34 +268,43 @@ func TestVaultPrintsRedacted(t *testing.T) {
 	}
 }
 
-// TestHas: Has sees a record put in the same transaction and one
-// committed before, not a deleted one nor one of another namespace, and
-// refuses after its transaction.
-func TestHas(t *testing.T) {
+// TestHasAll: HasAll sees a record put in the same transaction and one
+// committed before, not a deleted one nor one of another namespace, across
+// several batches, and refuses after its transaction.
+func TestHasAll(t *testing.T) {
 	v, _ := newVault(t, Options{})
 	mustPut(t, v, "ns", "old", "x")
+	mustPut(t, v, "other", "k1", "x")
+	keys := []string{"new", "old", "none"}
+	for i := range 2 * maxHasBatch {
+		keys = append(keys, fmt.Sprint("k", i))
+	}
 	var kept *Tx
 	err := v.Update(func(tx *Tx) error {
 		kept = tx
-		if err := tx.Put("ns", "new", []byte("y")); err != nil {
-			return err
+		for _, k := range []string{"new", "k7", fmt.Sprint("k", maxHasBatch+3)} {
+			if err := tx.Put("ns", k, []byte("y")); err != nil {
+				return err
+			}
 		}
 		if err := tx.Delete("ns", "old"); err != nil {
 			return err
 		}
-		for key, want := range map[string]bool{"new": true, "old": false, "none": false} {
-			if got, err := tx.Has("ns", key); err != nil || got != want {
-				t.Errorf("Has(ns, %s) = %v, %v; want %v", key, got, err, want)
-			}
+		has, err := tx.HasAll("ns", keys)
+		if err != nil {
+			return err
 		}
-		if got, err := tx.Has("other", "new"); err != nil || got {
-			t.Errorf("Has(other, new) = %v, %v; want false", got, err)
+		for i, k := range keys {
+			want := k == "new" || k == "k7" || k == fmt.Sprint("k", maxHasBatch+3)
+			if has[i] != want {
+				t.Errorf("HasAll(ns): %s = %v, want %v", k, has[i], want)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = kept.Has("ns", "new")
+	_, err = kept.HasAll("ns", []string{"new"})
 	wantErr(t, err, ErrClosed)
 }
