@@ -195,16 +195,9 @@ func (f *flusher) encrypt(ctx context.Context, user addr.UserID, items []*outbox
 // certificate verified under the identity known for its user. The first
 // call of a flush asks for both lists in one request.
 func (f *flusher) targets(ctx context.Context, user addr.UserID) ([]target, error) {
-	if err := f.prefetchLists(ctx, []addr.UserID{user, f.a.self().User}); err != nil {
-		return nil, err
-	}
-	list, err := f.deviceList(ctx, user)
+	list, id, err := f.listed(ctx, user)
 	if err != nil {
 		return nil, err
-	}
-	id, err := keys.ParseIdentityPublic(list.Identity)
-	if err != nil {
-		return nil, fmt.Errorf("client: relay sent a malformed identity for %s: %w", user, err)
 	}
 	var held bool
 	var change *IdentityChange
@@ -230,6 +223,24 @@ func (f *flusher) targets(ctx context.Context, user addr.UserID) ([]target, erro
 		return nil, err
 	}
 	return append(ts, own...), nil
+}
+
+// listed returns user's device list and the identity it is listed under.
+// The first call of a flush asks for it and this user's own list in one
+// request.
+func (f *flusher) listed(ctx context.Context, user addr.UserID) (*wire.DeviceList, keys.IdentityPublic, error) {
+	if err := f.prefetchLists(ctx, []addr.UserID{user, f.a.self().User}); err != nil {
+		return nil, keys.IdentityPublic{}, err
+	}
+	list, err := f.deviceList(ctx, user)
+	if err != nil {
+		return nil, keys.IdentityPublic{}, err
+	}
+	id, err := keys.ParseIdentityPublic(list.Identity)
+	if err != nil {
+		return nil, keys.IdentityPublic{}, fmt.Errorf("client: relay sent a malformed identity for %s: %w", user, err)
+	}
+	return list, id, nil
 }
 
 // ownDevices lists this user's other devices, once per flush.

@@ -7,8 +7,8 @@ import (
 	"parley.dev/internal/vault"
 )
 
-// Outbox records. Most hold one item. A burst sealed by SendMany's sealed
-// path is stored as records of many items each, in order
+// Outbox records. Most hold one item. What the sealed path (Send,
+// SendMany) seals is stored as records of many items each, in order
 // (outboxItem.Burst): a burst of a thousand messages is then a few dozen
 // puts when it is sealed and as many deletes when the relay has answered,
 // not a thousand of each. Every reader of the outbox goes

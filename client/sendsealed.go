@@ -10,16 +10,16 @@ import (
 	"parley.dev/internal/vault"
 )
 
-// The sealed path of SendMany. The queued path stores each message twice
-// before it reaches the relay: as a plain outbox item with its history
-// record (one commit), then sealed (a second). When the relay is reachable
+// The sealed path of Send and SendMany. The queued path stores each
+// message twice before it reaches the relay: as a plain outbox item with
+// its history record (one commit), then sealed (a second). When the relay is reachable
 // and nothing needs deciding first, the burst is sealed before it is
 // stored instead: the device lists come first, then ONE transaction
 // stores the history records, the sealed envelopes and the advanced
 // sessions. A crash before that commit stored nothing and reported
 // nothing; after it, the outbox holds ready envelopes, which every flush
 // resubmits as the queued path's would be. The guarantee is unchanged:
-// SendMany returns only after the messages are durable.
+// Send and SendMany return only after the messages are durable.
 //
 // Nothing needs deciding when: the recipient's identity is the one
 // stored, and no change of it waits to be accepted; every device (the
@@ -32,9 +32,10 @@ import (
 var errNotSealed = errors.New("client: burst takes the queued path")
 
 // sendSealed sends texts to user by the sealed path, over conn. ok is
-// false when it stored nothing and the queued path must run; otherwise ids are the
-// stored messages, known the statuses the flush committed, and err the
-// relay's outcome for user as flushReport reports it.
+// false when it stored nothing and the queued path must run; otherwise
+// ids are the stored messages (nil after a vault failure), known the
+// statuses the flush committed, and err the relay's outcome for user as
+// flushReport reports it.
 func (c *Client) sendSealed(ctx context.Context, conn *relay.Conn, v *vault.Vault, user addr.UserID, texts []string) (ids []addr.MessageID, known map[string]Status, ok bool, err error) {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
@@ -67,8 +68,6 @@ func (c *Client) sendSealed(ctx context.Context, conn *relay.Conn, v *vault.Vaul
 		f.written = make(map[string]*historyRec, len(hs))
 		for i := range hs {
 			f.written[hs[i].ID] = &hs[i]
-		}
-		for i := range hs {
 			if err := putJSON(tx, historyNS(user), hs[i].ID, &hs[i]); err != nil {
 				return err
 			}
@@ -96,14 +95,7 @@ func (c *Client) sendSealed(ctx context.Context, conn *relay.Conn, v *vault.Vaul
 // does, but only if the sealed path can take them: user's identity is the
 // one stored and not held, and every device has a usable session.
 func (f *flusher) sealedTargets(ctx context.Context, user addr.UserID) ([]target, keys.IdentityPublic, bool) {
-	if err := f.prefetchLists(ctx, []addr.UserID{user, f.a.self().User}); err != nil {
-		return nil, keys.IdentityPublic{}, false
-	}
-	list, err := f.deviceList(ctx, user)
-	if err != nil {
-		return nil, keys.IdentityPublic{}, false
-	}
-	id, err := keys.ParseIdentityPublic(list.Identity)
+	list, id, err := f.listed(ctx, user)
 	if err != nil {
 		return nil, keys.IdentityPublic{}, false
 	}
