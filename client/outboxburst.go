@@ -1,7 +1,9 @@
 package client
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"parley.dev/internal/vault"
@@ -41,6 +43,9 @@ func readOutbox(recs []vault.Record) ([]*outboxItem, error) {
 			items = append(items, it)
 			continue
 		}
+		if err := expandBurst(it.Burst); err != nil {
+			return nil, err
+		}
 		b := &outboxBurst{key: r.Key, items: it.Burst}
 		for _, m := range it.Burst {
 			m.key, m.burst = r.Key, b
@@ -60,24 +65,118 @@ func listOutbox(tx *vault.Tx) ([]*outboxItem, error) {
 }
 
 // putBursts stores sealed items as burst records, in order, each at its
-// first item's key and within maxBurstRecord bytes.
+// first item's key and within maxBurstRecord bytes as stored.
 func putBursts(tx *vault.Tx, items []*outboxItem) error {
 	for len(items) > 0 {
-		n, size := 0, 0
-		for n < len(items) && (n == 0 || size+itemSize(items[n]) <= maxBurstRecord) {
-			size += itemSize(items[n])
-			n++
+		var c compactor
+		var stored []*outboxItem
+		size := 0
+		for len(stored) < len(items) {
+			s := c.item(items[len(stored)])
+			if len(stored) > 0 && size+itemSize(s) > maxBurstRecord {
+				break
+			}
+			stored = append(stored, s)
+			size += itemSize(s)
 		}
+		n := len(stored)
 		b := &outboxBurst{key: items[0].key, items: items[:n:n]}
 		for _, it := range b.items {
 			it.key, it.burst = b.key, b
 		}
-		if err := putJSON(tx, nsOutbox, b.key, &outboxItem{V: recordVersion, Burst: b.items}); err != nil {
+		if err := putJSON(tx, nsOutbox, b.key, &outboxItem{V: recordVersion, Burst: stored}); err != nil {
 			return err
 		}
 		items = items[n:]
 	}
 	return nil
+}
+
+// Until a session is answered, every message on it carries the same PQXDH
+// header: 1.6 KiB and more of ML-KEM ciphertext and keys, against about
+// 150 bytes of ratchet message for a short text. Stored whole in each
+// envelope, the headers were most of a first burst's bytes, which the
+// vault encrypts and writes three times (log, database, and again when
+// the relay's answers delete them). So in a burst record an envelope
+// stores only what differs from the record's first envelope to the same
+// device (readyEnvelope.Shared); the items in memory keep whole payloads.
+
+// minShared is the fewest leading bytes worth sharing: an envelope that
+// has fewer in common with its device's first is stored whole.
+const minShared = 64
+
+// compactor compacts the envelopes of one burst record, in order.
+type compactor struct {
+	first map[string][]byte // the record's first payload to each device
+}
+
+// item returns a copy of it to store, its envelopes compacted.
+func (c *compactor) item(it *outboxItem) *outboxItem {
+	cp := *it
+	cp.Ready = make([]readyEnvelope, len(it.Ready))
+	for i, e := range it.Ready {
+		ref, ok := c.first[e.To]
+		switch {
+		case !ok:
+			if c.first == nil {
+				c.first = make(map[string][]byte)
+			}
+			c.first[e.To] = e.Payload
+		default:
+			if n := commonPrefix(ref, e.Payload); n >= minShared {
+				e.Payload, e.Shared = e.Payload[n:], n
+			}
+		}
+		cp.Ready[i] = e
+	}
+	return &cp
+}
+
+// burstRecord is the stored form of a burst record holding items.
+func burstRecord(items []*outboxItem) *outboxItem {
+	var c compactor
+	stored := make([]*outboxItem, len(items))
+	for i, it := range items {
+		stored[i] = c.item(it)
+	}
+	return &outboxItem{V: recordVersion, Burst: stored}
+}
+
+// expandBurst restores the whole payloads of a stored burst record's
+// items, in place.
+func expandBurst(items []*outboxItem) error {
+	first := make(map[string][]byte)
+	for _, it := range items {
+		for i := range it.Ready {
+			e := &it.Ready[i]
+			ref, ok := first[e.To]
+			if e.Shared == 0 {
+				if !ok {
+					first[e.To] = e.Payload
+				}
+				continue
+			}
+			if !ok || e.Shared < 0 || e.Shared > len(ref) {
+				return errors.New("client: outbox record: an envelope shares bytes it has no source for")
+			}
+			e.Payload = append(ref[:e.Shared:e.Shared], e.Payload...)
+			e.Shared = 0
+		}
+	}
+	return nil
+}
+
+// commonPrefix returns how many leading bytes a and b have in common.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i+8 <= n && binary.LittleEndian.Uint64(a[i:]) == binary.LittleEndian.Uint64(b[i:]) {
+		i += 8
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 // itemSize bounds an item's bytes in JSON (payloads in base64).
@@ -143,7 +242,7 @@ func (e *outboxEdit) done(tx *vault.Tx) error {
 		if len(left) == 0 {
 			err = tx.Delete(nsOutbox, b.key)
 		} else {
-			err = putJSON(tx, nsOutbox, b.key, &outboxItem{V: recordVersion, Burst: left})
+			err = putJSON(tx, nsOutbox, b.key, burstRecord(left))
 		}
 		if err != nil {
 			return err

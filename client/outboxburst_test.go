@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +112,113 @@ func wantOutbox(t *testing.T, v *vault.Vault, records int, want []*outboxItem) {
 	if len(recs) != records || !slices.EqualFunc(got, want, same) {
 		t.Fatalf("the outbox is %d records of %d items; want %d records of %d, in order", len(recs), len(got), records, len(want))
 	}
+}
+
+// TestBurstRecordsShareHeaders: envelopes to one device that begin with
+// the same bytes (a PQXDH header until the session is answered) are stored
+// once per burst record and read back whole, also after the record's first
+// item, their source, is retired; an envelope with other bytes (a new
+// session mid-burst) stays whole; a stored record whose shared bytes have
+// no source is refused.
+func TestBurstRecordsShareHeaders(t *testing.T) {
+	ctx := context.Background()
+	v, err := vault.Create(ctx, t.TempDir(), []byte("123456"), vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	const n, headerLen = 100, 1700
+	bobHeader, ownHeader, newHeader := randomBytes(headerLen), randomBytes(headerLen), randomBytes(headerLen)
+	t0 := time.UnixMilli(1_800_000_000_000)
+	var items []*outboxItem
+	for i := range n {
+		id := addr.NewMessageID()
+		h := bobHeader
+		if i == n/2 {
+			h = newHeader
+		}
+		items = append(items, &outboxItem{V: recordVersion, ID: id.String(), To: "bob", Text: "hi",
+			Ready: []readyEnvelope{
+				{To: "bob/1", Payload: slices.Concat(h, randomBytes(150))},
+				{To: "alice/2", Payload: slices.Concat(ownHeader, randomBytes(150))},
+			}, key: outboxKey(t0.Add(time.Duration(i)), id)})
+	}
+	want := make([]*outboxItem, n)
+	for i, it := range items {
+		cp := *it
+		cp.Ready = slices.Clone(it.Ready)
+		want[i] = &cp
+	}
+	update(t, v, func(tx *vault.Tx) error { return putBursts(tx, items) })
+	sameReady := func(a, b *outboxItem) bool {
+		return slices.EqualFunc(a.Ready, b.Ready, func(x, y readyEnvelope) bool {
+			return x.To == y.To && x.Shared == y.Shared && string(x.Payload) == string(y.Payload)
+		})
+	}
+	if !slices.EqualFunc(items, want, sameReady) {
+		t.Fatal("storing a burst changed the items in memory")
+	}
+	records := wantCompact(t, v, n, headerLen)
+	wantOutbox(t, v, records, want)
+
+	update(t, v, func(tx *vault.Tx) error {
+		got, err := listOutbox(tx)
+		if err != nil {
+			return err
+		}
+		var e outboxEdit
+		for i, it := range got {
+			if i%3 == 0 || i == n/2+1 {
+				if err := e.retire(tx, it); err != nil {
+					return err
+				}
+			}
+		}
+		return e.done(tx)
+	})
+	var left []*outboxItem
+	for i, it := range want {
+		if i%3 != 0 && i != n/2+1 {
+			left = append(left, it)
+		}
+	}
+	wantCompact(t, v, len(left), headerLen)
+	wantOutbox(t, v, records, left)
+
+	for _, shared := range []int{headerLen + 200, -1} {
+		rec := []byte(`{"v":1,"burst":[{"v":1,"id":"x","ready":[{"to":"bob/1","payload":"AAAA"},{"to":"bob/1","payload":"AAAA","shared":` +
+			strconv.Itoa(shared) + `}]}]}`)
+		if _, err := readOutbox([]vault.Record{{Key: "k", Value: rec}}); err == nil {
+			t.Errorf("a record sharing %d bytes of a 3-byte envelope was read", shared)
+		}
+	}
+	rec := []byte(`{"v":1,"burst":[{"v":1,"id":"x","ready":[{"to":"bob/1","payload":"AAAA","shared":1}]}]}`)
+	if _, err := readOutbox([]vault.Record{{Key: "k", Value: rec}}); err == nil {
+		t.Error("a record sharing bytes with no first envelope was read")
+	}
+}
+
+// wantCompact fails if the outbox's records take more bytes than n
+// messages would with a header of headerLen bytes each; it returns how
+// many records there are.
+func wantCompact(t *testing.T, v *vault.Vault, n, headerLen int) int {
+	t.Helper()
+	recs, err := v.List(nsOutbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, r := range recs {
+		size += len(r.Value)
+	}
+	if size > n*headerLen {
+		t.Fatalf("%d messages stored in %d bytes: headers stored with each", n, size)
+	}
+	return len(recs)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }

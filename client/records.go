@@ -156,6 +156,10 @@ type outboxItem struct {
 type readyEnvelope struct {
 	To      string `json:"to"` // "user/device"
 	Payload []byte `json:"payload"`
+	// Shared is set only in a stored burst record (outboxburst.go): the
+	// payload's first Shared bytes are those of the record's first
+	// envelope to the same device, and Payload holds the rest.
+	Shared int `json:"shared,omitempty"`
 }
 
 // outboxKey orders items by enqueue time, then ID.
