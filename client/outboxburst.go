@@ -93,7 +93,7 @@ func putBursts(tx *vault.Tx, items []*outboxItem) error {
 }
 
 // Until a session is answered, every message on it carries the same PQXDH
-// header: 1.6 KiB and more of ML-KEM ciphertext and keys, against about
+// header: about 1.7 KiB of ML-KEM ciphertext and keys, against about
 // 150 bytes of ratchet message for a short text. Stored whole in each
 // envelope, the headers were most of a first burst's bytes, which the
 // vault encrypts and writes three times (log, database, and again when
@@ -115,17 +115,13 @@ func (c *compactor) item(it *outboxItem) *outboxItem {
 	cp := *it
 	cp.Ready = make([]readyEnvelope, len(it.Ready))
 	for i, e := range it.Ready {
-		ref, ok := c.first[e.To]
-		switch {
-		case !ok:
+		if ref, ok := c.first[e.To]; !ok {
 			if c.first == nil {
 				c.first = make(map[string][]byte)
 			}
 			c.first[e.To] = e.Payload
-		default:
-			if n := commonPrefix(ref, e.Payload); n >= minShared {
-				e.Payload, e.Shared = e.Payload[n:], n
-			}
+		} else if n := commonPrefix(ref, e.Payload); n >= minShared {
+			e.Payload, e.Shared = e.Payload[n:], n
 		}
 		cp.Ready[i] = e
 	}
