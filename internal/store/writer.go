@@ -279,8 +279,8 @@ func (w *writer) begin(durable bool) (*txn, error) {
 	ctx := context.Background() // one caller giving up must not abort the others' batch
 	stmt, inTx := w.d.syncStmt(durable)
 	if stmt != "" && !inTx && durable != w.synced {
-		if _, err := w.db.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("store: set sync mode: %w", err)
+		if err := w.setSync(ctx, stmt); err != nil {
+			return nil, err
 		}
 		w.synced = durable
 	}
@@ -300,6 +300,20 @@ func (w *writer) begin(durable bool) (*txn, error) {
 		}
 	}
 	return t, nil
+}
+
+// setSync runs a sync statement that runs outside transactions, which
+// the writer prepared when it started (see writerQueries): a batch of acks
+// between submissions switches the mode twice.
+func (w *writer) setSync(ctx context.Context, stmt string) error {
+	s, err := w.stmts.prepared(stmt)
+	if err == nil {
+		_, err = s.ExecContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("store: set sync mode: %w", err)
+	}
+	return nil
 }
 
 // isClean reports whether an op error is one an op returns before writing.
