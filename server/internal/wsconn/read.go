@@ -64,10 +64,9 @@ func (c *Conn) linger() bool {
 		return false
 	}
 	var first [64]byte // the rest of a record stays in crypto/tls, read next
+	c.lingerDeadline(clock(), d)
 	c.sock.nonblock = false
-	c.tc.SetReadDeadline(time.Now().Add(d))
 	n, err := c.tc.Read(first[:])
-	c.tc.SetReadDeadline(time.Time{})
 	c.sock.nonblock = true
 	if n > 0 {
 		if c.rbuf == nil {
@@ -81,6 +80,18 @@ func (c *Conn) linger() bool {
 		return false
 	}
 	return n > 0
+}
+
+// lingerDeadline makes the socket's read deadline between d/2 and d
+// after now (on clock). The deadline stays set after the linger: setting
+// and clearing it (a runtime timer) for every linger of a busy connection
+// cost more than the linger's read, and the non-blocking reads in between
+// clear one that has passed (sockConn.readNow).
+func (c *Conn) lingerDeadline(now, d time.Duration) {
+	if c.rdeadline-now < d/2 {
+		c.rdeadline = now + d
+		c.tc.SetReadDeadline(epoch.Add(c.rdeadline))
+	}
 }
 
 // readLoop is the reader of a connection without a poller: a goroutine
