@@ -39,12 +39,12 @@ func (c *Conn) readBurst() {
 			c.ended()
 			return
 		}
+		if c.linger() {
+			continue
+		}
 		if c.rbuf != nil && len(*c.rbuf) == 0 {
 			putBuf(c.rbuf) // idle connections hold no buffer
 			c.rbuf = nil
-		}
-		if c.linger() {
-			continue
 		}
 		if c.rstate.CompareAndSwap(readRunning, readIdle) {
 			if err := c.s.poll.rearm(c); err != nil {
@@ -56,6 +56,10 @@ func (c *Conn) readBurst() {
 	}
 }
 
+// lingerRead is how much a linger's read takes at most: it only waits
+// for the next bytes, which the reader then reads with the rest.
+const lingerRead = 64
+
 // linger waits up to Options.Linger for more to read, with a blocking
 // read on Go's network poller, and reports whether something came.
 func (c *Conn) linger() bool {
@@ -63,23 +67,32 @@ func (c *Conn) linger() bool {
 	if d <= 0 || c.isClosed() {
 		return false
 	}
-	var first [64]byte // the rest of a record stays in crypto/tls, read next
+	if c.rbuf == nil {
+		c.rbuf = getBuf()
+	}
+	b := *c.rbuf
+	if len(b) == cap(b) {
+		b = c.growBuf(len(b) + bufSize)
+	}
 	c.lingerDeadline(clock(), d)
 	c.sock.nonblock = false
-	n, err := c.tc.Read(first[:])
+	// A few bytes only: the rest of a record stays in crypto/tls, read next.
+	n, err := c.tc.Read(b[len(b):min(cap(b), len(b)+lingerRead)])
 	c.sock.nonblock = true
-	if n > 0 {
-		if c.rbuf == nil {
-			c.rbuf = getBuf()
-		}
-		*c.rbuf = append(*c.rbuf, first[:n]...)
-	}
-	var ne net.Error
-	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+	*c.rbuf = b[:len(b)+n]
+	if err != nil && !isTimeout(err) {
 		c.closeNow(err)
 		return false
 	}
 	return n > 0
+}
+
+// isTimeout reports whether err is a net.Error timeout. (Apart from
+// linger, whose every call would otherwise allocate the net.Error that
+// errors.As writes to.)
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // lingerDeadline makes the socket's read deadline between d/2 and d
