@@ -137,9 +137,10 @@ func (t *txn) bulk(op bulkOp, rows [][]any, run func(q string, args []any) error
 	if q, ok := t.w.d.bulk[op]; ok {
 		return run(q, columns(rows))
 	}
+	args := make([]any, 0, min(len(rows), maxRows)*len(rows[0]))
 	for len(rows) > 0 {
 		var size int
-		var args []any
+		args = args[:0] // run is done with the last statement's
 		if op.returnsRows() {
 			size = padRows(min(len(rows), maxRows))
 			for i := range size {
@@ -158,6 +159,23 @@ func (t *txn) bulk(op bulkOp, rows [][]any, run func(q string, args []any) error
 		}
 	}
 	return nil
+}
+
+// rowArena hands out bulk rows from one backing slice, instead of one
+// allocation per row: a batch builds a row per envelope for its insert and
+// another for its ack. Rows are read-only once made.
+type rowArena struct{ vals []any }
+
+// newRowArena returns an arena with room for n rows of width values.
+func newRowArena(n, width int) *rowArena {
+	return &rowArena{vals: make([]any, 0, n*width)}
+}
+
+// row returns a row holding vals.
+func (a *rowArena) row(vals ...any) []any {
+	n := len(a.vals)
+	a.vals = append(a.vals, vals...)
+	return a.vals[n:len(a.vals):len(a.vals)]
 }
 
 // columns turns rows into one slice per column, for array parameters.

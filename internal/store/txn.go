@@ -215,9 +215,10 @@ func (t *txn) flush() error {
 // marks them saved.
 func (t *txn) dirtyRows() [][]any {
 	var rows [][]any
+	arena := newRowArena(len(t.boxes), 4)
 	for k, m := range t.boxes {
 		if m.dirty && !m.gone {
-			rows = append(rows, []any{string(k.user), int64(k.device), m.lastSeq, m.queued})
+			rows = append(rows, arena.row(string(k.user), int64(k.device), m.lastSeq, m.queued))
 			m.dirty = false
 		}
 	}
