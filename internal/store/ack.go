@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"fmt"
 
 	"parley.dev/internal/addr"
@@ -62,7 +61,7 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 	released := releases{}
 	var scan ackScan
 	var hash []byte
-	err := t.bulkQuery(bulkDelete, rows, func(r *sql.Rows) error {
+	err := t.bulkQuery(bulkDelete, rows, func(r rowScanner) error {
 		err := scan.deleted(r, owner, &hash)
 		released.add(hash)
 		return err
@@ -82,7 +81,7 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 	}
 	groups := groupReleases{}
 	var ref int64
-	err = t.bulkQuery(bulkDeleteGroup, rows, func(r *sql.Rows) error {
+	err = t.bulkQuery(bulkDeleteGroup, rows, func(r rowScanner) error {
 		err := scan.deleted(r, owner, &ref)
 		groups[ref]++
 		return err
@@ -102,7 +101,7 @@ type ackScan struct {
 
 // deleted scans a row, counts it for the request that asked for it and
 // removes it from owner, so that a Seq counts once.
-func (s *ackScan) deleted(r *sql.Rows, owner map[ackKey]*int, ref any) error {
+func (s *ackScan) deleted(r rowScanner, owner map[ackKey]*int, ref any) error {
 	if err := r.Scan(&s.user, &s.device, &s.seq, ref); err != nil {
 		return fmt.Errorf("store: ack: %w", err)
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"fmt"
 )
 
@@ -12,7 +11,7 @@ import (
 // dialect's business:
 //   - portable (SQLite): the multi-row statements of queries.go, one per
 //     chunk of up to maxRows rows, padded (reads) or split (writes) to the
-//     sizes prepared;
+//     sizes prepared, run on the driver's connection (rawbulk.go);
 //   - arrays (PostgreSQL, dialect.bulk): one statement per call whatever
 //     the number of rows, each column bound as one array and joined with
 //     unnest. PostgreSQL plans a long OR list or VALUES list anew on every
@@ -101,8 +100,12 @@ ON CONFLICT (from_user, from_device, msg_id, to_user, to_device) DO NOTHING`,
 }
 
 // bulkQuery runs a bulk query over rows, calling scan for each result.
-func (t *txn) bulkQuery(op bulkOp, rows [][]any, scan func(*sql.Rows) error) error {
+func (t *txn) bulkQuery(op bulkOp, rows [][]any, scan func(rowScanner) error) error {
 	return t.bulk(op, rows, func(q string, args []any) error {
+		if t.conn != nil {
+			_, err := t.rawRun(q, args, scan)
+			return err
+		}
 		res, err := t.query(q, args...)
 		if err != nil {
 			return err
@@ -121,7 +124,13 @@ func (t *txn) bulkQuery(op bulkOp, rows [][]any, scan func(*sql.Rows) error) err
 func (t *txn) bulkExec(op bulkOp, rows [][]any) (int64, error) {
 	var total int64
 	err := t.bulk(op, rows, func(q string, args []any) error {
-		n, err := t.exec(q, args...)
+		var n int64
+		var err error
+		if t.conn != nil {
+			n, err = t.rawRun(q, args, nil)
+		} else {
+			n, err = t.exec(q, args...)
+		}
 		total += n
 		return err
 	})
