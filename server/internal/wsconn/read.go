@@ -39,12 +39,14 @@ func (c *Conn) readBurst() {
 			c.ended()
 			return
 		}
+		if c.rbuf != nil && len(*c.rbuf) == 0 {
+			// Idle connections hold no buffer, nor do lingering ones:
+			// many may linger at once.
+			putBuf(c.rbuf)
+			c.rbuf = nil
+		}
 		if c.linger() {
 			continue
-		}
-		if c.rbuf != nil && len(*c.rbuf) == 0 {
-			putBuf(c.rbuf) // idle connections hold no buffer
-			c.rbuf = nil
 		}
 		if c.rstate.CompareAndSwap(readRunning, readIdle) {
 			if err := c.s.poll.rearm(c); err != nil {
@@ -67,19 +69,17 @@ func (c *Conn) linger() bool {
 	if d <= 0 || c.isClosed() {
 		return false
 	}
-	if c.rbuf == nil {
-		c.rbuf = getBuf()
-	}
-	b := *c.rbuf
-	if len(b) == cap(b) {
-		b = c.growBuf(len(b) + bufSize)
-	}
+	var first [lingerRead]byte // the rest of a record stays in crypto/tls, read next
 	c.lingerDeadline(clock(), d)
 	c.sock.nonblock = false
-	// A few bytes only: the rest of a record stays in crypto/tls, read next.
-	n, err := c.tc.Read(b[len(b):min(cap(b), len(b)+lingerRead)])
+	n, err := c.tc.Read(first[:])
 	c.sock.nonblock = true
-	*c.rbuf = b[:len(b)+n]
+	if n > 0 {
+		if c.rbuf == nil {
+			c.rbuf = getBuf()
+		}
+		*c.rbuf = append(*c.rbuf, first[:n]...)
+	}
 	if err != nil && !isTimeout(err) {
 		c.closeNow(err)
 		return false
