@@ -220,8 +220,9 @@ func (c *conn) run(b *batch) {
 	}
 	switch {
 	case len(b.subs) > 0 && len(b.ack) > 0:
+		acks, ack := b.acks, b.ack // not b, which then stays on handle's stack
 		var wg sync.WaitGroup
-		wg.Go(func() { c.ack(b.acks, b.ack) })
+		wg.Go(func() { c.ack(acks, ack) })
 		c.submit(b.subs)
 		wg.Wait()
 	case len(b.subs) > 0:

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"fmt"
 
 	"parley.dev/internal/addr"
@@ -55,13 +54,15 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 		}
 	}
 	rows := make([][]any, len(keys))
+	arena := newRowArena(len(keys), 3)
 	for i, k := range keys {
-		rows[i] = []any{string(k.box.user), int64(k.box.device), k.seq}
+		rows[i] = arena.row(string(k.box.user), int64(k.box.device), k.seq)
 	}
 	released := releases{}
-	err := t.bulkQuery(bulkDelete, rows, func(r *sql.Rows) error {
-		var hash []byte
-		err := ackDeleted(r, owner, &hash)
+	var scan ackScan
+	var hash []byte
+	err := t.bulkQuery(bulkDelete, rows, func(r rowScanner) error {
+		err := scan.deleted(r, owner, &hash)
 		released.add(hash)
 		return err
 	})
@@ -79,9 +80,9 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 		}
 	}
 	groups := groupReleases{}
-	err = t.bulkQuery(bulkDeleteGroup, rows, func(r *sql.Rows) error {
-		var ref int64
-		err := ackDeleted(r, owner, &ref)
+	var ref int64
+	err = t.bulkQuery(bulkDeleteGroup, rows, func(r rowScanner) error {
+		err := scan.deleted(r, owner, &ref)
 		groups[ref]++
 		return err
 	})
@@ -91,17 +92,20 @@ func (t *txn) deleteAcked(acks []ackRequest) error {
 	return t.releaseGroups(groups)
 }
 
-// ackDeleted scans a row a bulk delete returned (mailbox, Seq, then ref),
-// counts it for the request that asked for it and removes it from owner,
-// so that a Seq counts once.
-func ackDeleted(r *sql.Rows, owner map[ackKey]*int, ref any) error {
-	var user string
-	var device int64
-	k := ackKey{}
-	if err := r.Scan(&user, &device, &k.seq, ref); err != nil {
+// ackScan scans the rows a bulk delete returns (mailbox, Seq, then ref)
+// into its fields, one per statement rather than one set per row.
+type ackScan struct {
+	user        string
+	device, seq int64
+}
+
+// deleted scans a row, counts it for the request that asked for it and
+// removes it from owner, so that a Seq counts once.
+func (s *ackScan) deleted(r rowScanner, owner map[ackKey]*int, ref any) error {
+	if err := r.Scan(&s.user, &s.device, &s.seq, ref); err != nil {
 		return fmt.Errorf("store: ack: %w", err)
 	}
-	k.box = mailboxKey{addr.UserID(user), addr.DeviceID(device)}
+	k := ackKey{mailboxKey{addr.UserID(s.user), addr.DeviceID(s.device)}, s.seq}
 	n := owner[k]
 	if n == nil {
 		return fmt.Errorf("store: ack deleted an envelope it was not asked to")

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"fmt"
 )
 
@@ -12,7 +11,7 @@ import (
 // dialect's business:
 //   - portable (SQLite): the multi-row statements of queries.go, one per
 //     chunk of up to maxRows rows, padded (reads) or split (writes) to the
-//     sizes prepared;
+//     sizes prepared, run on the driver's connection (rawbulk.go);
 //   - arrays (PostgreSQL, dialect.bulk): one statement per call whatever
 //     the number of rows, each column bound as one array and joined with
 //     unnest. PostgreSQL plans a long OR list or VALUES list anew on every
@@ -101,8 +100,12 @@ ON CONFLICT (from_user, from_device, msg_id, to_user, to_device) DO NOTHING`,
 }
 
 // bulkQuery runs a bulk query over rows, calling scan for each result.
-func (t *txn) bulkQuery(op bulkOp, rows [][]any, scan func(*sql.Rows) error) error {
+func (t *txn) bulkQuery(op bulkOp, rows [][]any, scan func(rowScanner) error) error {
 	return t.bulk(op, rows, func(q string, args []any) error {
+		if t.conn != nil {
+			_, err := t.rawRun(q, args, scan)
+			return err
+		}
 		res, err := t.query(q, args...)
 		if err != nil {
 			return err
@@ -121,7 +124,13 @@ func (t *txn) bulkQuery(op bulkOp, rows [][]any, scan func(*sql.Rows) error) err
 func (t *txn) bulkExec(op bulkOp, rows [][]any) (int64, error) {
 	var total int64
 	err := t.bulk(op, rows, func(q string, args []any) error {
-		n, err := t.exec(q, args...)
+		var n int64
+		var err error
+		if t.conn != nil {
+			n, err = t.rawRun(q, args, nil)
+		} else {
+			n, err = t.exec(q, args...)
+		}
 		total += n
 		return err
 	})
@@ -137,9 +146,10 @@ func (t *txn) bulk(op bulkOp, rows [][]any, run func(q string, args []any) error
 	if q, ok := t.w.d.bulk[op]; ok {
 		return run(q, columns(rows))
 	}
+	args := make([]any, 0, min(len(rows), maxRows)*len(rows[0]))
 	for len(rows) > 0 {
 		var size int
-		var args []any
+		args = args[:0] // run is done with the last statement's
 		if op.returnsRows() {
 			size = padRows(min(len(rows), maxRows))
 			for i := range size {
@@ -158,6 +168,23 @@ func (t *txn) bulk(op bulkOp, rows [][]any, run func(q string, args []any) error
 		}
 	}
 	return nil
+}
+
+// rowArena hands out bulk rows from one backing slice, instead of one
+// allocation per row: a batch builds a row per envelope for its insert and
+// another for its ack. Rows are read-only once made.
+type rowArena struct{ vals []any }
+
+// newRowArena returns an arena with room for n rows of width values.
+func newRowArena(n, width int) *rowArena {
+	return &rowArena{vals: make([]any, 0, n*width)}
+}
+
+// row returns a row holding vals.
+func (a *rowArena) row(vals ...any) []any {
+	n := len(a.vals)
+	a.vals = append(a.vals, vals...)
+	return a.vals[n:len(a.vals):len(a.vals)]
 }
 
 // columns turns rows into one slice per column, for array parameters.

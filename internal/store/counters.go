@@ -30,6 +30,11 @@ import "fmt"
 //     upper bound it is (counted is dropped: acks may have lowered the
 //     true count since), and at most maxCountersKept mailboxes are.
 
+// qDataVersion reads the number that changes when another connection
+// commits; the writer prepares it once (writerQueries), since every
+// transaction runs it.
+const qDataVersion = "PRAGMA data_version"
+
 // maxCountersKept bounds the kept counters (about 100 bytes each).
 const maxCountersKept = 1 << 16
 
@@ -94,8 +99,12 @@ func (w *writer) checkKept(t *txn) error {
 	if !w.d.keepCounters {
 		return nil
 	}
+	s, err := w.stmts.prepared(qDataVersion) // not t.stmt: no counter changes
 	var v int64
-	if err := t.tx.QueryRowContext(t.ctx, "PRAGMA data_version").Scan(&v); err != nil {
+	if err == nil {
+		err = t.tx.StmtContext(t.ctx, s).QueryRowContext(t.ctx).Scan(&v)
+	}
+	if err != nil {
 		return fmt.Errorf("store: data version: %w", err)
 	}
 	if v != w.dataVersion {

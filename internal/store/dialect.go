@@ -39,6 +39,9 @@ type dialect struct {
 	// keepCounters keeps mailbox counters between transactions; only a
 	// single-writer database can (see counters.go).
 	keepCounters bool
+	// rawBulk runs the portable bulk statements on the driver's own
+	// connection (rawbulk.go).
+	rawBulk bool
 }
 
 var sqliteDialect = dialect{
@@ -59,6 +62,7 @@ var sqliteDialect = dialect{
 	},
 	sequentialRefs: true,
 	keepCounters:   true,
+	rawBulk:        true,
 	tableExists:    `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1`,
 }
 

@@ -223,10 +223,19 @@ var writeQueries = []string{
 }
 
 // writerQueries are the statements a writer in dialect d prepares: the
-// shared ones, the challenge and registration statements, and d's bulk
-// statements (see bulk.go).
+// shared ones, the challenge and registration statements, the sync and
+// data_version statements every transaction may run (writer.begin), and
+// d's bulk statements (see bulk.go).
 func writerQueries(d dialect) []string {
 	qs := slices.Concat(writeQueries, challengeQueries, registerQueries)
+	for _, durable := range []bool{true, false} {
+		if q, inTx := d.syncStmt(durable); q != "" && !inTx {
+			qs = append(qs, q)
+		}
+	}
+	if d.keepCounters {
+		qs = append(qs, qDataVersion)
+	}
 	if d.bulk == nil {
 		return append(qs, multiRowQueries()...)
 	}

@@ -29,6 +29,7 @@ type sharedPayload struct {
 // the payloads by hash, counted.
 func sharedRows(envs []*Envelope) (rows [][]any, shared map[[sha256.Size]byte]*sharedPayload) {
 	rows = make([][]any, len(envs))
+	arena := newRowArena(len(envs), 11)
 	hashes := map[*byte][sha256.Size]byte{} // one hash per payload slice
 	for i, e := range envs {
 		payload, flag := e.Payload, int64(0)
@@ -49,9 +50,9 @@ func sharedRows(envs []*Envelope) (rows [][]any, shared map[[sha256.Size]byte]*s
 			sp.refs++
 			payload, flag = h[:], 1
 		}
-		rows[i] = []any{string(e.To.User), int64(e.To.Device), e.Seq,
+		rows[i] = arena.row(string(e.To.User), int64(e.To.Device), e.Seq,
 			string(e.From.User), int64(e.From.Device), e.ID[:], int64(e.Kind),
-			micros(e.Created), micros(e.Expires), payload, flag}
+			micros(e.Created), micros(e.Expires), payload, flag)
 	}
 	return rows, shared
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"cmp"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -138,7 +137,7 @@ func (t *txn) storeOptimistic(subs []submission, groups map[groupKey]*groupMsg) 
 	}
 	// The undone rows' shared payloads were never referenced (refShared
 	// runs only once every row is in), so there is nothing to release.
-	return false, t.bulkQuery(bulkDelete, undo, func(*sql.Rows) error { return nil })
+	return false, t.bulkQuery(bulkDelete, undo, func(rowScanner) error { return nil })
 }
 
 // saveBoxes copies the counters of the mailboxes of subs.
@@ -208,7 +207,7 @@ func (t *txn) lockMailboxes(all []mailboxKey) error {
 	for i, k := range keys {
 		rows[i] = []any{string(k.user), int64(k.device)}
 	}
-	err := t.bulkQuery(bulkLock, rows, func(r *sql.Rows) error {
+	err := t.bulkQuery(bulkLock, rows, func(r rowScanner) error {
 		var user string
 		var device int64
 		m := &mailboxState{}
@@ -271,7 +270,7 @@ func (t *txn) findStored(subs []submission) (map[envKey]int64, error) {
 			rows = append(rows, []any{string(k.to.User), int64(k.to.Device), string(k.from.User), int64(k.from.Device), k.id[:]})
 		}
 	}
-	err := t.bulkQuery(bulkFind, rows, func(r *sql.Rows) error {
+	err := t.bulkQuery(bulkFind, rows, func(r rowScanner) error {
 		var to, from string
 		var toDev, fromDev, seq int64
 		var id []byte

@@ -73,6 +73,7 @@ func (c *stmtCache) close() {
 type txn struct {
 	ctx   context.Context
 	tx    *sql.Tx
+	conn  *sql.Conn // the connection tx runs on, for raw statements (rawbulk.go); nil: none
 	w     *writer
 	stmts map[string]*sql.Stmt
 	boxes map[mailboxKey]*mailboxState
@@ -215,9 +216,10 @@ func (t *txn) flush() error {
 // marks them saved.
 func (t *txn) dirtyRows() [][]any {
 	var rows [][]any
+	arena := newRowArena(len(t.boxes), 4)
 	for k, m := range t.boxes {
 		if m.dirty && !m.gone {
-			rows = append(rows, []any{string(k.user), int64(k.device), m.lastSeq, m.queued})
+			rows = append(rows, arena.row(string(k.user), int64(k.device), m.lastSeq, m.queued))
 			m.dirty = false
 		}
 	}
@@ -233,7 +235,9 @@ func (t *txn) commit() error {
 		t.rollback()
 		return err
 	}
-	if err := t.tx.Commit(); err != nil {
+	err := t.tx.Commit()
+	t.release()
+	if err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
@@ -242,5 +246,15 @@ func (t *txn) commit() error {
 func (t *txn) rollback() {
 	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		t.w.log.Warn("store: rollback failed", "err", err)
+	}
+	t.release()
+}
+
+// release hands the transaction's connection back to the pool, once it
+// has ended.
+func (t *txn) release() {
+	if t.conn != nil {
+		t.conn.Close()
+		t.conn = nil
 	}
 }

@@ -75,6 +75,7 @@ type writer struct {
 	// counters.go).
 	kept        map[mailboxKey]counters
 	dataVersion int64
+	raw         rawStmts // the raw bulk statements (rawbulk.go)
 	// commits and committed count transactions and the ops in them
 	// (benchmarks report the batch size from them).
 	commits, committed atomic.Int64
@@ -148,6 +149,7 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	<-w.stopped
+	w.closeRaw()
 	w.stmts.close()
 }
 
@@ -279,27 +281,57 @@ func (w *writer) begin(durable bool) (*txn, error) {
 	ctx := context.Background() // one caller giving up must not abort the others' batch
 	stmt, inTx := w.d.syncStmt(durable)
 	if stmt != "" && !inTx && durable != w.synced {
-		if _, err := w.db.ExecContext(ctx, stmt); err != nil {
-			return nil, fmt.Errorf("store: set sync mode: %w", err)
+		if err := w.setSync(ctx, stmt); err != nil {
+			return nil, err
 		}
 		w.synced = durable
 	}
-	tx, err := w.db.BeginTx(ctx, nil)
-	if err != nil {
+	t := &txn{ctx: ctx, w: w, stmts: map[string]*sql.Stmt{}, boxes: map[mailboxKey]*mailboxState{}}
+	if err := w.beginTx(t); err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
-	t := &txn{ctx: ctx, tx: tx, w: w, stmts: map[string]*sql.Stmt{}, boxes: map[mailboxKey]*mailboxState{}}
 	if err := w.checkKept(t); err != nil {
 		t.rollback()
 		return nil, err
 	}
 	if stmt != "" && inTx {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if _, err := t.tx.ExecContext(ctx, stmt); err != nil {
 			t.rollback()
 			return nil, fmt.Errorf("store: set sync mode: %w", err)
 		}
 	}
 	return t, nil
+}
+
+// beginTx starts t's transaction: on a connection t holds (t.conn) where
+// the dialect runs raw bulk statements, else on the pool's.
+func (w *writer) beginTx(t *txn) error {
+	var err error
+	if !w.d.rawBulk {
+		t.tx, err = w.db.BeginTx(t.ctx, nil)
+		return err
+	}
+	if t.conn, err = w.db.Conn(t.ctx); err != nil {
+		return err
+	}
+	if t.tx, err = t.conn.BeginTx(t.ctx, nil); err != nil {
+		t.release()
+	}
+	return err
+}
+
+// setSync runs a sync statement that runs outside transactions, which
+// the writer prepared when it started (see writerQueries): a batch of acks
+// between submissions switches the mode twice.
+func (w *writer) setSync(ctx context.Context, stmt string) error {
+	s, err := w.stmts.prepared(stmt)
+	if err == nil {
+		_, err = s.ExecContext(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("store: set sync mode: %w", err)
+	}
+	return nil
 }
 
 // isClean reports whether an op error is one an op returns before writing.

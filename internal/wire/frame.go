@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -233,15 +234,35 @@ func Append(buf []byte, f Frame) ([]byte, error) {
 	if err != nil {
 		return buf, fmt.Errorf("wire: marshal %v: %w", f.Type(), malformed("length out of range"))
 	}
-	check := newFrame(f.Type())
 	s := cryptobyte.String(out[len(buf)+HeaderLen:])
-	if err := check.parseBody(&s); err != nil {
+	if err := reparse(f.Type(), &s); err != nil {
 		return buf, fmt.Errorf("wire: marshal %v: %w", f.Type(), err)
 	}
 	if !s.Empty() {
 		return buf, fmt.Errorf("wire: marshal %v: %w", f.Type(), malformed("trailing bytes"))
 	}
 	return out, nil
+}
+
+// reparse parses a body Append wrote, as a frame of type t. The frames a
+// relay writes for every envelope are parsed into a value on the stack,
+// others into a new one.
+func reparse(t Type, s *cryptobyte.String) error {
+	switch t {
+	case TypeSubmitResult:
+		var f SubmitResult
+		return f.parseBody(s)
+	case TypeDeliver:
+		var f Deliver
+		return f.parseBody(s)
+	case TypeAckResult:
+		var f AckResult
+		return f.parseBody(s)
+	}
+	rest := *s // only this copy escapes (into an interface call), not s
+	err := newFrame(t).parseBody(&rest)
+	*s = rest
+	return err
 }
 
 // Parse decodes one frame of any type. Errors are *Error values with
@@ -299,13 +320,32 @@ func ParseAs[F Frame](b []byte) (F, error) {
 
 // Field helpers shared by the frame files.
 
+// The length-prefixed fields write their prefix themselves: cryptobyte's
+// Add*LengthPrefixed allocates a child Builder for each, and a relay
+// writes three frames per envelope. The bytes are the same; a field too
+// long for its prefix fails the Builder as cryptobyte's would.
+
 func addString8(b *cryptobyte.Builder, s string) {
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) })
+	if len(s) > math.MaxUint8 {
+		b.SetError(errFieldLength)
+		return
+	}
+	b.AddUint8(uint8(len(s)))
+	b.AddBytes([]byte(s))
 }
 
 func addBytes16(b *cryptobyte.Builder, v []byte) {
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
+	if len(v) > math.MaxUint16 {
+		b.SetError(errFieldLength)
+		return
+	}
+	b.AddUint16(uint16(len(v)))
+	b.AddBytes(v)
 }
+
+// errFieldLength fails a Builder given a field longer than its prefix
+// allows.
+var errFieldLength = errors.New("wire: field too long for its length prefix")
 
 func addBool(b *cryptobyte.Builder, v bool) {
 	if v {
@@ -389,7 +429,12 @@ func readTime(s *cryptobyte.String, out *time.Time) bool {
 }
 
 func addPayload(b *cryptobyte.Builder, p []byte) {
-	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(p) })
+	if len(p) >= 1<<24 {
+		b.SetError(errFieldLength)
+		return
+	}
+	b.AddUint24(uint32(len(p)))
+	b.AddBytes(p)
 }
 
 // readPayload reads a u24-prefixed payload of at most MaxEnvelope bytes;

@@ -191,6 +191,9 @@ func TestMarshalRefusesWhatParseWould(t *testing.T) {
 		&Error{Code: CodeInternal, Detail: "line\nbreak"},
 		&Register{User: "alice", Identity: []byte("i"), DeviceKey: []byte("k")},
 		&Deliver{Seq: 1, From: alice1, ID: msgID, Kind: KindMessage, Queued: time.Unix(-1, 0)},
+		// Fields too long for their length prefix.
+		&SubmitResult{To: addr.Address{User: addr.UserID(strings.Repeat("a", 256)), Device: 1}, ID: msgID},
+		&Error{Code: CodeInternal, Detail: strings.Repeat("x", 1<<16)},
 	} {
 		if b, err := Marshal(f); err == nil {
 			t.Errorf("Marshal(%#v) = %x, want error", f, b)

@@ -74,8 +74,9 @@ type Conn struct {
 
 	rstate atomic.Int32
 	// The reader's own state.
-	rbuf       *[]byte // pooled; kept between reads only for a partial frame
-	frag       []byte  // a fragmented message being reassembled
+	rbuf       *[]byte       // pooled; kept between reads only for a partial frame
+	rdeadline  time.Duration // the read deadline set on the socket, on clock (see linger)
+	frag       []byte        // a fragmented message being reassembled
 	fragmented bool
 	discard    bool // a protocol violation: input is dropped until the socket closes
 
@@ -89,6 +90,10 @@ type Conn struct {
 	closed    bool       // the socket is closed
 	closeErr  error      // why
 	closeTime *time.Timer
+
+	// wdeadline is the write deadline set on the socket, on clock; only
+	// the flusher touches it (see writeDeadline).
+	wdeadline time.Duration
 }
 
 // Write queues one binary message, which body appends to its argument.
@@ -236,7 +241,7 @@ func (c *Conn) writeOut(b []byte) error {
 }
 
 func (c *Conn) writeChunk(b []byte) error {
-	c.tc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout))
+	c.writeDeadline(clock())
 	if c.sock == nil {
 		_, err := c.tc.Write(b)
 		return err
@@ -249,6 +254,27 @@ func (c *Conn) writeChunk(b []byte) error {
 	}
 	return err
 }
+
+// writeDeadline gives the write starting at now (on clock) a deadline
+// between 7/8 of WriteTimeout and WriteTimeout away. A busy connection
+// writes many times a second, and resetting the socket's deadline (a
+// runtime timer) for each write cost more than the write's own
+// bookkeeping; the deadline set by an earlier write serves a later one
+// while it is far enough away. A client that stops reading is still cut
+// at most WriteTimeout after the write began.
+func (c *Conn) writeDeadline(now time.Duration) {
+	if d := c.s.opt.WriteTimeout; c.wdeadline-now < d-d/8 {
+		c.wdeadline = now + d
+		c.tc.SetWriteDeadline(epoch.Add(c.wdeadline))
+	}
+}
+
+// epoch and clock keep the deadlines a connection has set in 8 bytes
+// each rather than a time.Time's 24: clock is the time since epoch, read
+// from the monotonic clock, so a wall-clock step does not move it.
+var epoch = time.Now()
+
+func clock() time.Duration { return time.Since(epoch) }
 
 // Close closes the connection gracefully: what is queued goes out, then a
 // close frame with code and reason; the socket closes when the client

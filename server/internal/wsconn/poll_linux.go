@@ -5,8 +5,10 @@ package wsconn
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // poller waits for any of many connections to become readable with one
@@ -127,14 +129,16 @@ func (p *poller) close() {
 	}
 }
 
-// readNow reads what the socket holds without waiting.
+// readNow reads what the socket holds without waiting. A read deadline
+// that a linger left and that has passed since (see Conn.linger) is
+// cleared: it was for that linger's blocking read only.
 func (s *sockConn) readNow(p []byte) (int, error) {
-	var n int
-	var err error
-	if rerr := s.raw.Read(func(fd uintptr) bool {
-		n, err = syscall.Read(int(fd), p)
-		return true
-	}); rerr != nil {
+	n, err, rerr := s.rawRead(p)
+	if errors.Is(rerr, os.ErrDeadlineExceeded) {
+		s.TCPConn.SetReadDeadline(time.Time{})
+		n, err, rerr = s.rawRead(p)
+	}
+	if rerr != nil {
 		return 0, rerr
 	}
 	switch {
@@ -146,4 +150,14 @@ func (s *sockConn) readNow(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// rawRead makes one read(2) on the socket: rerr is the runtime's error
+// (a closed socket, a deadline passed), err the system call's.
+func (s *sockConn) rawRead(p []byte) (n int, err, rerr error) {
+	rerr = s.raw.Read(func(fd uintptr) bool {
+		n, err = syscall.Read(int(fd), p)
+		return true
+	})
+	return n, err, rerr
 }

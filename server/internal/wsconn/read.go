@@ -40,7 +40,9 @@ func (c *Conn) readBurst() {
 			return
 		}
 		if c.rbuf != nil && len(*c.rbuf) == 0 {
-			putBuf(c.rbuf) // idle connections hold no buffer
+			// Idle connections hold no buffer, nor do lingering ones:
+			// many may linger at once.
+			putBuf(c.rbuf)
 			c.rbuf = nil
 		}
 		if c.linger() {
@@ -56,6 +58,10 @@ func (c *Conn) readBurst() {
 	}
 }
 
+// lingerRead is how much a linger's read takes at most: it only waits
+// for the next bytes, which the reader then reads with the rest.
+const lingerRead = 64
+
 // linger waits up to Options.Linger for more to read, with a blocking
 // read on Go's network poller, and reports whether something came.
 func (c *Conn) linger() bool {
@@ -63,11 +69,10 @@ func (c *Conn) linger() bool {
 	if d <= 0 || c.isClosed() {
 		return false
 	}
-	var first [64]byte // the rest of a record stays in crypto/tls, read next
+	var first [lingerRead]byte // the rest of a record stays in crypto/tls, read next
+	c.lingerDeadline(clock(), d)
 	c.sock.nonblock = false
-	c.tc.SetReadDeadline(time.Now().Add(d))
 	n, err := c.tc.Read(first[:])
-	c.tc.SetReadDeadline(time.Time{})
 	c.sock.nonblock = true
 	if n > 0 {
 		if c.rbuf == nil {
@@ -75,12 +80,31 @@ func (c *Conn) linger() bool {
 		}
 		*c.rbuf = append(*c.rbuf, first[:n]...)
 	}
-	var ne net.Error
-	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+	if err != nil && !isTimeout(err) {
 		c.closeNow(err)
 		return false
 	}
 	return n > 0
+}
+
+// isTimeout reports whether err is a net.Error timeout. (Apart from
+// linger, whose every call would otherwise allocate the net.Error that
+// errors.As writes to.)
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// lingerDeadline makes the socket's read deadline between d/2 and d
+// after now (on clock). The deadline stays set after the linger: setting
+// and clearing it (a runtime timer) for every linger of a busy connection
+// cost more than the linger's read, and the non-blocking reads in between
+// clear one that has passed (sockConn.readNow).
+func (c *Conn) lingerDeadline(now, d time.Duration) {
+	if c.rdeadline-now < d/2 {
+		c.rdeadline = now + d
+		c.tc.SetReadDeadline(epoch.Add(c.rdeadline))
+	}
 }
 
 // readLoop is the reader of a connection without a poller: a goroutine

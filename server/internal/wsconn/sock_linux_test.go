@@ -67,6 +67,54 @@ func TestShortReadSkipsTheWouldBlockRead(t *testing.T) {
 	}
 }
 
+// TestReadNowClearsAPassedDeadline: a linger leaves its read deadline
+// set; once it has passed, a non-blocking read clears it and reads as if
+// none were set (no timeout error that would close the connection).
+func TestReadNowClearsAPassedDeadline(t *testing.T) {
+	client, s := sockPair(t)
+	buf := make([]byte, 64)
+	s.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := s.Read(buf); !errors.Is(err, errWouldBlock) {
+		t.Fatalf("empty socket, deadline passed: %v, want errWouldBlock", err)
+	}
+	write(t, client, "hello")
+	if n := readSoon(t, s, buf); string(buf[:n]) != "hello" {
+		t.Fatalf("read %q", buf[:n])
+	}
+	s.SetReadDeadline(time.Now().Add(time.Hour)) // one still ahead stays
+	write(t, client, "world")
+	if n := readSoon(t, s, buf); string(buf[:n]) != "world" {
+		t.Fatalf("read %q", buf[:n])
+	}
+}
+
+// sockPair returns a client connection and the non-blocking sockConn
+// of the server's side of it.
+func sockPair(t *testing.T) (net.Conn, *sockConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	tc := server.(*net.TCPConn)
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, &sockConn{TCPConn: tc, raw: raw, nonblock: true}
+}
+
 func write(t *testing.T, c net.Conn, s string) {
 	t.Helper()
 	if _, err := c.Write([]byte(s)); err != nil {
