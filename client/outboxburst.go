@@ -40,6 +40,11 @@ func readOutbox(recs []vault.Record) ([]*outboxItem, error) {
 			return nil, fmt.Errorf("client: outbox record: %w", err)
 		}
 		if len(it.Burst) == 0 {
+			for _, e := range it.Ready { // only a burst record's envelopes share
+				if e.Shared != 0 {
+					return nil, errors.New("client: outbox record: an envelope shares bytes outside a burst")
+				}
+			}
 			items = append(items, it)
 			continue
 		}
@@ -73,11 +78,12 @@ func putBursts(tx *vault.Tx, items []*outboxItem) error {
 		size := 0
 		for len(stored) < len(items) {
 			s := c.item(items[len(stored)])
-			if len(stored) > 0 && size+itemSize(s) > maxBurstRecord {
+			n := itemSize(s)
+			if len(stored) > 0 && size+n > maxBurstRecord {
 				break
 			}
 			stored = append(stored, s)
-			size += itemSize(s)
+			size += n
 		}
 		n := len(stored)
 		b := &outboxBurst{key: items[0].key, items: items[:n:n]}

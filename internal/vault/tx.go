@@ -115,30 +115,30 @@ const maxHasBatch = 500
 // keys[i]) without reading the records. It looks them up maxHasBatch at a
 // time, one statement each.
 func (tx *Tx) HasAll(ns string, keys []string) (has []bool, err error) {
-	has = make([]bool, len(keys))
-	index := make(map[string]int, len(keys)) // record ID -> position in keys
+	ids := make([]any, len(keys))
 	for i, k := range keys {
 		if err := tx.check(ns, k); err != nil {
 			return nil, err
 		}
-		index[string(tx.indexMAC().recordID(ns, k))] = i
+		ids[i] = tx.indexMAC().recordID(ns, k)
 	}
-	for lo := 0; lo < len(keys); lo += maxHasBatch {
-		if err := tx.hasBatch(ns, keys[lo:min(lo+maxHasBatch, len(keys))], index, has); err != nil {
+	found := make(map[string]bool, len(keys))
+	for lo := 0; lo < len(ids); lo += maxHasBatch {
+		if err := tx.hasBatch(ids[lo:min(lo+maxHasBatch, len(ids))], found); err != nil {
 			return nil, err
 		}
+	}
+	has = make([]bool, len(keys))
+	for i, id := range ids {
+		has[i] = found[string(id.([]byte))]
 	}
 	return has, nil
 }
 
-// hasBatch marks in has the keys of one batch that have a record.
-func (tx *Tx) hasBatch(ns string, keys []string, index map[string]int, has []bool) error {
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = tx.indexMAC().recordID(ns, k)
-	}
-	q := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(", ?", len(keys)-1) + ")"
-	rows, err := tx.q.QueryContext(context.Background(), q, args...)
+// hasBatch adds to found the record IDs of ids that have a record.
+func (tx *Tx) hasBatch(ids []any, found map[string]bool) error {
+	q := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	rows, err := tx.q.QueryContext(context.Background(), q, ids...)
 	if err != nil {
 		return dbErr("reading records", err)
 	}
@@ -148,9 +148,7 @@ func (tx *Tx) hasBatch(ns string, keys []string, index map[string]int, has []boo
 		if err := rows.Scan(&id); err != nil {
 			return dbErr("reading records", err)
 		}
-		if i, ok := index[string(id)]; ok {
-			has[i] = true
-		}
+		found[string(id)] = true
 	}
 	return dbErr("reading records", rows.Err())
 }

@@ -279,6 +279,7 @@ func TestHasAll(t *testing.T) {
 	for i := range 2 * maxHasBatch {
 		keys = append(keys, fmt.Sprint("k", i))
 	}
+	keys = append(keys, "new") // twice: both answered
 	var kept *Tx
 	err := v.Update(func(tx *Tx) error {
 		kept = tx
