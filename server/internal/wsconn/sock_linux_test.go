@@ -13,27 +13,7 @@ import (
 // is stranded (the reader's linger or epoll's level-triggered re-arm
 // makes that read).
 func TestShortReadSkipsTheWouldBlockRead(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	tc := server.(*net.TCPConn)
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sockConn{TCPConn: tc, raw: raw, nonblock: true}
+	client, s := sockPair(t)
 	buf := make([]byte, 64)
 
 	if _, err := s.Read(buf); !errors.Is(err, errWouldBlock) {
