@@ -33,12 +33,15 @@ type Checkpointer struct {
 	done chan struct{}
 }
 
-// Start checkpoints db now (what a crash left in the WAL) and every
-// interval until Close (only at Close when every is negative). Failures go
-// to log, which must not be nil (give it an attribute naming the
-// database).
+// Start checkpoints db now (what a crash left in the WAL), before it
+// returns, and every interval until Close (only at Close when every is
+// negative). Failures go to log, which must not be nil (give it an
+// attribute naming the database).
 func Start(db *sql.DB, every time.Duration, log *slog.Logger) *Checkpointer {
 	c := &Checkpointer{db: db, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	if every >= 0 {
+		c.Checkpoint()
+	}
 	go c.loop(every)
 	return c
 }
@@ -49,7 +52,6 @@ func (c *Checkpointer) loop(every time.Duration) {
 		<-c.stop
 		return
 	}
-	c.Checkpoint()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
