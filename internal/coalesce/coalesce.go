@@ -16,17 +16,31 @@
 // that made it, which SQLite handles as the failure of that commit or
 // checkpoint; the run is then dropped.
 //
-// Use it only for a database that one connection owns (the vault: one
+// Wrap is only for a database that one connection owns (the vault: one
 // connection, exclusive locking). Tried on the relay's store (one writer,
-// a pool of readers, WAL, synchronous=FULL), it let a reader look for the
-// frames of a commit before the writer's sync had written them, and the
-// read came back short (BENCHMARKS.md, stop 21).
+// a pool of readers, WAL), it let a reader look for the frames of a commit
+// before they were written, and the read came back short (BENCHMARKS.md,
+// stop 21): a commit with synchronous=NORMAL, which the store makes for
+// what may be lost in a crash, publishes its frames in the WAL index
+// without a sync, and so before the run that held them had been written.
+//
+// WrapWAL is for a database in WAL mode with several connections (the
+// relay's store). It coalesces the writes to WAL files only, where SQLite
+// appends each frame as two writes (a 24-byte header, then the page), and
+// also ends a run after the page of every commit frame (a frame header
+// whose "database size after commit" is not zero). SQLite writes that page
+// before it publishes the commit, so a connection never looks for frames
+// still held, whatever the synchronous setting; a commit of many pages
+// reaches the WAL in one write instead of two per page. The database file
+// and its shared memory are the base VFS's own files, unwrapped.
 //
 // A coalescing file holds what its base holds: the vault wraps it in the
 // encrypting VFS, so the bytes kept here are already ciphertext.
 package coalesce
 
 import (
+	"encoding/binary"
+
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
 	"github.com/ncruces/go-sqlite3/vfs"
 )
@@ -38,22 +52,28 @@ const MaxRun = 256 << 10
 // Wrap returns a VFS whose files coalesce adjacent writes into base's.
 func Wrap(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base} }
 
-type coalescingVFS struct{ vfs.VFS }
+// WrapWAL returns a VFS whose WAL files coalesce adjacent writes into
+// base's, each commit's frames written before SQLite publishes it.
+func WrapWAL(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base, wal: true} }
+
+type coalescingVFS struct {
+	vfs.VFS
+	wal bool // WAL files only, a run ended at each commit frame
+}
 
 func (c *coalescingVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
-	f, flags, err := vfsutil.WrapOpen(c.VFS, name, flags)
-	if err != nil {
-		return f, flags, err
-	}
-	return &File{File: f}, flags, nil
+	return c.wrap(vfsutil.WrapOpen(c.VFS, name, flags))
 }
 
 func (c *coalescingVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
-	f, flags, err := vfsutil.WrapOpenFilename(c.VFS, name, flags)
-	if err != nil {
+	return c.wrap(vfsutil.WrapOpenFilename(c.VFS, name, flags))
+}
+
+func (c *coalescingVFS) wrap(f vfs.File, flags vfs.OpenFlag, err error) (vfs.File, vfs.OpenFlag, error) {
+	if err != nil || c.wal && flags&vfs.OPEN_WAL == 0 {
 		return f, flags, err
 	}
-	return &File{File: f}, flags, nil
+	return &File{File: f, commits: c.wal}, flags, nil
 }
 
 // File is a file of a coalescing VFS. Like every SQLite file it is used
@@ -62,11 +82,37 @@ type File struct {
 	vfs.File
 	run []byte // bytes written at off and not yet passed to File
 	off int64
+	// commits makes a run end after each commit frame's page (WrapWAL);
+	// afterCommit is set by a commit frame's header, whose page comes next.
+	commits, afterCommit bool
 }
 
-// WriteAt extends the pending run when p continues it or lies within it;
-// otherwise it writes the run out and starts a new one with p.
+// WAL frame headers (https://sqlite.org/fileformat2.html#walformat).
+const (
+	frameHeaderLen = 24
+	commitSizeAt   = 4 // big-endian: the database's pages after a commit, or 0
+)
+
+// WriteAt adds p to the pending run (see write); on a WAL file of WrapWAL
+// it writes the run out once it ends with a commit frame.
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.write(p, off)
+	if err != nil || !f.commits {
+		return n, err
+	}
+	page := f.afterCommit
+	f.afterCommit = len(p) == frameHeaderLen && binary.BigEndian.Uint32(p[commitSizeAt:]) != 0
+	if page {
+		if err := f.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// write extends the pending run when p continues it or lies within it;
+// otherwise it writes the run out and starts a new one with p.
+func (f *File) write(p []byte, off int64) (int, error) {
 	end := f.off + int64(len(f.run))
 	switch {
 	case len(f.run) > 0 && off == end && len(f.run)+len(p) <= MaxRun:
