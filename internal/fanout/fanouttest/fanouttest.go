@@ -35,6 +35,7 @@ func Run(t *testing.T, newFanout func(t *testing.T) fanout.Fanout) {
 		{"EverySubscriber", testEverySubscriber},
 		{"KindsPreserved", testKindsPreserved},
 		{"Unsubscribe", testUnsubscribe},
+		{"UnsubscribeOneOfSeveral", testUnsubscribeOneOfSeveral},
 		{"NoSubscriber", testNoSubscriber},
 		{"Close", testClose},
 		{"Concurrent", testConcurrent},
@@ -163,6 +164,32 @@ func testUnsubscribe(t *testing.T, f fanout.Fanout) {
 	publish(t, f, dev1, fanout.Revoked)
 	if e := r.next(t); e.Kind != fanout.Revoked {
 		t.Fatalf("got %+v", e)
+	}
+}
+
+// testUnsubscribeOneOfSeveral: a device's other subscribers (its other
+// connections) keep their events, whichever one leaves first.
+func testUnsubscribeOneOfSeveral(t *testing.T, f fanout.Fanout) {
+	rs := []*recorder{newRecorder(), newRecorder(), newRecorder(), newRecorder()}
+	unsubs := make([]func(), len(rs))
+	for i, r := range rs {
+		unsubs[i] = subscribe(t, f, dev3, r)
+	}
+	for _, gone := range []int{1, 0, 3} {
+		unsubs[gone]()
+		publish(t, f, dev3, fanout.Mail)
+		for i, r := range rs {
+			if unsubs[i] == nil || i == gone {
+				continue
+			}
+			if e := r.next(t); e.Device != dev3 {
+				t.Fatalf("subscriber %d got %+v", i, e)
+			}
+		}
+		unsubs[gone] = nil
+	}
+	for _, r := range rs[:2] { // gone before the last publishes
+		r.none(t)
 	}
 }
 
