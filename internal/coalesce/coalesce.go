@@ -34,8 +34,11 @@
 // reaches the WAL in one write instead of two per page. The database file
 // and its shared memory are the base VFS's own files, unwrapped.
 //
-// A coalescing file holds what its base holds: the vault wraps it in the
-// encrypting VFS, so the bytes kept here are already ciphertext.
+// A coalescing file holds what its base holds. The vault uses both: Wrap
+// beneath its encrypting VFS, where the bytes kept are ciphertext, and
+// WrapWAL above it, where a commit's WAL frames are plaintext pages (as
+// SQLite's page cache holds them) until the commit's one write to XTS.
+// Close zeroes the buffer.
 package coalesce
 
 import (
@@ -192,9 +195,12 @@ func (f *File) Unlock(l vfs.LockLevel) error {
 	return f.File.Unlock(l)
 }
 
-// Close writes the pending run and closes the base file.
+// Close writes the pending run, zeroes the buffer (above the vault's XTS
+// it holds plaintext pages) and closes the base file.
 func (f *File) Close() error {
 	err := f.flush()
+	clear(f.run[:cap(f.run)])
+	f.run = nil
 	if cerr := f.File.Close(); err == nil {
 		err = cerr
 	}

@@ -176,3 +176,20 @@ func compareOps(t *testing.T, ops []byte) {
 		t.Fatalf("after Sync the file holds %d bytes unlike the plain file's %d", len(b.synced), len(*plain))
 	}
 }
+
+// Close leaves no copy of what the file held in its buffer.
+func TestCloseZeroesTheBuffer(t *testing.T) {
+	b := &base{}
+	f := &File{File: b}
+	f.WriteAt(bytes.Repeat([]byte{7}, 4096), 0)
+	buf := f.run[:cap(f.run)]
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.SliceFile[:4096], bytes.Repeat([]byte{7}, 4096)) {
+		t.Fatal("Close did not write the run")
+	}
+	if i := bytes.IndexByte(buf, 7); i >= 0 {
+		t.Fatalf("the buffer still holds written bytes at %d after Close", i)
+	}
+}

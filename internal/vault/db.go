@@ -28,7 +28,12 @@ import (
 //
 // Beneath XTS the files coalesce adjacent writes (package coalesce): XTS
 // writes a 512-byte sector per call, and a commit's pages go out in one
-// write per run instead. The bytes on disk are exactly the "xts" VFS's.
+// write per run instead. Above XTS the WAL's writes coalesce too
+// (coalesce.WrapWAL): SQLite writes each WAL frame as a 24-byte header and
+// a page, neither aligned to XTS's sectors, so XTS read, decrypted and
+// re-encrypted three partial sectors per frame; given a commit's frames as
+// one write, it does so for two per commit. The bytes on disk are exactly
+// the "xts" VFS's.
 const (
 	dbFile        = "vault.db"
 	dbVFS         = "parley-xts"
@@ -37,7 +42,7 @@ const (
 )
 
 func init() {
-	vfs.Register(dbVFS, xts.Wrap(coalesce.Wrap(vfs.Find("")), nil))
+	vfs.Register(dbVFS, coalesce.WrapWAL(xts.Wrap(coalesce.Wrap(vfs.Find("")), nil)))
 }
 
 // dbSideFiles are the files SQLite may create beside dbFile.
