@@ -24,21 +24,22 @@
 // what may be lost in a crash, publishes its frames in the WAL index
 // without a sync, and so before the run that held them had been written.
 //
-// WrapWAL is for a database in WAL mode with several connections (the
-// relay's store). It coalesces the writes to WAL files only, where SQLite
-// appends each frame as two writes (a 24-byte header, then the page), and
-// also ends a run after the page of every commit frame (a frame header
-// whose "database size after commit" is not zero). SQLite writes that page
-// before it publishes the commit, so a connection never looks for frames
-// still held, whatever the synchronous setting; a commit of many pages
-// reaches the WAL in one write instead of two per page. The database file
-// and its shared memory are the base VFS's own files, unwrapped.
+// WrapWAL coalesces the writes to WAL files only, where SQLite appends
+// each frame as two writes (a 24-byte header, then the page), and also
+// ends a run after the page of every commit frame. It too is only for a
+// database that one connection owns: the vault puts it above its XTS
+// layer. It is not safe for the relay's store (several connections,
+// synchronous=NORMAL commits): a rolled-back spill left in a run can later
+// be written over another connection's committed frames, split writes
+// when SQLite pads to a sector boundary stay held after the commit is
+// published, and a rewritten commit header can stay held without a sync
+// (a review in stop 23 reproduced all three).
 //
 // A coalescing file holds what its base holds. The vault uses both: Wrap
 // beneath its encrypting VFS, where the bytes kept are ciphertext, and
-// WrapWAL above it, where a commit's WAL frames are plaintext pages (as
-// SQLite's page cache holds them) until the commit's one write to XTS.
-// Close zeroes the buffer.
+// WrapWAL above it, where the buffer holds plaintext WAL frames (as
+// SQLite's page cache holds the same pages) until the file closes, which
+// zeroes it.
 package coalesce
 
 import (
@@ -56,7 +57,7 @@ const MaxRun = 256 << 10
 func Wrap(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base} }
 
 // WrapWAL returns a VFS whose WAL files coalesce adjacent writes into
-// base's, each commit's frames written before SQLite publishes it.
+// base's, a run ending at each commit frame. One connection only.
 func WrapWAL(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base, wal: true} }
 
 type coalescingVFS struct {

@@ -98,9 +98,10 @@ func TestWALCommitIsOneWrite(t *testing.T) {
 	}
 }
 
-// Another connection sees every commit at once, also when SQLite does not
-// sync the WAL at commit (synchronous=NORMAL), which Wrap fails: the
-// frames are written before SQLite publishes the commit.
+// A reading connection sees every commit of the one writing connection at
+// once, also when SQLite does not sync the WAL at commit
+// (synchronous=NORMAL): the run ends at the commit frame. (Not enough for
+// several writers or every padding case: see the package doc.)
 func TestWALReaderSeesEachCommit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	w := openWAL(t, path, "PRAGMA synchronous=NORMAL")

@@ -5,16 +5,13 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
-	"github.com/ncruces/go-sqlite3/vfs"
 
-	"parley.dev/internal/coalesce"
 	"parley.dev/internal/private"
 	"parley.dev/internal/sqlitewal"
 )
@@ -178,29 +175,7 @@ func sqliteURI(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return withVFS(uri), nil
-}
-
-// sqliteVFS is the store's SQLite VFS: the operating system's, with the
-// writes to each WAL file coalesced into one per commit (internal/coalesce,
-// WrapWAL). SQLite wrote a frame as two writes, a header and a page; at
-// about 1.4 pages per envelope those writes were a tenth of the relay's
-// CPU (BENCHMARKS.md, stop 23).
-const sqliteVFS = "parley-store"
-
-func init() { vfs.Register(sqliteVFS, coalesce.WrapWAL(vfs.Find(""))) }
-
-// withVFS names sqliteVFS as uri's VFS, unless uri (a "file:" URI given as
-// the path) names one already.
-func withVFS(uri string) string {
-	_, query, hasQuery := strings.Cut(uri, "?")
-	if !hasQuery {
-		return uri + "?vfs=" + sqliteVFS
-	}
-	if q, err := url.ParseQuery(query); err != nil || q.Has("vfs") {
-		return uri
-	}
-	return uri + "&vfs=" + sqliteVFS
+	return uri, nil
 }
 
 // openSQLiteWriter opens the one write connection.
