@@ -25,15 +25,18 @@
 // without a sync, and so before the run that held them had been written.
 //
 // WrapWAL coalesces the writes to WAL files only, where SQLite appends
-// each frame as two writes (a 24-byte header, then the page), and also
-// ends a run after the page of every commit frame. It too is only for a
-// database that one connection owns: the vault puts it above its XTS
-// layer. It is not safe for the relay's store (several connections,
-// synchronous=NORMAL commits): a rolled-back spill left in a run can later
-// be written over another connection's committed frames, split writes
-// when SQLite pads to a sector boundary stay held after the commit is
-// published, and a rewritten commit header can stay held without a sync
-// (a review in stop 23 reproduced all three).
+// each frame as two writes (a 24-byte header, then the page), and leaves
+// the database file's writes as they are. It is for the same case as Wrap:
+// one connection, exclusive locking, synchronous=FULL, so that SQLite syncs
+// the WAL at every commit and no other connection looks at it; the vault
+// puts it above its XTS layer. It is not safe for the relay's store
+// (several connections, synchronous=NORMAL commits): a commit published in
+// the WAL index before its held frames are written can be read short, a
+// rolled-back spill left in a run can later be written over another
+// connection's committed frames, and a rewritten commit header can stay
+// held without a sync (stop 21 met the first; a review in stop 23
+// reproduced the others against an earlier WrapWAL that ended a run at
+// each commit frame).
 //
 // A coalescing file holds what its base holds. The vault uses both: Wrap
 // beneath its encrypting VFS, where the bytes kept are ciphertext, and
@@ -43,8 +46,6 @@
 package coalesce
 
 import (
-	"encoding/binary"
-
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
 	"github.com/ncruces/go-sqlite3/vfs"
 )
@@ -56,13 +57,13 @@ const MaxRun = 256 << 10
 // Wrap returns a VFS whose files coalesce adjacent writes into base's.
 func Wrap(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base} }
 
-// WrapWAL returns a VFS whose WAL files coalesce adjacent writes into
-// base's, a run ending at each commit frame. One connection only.
-func WrapWAL(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base, wal: true} }
+// WrapWAL returns a VFS whose WAL files, and only those, coalesce
+// adjacent writes into base's. One connection only, synchronous=FULL.
+func WrapWAL(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base, walOnly: true} }
 
 type coalescingVFS struct {
 	vfs.VFS
-	wal bool // WAL files only, a run ended at each commit frame
+	walOnly bool // wrap WAL files only
 }
 
 func (c *coalescingVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
@@ -74,10 +75,10 @@ func (c *coalescingVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vf
 }
 
 func (c *coalescingVFS) wrap(f vfs.File, flags vfs.OpenFlag, err error) (vfs.File, vfs.OpenFlag, error) {
-	if err != nil || c.wal && flags&vfs.OPEN_WAL == 0 {
+	if err != nil || c.walOnly && flags&vfs.OPEN_WAL == 0 {
 		return f, flags, err
 	}
-	return &File{File: f, commits: c.wal}, flags, nil
+	return &File{File: f}, flags, nil
 }
 
 // File is a file of a coalescing VFS. Like every SQLite file it is used
@@ -86,45 +87,28 @@ type File struct {
 	vfs.File
 	run []byte // bytes written at off and not yet passed to File
 	off int64
-	// commits makes a run end after each commit frame's page (WrapWAL);
-	// afterCommit is set by a commit frame's header, whose page comes next.
-	commits, afterCommit bool
 }
 
-// WAL frame headers (https://sqlite.org/fileformat2.html#walformat).
-const (
-	frameHeaderLen = 24
-	commitSizeAt   = 4 // big-endian: the database's pages after a commit, or 0
-)
-
-// WriteAt adds p to the pending run (see write); on a WAL file of WrapWAL
-// it writes the run out once it ends with a commit frame.
+// WriteAt extends the pending run when p continues it or lies within it;
+// otherwise it writes the run out and starts a new one with p. A run that
+// p would take past MaxRun first writes out its part up to the last sector
+// boundary (flushAligned).
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
-	n, err := f.write(p, off)
-	if err != nil || !f.commits {
-		return n, err
-	}
-	page := f.afterCommit
-	f.afterCommit = len(p) == frameHeaderLen && binary.BigEndian.Uint32(p[commitSizeAt:]) != 0
-	if page {
-		if err := f.flush(); err != nil {
-			return 0, err
-		}
-	}
-	return n, nil
-}
-
-// write extends the pending run when p continues it or lies within it;
-// otherwise it writes the run out and starts a new one with p.
-func (f *File) write(p []byte, off int64) (int, error) {
 	end := f.off + int64(len(f.run))
-	switch {
-	case len(f.run) > 0 && off == end && len(f.run)+len(p) <= MaxRun:
-		f.run = append(f.run, p...)
-		return len(p), nil
-	case len(f.run) > 0 && off >= f.off && off+int64(len(p)) <= end:
+	if len(f.run) > 0 && off >= f.off && off+int64(len(p)) <= end {
 		copy(f.run[off-f.off:], p)
 		return len(p), nil
+	}
+	if len(f.run) > 0 && off == end && len(p) < MaxRun {
+		if len(f.run)+len(p) > MaxRun {
+			if err := f.flushAligned(); err != nil {
+				return 0, err
+			}
+		}
+		if len(f.run)+len(p) <= MaxRun {
+			f.run = append(f.run, p...)
+			return len(p), nil
+		}
 	}
 	if err := f.flush(); err != nil {
 		return 0, err
@@ -137,6 +121,26 @@ func (f *File) write(p []byte, off int64) (int, error) {
 	}
 	f.run, f.off = append(f.run[:0], p...), off
 	return len(p), nil
+}
+
+// flushAligned writes out the run up to its last boundary of the base
+// file's sectors and keeps the rest, so that a long run (a large commit's
+// WAL frames, which are not sector-sized) is not cut inside a sector: XTS
+// beneath would read and rewrite that sector once for each part. If the
+// write fails the whole run is dropped, as flush does.
+func (f *File) flushAligned() error {
+	sector := int64(max(f.File.SectorSize(), 1))
+	k := (f.off+int64(len(f.run)))/sector*sector - f.off
+	if k <= 0 {
+		return nil
+	}
+	if _, err := f.File.WriteAt(f.run[:k], f.off); err != nil {
+		f.run = f.run[:0]
+		return err
+	}
+	f.run = f.run[:copy(f.run, f.run[k:])]
+	f.off += k
+	return nil
 }
 
 // ReadAt answers from the pending run when it holds all of p; otherwise

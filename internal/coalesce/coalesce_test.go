@@ -28,6 +28,9 @@ func (b *base) WriteAt(p []byte, off int64) (int, error) {
 	return b.SliceFile.WriteAt(p, off)
 }
 
+// SectorSize is XTS's.
+func (b *base) SectorSize() int { return 512 }
+
 func (b *base) Sync(vfs.SyncFlag) error {
 	b.syncs++
 	b.synced = bytes.Clone(b.SliceFile)
@@ -80,6 +83,47 @@ func TestRunLimit(t *testing.T) {
 	if b.writes != 1 {
 		t.Fatalf("%d writes before Sync; want 1 (the first full run)", b.writes)
 	}
+}
+
+// A run that reaches MaxRun is cut at a sector boundary, also when the
+// writes are not sector-sized (WAL frames: a 24-byte header, then a page),
+// and the bytes past the cut stay in the run.
+func TestFullRunIsCutAtASector(t *testing.T) {
+	b := &aligned{t: t}
+	f := &File{File: b}
+	const frame = 24 + 4096
+	off := int64(32) // after the WAL header
+	for range 3 * MaxRun / frame {
+		for _, n := range []int{24, 4096} {
+			if _, err := f.WriteAt(make([]byte, n), off); err != nil {
+				t.Fatal(err)
+			}
+			off += int64(n)
+		}
+	}
+	if b.writes < 2 {
+		t.Fatalf("%d writes before Sync, want at least 2", b.writes)
+	}
+	if err := f.Sync(0); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := b.Size(); n != off {
+		t.Fatalf("the file holds %d bytes, want %d", n, off)
+	}
+}
+
+// aligned is a base that fails its test when a write other than the first
+// starts off a sector boundary.
+type aligned struct {
+	base
+	t *testing.T
+}
+
+func (a *aligned) WriteAt(p []byte, off int64) (int, error) {
+	if a.writes > 0 && off%512 != 0 {
+		a.t.Errorf("write %d of %d bytes starts at %d, inside a sector", a.writes, len(p), off)
+	}
+	return a.base.WriteAt(p, off)
 }
 
 // A write that fails when the run is finally made fails the Sync that

@@ -31,9 +31,11 @@ import (
 // write per run instead. Above XTS the WAL's writes coalesce too
 // (coalesce.WrapWAL): SQLite writes each WAL frame as a 24-byte header and
 // a page, neither aligned to XTS's sectors, so XTS read, decrypted and
-// re-encrypted three partial sectors per frame; given a commit's frames as
-// one write, it does so for two per commit. The bytes on disk are exactly
-// the "xts" VFS's.
+// re-encrypted three partial sectors per frame. Given a commit's frames as
+// one write at the commit's sync, it does so for none: XTS hides
+// POWERSAFE_OVERWRITE, so SQLite pads each commit to a sector boundary, and
+// the next one starts on one. The bytes on disk are exactly the "xts"
+// VFS's.
 const (
 	dbFile        = "vault.db"
 	dbVFS         = "parley-xts"
