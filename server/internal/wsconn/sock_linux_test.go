@@ -3,8 +3,11 @@ package wsconn
 import (
 	"errors"
 	"net"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestShortReadSkipsTheWouldBlockRead: after a short read the next
@@ -25,7 +28,7 @@ func TestShortReadSkipsTheWouldBlockRead(t *testing.T) {
 		t.Fatalf("read %q", buf[:n])
 	}
 	write(t, client, "world")
-	time.Sleep(10 * time.Millisecond) // let "world" reach the socket
+	waitQueued(t, s, 5) // "world" is in the socket
 	if n, err := s.Read(buf); !errors.Is(err, errWouldBlock) {
 		t.Fatalf("after a short read: %d, %v; want errWouldBlock without a read", n, err)
 	}
@@ -38,7 +41,7 @@ func TestShortReadSkipsTheWouldBlockRead(t *testing.T) {
 		t.Fatalf("after a short read: %v, want errWouldBlock", err)
 	}
 	write(t, client, "0123456789")
-	time.Sleep(10 * time.Millisecond)
+	waitQueued(t, s, 10)
 	if n, err := s.Read(buf[:4]); err != nil || n != 4 {
 		t.Fatalf("full read: %d, %v", n, err)
 	}
@@ -100,6 +103,26 @@ func write(t *testing.T, c net.Conn, s string) {
 	if _, err := c.Write([]byte(s)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitQueued waits until s's socket holds at least n unread bytes, which
+// it asks the kernel (SIOCINQ) without reading them.
+func waitQueued(t *testing.T, s *sockConn, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
+		var queued int32 // the kernel writes a C int
+		var errno syscall.Errno
+		s.raw.Control(func(fd uintptr) {
+			_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&queued)))
+		})
+		if errno != 0 {
+			t.Fatal(errno)
+		}
+		if int(queued) >= n {
+			return
+		}
+	}
+	t.Fatalf("fewer than %d bytes reached the socket", n)
 }
 
 // readSoon retries a non-blocking read until bytes come.
