@@ -119,3 +119,40 @@ func TestMessageWithEvictedKeyIsVisible(t *testing.T) {
 		t.Fatalf("message 0 with its key evicted: events %+v, want one ErrUndecryptable naming it", evs)
 	}
 }
+
+// TestReusedMessageIDIsDropped: a contact sends a second message under
+// the ID of one bob has stored (a valid ratchet message with new text, as
+// a buggy or hostile sender could). It is dropped as a duplicate: no
+// event, and the stored message keeps its text; a message ID cannot be
+// used to rewrite history.
+func TestReusedMessageIDIsDropped(t *testing.T) {
+	t.Parallel()
+	r := startRelay(t)
+	ctx := context.Background()
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	bobAddr, _ := bob.Address()
+	s, err := client.StartSession(ctx, alice, bobAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := addr.NewMessageID()
+	envelope := func(text string) []*wire.Submit {
+		pt, err := content.Marshal(&content.Message{Kind: content.KindText, ID: id, Sent: time.Now(), Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, err := s.Encrypt(pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []*wire.Submit{{To: addr.Address{User: addr.UserID(bobAddr.User), Device: addr.DeviceID(bobAddr.Device)}, ID: id, Payload: ct}}
+	}
+	first, second := envelope("the original"), envelope("a rewrite")
+	replay(t, alice, first)
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "the original")
+	replay(t, alice, second)
+	if evs := syncNow(t, bob); len(evs) != 0 {
+		t.Fatalf("a reused message ID produced %+v", evs)
+	}
+	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "the original")
+}

@@ -322,27 +322,17 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 		return nil
 	}
 	ns := historyNS(conv)
-	_, err := tx.Get(ns, m.ID.String())
-	if err == nil {
-		c.log.Debug("duplicate dropped", "from", from.String(), "reason", "message ID already stored")
-		r.duplicate = true
-		return nil
-	}
-	if !notFound(err) {
-		return err
-	}
 	h := historyRec{V: recordVersion, ID: m.ID.String(), Outgoing: outgoing, Text: m.Text,
 		Sent: m.Sent.UnixMilli(), Received: now.UnixMilli(), Status: StatusReceived, NewIdentity: pending, Expires: expires,
 		Ord: c.order()}
 	if outgoing {
 		h.Status = StatusSent
 	}
-	if m.Attachment != nil {
-		if err := c.fileAttachment(tx, conv, outgoing, m, &h); err != nil {
-			return err
+	if dup, err := c.fileHistory(tx, ns, conv, outgoing, m, &h); err != nil || dup {
+		if dup {
+			c.log.Debug("duplicate dropped", "from", from.String(), "reason", "message ID already stored")
 		}
-	}
-	if err := putJSON(tx, ns, h.ID, &h); err != nil {
+		r.duplicate = dup
 		return err
 	}
 	if expires != 0 {
@@ -359,6 +349,25 @@ func (c *Client) file(tx *vault.Tx, a *account, from addr.Address, m *content.Me
 	msg := h.message(conv)
 	r.events = append(r.events, Event{Kind: EventMessage, Message: &msg})
 	return nil
+}
+
+// fileHistory stores h, a received message's history record, unless one
+// with its ID is stored already (dup: the message is a duplicate, and
+// nothing is written). A text is stored by one statement that does both
+// (vault.Tx.Add); a message with an attachment is looked up first, as
+// filing the attachment writes records of its own.
+func (c *Client) fileHistory(tx *vault.Tx, ns string, conv addr.UserID, outgoing bool, m *content.Message, h *historyRec) (dup bool, err error) {
+	if m.Attachment == nil {
+		added, err := addJSON(tx, ns, h.ID, h)
+		return !added && err == nil, err
+	}
+	if _, err := tx.Get(ns, h.ID); err == nil || !notFound(err) {
+		return err == nil, err
+	}
+	if err := c.fileAttachment(tx, conv, outgoing, m, h); err != nil {
+		return false, err
+	}
+	return false, putJSON(tx, ns, h.ID, h)
 }
 
 // conversationOf says which conversation a message from a device belongs

@@ -196,5 +196,15 @@ func putJSON(tx *vault.Tx, ns, key string, v any) error {
 	return tx.Put(ns, key, b)
 }
 
+// addJSON stores v as JSON under (ns, key) unless a record is there
+// already, and reports whether it stored it (vault.Tx.Add).
+func addJSON(tx *vault.Tx, ns, key string, v any) (bool, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, err
+	}
+	return tx.Add(ns, key, b)
+}
+
 // notFound reports whether err is the vault's "no such record".
 func notFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }

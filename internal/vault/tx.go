@@ -64,13 +64,16 @@ func (tx *Tx) finish() {
 
 // exec runs a statement that returns no rows.
 func (tx *Tx) exec(query string, args ...any) error {
-	var err error
-	if st := tx.stmt(query); st != nil {
-		_, err = st.ExecContext(context.Background(), args...)
-	} else {
-		_, err = tx.q.ExecContext(context.Background(), query, args...)
-	}
+	_, err := tx.execResult(query, args...)
 	return err
+}
+
+// execResult runs a statement that returns no rows, and returns its result.
+func (tx *Tx) execResult(query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(query); st != nil {
+		return st.ExecContext(context.Background(), args...)
+	}
+	return tx.q.ExecContext(context.Background(), query, args...)
 }
 
 // queryRow runs a statement that returns at most one row.
@@ -164,6 +167,27 @@ func (tx *Tx) Put(ns, key string, val []byte) error {
 	id, nsTag, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
 	err := tx.exec(qPut, id, nsTag, sealed)
 	return dbErr("writing record", err)
+}
+
+// Add stores val as the record (ns, key) unless that record exists
+// already, and reports whether it stored it. It is Get and Put in one
+// statement for a record that is usually new (a received message, whose
+// ID a duplicate repeats). An existing record is left as it is, unread:
+// one that would fail authentication counts as existing.
+func (tx *Tx) Add(ns, key string, val []byte) (added bool, err error) {
+	if err := tx.check(ns, key); err != nil {
+		return false, err
+	}
+	if len(val) > MaxValueLen {
+		return false, fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
+	}
+	id, nsTag, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
+	res, err := tx.execResult(qAdd, id, nsTag, sealed)
+	if err != nil {
+		return false, dbErr("writing record", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, dbErr("writing record", err)
 }
 
 // Delete removes the record (ns, key). Deleting a missing record is not an
@@ -275,6 +299,7 @@ var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
 const (
 	qGet    = "SELECT val FROM records WHERE id = ?"
 	qPut    = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
+	qAdd    = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO NOTHING"
 	qDelete = "DELETE FROM records WHERE id = ?"
 )
 
@@ -282,7 +307,7 @@ const (
 // the pool's one connection is then free).
 func (v *Vault) prepare(ctx context.Context) error {
 	v.stmts = make(map[string]*sql.Stmt)
-	for _, q := range []string{qGet, qPut, qDelete} {
+	for _, q := range []string{qGet, qPut, qAdd, qDelete} {
 		st, err := v.db.PrepareContext(ctx, q)
 		if err != nil {
 			return dbErr("preparing statements", err)

@@ -309,3 +309,46 @@ func TestHasAll(t *testing.T) {
 	_, err = kept.HasAll("ns", []string{"new"})
 	wantErr(t, err, ErrClosed)
 }
+
+// Add stores a record only if there is none: a second Add of the key
+// keeps the first value and reports false, also within one transaction,
+// and a key in another namespace is another record.
+func TestAdd(t *testing.T) {
+	v, _ := newVault(t, Options{})
+	mustPut(t, v, "ns", "old", "kept")
+	err := v.Update(func(tx *Tx) error {
+		for _, c := range []struct {
+			ns, key, val string
+			want         bool
+		}{
+			{"ns", "new", "first", true},
+			{"ns", "new", "second", false},
+			{"ns", "old", "replaced?", false},
+			{"other", "new", "elsewhere", true},
+		} {
+			added, err := tx.Add(c.ns, c.key, []byte(c.val))
+			if err != nil || added != c.want {
+				t.Errorf("Add(%q, %q) = %v, %v; want %v", c.ns, c.key, added, err, c.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, v, "ns", "new", "first")
+	mustGet(t, v, "ns", "old", "kept")
+	mustGet(t, v, "other", "new", "elsewhere")
+	err = v.Update(func(tx *Tx) error {
+		if _, err := tx.Add("", "k", nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Add with an empty namespace: %v, want ErrInvalid", err)
+		}
+		if _, err := tx.Add("ns", "big", make([]byte, MaxValueLen+1)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Add of %d bytes: %v, want ErrInvalid", MaxValueLen+1, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
