@@ -48,11 +48,9 @@ type flusher struct {
 	// message it settled, held or failed (by message ID).
 	statuses map[string]Status
 	// written holds the history records this flush itself stored (the
-	// sealed path's), by message ID: settling one reads only whether it
-	// still exists.
+	// sealed path's), by message ID: settling one rewrites it without
+	// reading it, if it still exists.
 	written map[string]*historyRec
-	// present says which of written still exist, as a settle found them.
-	present map[string]bool
 }
 
 // flush sends what the outbox holds. It returns the outcome per recipient

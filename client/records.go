@@ -206,5 +206,15 @@ func addJSON(tx *vault.Tx, ns, key string, v any) (bool, error) {
 	return tx.Add(ns, key, b)
 }
 
+// replaceJSON stores v as JSON under (ns, key) if a record is there, and
+// reports whether it did (vault.Tx.Replace).
+func replaceJSON(tx *vault.Tx, ns, key string, v any) (bool, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, err
+	}
+	return tx.Replace(ns, key, b)
+}
+
 // notFound reports whether err is the vault's "no such record".
 func notFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }

@@ -118,9 +118,6 @@ func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.
 	err = f.v.Update(func(tx *vault.Tx) error {
 		done = done[:0]
 		var edit outboxEdit
-		if err := f.checkWritten(tx, user, items); err != nil {
-			return err
-		}
 		i := 0
 		for _, it := range items {
 			var left []readyEnvelope
@@ -194,42 +191,26 @@ func (f *flusher) finish(tx *vault.Tx, edit *outboxEdit, user addr.UserID, it *o
 	return &Event{Kind: kind, Message: &m, Err: cause}, nil
 }
 
-// checkWritten looks up, in one pass, which of the history records this
-// flush stored for items still exist (a sweep may have deleted some since).
-func (f *flusher) checkWritten(tx *vault.Tx, user addr.UserID, items []*outboxItem) error {
-	var ids []string
-	for _, it := range items {
-		if f.written[it.ID] != nil {
-			ids = append(ids, it.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	has, err := tx.HasAll(historyNS(user), ids)
-	if err != nil {
-		return err
-	}
-	f.present = make(map[string]bool, len(ids))
-	for i, id := range ids {
-		f.present[id] = has[i]
-	}
-	return nil
-}
-
 // setStatus is setStatus, for a record this flush stored without reading
-// it back: checkWritten found whether it still exists. Nothing else writes
-// an outgoing record's other fields meanwhile.
+// it back: it is written again only if it still exists (a sweep may have
+// deleted it since). Nothing else writes an outgoing record's other fields
+// meanwhile.
 func (f *flusher) setStatus(tx *vault.Tx, user addr.UserID, id string, st Status) (*historyRec, error) {
 	h := f.written[id]
 	if h == nil {
 		return setStatus(tx, user, id, st)
 	}
-	if !f.present[id] {
-		return nil, vault.ErrNotFound
+	next := *h
+	next.Status = st
+	replaced, err := replaceJSON(tx, historyNS(user), id, &next)
+	if err == nil && !replaced {
+		err = vault.ErrNotFound
 	}
-	h.Status = st
-	return h, putJSON(tx, historyNS(user), id, h)
+	if err != nil {
+		return nil, err
+	}
+	*h = next
+	return h, nil
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }

@@ -111,51 +111,6 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 	return r.Value, err
 }
 
-// maxHasBatch is the most keys one statement of HasAll looks up.
-const maxHasBatch = 500
-
-// HasAll reports which of keys have a record in namespace ns (has[i] for
-// keys[i]) without reading the records. It looks them up maxHasBatch at a
-// time, one statement each.
-func (tx *Tx) HasAll(ns string, keys []string) (has []bool, err error) {
-	ids := make([]any, len(keys))
-	for i, k := range keys {
-		if err := tx.check(ns, k); err != nil {
-			return nil, err
-		}
-		ids[i] = tx.indexMAC().recordID(ns, k)
-	}
-	found := make(map[string]bool, len(keys))
-	for lo := 0; lo < len(ids); lo += maxHasBatch {
-		if err := tx.hasBatch(ids[lo:min(lo+maxHasBatch, len(ids))], found); err != nil {
-			return nil, err
-		}
-	}
-	has = make([]bool, len(keys))
-	for i, id := range ids {
-		has[i] = found[string(id.([]byte))]
-	}
-	return has, nil
-}
-
-// hasBatch adds to found the record IDs of ids that have a record.
-func (tx *Tx) hasBatch(ids []any, found map[string]bool) error {
-	q := "SELECT id FROM records WHERE id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
-	rows, err := tx.q.QueryContext(context.Background(), q, ids...)
-	if err != nil {
-		return dbErr("reading records", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id []byte
-		if err := rows.Scan(&id); err != nil {
-			return dbErr("reading records", err)
-		}
-		found[string(id)] = true
-	}
-	return dbErr("reading records", rows.Err())
-}
-
 // Put stores val as the record (ns, key), replacing any previous value.
 func (tx *Tx) Put(ns, key string, val []byte) error {
 	if err := tx.check(ns, key); err != nil {
@@ -183,6 +138,27 @@ func (tx *Tx) Add(ns, key string, val []byte) (added bool, err error) {
 	}
 	id, nsTag, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
 	res, err := tx.execResult(qAdd, id, nsTag, sealed)
+	if err != nil {
+		return false, dbErr("writing record", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, dbErr("writing record", err)
+}
+
+// Replace stores val as the record (ns, key) if that record exists, and
+// reports whether it did: a missing record stays missing. It is for a
+// record the caller wrote earlier and may since have been deleted (an
+// outgoing message the disappearing-message sweep removed while it was
+// being sent), in one statement instead of a lookup and a Put.
+func (tx *Tx) Replace(ns, key string, val []byte) (replaced bool, err error) {
+	if err := tx.check(ns, key); err != nil {
+		return false, err
+	}
+	if len(val) > MaxValueLen {
+		return false, fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
+	}
+	id, _, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
+	res, err := tx.execResult(qReplace, sealed, id)
 	if err != nil {
 		return false, dbErr("writing record", err)
 	}
@@ -297,17 +273,18 @@ var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
 // a statement in about as long as it runs a small one, and a burst of
 // records pays that once.
 const (
-	qGet    = "SELECT val FROM records WHERE id = ?"
-	qPut    = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
-	qAdd    = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO NOTHING"
-	qDelete = "DELETE FROM records WHERE id = ?"
+	qGet     = "SELECT val FROM records WHERE id = ?"
+	qPut     = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
+	qAdd     = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO NOTHING"
+	qReplace = "UPDATE records SET val = ? WHERE id = ?"
+	qDelete  = "DELETE FROM records WHERE id = ?"
 )
 
 // prepare prepares the frequent queries (openDB, before any transaction:
 // the pool's one connection is then free).
 func (v *Vault) prepare(ctx context.Context) error {
 	v.stmts = make(map[string]*sql.Stmt)
-	for _, q := range []string{qGet, qPut, qAdd, qDelete} {
+	for _, q := range []string{qGet, qPut, qAdd, qReplace, qDelete} {
 		st, err := v.db.PrepareContext(ctx, q)
 		if err != nil {
 			return dbErr("preparing statements", err)

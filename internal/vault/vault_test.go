@@ -271,34 +271,25 @@ func TestVaultPrintsRedacted(t *testing.T) {
 // TestHasAll: HasAll sees a record put in the same transaction and one
 // committed before, not a deleted one nor one of another namespace, across
 // several batches, and refuses after its transaction.
-func TestHasAll(t *testing.T) {
+// Replace changes a record that exists and only that: a missing key (never
+// written, or deleted in the same transaction) stays missing.
+func TestReplace(t *testing.T) {
 	v, _ := newVault(t, Options{})
 	mustPut(t, v, "ns", "old", "x")
-	mustPut(t, v, "other", "k1", "x")
-	keys := []string{"new", "old", "none"}
-	for i := range 2 * maxHasBatch {
-		keys = append(keys, fmt.Sprint("k", i))
-	}
-	keys = append(keys, "new") // twice: both answered
+	mustPut(t, v, "ns", "gone", "x")
 	var kept *Tx
 	err := v.Update(func(tx *Tx) error {
 		kept = tx
-		for _, k := range []string{"new", "k7", fmt.Sprint("k", maxHasBatch+3)} {
-			if err := tx.Put("ns", k, []byte("y")); err != nil {
-				return err
-			}
-		}
-		if err := tx.Delete("ns", "old"); err != nil {
+		if err := tx.Delete("ns", "gone"); err != nil {
 			return err
 		}
-		has, err := tx.HasAll("ns", keys)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			want := k == "new" || k == "k7" || k == fmt.Sprint("k", maxHasBatch+3)
-			if has[i] != want {
-				t.Errorf("HasAll(ns): %s = %v, want %v", k, has[i], want)
+		for _, c := range []struct {
+			ns, key string
+			want    bool
+		}{{"ns", "old", true}, {"ns", "gone", false}, {"ns", "never", false}, {"other", "old", false}} {
+			replaced, err := tx.Replace(c.ns, c.key, []byte("y"))
+			if err != nil || replaced != c.want {
+				t.Errorf("Replace(%q, %q) = %v, %v; want %v", c.ns, c.key, replaced, err, c.want)
 			}
 		}
 		return nil
@@ -306,7 +297,12 @@ func TestHasAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = kept.HasAll("ns", []string{"new"})
+	mustGet(t, v, "ns", "old", "y")
+	for _, k := range [][2]string{{"ns", "gone"}, {"ns", "never"}, {"other", "old"}} {
+		_, err := v.Get(k[0], k[1])
+		wantErr(t, err, ErrNotFound)
+	}
+	_, err = kept.Replace("ns", "old", nil)
 	wantErr(t, err, ErrClosed)
 }
 
