@@ -32,10 +32,11 @@ import (
 // (coalesce.WrapWAL): SQLite writes each WAL frame as a 24-byte header and
 // a page, neither aligned to XTS's sectors, so XTS read, decrypted and
 // re-encrypted three partial sectors per frame. Given a commit's frames as
-// one write at the commit's sync, it does so for none: XTS hides
-// POWERSAFE_OVERWRITE, so SQLite pads each commit to a sector boundary, and
-// the next one starts on one. The bytes on disk are exactly the "xts"
-// VFS's.
+// one write at the commit's sync, it does so at most at the run's ends,
+// and usually not at all: XTS hides POWERSAFE_OVERWRITE, so SQLite pads
+// each commit to a sector boundary, and the next one starts on one (all but
+// the first after the WAL restarts, behind its 32-byte header). The bytes
+// on disk are exactly the "xts" VFS's.
 const (
 	dbFile        = "vault.db"
 	dbVFS         = "parley-xts"
