@@ -12,9 +12,15 @@
 //
 // Durability is unchanged: SQLite makes a transaction durable by syncing
 // the file, and Sync first writes every pending byte. A write that fails
-// when it is finally made fails the Sync (or the read, Truncate or Close)
-// that made it, which SQLite handles as the failure of that commit or
-// checkpoint; the run is then dropped.
+// when it is finally made fails the Sync (or the read, Truncate, Unlock or
+// Close) that made it, which SQLite handles as the failure of that commit
+// or checkpoint, and the run stays pending: it may also hold bytes of an
+// earlier commit that SQLite counts as written (the tail of a padding frame
+// it writes after the commit's sync), so the next operation that writes
+// the run out tries again, and nothing is lost once writes succeed (a disk
+// that was full). Writing a failed commit's bytes later is harmless: SQLite
+// writes over them or ignores them. Only Close, which must release the
+// buffer, drops a run it could not write.
 //
 // Wrap is only for a database that one connection owns (the vault: one
 // connection, exclusive locking). Tried on the relay's store (one writer,
@@ -127,7 +133,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 // file's sectors and keeps the rest, so that a long run (a large commit's
 // WAL frames, which are not sector-sized) is not cut inside a sector: XTS
 // beneath would read and rewrite that sector once for each part. If the
-// write fails the whole run is dropped, as flush does.
+// write fails the whole run stays pending, as with flush.
 func (f *File) flushAligned() error {
 	sector := int64(max(f.File.SectorSize(), 1))
 	k := (f.off+int64(len(f.run)))/sector*sector - f.off
@@ -135,7 +141,6 @@ func (f *File) flushAligned() error {
 		return nil
 	}
 	if _, err := f.File.WriteAt(f.run[:k], f.off); err != nil {
-		f.run = f.run[:0]
 		return err
 	}
 	f.run = f.run[:copy(f.run, f.run[k:])]
@@ -155,16 +160,17 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	return f.File.ReadAt(p, off)
 }
 
-// flush passes the pending run to the base file. The run is dropped
-// whether or not that succeeds: SQLite treats the error as the failure
-// of the commit or checkpoint the run belonged to.
+// flush passes the pending run to the base file. If that fails the run
+// stays pending, to be written by the next flush (see the package doc).
 func (f *File) flush() error {
 	if len(f.run) == 0 {
 		return nil
 	}
-	_, err := f.File.WriteAt(f.run, f.off)
+	if _, err := f.File.WriteAt(f.run, f.off); err != nil {
+		return err
+	}
 	f.run = f.run[:0]
-	return err
+	return nil
 }
 
 // Sync writes the pending run and syncs the base file.

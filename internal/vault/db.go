@@ -32,11 +32,16 @@ import (
 // (coalesce.WrapWAL): SQLite writes each WAL frame as a 24-byte header and
 // a page, neither aligned to XTS's sectors, so XTS read, decrypted and
 // re-encrypted three partial sectors per frame. Given a commit's frames as
-// one write at the commit's sync, it does so at most at the run's ends,
-// and usually not at all: XTS hides POWERSAFE_OVERWRITE, so SQLite pads
-// each commit to a sector boundary, and the next one starts on one (all but
-// the first after the WAL restarts, behind its 32-byte header). The bytes
-// on disk are exactly the "xts" VFS's.
+// one write at the commit's sync (several past coalesce.MaxRun), it does so
+// at most at the write's two ends, and mostly not at all: XTS hides
+// POWERSAFE_OVERWRITE, so SQLite pads each commit to XTS's sector size
+// (4 KiB over the OS's VFS) and syncs there, and the rest of the padding
+// frame, written after the sync, starts the next run on that boundary. A
+// read of the WAL that the run does not hold writes it out early, and the
+// next write then starts off a boundary (in a burst of sends, 4 writes of
+// 69; more with transactions larger than the page cache), as does the first
+// after the WAL restarts, behind its 32-byte header. The bytes on disk are
+// exactly the "xts" VFS's.
 const (
 	dbFile        = "vault.db"
 	dbVFS         = "parley-xts"

@@ -268,9 +268,6 @@ func TestVaultPrintsRedacted(t *testing.T) {
 	}
 }
 
-// TestHasAll: HasAll sees a record put in the same transaction and one
-// committed before, not a deleted one nor one of another namespace, across
-// several batches, and refuses after its transaction.
 // Replace changes a record that exists and only that: a missing key (never
 // written, or deleted in the same transaction) stays missing.
 func TestReplace(t *testing.T) {
