@@ -126,10 +126,14 @@ func TestSealedBurstExpiresWhileSending(t *testing.T) {
 	clock, alice, _ := timedPair(t, time.Minute)
 	send(t, alice, "bob", "first") // the contact and a session
 	sealed := client.SealedBursts(alice)
+	swept := false
 	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
-		clock.Advance(2 * time.Minute)
-		if err := client.SweepNow(alice); err != nil {
-			t.Error(err)
+		if !swept { // the first burst's timer runs out while it is sent
+			swept = true
+			clock.Advance(2 * time.Minute)
+			if err := client.SweepNow(alice); err != nil {
+				t.Error(err)
+			}
 		}
 		res := make([]*wire.SubmitResult, len(subs))
 		for i, s := range subs {
@@ -137,7 +141,8 @@ func TestSealedBurstExpiresWhileSending(t *testing.T) {
 		}
 		return res
 	})
-	if _, err := alice.SendMany(context.Background(), "bob", []string{"gone 1", "gone 2"}); err != nil {
+	gone, err := alice.SendMany(context.Background(), "bob", []string{"gone 1", "gone 2"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if client.SealedBursts(alice) != sealed+1 {
@@ -145,5 +150,16 @@ func TestSealedBurstExpiresWhileSending(t *testing.T) {
 	}
 	if h, err := alice.History(context.Background(), "bob"); err != nil || len(h) != 0 {
 		t.Fatalf("alice's history after the timer ran out: %d messages, %v; want none", len(h), err)
+	}
+	// No event reports the deleted messages as sent: the events held for
+	// Listen end with the next message's.
+	events, _ := listen(t, alice)
+	last := send(t, alice, "bob", "after")
+	for e := next(t, events, client.EventSent); e.Message.ID != last; e = next(t, events, client.EventSent) {
+		for _, g := range gone {
+			if e.Message.ID == g.ID {
+				t.Fatalf("an event reports the deleted message %v as sent", g.ID)
+			}
+		}
 	}
 }
