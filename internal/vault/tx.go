@@ -113,15 +113,8 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 
 // Put stores val as the record (ns, key), replacing any previous value.
 func (tx *Tx) Put(ns, key string, val []byte) error {
-	if err := tx.check(ns, key); err != nil {
-		return err
-	}
-	if len(val) > MaxValueLen {
-		return fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
-	}
-	id, nsTag, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
-	err := tx.exec(qPut, id, nsTag, sealed)
-	return dbErr("writing record", err)
+	_, err := tx.write(qPut, ns, key, val)
+	return err
 }
 
 // Add stores val as the record (ns, key) unless that record exists
@@ -130,19 +123,7 @@ func (tx *Tx) Put(ns, key string, val []byte) error {
 // ID a duplicate repeats). An existing record is left as it is, unread:
 // one that would fail authentication counts as existing.
 func (tx *Tx) Add(ns, key string, val []byte) (added bool, err error) {
-	if err := tx.check(ns, key); err != nil {
-		return false, err
-	}
-	if len(val) > MaxValueLen {
-		return false, fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
-	}
-	id, nsTag, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
-	res, err := tx.execResult(qAdd, id, nsTag, sealed)
-	if err != nil {
-		return false, dbErr("writing record", err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, dbErr("writing record", err)
+	return tx.write(qAdd, ns, key, val)
 }
 
 // Replace stores val as the record (ns, key) if that record exists, and
@@ -151,14 +132,21 @@ func (tx *Tx) Add(ns, key string, val []byte) (added bool, err error) {
 // outgoing message the disappearing-message sweep removed while it was
 // being sent), in one statement instead of a lookup and a Put.
 func (tx *Tx) Replace(ns, key string, val []byte) (replaced bool, err error) {
+	return tx.write(qReplace, ns, key, val)
+}
+
+// write seals val as the record (ns, key) and runs query, one of the
+// writing statements, on its row (id, namespace tag, sealed value). It
+// reports whether the statement changed a row.
+func (tx *Tx) write(query, ns, key string, val []byte) (changed bool, err error) {
 	if err := tx.check(ns, key); err != nil {
 		return false, err
 	}
 	if len(val) > MaxValueLen {
 		return false, fmt.Errorf("%w: value of %d bytes above %d", ErrInvalid, len(val), MaxValueLen)
 	}
-	id, _, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
-	res, err := tx.execResult(qReplace, sealed, id)
+	id, nsTag, sealed := tx.keys.sealRecord(tx.indexMAC(), ns, key, val)
+	res, err := tx.execResult(query, id, nsTag, sealed)
 	if err != nil {
 		return false, dbErr("writing record", err)
 	}
@@ -273,10 +261,12 @@ var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
 // a statement in about as long as it runs a small one, and a burst of
 // records pays that once.
 const (
-	qGet     = "SELECT val FROM records WHERE id = ?"
-	qPut     = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
-	qAdd     = "INSERT INTO records(id, ns, val) VALUES(?, ?, ?) ON CONFLICT(id) DO NOTHING"
-	qReplace = "UPDATE records SET val = ? WHERE id = ?"
+	qGet = "SELECT val FROM records WHERE id = ?"
+	// The writing statements take a record's row (write): ?1 id, ?2
+	// namespace tag, ?3 sealed value.
+	qPut     = "INSERT INTO records(id, ns, val) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
+	qAdd     = "INSERT INTO records(id, ns, val) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO NOTHING"
+	qReplace = "UPDATE records SET val = ?3 WHERE id = ?1 AND ns = ?2"
 	qDelete  = "DELETE FROM records WHERE id = ?"
 )
 
