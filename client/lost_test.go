@@ -11,6 +11,7 @@ import (
 	"parley.dev/client"
 	"parley.dev/client/internal/content"
 	"parley.dev/internal/addr"
+	"parley.dev/internal/session"
 	"parley.dev/internal/wire"
 )
 
@@ -89,15 +90,7 @@ func TestMessageWithEvictedKeyIsVisible(t *testing.T) {
 	}
 	envelope := func(i int) (*wire.Submit, addr.MessageID) {
 		id := addr.NewMessageID()
-		pt, err := content.Marshal(&content.Message{Kind: content.KindText, ID: id, Sent: time.Now(), Text: fmt.Sprintf("message %d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct, err := s.Encrypt(pt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &wire.Submit{To: addr.Address{User: addr.UserID(bobAddr.User), Device: addr.DeviceID(bobAddr.Device)}, ID: id, Payload: ct}, id
+		return crafted(t, s, bobAddr, id, fmt.Sprintf("message %d", i)), id
 	}
 	const n = 2003 // messages 0..2002 of one sending chain
 	subs := make([]*wire.Submit, n)
@@ -136,23 +129,27 @@ func TestReusedMessageIDIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := addr.NewMessageID()
-	envelope := func(text string) []*wire.Submit {
-		pt, err := content.Marshal(&content.Message{Kind: content.KindText, ID: id, Sent: time.Now(), Text: text})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct, err := s.Encrypt(pt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return []*wire.Submit{{To: addr.Address{User: addr.UserID(bobAddr.User), Device: addr.DeviceID(bobAddr.Device)}, ID: id, Payload: ct}}
-	}
-	first, second := envelope("the original"), envelope("a rewrite")
-	replay(t, alice, first)
+	first, second := crafted(t, s, bobAddr, id, "the original"), crafted(t, s, bobAddr, id, "a rewrite")
+	replay(t, alice, []*wire.Submit{first})
 	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "the original")
-	replay(t, alice, second)
+	replay(t, alice, []*wire.Submit{second})
 	if evs := syncNow(t, bob); len(evs) != 0 {
 		t.Fatalf("a reused message ID produced %+v", evs)
 	}
 	wantTexts(t, "bob's history", historyTexts(t, bob, "alice"), "the original")
+}
+
+// crafted is a text message with ID id, encrypted on s, as an envelope
+// for to: what a sender that builds its own messages submits.
+func crafted(t *testing.T, s *session.Session, to client.Address, id addr.MessageID, text string) *wire.Submit {
+	t.Helper()
+	pt, err := content.Marshal(&content.Message{Kind: content.KindText, ID: id, Sent: time.Now(), Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := s.Encrypt(pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &wire.Submit{To: addr.Address{User: addr.UserID(to.User), Device: addr.DeviceID(to.Device)}, ID: id, Payload: ct}
 }
