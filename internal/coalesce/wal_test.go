@@ -18,7 +18,7 @@ import (
 // writes that reach the WAL files, registered as "coalesce-wal-test".
 var (
 	walOnce  sync.Once
-	walCount = &countingVFS{VFS: vfs.Find("")}
+	walCount = &probeVFS{VFS: vfs.Find("")}
 )
 
 const walVFS = "coalesce-wal-test"
@@ -43,36 +43,34 @@ func openWALQuery(t *testing.T, path, query, pragmas string) *sqlite3.Conn {
 	return c
 }
 
-// countingVFS counts the writes to its WAL files.
-type countingVFS struct {
+// probeVFS counts the writes to its WAL files, and fails them while fail
+// is set.
+type probeVFS struct {
 	vfs.VFS
-	mu     sync.Mutex
-	writes int
+	writes atomic.Int64
+	fail   atomic.Bool
 }
 
-func (c *countingVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
-	f, flags, err := vfsutil.WrapOpenFilename(c.VFS, name, flags)
+func (v *probeVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	f, flags, err := vfsutil.WrapOpenFilename(v.VFS, name, flags)
 	if err != nil || flags&vfs.OPEN_WAL == 0 {
 		return f, flags, err
 	}
-	return &countingFile{File: f, vfs: c}, flags, nil
+	return &probeFile{File: f, vfs: v}, flags, nil
 }
 
-func (c *countingVFS) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.writes
-}
+func (v *probeVFS) count() int { return int(v.writes.Load()) }
 
-type countingFile struct {
+type probeFile struct {
 	vfs.File
-	vfs *countingVFS
+	vfs *probeVFS
 }
 
-func (f *countingFile) WriteAt(p []byte, off int64) (int, error) {
-	f.vfs.mu.Lock()
-	f.vfs.writes++
-	f.vfs.mu.Unlock()
+func (f *probeFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.vfs.fail.Load() {
+		return 0, errors.New("no space left on device")
+	}
+	f.vfs.writes.Add(1)
 	return f.File.WriteAt(p, off)
 }
 
@@ -189,7 +187,7 @@ func (baseVFS) FullPathname(name string) (string, error)    { return name, nil }
 // there, before and after reopening. (With the run dropped on failure,
 // the later commits failed and 50 of the 100 rows were left.)
 func TestFailedWriteLosesNothing(t *testing.T) {
-	fv := &failingVFS{VFS: vfs.Find("")}
+	fv := &probeVFS{VFS: vfs.Find("")}
 	const name = "coalesce-fail-test"
 	vfs.Register(name, WrapWAL(xts.Wrap(Wrap(fv), nil)))
 	path := filepath.Join(t.TempDir(), "db")
@@ -240,30 +238,4 @@ func TestFailedWriteLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(open())
-}
-
-// failingVFS fails every write to its WAL files while fail is set.
-type failingVFS struct {
-	vfs.VFS
-	fail atomic.Bool
-}
-
-func (v *failingVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
-	f, flags, err := vfsutil.WrapOpenFilename(v.VFS, name, flags)
-	if err != nil || flags&vfs.OPEN_WAL == 0 {
-		return f, flags, err
-	}
-	return &failingFile{File: f, vfs: v}, flags, nil
-}
-
-type failingFile struct {
-	vfs.File
-	vfs *failingVFS
-}
-
-func (f *failingFile) WriteAt(p []byte, off int64) (int, error) {
-	if f.vfs.fail.Load() {
-		return 0, errors.New("no space left on device")
-	}
-	return f.File.WriteAt(p, off)
 }
