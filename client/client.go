@@ -90,9 +90,12 @@ type Client struct {
 
 	now     func() time.Time // the clock; tests replace it
 	lastOrd atomic.Int64     // the last history order stamp (order)
-	backoff time.Duration    // Listen's first reconnect wait; tests shorten it
-	hooks   *testHooks       // nil outside this package's tests
-	oneTime int              // one-time prekeys to keep per kind; 0 means oneTimeTarget
+	// swept counts the sweeps that deleted 1:1 messages (sweepTx), so a
+	// flush knows whether a record it stored may be gone (flusher.sent).
+	swept   atomic.Uint64
+	backoff time.Duration // Listen's first reconnect wait; tests shorten it
+	hooks   *testHooks    // nil outside this package's tests
+	oneTime int           // one-time prekeys to keep per kind; 0 means oneTimeTarget
 	// backlog holds events emitted while neither Sync nor Listen ran (a
 	// Send that found an identity change); the next one reports them.
 	backlog []Event

@@ -54,15 +54,13 @@ func (c *Client) History(ctx context.Context, user string) ([]Message, error) {
 	if err := c.sweep(ctx); err != nil { // nothing past its timer is shown
 		return nil, err
 	}
-	recs, err := v.List(historyNS(uid))
+	var hs []historyRec
+	err = v.Update(func(tx *vault.Tx) error {
+		hs, err = readHistory(tx, uid)
+		return err
+	})
 	if err != nil {
 		return nil, vaultErr(err)
-	}
-	hs := make([]historyRec, len(recs))
-	for i, r := range recs {
-		if err := json.Unmarshal(r.Value, &hs[i]); err != nil {
-			return nil, fmt.Errorf("client: history record: %w", err)
-		}
 	}
 	// By arrival; within a millisecond, in the order stored.
 	slices.SortStableFunc(hs, func(a, b historyRec) int {
@@ -73,6 +71,25 @@ func (c *Client) History(ctx context.Context, user string) ([]Message, error) {
 		out[i] = hs[i].message(uid)
 	}
 	return out, savedAttachments(v, out)
+}
+
+// readHistory reads the conversation with user, with the statuses shown.
+func readHistory(tx *vault.Tx, user addr.UserID) ([]historyRec, error) {
+	recs, err := tx.List(historyNS(user))
+	if err != nil {
+		return nil, err
+	}
+	hs := make([]historyRec, len(recs))
+	q := &shownQueue{tx: tx}
+	for i, r := range recs {
+		if err := json.Unmarshal(r.Value, &hs[i]); err != nil {
+			return nil, fmt.Errorf("client: history record: %w", err)
+		}
+		if err := q.show(&hs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return hs, nil
 }
 
 // SafetyNumber returns the safety number of this user and user: both see

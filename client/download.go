@@ -295,7 +295,7 @@ func (c *Client) downloaded(v *vault.Vault, id MessageID, conv []byte, err error
 // shows it, or nil if it is gone.
 func (c *Client) historyMessage(v *vault.Vault, conv addr.UserID, id MessageID) *Message {
 	var h historyRec
-	err := v.Update(func(tx *vault.Tx) error { return getJSON(tx, historyNS(conv), id.String(), &h) })
+	err := v.Update(func(tx *vault.Tx) error { return getHistory(tx, conv, id.String(), &h) })
 	if err != nil {
 		return nil
 	}

@@ -48,9 +48,11 @@ type flusher struct {
 	// message it settled, held or failed (by message ID).
 	statuses map[string]Status
 	// written holds the history records this flush itself stored (the
-	// sealed path's), by message ID: settling one rewrites it without
-	// reading it, if it still exists.
+	// sealed path's), by message ID, and swept the sweeps counted
+	// (Client.swept) when it stored them: settling one reads it back only
+	// if a sweep has deleted messages since.
 	written map[string]*historyRec
+	swept   uint64
 }
 
 // flush sends what the outbox holds. It returns the outcome per recipient

@@ -95,12 +95,14 @@ type contactRec struct {
 
 // historyRec is one message of a conversation.
 type historyRec struct {
-	V           int    `json:"v"`
-	ID          string `json:"id"`
-	Outgoing    bool   `json:"out,omitempty"`
-	Text        string `json:"text"`
-	Sent        int64  `json:"sent"` // Unix ms
-	Received    int64  `json:"recv"` // Unix ms
+	V        int    `json:"v"`
+	ID       string `json:"id"`
+	Outgoing bool   `json:"out,omitempty"`
+	Text     string `json:"text"`
+	Sent     int64  `json:"sent"` // Unix ms
+	Received int64  `json:"recv"` // Unix ms
+	// Status as stored: an outgoing message stays StatusQueued once
+	// sent, which its outbox item's absence tells (shown.go).
 	Status      Status `json:"status"`
 	NewIdentity bool   `json:"newid,omitempty"`
 	// Att describes an attachment (its key and location are in the

@@ -103,7 +103,7 @@ func (c *Client) sendTexts(ctx context.Context, v *vault.Vault, user addr.UserID
 // err.
 func (c *Client) sendOutcome(v *vault.Vault, user addr.UserID, id addr.MessageID, err error) error {
 	var h historyRec
-	if verr := v.Update(func(tx *vault.Tx) error { return getJSON(tx, historyNS(user), id.String(), &h) }); verr != nil {
+	if verr := v.Update(func(tx *vault.Tx) error { return getHistory(tx, user, id.String(), &h) }); verr != nil {
 		return errors.Join(err, vaultErr(verr))
 	}
 	return outcomeOf(h.Status, user, err)

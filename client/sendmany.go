@@ -163,9 +163,13 @@ func (c *Client) sendOutcomes(v *vault.Vault, user addr.UserID, ids []addr.Messa
 // each i of which, in one transaction.
 func readStatuses(v *vault.Vault, user addr.UserID, ids []addr.MessageID, which []int, statuses []Status) error {
 	return v.Update(func(tx *vault.Tx) error {
+		q := &shownQueue{tx: tx}
 		for _, i := range which {
 			var h historyRec
 			if err := getJSON(tx, historyNS(user), ids[i].String(), &h); err != nil {
+				return err
+			}
+			if err := q.show(&h); err != nil {
 				return err
 			}
 			statuses[i] = h.Status

@@ -65,7 +65,7 @@ func (c *Client) sendSealed(ctx context.Context, conn *relay.Conn, v *vault.Vaul
 			return err
 		}
 		items = its
-		f.written = make(map[string]*historyRec, len(hs))
+		f.written, f.swept = make(map[string]*historyRec, len(hs)), c.swept.Load()
 		for i := range hs {
 			f.written[hs[i].ID] = &hs[i]
 			if err := putJSON(tx, historyNS(user), hs[i].ID, &hs[i]); err != nil {

@@ -163,3 +163,58 @@ func TestSealedBurstExpiresWhileSending(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusesAsShown: a message the relay stored shows as sent (in
+// SendMany's results, in History, after a restart), though recording the
+// relay's answer leaves its history record as stored; one the relay has
+// not answered for shows as queued until a flush sends it; one the relay
+// refused for every device shows as failed.
+func TestStatusesAsShown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	alice, bob := register(t, r, "alice"), register(t, r, "bob")
+	send(t, alice, "bob", "first")
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		res := make([]*wire.SubmitResult, len(subs))
+		for i, s := range subs { // one device each: a submit per message
+			switch i {
+			case 0, 3:
+				res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
+			case 2:
+				res[i] = &wire.SubmitResult{To: s.To, ID: s.ID, Code: wire.CodeTooLarge}
+			}
+		}
+		return res
+	})
+	burst := []string{"stored", "unanswered", "refused", "stored too"}
+	res, err := alice.SendMany(ctx, "bob", burst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || !errors.Is(res[1].Err, client.ErrQueued) || !errors.Is(res[2].Err, client.ErrUnknownUser) || res[3].Err != nil {
+		t.Fatalf("results: %v, %v, %v, %v; want sent, queued, failed, sent", res[0].Err, res[1].Err, res[2].Err, res[3].Err)
+	}
+	want := map[string]client.Status{"first": client.StatusSent, "stored": client.StatusSent,
+		"unanswered": client.StatusQueued, "refused": client.StatusFailed, "stored too": client.StatusSent}
+	wantStatuses(t, "after the burst", alice, want)
+	alice = reopen(t, alice)
+	wantStatuses(t, "after a restart", alice, want)
+	syncNow(t, alice) // the relay itself now: the unanswered message goes out
+	want["unanswered"] = client.StatusSent
+	wantStatuses(t, "after the flush", alice, want)
+	wantTexts(t, "bob's messages", texts(syncNow(t, bob), client.EventMessage), "first", "unanswered")
+}
+
+func wantStatuses(t *testing.T, when string, c *client.Client, want map[string]client.Status) {
+	t.Helper()
+	h := history(t, c, "bob")
+	if len(h) != len(want) {
+		t.Fatalf("%s: %d messages, want %d", when, len(h), len(want))
+	}
+	for _, m := range h {
+		if m.Status != want[m.Text] {
+			t.Errorf("%s: %q is %v, want %v", when, m.Text, m.Status, want[m.Text])
+		}
+	}
+}

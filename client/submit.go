@@ -175,12 +175,14 @@ func (f *flusher) finish(tx *vault.Tx, edit *outboxEdit, user addr.UserID, it *o
 	if err := edit.retire(tx, it); err != nil {
 		return nil, err
 	}
-	st, kind := StatusSent, EventSent
+	kind, h, err := EventSent, (*historyRec)(nil), error(nil)
 	var cause error
 	if it.Stored == 0 {
-		st, kind, cause = StatusFailed, EventError, fmt.Errorf("%w: the relay took no copy for %s", ErrUnknownUser, user)
+		kind, cause = EventError, fmt.Errorf("%w: the relay took no copy for %s", ErrUnknownUser, user)
+		h, err = f.setStatus(tx, user, it.ID, StatusFailed)
+	} else {
+		h, err = f.sent(tx, user, it.ID)
 	}
-	h, err := f.setStatus(tx, user, it.ID, st)
 	if notFound(err) {
 		return nil, nil
 	}
@@ -189,6 +191,29 @@ func (f *flusher) finish(tx *vault.Tx, edit *outboxEdit, user addr.UserID, it *o
 	}
 	m := h.message(user)
 	return &Event{Kind: kind, Message: &m, Err: cause}, nil
+}
+
+// sent returns the history record of message id, whose outbox item this
+// transaction retires, as shown once the relay has stored it: StatusSent.
+// A record stored as StatusQueued is not written again: without its
+// outbox item it shows as sent (shown.go). A record this flush stored is
+// taken as stored unless a sweep has deleted messages since, which it
+// may be among; any other is read (and written, in the rare case it is
+// not StatusQueued).
+func (f *flusher) sent(tx *vault.Tx, user addr.UserID, id string) (*historyRec, error) {
+	h := f.written[id]
+	if h == nil || f.c.swept.Load() != f.swept {
+		h = new(historyRec)
+		if err := getJSON(tx, historyNS(user), id, h); err != nil {
+			return nil, err
+		}
+	}
+	if h.Status != StatusQueued {
+		return f.setStatus(tx, user, id, StatusSent)
+	}
+	shown := *h
+	shown.Status = StatusSent
+	return &shown, nil
 }
 
 // setStatus is setStatus, for a record this flush stored without reading

@@ -143,6 +143,7 @@ func (c *Client) sweepTx(tx *vault.Tx, now time.Time) (sweepResult, error) {
 		due = append(due, old...)
 	}
 	marks := map[string]bool{}
+	q := &shownQueue{tx: tx}
 	for _, d := range due {
 		if d.ns != "" { // a group's: its record is all there is
 			if err := tx.Delete(d.ns, d.id); err != nil {
@@ -150,7 +151,7 @@ func (c *Client) sweepTx(tx *vault.Tx, now time.Time) (sweepResult, error) {
 			}
 			continue
 		}
-		f, err := deleteMessage(tx, d)
+		f, err := deleteMessage(tx, q, d)
 		if err != nil {
 			return r, err
 		}
@@ -161,6 +162,7 @@ func (c *Client) sweepTx(tx *vault.Tx, now time.Time) (sweepResult, error) {
 	if len(marks) == 0 {
 		return r, nil
 	}
+	c.swept.Add(1) // before the commit: see flusher.sent
 	return r, clearUnread(tx, func(k string) bool { return marks[k] })
 }
 
@@ -197,10 +199,14 @@ func (c *Client) dueExpiries(tx *vault.Tx, now time.Time) (due []doomed, next in
 // that refers to it but its unread mark (sweepTx clears those of all at
 // once): its history record, copy index, outbox item, upload and
 // attachment records. It returns the vault files to
-// remove after the commit (the attachment's plaintext).
-func deleteMessage(tx *vault.Tx, d doomed) ([]string, error) {
+// remove after the commit (the attachment's plaintext). q shows statuses
+// within tx.
+func deleteMessage(tx *vault.Tx, q *shownQueue, d doomed) ([]string, error) {
 	var h historyRec
 	err := getJSON(tx, historyNS(d.conv), d.id, &h)
+	if err == nil {
+		err = q.show(&h)
+	}
 	if notFound(err) {
 		return nil, nil
 	}
