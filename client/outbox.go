@@ -48,12 +48,18 @@ type flusher struct {
 	// message it settled, held or failed (by message ID).
 	statuses map[string]Status
 	// written holds the history records this flush itself stored (the
-	// sealed path's), by message ID, and swept the sweeps counted
-	// (Client.swept) when it stored them: settling one reads it back only
-	// if a sweep has deleted messages since.
+	// sealed path's), by message ID: settling one reads it back only if
+	// the flush is stale.
 	written map[string]*historyRec
-	swept   uint64
+	// swept is the sweeps counted (Client.swept) when the flush read or
+	// stored its outbox items (see stale).
+	swept uint64
 }
+
+// stale reports whether a sweep has deleted messages since the flush read
+// or stored its outbox items and history records: some may be gone, and
+// must not be written back (outboxEdit, seal) nor reported as sent (sent).
+func (f *flusher) stale() bool { return f.c.swept.Load() != f.swept }
 
 // flush sends what the outbox holds. It returns the outcome per recipient
 // and an error if the connection failed (the rest waits).
@@ -75,11 +81,12 @@ func (c *Client) flushReport(ctx context.Context, conn *relay.Conn) (map[addr.Us
 	if err != nil {
 		return nil, nil, err
 	}
+	swept := c.swept.Load() // before the outbox is read: see stale
 	groups, err := loadOutbox(v)
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &flusher{c: c, v: v, a: a, rc: rc, conn: conn}
+	f := &flusher{c: c, v: v, a: a, rc: rc, conn: conn, swept: swept}
 	errs := make(map[addr.UserID]error)
 	for _, g := range groups {
 		err := f.flushUser(ctx, g.user, g.items)
@@ -385,9 +392,20 @@ func (f *flusher) seal(user addr.UserID, items []*outboxItem, ts []target, fresh
 		if err := sealAll(tx, user, items, ts, fresh); err != nil {
 			return err
 		}
+		stale := f.stale()
 		for _, it := range items { // each its own record, as enqueued
-			if err := putJSON(tx, nsOutbox, it.key, it); err != nil {
+			if !stale {
+				if err := putJSON(tx, nsOutbox, it.key, it); err != nil {
+					return err
+				}
+				continue
+			}
+			kept, err := replaceJSON(tx, nsOutbox, it.key, it)
+			if err != nil {
 				return err
+			}
+			if !kept { // swept since the flush read it: not sent
+				it.Ready = nil
 			}
 		}
 		return nil
@@ -506,7 +524,7 @@ func (f *flusher) fail(user addr.UserID, items []*outboxItem, cause error) error
 	var failed []*historyRec
 	err := f.v.Update(func(tx *vault.Tx) error {
 		failed = failed[:0]
-		var edit outboxEdit
+		edit := outboxEdit{stale: f.stale()}
 		for _, it := range items {
 			if err := edit.retire(tx, it); err != nil {
 				return err

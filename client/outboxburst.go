@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"parley.dev/internal/vault"
 )
@@ -196,11 +197,19 @@ func itemSize(it *outboxItem) int {
 type outboxEdit struct {
 	dirty   []*outboxBurst
 	retired map[*outboxItem]bool
+	// stale: a sweep may have removed some of the items since they were
+	// read (flusher.stale), so only what the outbox still holds is
+	// written back (TestSweptMessagesStayUnsent).
+	stale bool
 }
 
 // keep saves it as changed (its envelopes left, its count of stored
 // copies).
 func (e *outboxEdit) keep(tx *vault.Tx, it *outboxItem) error {
+	if it.burst == nil && e.stale {
+		_, err := replaceJSON(tx, nsOutbox, it.key, it) // if swept, it stays gone
+		return err
+	}
 	if it.burst == nil {
 		return putJSON(tx, nsOutbox, it.key, it)
 	}
@@ -239,6 +248,13 @@ func (e *outboxEdit) done(tx *vault.Tx) error {
 				left = append(left, it)
 			}
 		}
+		if e.stale && len(left) > 0 {
+			held, err := burstHolds(tx, b.key)
+			if err != nil {
+				return err
+			}
+			left = slices.DeleteFunc(left, func(it *outboxItem) bool { return !held[it.ID] })
+		}
 		b.items = left
 		var err error
 		if len(left) == 0 {
@@ -252,4 +268,22 @@ func (e *outboxEdit) done(tx *vault.Tx) error {
 	}
 	e.dirty, e.retired = nil, nil
 	return nil
+}
+
+// burstHolds returns the messages the burst record key holds now (none
+// if it is gone).
+func burstHolds(tx *vault.Tx, key string) (map[string]bool, error) {
+	var rec outboxItem
+	err := getJSON(tx, nsOutbox, key, &rec)
+	if notFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[string]bool, len(rec.Burst))
+	for _, it := range rec.Burst {
+		held[it.ID] = true
+	}
+	return held, nil
 }

@@ -218,3 +218,49 @@ func wantStatuses(t *testing.T, when string, c *client.Client, want map[string]c
 		}
 	}
 }
+
+// TestSweptMessagesStayUnsent: messages the sweep deletes (their timer ran
+// out) while the relay is answering, which it has not stored, leave the
+// outbox for good. Recording the relay's answers rewrites the outbox
+// records the flush read before the sweep; written back as read, they
+// would hold the deleted messages again and the next flush would send
+// them. Both kinds of record: a sealed burst's, and one message's, queued
+// behind it.
+func TestSweptMessagesStayUnsent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock, alice, _ := timedPair(t, time.Minute)
+	send(t, alice, "bob", "first") // the contact and a session
+	unanswered := func(subs []*wire.Submit) []*wire.SubmitResult { return make([]*wire.SubmitResult, len(subs)) }
+	client.InterceptSubmits(alice, unanswered)
+	if _, err := alice.SendMany(ctx, "bob", []string{"burst 1", "burst 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(ctx, "bob", "queued behind"); !errors.Is(err, client.ErrQueued) {
+		t.Fatalf("Send behind unanswered messages: %v, want ErrQueued", err)
+	}
+	swept := false
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		if !swept { // their timers run out while the flush submits them
+			swept = true
+			clock.Advance(2 * time.Minute)
+			if err := client.SweepNow(alice); err != nil {
+				t.Error(err)
+			}
+		}
+		return unanswered(subs)
+	})
+	syncNow(t, alice)
+	if !swept {
+		t.Fatal("the flush submitted nothing")
+	}
+	var resent int
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		resent += len(subs)
+		return unanswered(subs)
+	})
+	syncNow(t, alice)
+	if resent != 0 {
+		t.Fatalf("the next flush submitted %d envelopes of deleted messages", resent)
+	}
+}

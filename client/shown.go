@@ -9,7 +9,7 @@ import (
 // that records the relay's answers retires the message's outbox item and
 // leaves its history record as stored, StatusQueued (flusher.sent): the
 // rewrite (a JSON encoding, a seal and an UPDATE per message, and the
-// pages written twice) was a quarter of a burst's cost. So a status is
+// pages written twice) was about a fifth of a burst's CPU. So a status is
 // shown as derived from two records, both changed in one transaction:
 //
 //   - an outgoing record stored as StatusQueued is queued while an outbox
@@ -21,8 +21,10 @@ import (
 //     its item (the sweep) has no record left to show.
 //
 // Every reader of 1:1 history that reports a status goes through shownQueue
-// (History, Send's and SendMany's outcomes, an attachment's message).
-// Group history keeps the rewrite (groupsend.go).
+// (History, Send's and SendMany's outcomes, an attachment's message), so
+// it reads the outbox, which every flush reads too. Group history keeps
+// the rewrite (groupsend.go). An SDK from before this rule shows such
+// messages as queued: a vault is not meant to go back to one.
 
 // shownQueue lists, once per transaction and only when asked, the
 // messages the outbox holds.

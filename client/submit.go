@@ -117,7 +117,7 @@ func (f *flusher) settle(user addr.UserID, items []*outboxItem, results []*wire.
 	var done []Event
 	err = f.v.Update(func(tx *vault.Tx) error {
 		done = done[:0]
-		var edit outboxEdit
+		edit := outboxEdit{stale: f.stale()}
 		i := 0
 		for _, it := range items {
 			var left []readyEnvelope
@@ -197,12 +197,12 @@ func (f *flusher) finish(tx *vault.Tx, edit *outboxEdit, user addr.UserID, it *o
 // transaction retires, as shown once the relay has stored it: StatusSent.
 // A record stored as StatusQueued is not written again: without its
 // outbox item it shows as sent (shown.go). A record this flush stored is
-// taken as stored unless a sweep has deleted messages since, which it
-// may be among; any other is read (and written, in the rare case it is
-// not StatusQueued).
+// taken as stored unless the flush is stale (a sweep may have deleted
+// it); any other is read (and written, in the rare case it is not
+// StatusQueued).
 func (f *flusher) sent(tx *vault.Tx, user addr.UserID, id string) (*historyRec, error) {
 	h := f.written[id]
-	if h == nil || f.c.swept.Load() != f.swept {
+	if h == nil || f.stale() {
 		h = new(historyRec)
 		if err := getJSON(tx, historyNS(user), id, h); err != nil {
 			return nil, err
