@@ -160,6 +160,15 @@ func (f *flusher) flushUser(ctx context.Context, user addr.UserID, items []*outb
 			ready = append(ready, it)
 		}
 	}
+	if f.stale() { // the sweep may have deleted some since they were read
+		err := f.v.Update(func(tx *vault.Tx) (err error) {
+			ready, err = f.present(tx, ready)
+			return err
+		})
+		if err != nil {
+			return vaultErr(err)
+		}
+	}
 	if err := f.submit(ctx, user, ready); err != nil {
 		return err
 	}
@@ -389,27 +398,61 @@ func bundleFromWire(w *wire.Bundle) (*keys.Bundle, error) {
 // sessions with the ready envelopes, in one transaction.
 func (f *flusher) seal(user addr.UserID, items []*outboxItem, ts []target, fresh map[addr.Address]*session.Session) error {
 	return vaultErr(f.v.Update(func(tx *vault.Tx) error {
-		if err := sealAll(tx, user, items, ts, fresh); err != nil {
+		live, err := f.present(tx, items) // an item swept since is not sealed, nor sent
+		if err != nil {
 			return err
 		}
-		stale := f.stale()
-		for _, it := range items { // each its own record, as enqueued
-			if !stale {
-				if err := putJSON(tx, nsOutbox, it.key, it); err != nil {
-					return err
-				}
-				continue
-			}
-			kept, err := replaceJSON(tx, nsOutbox, it.key, it)
-			if err != nil {
+		if err := sealAll(tx, user, live, ts, fresh); err != nil {
+			return err
+		}
+		for _, it := range live { // each its own record, as enqueued
+			if err := putJSON(tx, nsOutbox, it.key, it); err != nil {
 				return err
-			}
-			if !kept { // swept since the flush read it: not sent
-				it.Ready = nil
 			}
 		}
 		return nil
 	}))
+}
+
+// present returns those of items the outbox still holds, within tx: all
+// of them unless the flush is stale.
+func (f *flusher) present(tx *vault.Tx, items []*outboxItem) ([]*outboxItem, error) {
+	if !f.stale() {
+		return items, nil
+	}
+	bursts := map[string]map[string]bool{} // a burst record's key: the messages it holds
+	var live []*outboxItem
+	for _, it := range items {
+		held, err := f.holds(tx, it, bursts)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			live = append(live, it)
+		}
+	}
+	return live, nil
+}
+
+// holds reports whether the outbox still holds it, within tx, reading
+// each burst record once (bursts).
+func (f *flusher) holds(tx *vault.Tx, it *outboxItem, bursts map[string]map[string]bool) (bool, error) {
+	if it.burst == nil {
+		_, err := tx.Get(nsOutbox, it.key)
+		if notFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	ids, ok := bursts[it.key]
+	if !ok {
+		var err error
+		if ids, err = burstHolds(tx, it.key); err != nil {
+			return false, err
+		}
+		bursts[it.key] = ids
+	}
+	return ids[it.ID], nil
 }
 
 // sealAll encrypts every item for every target and saves the advanced

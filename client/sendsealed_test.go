@@ -264,3 +264,54 @@ func TestSweptMessagesStayUnsent(t *testing.T) {
 		t.Fatalf("the next flush submitted %d envelopes of deleted messages", resent)
 	}
 }
+
+// TestSweptMessagesAreNotSubmitted: messages the sweep deletes while a
+// flush is busy with another recipient's are not submitted by that flush,
+// though it read them, already sealed, before the sweep.
+func TestSweptMessagesAreNotSubmitted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	register(t, r, "bob", clocked(clock))
+	register(t, r, "carol", clocked(clock))
+	if err := alice.SetTimer(ctx, "bob", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "carol", "hello carol") // contacts and sessions
+	send(t, alice, "bob", "hello bob")
+	unanswered := func(subs []*wire.Submit) []*wire.SubmitResult { return make([]*wire.SubmitResult, len(subs)) }
+	client.InterceptSubmits(alice, unanswered)
+	if _, err := alice.Send(ctx, "carol", "first in the outbox"); !errors.Is(err, client.ErrQueued) {
+		t.Fatalf("Send unanswered: %v, want ErrQueued", err)
+	}
+	clock.Advance(time.Millisecond) // bob's messages after carol's, in the outbox's order
+	if _, err := alice.SendMany(ctx, "bob", []string{"timed 1", "timed 2"}); err != nil {
+		t.Fatal(err)
+	}
+	swept, toBob := false, 0
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		for _, s := range subs {
+			if s.To.User == "bob" {
+				toBob++
+			}
+		}
+		if !swept { // carol's: bob's timers run out meanwhile
+			swept = true
+			clock.Advance(2 * time.Minute)
+			if err := client.SweepNow(alice); err != nil {
+				t.Error(err)
+			}
+		}
+		return unanswered(subs)
+	})
+	syncNow(t, alice)
+	syncNow(t, alice)
+	if !swept {
+		t.Fatal("the flush submitted nothing")
+	}
+	if toBob != 0 {
+		t.Fatalf("%d envelopes of deleted messages were submitted", toBob)
+	}
+}
