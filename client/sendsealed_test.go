@@ -8,6 +8,7 @@ import (
 
 	"parley.dev/client"
 	"parley.dev/internal/wire"
+	"parley.dev/server/servertest"
 )
 
 // TestSendManySealed: into a conversation with sessions, a burst (and a
@@ -271,16 +272,7 @@ func TestSweptMessagesStayUnsent(t *testing.T) {
 func TestSweptMessagesAreNotSubmitted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := startRelay(t)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", clocked(clock))
-	register(t, r, "bob", clocked(clock))
-	register(t, r, "carol", clocked(clock))
-	if err := alice.SetTimer(ctx, "bob", time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	send(t, alice, "carol", "hello carol") // contacts and sessions
-	send(t, alice, "bob", "hello bob")
+	_, clock, alice := carolThenTimedBob(t)
 	unanswered := func(subs []*wire.Submit) []*wire.SubmitResult { return make([]*wire.SubmitResult, len(subs)) }
 	client.InterceptSubmits(alice, unanswered)
 	if _, err := alice.Send(ctx, "carol", "first in the outbox"); !errors.Is(err, client.ErrQueued) {
@@ -290,6 +282,52 @@ func TestSweptMessagesAreNotSubmitted(t *testing.T) {
 	if _, err := alice.SendMany(ctx, "bob", []string{"timed 1", "timed 2"}); err != nil {
 		t.Fatal(err)
 	}
+	wantNoneToBob(t, clock, alice)
+}
+
+// TestSweptMessagesAreNotSealed: messages still waiting to be encrypted
+// that the sweep deletes while a flush is busy with another recipient's
+// are neither encrypted (which would advance the sessions past them) nor
+// stored back, nor submitted.
+func TestSweptMessagesAreNotSealed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, clock, alice := carolThenTimedBob(t)
+	r.Stop(t) // what alice sends now waits unencrypted
+	if _, err := alice.Send(ctx, "carol", "first in the outbox"); !errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("Send while the relay is down: %v, want ErrUnreachable", err)
+	}
+	clock.Advance(time.Millisecond) // bob's messages after carol's, in the outbox's order
+	if _, err := alice.SendMany(ctx, "bob", []string{"timed 1", "timed 2"}); err != nil {
+		t.Fatal(err)
+	}
+	r.Restart(t)
+	wantNoneToBob(t, clock, alice)
+}
+
+// carolThenTimedBob registers alice, bob and carol on a clock, gives
+// alice's conversation with bob a one-minute timer, and sessions with
+// both.
+func carolThenTimedBob(t *testing.T) (*servertest.Relay, *testClock, *client.Client) {
+	t.Helper()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	register(t, r, "bob", clocked(clock))
+	register(t, r, "carol", clocked(clock))
+	if err := alice.SetTimer(context.Background(), "bob", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, "carol", "hello carol")
+	send(t, alice, "bob", "hello bob")
+	return r, clock, alice
+}
+
+// wantNoneToBob flushes alice's outbox twice, the relay answering nothing,
+// with bob's timers running out (and the sweep running) at the first
+// submission, carol's; it fails if any envelope to bob is submitted.
+func wantNoneToBob(t *testing.T, clock *testClock, alice *client.Client) {
+	t.Helper()
 	swept, toBob := false, 0
 	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
 		for _, s := range subs {
@@ -297,14 +335,14 @@ func TestSweptMessagesAreNotSubmitted(t *testing.T) {
 				toBob++
 			}
 		}
-		if !swept { // carol's: bob's timers run out meanwhile
+		if !swept {
 			swept = true
 			clock.Advance(2 * time.Minute)
 			if err := client.SweepNow(alice); err != nil {
 				t.Error(err)
 			}
 		}
-		return unanswered(subs)
+		return make([]*wire.SubmitResult, len(subs))
 	})
 	syncNow(t, alice)
 	syncNow(t, alice)
