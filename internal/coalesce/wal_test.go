@@ -133,18 +133,9 @@ func TestWALSpillRewriteAndRollback(t *testing.T) {
 	if err := w.Exec(`INSERT INTO t (v) SELECT randomblob(700) FROM generate_series(1, 100)`); err != nil {
 		t.Fatal(err)
 	}
-	check := func(c *sqlite3.Conn) {
-		t.Helper()
-		if got := scalar(t, c, "PRAGMA integrity_check"); got != "ok" {
-			t.Fatalf("integrity_check: %s", got)
-		}
-		if got := scalar(t, c, "SELECT count(*) FROM t"); got != "500" {
-			t.Fatalf("count: %s, want 500", got)
-		}
-	}
-	check(w)
+	wantIntact(t, w, "500")
 	w.Close()
-	check(openWAL(t, path, pragmas))
+	wantIntact(t, openWAL(t, path, pragmas), "500")
 }
 
 // WrapWAL wraps a database's WAL file and no other.
@@ -224,18 +215,21 @@ func TestFailedWriteLosesNothing(t *testing.T) {
 			t.Fatalf("commit %d after the disk had room again: %v", i, err)
 		}
 	}
-	check := func(c *sqlite3.Conn) {
-		t.Helper()
-		if got := scalar(t, c, "PRAGMA integrity_check"); got != "ok" {
-			t.Fatalf("integrity_check: %s", got)
-		}
-		if got := scalar(t, c, "SELECT count(*) FROM t"); got != "100" {
-			t.Fatalf("count: %s, want 100", got)
-		}
-	}
-	check(c)
+	wantIntact(t, c, "100")
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	check(open())
+	wantIntact(t, open(), "100")
+}
+
+// wantIntact fails unless c's database passes SQLite's integrity check
+// and its table t holds rows rows.
+func wantIntact(t *testing.T, c *sqlite3.Conn, rows string) {
+	t.Helper()
+	if got := scalar(t, c, "PRAGMA integrity_check"); got != "ok" {
+		t.Fatalf("integrity_check: %s", got)
+	}
+	if got := scalar(t, c, "SELECT count(*) FROM t"); got != rows {
+		t.Fatalf("count: %s, want %s", got, rows)
+	}
 }
