@@ -57,6 +57,11 @@ var (
 	// stopped: do not send it again. The error also matches its cause
 	// (ErrUnreachable, ErrRateLimited, a *RelayError ...).
 	ErrQueued = errors.New("client: queued: will be sent at the next sync")
+	// ErrExpired: the message was deleted before it was sent: its
+	// disappearing-message timer (or the retention policy) ran out while it
+	// was still waiting, queued or uploading. Nothing of it went out, and
+	// no record of it is kept.
+	ErrExpired = errors.New("client: deleted by its timer before it was sent")
 	// ErrUntrusted: the relay's certificate does not verify (wrong CA
 	// file, wrong host name, or no pinned key matches). Nothing was sent.
 	ErrUntrusted = errors.New("client: relay certificate not trusted")

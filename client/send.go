@@ -103,11 +103,20 @@ func (c *Client) sendTexts(ctx context.Context, v *vault.Vault, user addr.UserID
 // err.
 func (c *Client) sendOutcome(v *vault.Vault, user addr.UserID, id addr.MessageID, err error) error {
 	var h historyRec
-	if verr := v.Update(func(tx *vault.Tx) error { return getHistory(tx, user, id.String(), &h) }); verr != nil {
+	verr := v.Update(func(tx *vault.Tx) error { return getHistory(tx, user, id.String(), &h) })
+	switch {
+	case notFound(verr):
+		h.Status = statusDeleted
+	case verr != nil:
 		return errors.Join(err, vaultErr(verr))
 	}
 	return outcomeOf(h.Status, user, err)
 }
+
+// statusDeleted is the status of a message whose record is gone: the
+// sweep deleted it (its timer or the retention policy) before it was sent.
+// It is never stored.
+const statusDeleted Status = 0
 
 // outcomeOf is the error of a stored message to user whose status is st,
 // after the flush whose error was err.
@@ -125,6 +134,8 @@ func outcomeOf(st Status, user addr.UserID, err error) error {
 			err = fmt.Errorf("%w: %s", ErrIdentityChanged, user)
 		}
 		return err
+	case statusDeleted:
+		return ErrExpired
 	}
 	if err == nil {
 		err = fmt.Errorf("%w: the relay took no copy for %s", ErrUnknownUser, user)

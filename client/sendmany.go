@@ -166,7 +166,12 @@ func readStatuses(v *vault.Vault, user addr.UserID, ids []addr.MessageID, which 
 		q := &shownQueue{tx: tx}
 		for _, i := range which {
 			var h historyRec
-			if err := getJSON(tx, historyNS(user), ids[i].String(), &h); err != nil {
+			err := getJSON(tx, historyNS(user), ids[i].String(), &h)
+			if notFound(err) {
+				statuses[i] = statusDeleted // swept before it was sent
+				continue
+			}
+			if err != nil {
 				return err
 			}
 			if err := q.show(&h); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"parley.dev/client"
+	"parley.dev/internal/wire"
 	"parley.dev/server"
 	"parley.dev/server/servertest"
 )
@@ -353,4 +354,63 @@ func vaultFiles(t *testing.T, c *client.Client) int {
 		t.Fatal(err)
 	}
 	return len(files)
+}
+
+// TestTimerRunsOutDuringUpload: a file whose timer runs out while it is
+// still uploading is not sent when the upload finishes. SendFile reports
+// ErrExpired, no envelope of it goes out, alice keeps no record nor copy
+// of it, and the relay no longer holds the finished blob.
+func TestTimerRunsOutDuringUpload(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", clocked(clock))
+	register(t, r, "bob", clocked(clock))
+	if err := alice.SetTimer(ctx, "bob", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var submitted int
+	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
+		submitted += len(subs)
+		res := make([]*wire.SubmitResult, len(subs))
+		for i, s := range subs {
+			res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
+		}
+		return res
+	})
+	swept := false
+	sweep := func(done, total int64) {
+		if !swept { // the timer runs out in the middle of the upload
+			swept = true
+			clock.Advance(2 * time.Minute)
+			if err := client.SweepNow(alice); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	data := bytes.Repeat([]byte("a voice note that outlives its timer "), 10_000)
+	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg", Progress: sweep})
+	if !swept {
+		t.Fatal("the upload reported no progress")
+	}
+	if !errors.Is(err, client.ErrExpired) {
+		t.Errorf("SendFileFrom whose timer ran out during the upload: %v, want ErrExpired", err)
+	}
+	syncNow(t, alice) // a later flush sends nothing either
+	if submitted != 0 {
+		t.Errorf("%d envelopes of the expired file went out", submitted)
+	}
+	if h, err := alice.History(ctx, "bob"); err != nil || len(h) != 0 {
+		t.Errorf("alice's history: %d messages, %v; want none", len(h), err)
+	}
+	if _, err := alice.OpenAttachment(id); !errors.Is(err, client.ErrNoAttachment) {
+		t.Errorf("OpenAttachment of the expired file: %v, want ErrNoAttachment", err)
+	}
+	if n := vaultFiles(t, alice); n != 0 {
+		t.Errorf("alice still holds %d files", n)
+	}
+	if used := relayUsage(t, r); used != 0 {
+		t.Errorf("the relay still holds %d bytes of the expired file", used)
+	}
 }

@@ -282,7 +282,7 @@ func (c *Client) upload(ctx context.Context, u *uploadRec, progress func(done, t
 	})
 	switch {
 	case err == nil:
-		return c.uploaded(u, sum)
+		return c.uploaded(ctx, u, sum)
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuota), errors.Is(err, ErrFileChanged), errors.Is(err, ErrInvalid):
 		c.failUpload(u, err)
 	}
@@ -418,8 +418,10 @@ func uploadErr(err error) error {
 }
 
 // uploaded turns a finished upload into an outbox message, in one
-// transaction.
-func (c *Client) uploaded(u *uploadRec, sum [32]byte) error {
+// transaction. If the sweep deleted the message while it uploaded (its
+// timer ran out), nothing is queued: the blob is deleted at the relay and
+// the error is ErrExpired.
+func (c *Client) uploaded(ctx context.Context, u *uploadRec, sum [32]byte) error {
 	v, err := c.vault()
 	if err != nil {
 		return err
@@ -427,25 +429,58 @@ func (c *Client) uploaded(u *uploadRec, sum [32]byte) error {
 	ptr := content.Attachment{Blob: u.Up.ID, Size: u.Up.Size, SHA256: sum, Type: u.Meta.ContentType,
 		Name: u.Meta.Name, Width: uint32(u.Meta.Width), Height: uint32(u.Meta.Height), Duration: u.Meta.Duration}
 	copy(ptr.Key[:], u.Key)
+	err = v.Update(func(tx *vault.Tx) error { return c.queueUploaded(tx, u, &ptr) })
+	if errors.Is(err, ErrExpired) {
+		c.deleteBlob(ctx, u.Up.ID)
+		return err
+	}
+	return vaultErr(err)
+}
+
+// queueUploaded queues the message of finished upload u, whose blob ptr
+// points to, in tx; ErrExpired if the sweep deleted the message.
+func (c *Client) queueUploaded(tx *vault.Tx, u *uploadRec, ptr *content.Attachment) error {
+	var cur uploadRec
+	if err := getJSON(tx, nsUploads, u.ID, &cur); notFound(err) {
+		return ErrExpired // the sweep deleted the message with its upload
+	} else if err != nil {
+		return err
+	}
 	id, _ := addr.ParseMessageID(u.ID)
-	return vaultErr(v.Update(func(tx *vault.Tx) error {
-		var rec attachRec
-		if err := getJSON(tx, nsAttachments, u.ID, &rec); err != nil && !notFound(err) {
-			return err
-		}
-		rec.V, rec.Contact, rec.Outgoing, rec.Ptr = recordVersion, u.To, true, ptr
-		if err := putJSON(tx, nsAttachments, u.ID, &rec); err != nil {
-			return err
-		}
-		item := outboxItem{V: recordVersion, ID: u.ID, To: u.To, Text: u.Caption, Sent: u.Sent, Att: &ptr, Timer: u.Timer}
-		if err := putJSON(tx, nsOutbox, outboxKey(c.clock(), id), &item); err != nil {
-			return err
-		}
-		if _, err := setStatus(tx, addr.UserID(u.To), u.ID, StatusQueued); err != nil && !notFound(err) {
-			return err
-		}
-		return tx.Delete(nsUploads, u.ID)
-	}))
+	var rec attachRec
+	if err := getJSON(tx, nsAttachments, u.ID, &rec); err != nil && !notFound(err) {
+		return err
+	}
+	rec.V, rec.Contact, rec.Outgoing, rec.Ptr = recordVersion, u.To, true, *ptr
+	if err := putJSON(tx, nsAttachments, u.ID, &rec); err != nil {
+		return err
+	}
+	item := outboxItem{V: recordVersion, ID: u.ID, To: u.To, Text: u.Caption, Sent: u.Sent, Att: ptr, Timer: u.Timer}
+	if err := putJSON(tx, nsOutbox, outboxKey(c.clock(), id), &item); err != nil {
+		return err
+	}
+	if _, err := setStatus(tx, addr.UserID(u.To), u.ID, StatusQueued); notFound(err) {
+		return ErrExpired
+	} else if err != nil {
+		return err
+	}
+	return tx.Delete(nsUploads, u.ID)
+}
+
+// deleteBlob deletes the blob of an upload that will not be sent, so the
+// relay keeps it no longer; if that fails, the relay's expiry removes it.
+func (c *Client) deleteBlob(ctx context.Context, id [wire.BlobIDLen]byte) {
+	_, a, err := c.registered()
+	if err != nil {
+		return
+	}
+	rc, err := c.relayClient()
+	if err == nil {
+		err = rc.DeleteBlob(ctx, a.auth(), id)
+	}
+	if err != nil {
+		c.log.Debug("deleting an expired upload's blob", "err", err)
+	}
 }
 
 // failUpload drops an upload that cannot succeed and marks it failed.

@@ -64,6 +64,7 @@ var codes = []struct {
 	{client.ErrPolicyForged, "policy_forged"},
 	{client.ErrPolicyRollback, "policy_rollback"},
 	{client.ErrPolicy, "policy"},
+	{client.ErrExpired, "expired"},
 	{client.ErrInvalid, "invalid"},
 	{context.DeadlineExceeded, "timeout"},
 	{context.Canceled, "canceled"},

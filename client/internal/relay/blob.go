@@ -142,3 +142,9 @@ func (c *Client) DownloadBlob(ctx context.Context, id [wire.BlobIDLen]byte, offs
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// DeleteBlob deletes a blob of the caller's user before it expires.
+func (c *Client) DeleteBlob(ctx context.Context, a Auth, id [wire.BlobIDLen]byte) error {
+	_, err := request[*wire.OK](ctx, c, http.MethodDelete, blobPath(id), nil, &a)
+	return err
+}
