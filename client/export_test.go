@@ -360,3 +360,11 @@ func ReceiveDeliveries(c *Client, batch []*wire.Deliver) ([]Event, error) {
 	c.markAnnounced(evs)
 	return evs, nil
 }
+
+// BeforeGroupSubmit makes c's flush call f before it submits each sealed
+// group outbox item.
+func BeforeGroupSubmit(c *Client, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooksLocked().beforeGroupSubmit = f
+}

@@ -177,10 +177,33 @@ func (f *flusher) flushGroups(ctx context.Context) error {
 func (f *flusher) flushGroupItem(ctx context.Context, it *groupOutItem) error {
 	if it.Ready == nil {
 		if err := f.sealGroupItem(ctx, it); err != nil {
+			if errors.Is(err, errItemGone) {
+				return nil
+			}
 			return err
 		}
 	}
+	f.c.hookBeforeGroupSubmit()
+	if held, err := f.groupItemHeld(it); err != nil || !held {
+		return err // the sweep deleted it: it is not sent
+	}
 	return f.submitGroupItem(ctx, it)
+}
+
+// errItemGone: the sweep deleted a group outbox item (its message passed
+// the retention) while the flush worked on it.
+var errItemGone = errors.New("client: group outbox item deleted")
+
+// groupItemHeld reports whether the group outbox still holds it.
+func (f *flusher) groupItemHeld(it *groupOutItem) (bool, error) {
+	err := f.c.updateVault(func(tx *vault.Tx) error {
+		_, err := tx.Get(nsGroupOut, it.key)
+		return err
+	})
+	if notFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // groupPlan is who one item goes to, read from the group's state.
@@ -347,6 +370,11 @@ func (g *groupTx) sealItem(gid group.ID, it *groupOutItem, plan *groupPlan, fres
 	}
 	if it.Text != "" && r.Head().Hash() != plan.head {
 		return errHeadMoved
+	}
+	if _, err := g.tx.Get(nsGroupOut, it.key); notFound(err) {
+		return errItemGone // swept since the flush read it: not sealed
+	} else if err != nil {
+		return err
 	}
 	lists, err := loadLists(g.tx, plan.targets, fresh)
 	if err != nil {
@@ -625,8 +653,9 @@ func (f *flusher) settleGroupItem(it *groupOutItem) error {
 	var ev *Event
 	err := f.c.updateVault(func(tx *vault.Tx) error {
 		ev = nil
-		if !done {
-			return putJSON(tx, nsGroupOut, it.key, it)
+		if !done { // unless the sweep deleted it meanwhile
+			_, err := replaceJSON(tx, nsGroupOut, it.key, it)
+			return err
 		}
 		if err := tx.Delete(nsGroupOut, it.key); err != nil {
 			return err

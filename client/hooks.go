@@ -28,6 +28,21 @@ type testHooks struct {
 	crashAt string
 	// sealedBursts counts the bursts SendMany sent by its sealed path.
 	sealedBursts int
+	// beforeGroupSubmit runs before the flush submits a sealed group item.
+	beforeGroupSubmit func()
+}
+
+// hookBeforeGroupSubmit runs the test hook beforeGroupSubmit, if set.
+func (c *Client) hookBeforeGroupSubmit() {
+	c.mu.Lock()
+	var f func()
+	if c.hooks != nil {
+		f = c.hooks.beforeGroupSubmit
+	}
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // noteSealedBurst counts a burst of the sealed path for tests.

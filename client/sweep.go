@@ -145,8 +145,8 @@ func (c *Client) sweepTx(tx *vault.Tx, now time.Time) (sweepResult, error) {
 	marks := map[string]bool{}
 	q := &shownQueue{tx: tx}
 	for _, d := range due {
-		if d.ns != "" { // a group's: its record is all there is
-			if err := tx.Delete(d.ns, d.id); err != nil {
+		if d.ns != "" {
+			if err := deleteGroupMessage(tx, d); err != nil {
 				return r, err
 			}
 			continue
@@ -228,6 +228,40 @@ func deleteMessage(tx *vault.Tx, q *shownQueue, d doomed) ([]string, error) {
 		return nil, nil
 	}
 	return []string{attFile(d.id)}, nil
+}
+
+// deleteGroupMessage removes the record d.id of the group history d.ns and,
+// for a message of this device's still waiting for the relay, its group
+// outbox item: a message past the retention is not sent.
+func deleteGroupMessage(tx *vault.Tx, d doomed) error {
+	var h groupHistoryRec
+	err := getJSON(tx, d.ns, d.id, &h)
+	if notFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.Delete(d.ns, d.id); err != nil {
+		return err
+	}
+	if !h.Outgoing || h.Text == "" || h.Status == StatusSent {
+		return nil // received, sent, or a change: a change is never dropped
+	}
+	recs, err := tx.List(nsGroupOut)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		var it groupOutItem
+		if err := json.Unmarshal(r.Value, &it); err != nil {
+			return fmt.Errorf("client: group outbox record: %w", err)
+		}
+		if it.Text != "" && it.ID == h.ID {
+			return tx.Delete(nsGroupOut, r.Key)
+		}
+	}
+	return nil
 }
 
 // dropFromOutbox removes the outbox item of message id, if any: a message

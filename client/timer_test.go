@@ -414,3 +414,120 @@ func TestTimerRunsOutDuringUpload(t *testing.T) {
 		t.Errorf("the relay still holds %d bytes of the expired file", used)
 	}
 }
+
+// TestRetentionDropsQueuedGroupMessages: a group message still waiting for
+// the relay when the retention rule deletes it is not sent afterwards.
+func TestRetentionDropsQueuedGroupMessages(t *testing.T) {
+	t.Parallel()
+	r, clock, alice, bob, g := groupRelayDown(t)
+	queueGroupText(t, alice, g)
+	clock.Advance(day + time.Hour)
+	if err := client.SweepNow(alice); err != nil {
+		t.Fatal(err)
+	}
+	r.Restart(t)
+	wantNoGroupMessage(t, alice, bob, g)
+}
+
+// TestRetentionDuringGroupFlush: a group message the retention rule
+// deletes while a flush has it sealed, about to submit it, is not sent.
+func TestRetentionDuringGroupFlush(t *testing.T) {
+	t.Parallel()
+	r, clock, alice, bob, g := groupRelayDown(t)
+	queueGroupText(t, alice, g)
+	r.Restart(t)
+	sweepAtGroupSubmit(t, clock, alice, bob, g)
+}
+
+// TestRetentionBeforeGroupSealing: a group message the retention rule
+// deletes while a flush is busy with an earlier item (a change) is neither
+// sealed, nor stored back, nor sent, though the flush read it.
+func TestRetentionBeforeGroupSealing(t *testing.T) {
+	t.Parallel()
+	r, clock, alice, bob, g := groupRelayDown(t)
+	if err := alice.RenameGroup(context.Background(), g, "renamed"); !errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("RenameGroup while the relay is down: %v, want ErrUnreachable", err)
+	}
+	clock.Advance(time.Millisecond) // the message after the change, in the outbox's order
+	queueGroupText(t, alice, g)
+	r.Restart(t)
+	sweepAtGroupSubmit(t, clock, alice, bob, g)
+}
+
+// groupRelayDown makes alice (under a one-day retention rule) a group with
+// bob, then stops the relay.
+func groupRelayDown(t *testing.T) (*servertest.Relay, *testClock, *client.Client, *client.Client, client.GroupID) {
+	t.Helper()
+	ctx := context.Background()
+	tn := newTenant(t)
+	r := startRelay(t)
+	p := openPolicy(1)
+	p.RetentionDays = 1
+	r.PublishPolicy(t, tn.priv, p)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", tn.app, clocked(clock))
+	bob := register(t, r, "bob")
+	g, err := alice.CreateGroup(ctx, "team", []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncNow(t, bob) // the welcome
+	r.Stop(t)
+	return r, clock, alice, bob, g
+}
+
+// queueGroupText queues a message to g while the relay is down.
+func queueGroupText(t *testing.T, alice *client.Client, g client.GroupID) {
+	t.Helper()
+	if _, err := alice.SendGroup(context.Background(), g, "past the retention"); !errors.Is(err, client.ErrUnreachable) {
+		t.Fatalf("SendGroup while the relay is down: %v, want ErrUnreachable", err)
+	}
+}
+
+// sweepAtGroupSubmit runs the retention sweep, past the message's day, at
+// the flush's first group submission, and wants the message not sent.
+func sweepAtGroupSubmit(t *testing.T, clock *testClock, alice, bob *client.Client, g client.GroupID) {
+	t.Helper()
+	swept := false
+	client.BeforeGroupSubmit(alice, func() {
+		if !swept {
+			swept = true
+			clock.Advance(day + time.Hour)
+			if err := client.SweepNow(alice); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wantNoGroupMessage(t, alice, bob, g)
+	if !swept {
+		t.Fatal("the flush submitted no group item")
+	}
+}
+
+// wantNoGroupMessage flushes alice's outbox twice and fails if that
+// reports an error, bob receives a message, or alice still shows one in
+// group g.
+func wantNoGroupMessage(t *testing.T, alice, bob *client.Client, g client.GroupID) {
+	t.Helper()
+	for range 2 {
+		for _, e := range syncNow(t, alice) {
+			if e.Kind == client.EventError {
+				t.Errorf("alice's flush reports %v", e.Err)
+			}
+		}
+	}
+	for _, e := range syncNow(t, bob) {
+		if e.Kind == client.EventMessage {
+			t.Fatalf("bob received %q, deleted by the retention rule before it was sent", e.Message.Text)
+		}
+	}
+	h, err := alice.GroupHistory(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h {
+		if e.Message != nil {
+			t.Fatalf("alice's group history still shows %q", e.Message.Text)
+		}
+	}
+}
