@@ -23,6 +23,7 @@ import (
 // echo is a Handler that writes every message back.
 type echo struct {
 	closed chan error
+	served chan *Conn // the server's side of each connection
 }
 
 func (e *echo) Messages(c *Conn, msgs [][]byte) error {
@@ -36,8 +37,9 @@ func (e *echo) Closed(_ *Conn, err error) { e.closed <- err }
 
 // serve starts a TLS server whose every request upgrades to an echo
 // WebSocket, and returns a client connection past the upgrade. In tests
-// named ...Linger, readers linger before going back to the poller.
-func serve(t *testing.T) (net.Conn, *bufio.Reader, *echo) {
+// named ...Linger, readers linger before going back to the poller. The
+// client dials with netDial if given.
+func serve(t *testing.T, netDial ...func(context.Context, string, string) (net.Conn, error)) (net.Conn, *bufio.Reader, *echo) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotAfter: time.Now().Add(time.Hour),
@@ -59,13 +61,14 @@ func serve(t *testing.T) (net.Conn, *bufio.Reader, *echo) {
 	if !s.Polling() {
 		t.Log("no poller on this platform: testing the goroutine fallback")
 	}
-	h := &echo{closed: make(chan error, 1)}
+	h := &echo{closed: make(chan error, 1), served: make(chan *Conn, 1)}
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Upgrade(w, r)
 		if err != nil {
 			t.Error(err)
 			return
 		}
+		h.served <- c
 		c.Serve(h)
 	})}
 	go hs.Serve(NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}))
@@ -75,6 +78,9 @@ func serve(t *testing.T) (net.Conn, *bufio.Reader, *echo) {
 	parsed, _ := x509.ParseCertificate(der)
 	pool.AddCert(parsed)
 	d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: pool}, Timeout: 5 * time.Second}
+	if len(netDial) > 0 {
+		d.NetDial = netDial[0]
+	}
 	conn, br, _, err := d.Dial(context.Background(), "wss://"+l.Addr().String()+"/")
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ func (c *Conn) readBurst() {
 		if c.linger() {
 			continue
 		}
+		releaseTLSBuffers(c.tc) // while still the reader (see tlsInput)
 		if c.rstate.CompareAndSwap(readRunning, readIdle) {
 			if err := c.s.poll.rearm(c); err != nil {
 				c.closeNow(err)

@@ -1,7 +1,8 @@
 // Package wsconn serves the relay's WebSockets (RFC 6455 over TLS 1.3) so
 // that an idle connection costs as little memory as possible: no
-// goroutine, no read or write buffer, only crypto/tls's state and a few
-// hundred bytes of its own.
+// goroutine, no read or write buffer (its own or crypto/tls's input
+// buffers: see tlsInput), only crypto/tls's keys and a few hundred bytes
+// of its own.
 //
 // On Linux one epoll instance watches every upgraded connection; when one
 // becomes readable a short-lived reader reads everything the socket
