@@ -277,9 +277,11 @@ func trimZero(b []byte) []byte {
 }
 
 // BenchmarkIdleConnections measures the relay process's memory per idle
-// authenticated TLS 1.3 WebSocket: Go heap+stack in use after a GC, and
-// resident set size, before and after PARLEY_BENCH_CONNS (default 1,000)
-// connections, and goroutines per connection. The connections belong to
+// authenticated TLS 1.3 WebSocket: Go heap+stack in use after a GC (of
+// which go-unused: free slots in spans in use, fragmentation), the Go
+// runtime's own memory outside the heap, and resident set size, before
+// and after PARLEY_BENCH_CONNS (default 1,000) connections, and
+// goroutines per connection. The connections belong to
 // devices of 4 each (the default per-device cap), and come from source
 // addresses spread over 127.0.0.2-127.0.0.17, so that tens of thousands
 // do not exhaust one address's ephemeral ports. Go raises the soft
@@ -305,6 +307,8 @@ func BenchmarkIdleConnections(b *testing.B) {
 		b.ReportMetric(float64(after.goBytes-before.goBytes)/float64(conns), "go-B/conn")
 		b.ReportMetric(float64(after.rss-before.rss)/float64(conns), "rss-B/conn")
 		b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(conns), "goroutines/conn")
+		b.ReportMetric(float64(after.heapUnused-before.heapUnused)/float64(conns), "go-unused-B/conn")
+		b.ReportMetric(float64(after.runtimeSys-before.runtimeSys)/float64(conns), "runtime-B/conn")
 	}
 }
 
@@ -496,14 +500,15 @@ func (c *childRelay) stats(b *testing.B) childStats {
 	return s
 }
 
-// childMem is what a child relay reports about its memory.
+// childMem is what a child relay reports about its memory (see
+// reportMemory).
 type childMem struct {
-	goBytes, rss, goroutines int64
+	goBytes, rss, goroutines, heapUnused, runtimeSys int64
 }
 
 func (c *childRelay) mem(b *testing.B) childMem {
 	var m childMem
-	c.get(b, c.memURL, "%d %d %d", &m.goBytes, &m.rss, &m.goroutines)
+	c.get(b, c.memURL, "%d %d %d %d %d", &m.goBytes, &m.rss, &m.goroutines, &m.heapUnused, &m.runtimeSys)
 	return m
 }
 

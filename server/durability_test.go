@@ -96,13 +96,18 @@ func runChildRelay(dir string) {
 }
 
 // reportMemory writes, after GCs that return free memory to the OS, the
-// Go heap and stacks in use, the resident set size and the goroutines.
+// Go heap and stacks in use, the resident set size, the goroutines, the
+// free slots in the heap's spans in use (part of the first figure), and
+// the runtime's own memory outside the heap (span and GC metadata, and
+// "other", where each socket's 512-byte poll descriptor lives).
 func reportMemory(w http.ResponseWriter, _ *http.Request) {
 	runtime.GC() // twice: pooled buffers survive one GC, and belong to no connection
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(w, "%d %d %d\n", ms.HeapInuse+ms.StackInuse, rssBytes(), runtime.NumGoroutine())
+	runtimeSys := ms.MSpanSys + ms.MCacheSys + ms.BuckHashSys + ms.GCSys + ms.OtherSys
+	fmt.Fprintf(w, "%d %d %d %d %d\n", ms.HeapInuse+ms.StackInuse, rssBytes(), runtime.NumGoroutine(),
+		ms.HeapInuse-ms.HeapAlloc, runtimeSys)
 }
 
 // reportStats writes the process's CPU time (user+system, ns) and the
