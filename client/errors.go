@@ -57,10 +57,12 @@ var (
 	// stopped: do not send it again. The error also matches its cause
 	// (ErrUnreachable, ErrRateLimited, a *RelayError ...).
 	ErrQueued = errors.New("client: queued: will be sent at the next sync")
-	// ErrExpired: the message was deleted before it was sent: its
-	// disappearing-message timer (or the retention policy) ran out while it
-	// was still waiting, queued or uploading. Nothing of it went out, and
-	// no record of it is kept.
+	// ErrExpired: the message was deleted before the send could confirm
+	// it: its disappearing-message timer (or the retention policy) ran out
+	// while it was still waiting, queued or uploading. No record of it is
+	// kept. It was not sent, unless the deletion overlapped its very
+	// submission: then one copy may have reached the relay, which keeps it
+	// no longer than the second or so the timer had left.
 	ErrExpired = errors.New("client: deleted by its timer before it was sent")
 	// ErrUntrusted: the relay's certificate does not verify (wrong CA
 	// file, wrong host name, or no pinned key matches). Nothing was sent.

@@ -184,27 +184,13 @@ func (f *flusher) flushGroupItem(ctx context.Context, it *groupOutItem) error {
 		}
 	}
 	f.c.hookBeforeGroupSubmit()
-	if held, err := f.groupItemHeld(it); err != nil || !held {
-		return err // the sweep deleted it: it is not sent
-	}
 	return f.submitGroupItem(ctx, it)
 }
 
-// errItemGone: the sweep deleted a group outbox item (its message passed
-// the retention) while the flush worked on it.
+// errItemGone: the sweep deleted a group outbox item not yet sealed (its
+// message passed the retention) while the flush worked on another. The
+// sweep never deletes a sealed item (see deleteGroupMessage).
 var errItemGone = errors.New("client: group outbox item deleted")
-
-// groupItemHeld reports whether the group outbox still holds it.
-func (f *flusher) groupItemHeld(it *groupOutItem) (bool, error) {
-	err := f.c.updateVault(func(tx *vault.Tx) error {
-		_, err := tx.Get(nsGroupOut, it.key)
-		return err
-	})
-	if notFound(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
 
 // groupPlan is who one item goes to, read from the group's state.
 type groupPlan struct {
@@ -653,9 +639,8 @@ func (f *flusher) settleGroupItem(it *groupOutItem) error {
 	var ev *Event
 	err := f.c.updateVault(func(tx *vault.Tx) error {
 		ev = nil
-		if !done { // unless the sweep deleted it meanwhile
-			_, err := replaceJSON(tx, nsGroupOut, it.key, it)
-			return err
+		if !done {
+			return putJSON(tx, nsGroupOut, it.key, it)
 		}
 		if err := tx.Delete(nsGroupOut, it.key); err != nil {
 			return err

@@ -231,8 +231,12 @@ func deleteMessage(tx *vault.Tx, q *shownQueue, d doomed) ([]string, error) {
 }
 
 // deleteGroupMessage removes the record d.id of the group history d.ns and,
-// for a message of this device's still waiting for the relay, its group
-// outbox item: a message past the retention is not sent.
+// for a message of this device's still waiting for the relay and not yet
+// sealed, its group outbox item: a message past the retention is not sent.
+// A sealed item stays and goes out: sealing marked its recipients as
+// holding this device's sender key, and the handouts that give it to them
+// travel with the item, so dropping it would silently cut them off from
+// this device's later messages (TestRetentionKeepsSealedGroupItems).
 func deleteGroupMessage(tx *vault.Tx, d doomed) error {
 	var h groupHistoryRec
 	err := getJSON(tx, d.ns, d.id, &h)
@@ -258,6 +262,9 @@ func deleteGroupMessage(tx *vault.Tx, d doomed) error {
 			return fmt.Errorf("client: group outbox record: %w", err)
 		}
 		if it.Text != "" && it.ID == h.ID {
+			if it.Ready != nil {
+				return nil // sealed: it carries sender-key handouts
+			}
 			return tx.Delete(nsGroupOut, r.Key)
 		}
 	}

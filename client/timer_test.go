@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -429,14 +430,62 @@ func TestRetentionDropsQueuedGroupMessages(t *testing.T) {
 	wantNoGroupMessage(t, alice, bob, g)
 }
 
-// TestRetentionDuringGroupFlush: a group message the retention rule
-// deletes while a flush has it sealed, about to submit it, is not sent.
-func TestRetentionDuringGroupFlush(t *testing.T) {
+// TestRetentionKeepsSealedGroupItems: a group message already sealed when
+// the retention rule deletes it still goes out, with the sender-key
+// handouts sealed with it: dropping them would leave bob, whom the sealing
+// marked as holding alice's key, unable to read her later messages. Both
+// cases: the sweep runs while the flush submits the item, and while the
+// item waits sealed for a relay that went down.
+func TestRetentionKeepsSealedGroupItems(t *testing.T) {
 	t.Parallel()
-	r, clock, alice, bob, g := groupRelayDown(t)
-	queueGroupText(t, alice, g)
-	r.Restart(t)
-	sweepAtGroupSubmit(t, clock, alice, bob, g)
+	t.Run("during the flush", func(t *testing.T) {
+		t.Parallel()
+		r, clock, alice, bob, g := groupRelayDown(t)
+		queueGroupText(t, alice, g)
+		r.Restart(t)
+		swept := onceAtGroupSubmit(alice, func() { sweepPastRetention(t, clock, alice) })
+		syncNow(t, alice)
+		if !*swept {
+			t.Fatal("the flush submitted no group item")
+		}
+		wantLaterGroupMessage(t, alice, bob, g)
+	})
+	t.Run("sealed, then offline", func(t *testing.T) {
+		t.Parallel()
+		r, clock, alice, bob, g := groupRelayDown(t)
+		queueGroupText(t, alice, g)
+		r.Restart(t)
+		stopped := onceAtGroupSubmit(alice, func() { r.Stop(t) })
+		alice.Sync(context.Background()) // seals, then cannot submit
+		if !*stopped {
+			t.Fatal("nothing sealed")
+		}
+		clock.Advance(day + time.Hour)
+		r.Restart(t)
+		syncNow(t, alice) // the connection's sweep runs first
+		wantLaterGroupMessage(t, alice, bob, g)
+	})
+}
+
+// wantLaterGroupMessage sends another message to g and fails unless bob
+// reads it.
+func wantLaterGroupMessage(t *testing.T, alice, bob *client.Client, g client.GroupID) {
+	t.Helper()
+	if _, err := alice.SendGroup(context.Background(), g, "after the sweep"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range syncNow(t, bob) {
+		if e.Kind == client.EventMessage {
+			got = append(got, e.Message.Text)
+		}
+		if e.Kind == client.EventError {
+			t.Errorf("bob: %v", e.Err)
+		}
+	}
+	if !slices.Contains(got, "after the sweep") {
+		t.Fatalf("bob received %q: not alice's message after the sweep", got)
+	}
 }
 
 // TestRetentionBeforeGroupSealing: a group message the retention rule
@@ -488,19 +537,31 @@ func queueGroupText(t *testing.T, alice *client.Client, g client.GroupID) {
 // the flush's first group submission, and wants the message not sent.
 func sweepAtGroupSubmit(t *testing.T, clock *testClock, alice, bob *client.Client, g client.GroupID) {
 	t.Helper()
-	swept := false
-	client.BeforeGroupSubmit(alice, func() {
-		if !swept {
-			swept = true
-			clock.Advance(day + time.Hour)
-			if err := client.SweepNow(alice); err != nil {
-				t.Error(err)
-			}
+	swept := onceAtGroupSubmit(alice, func() { sweepPastRetention(t, clock, alice) })
+	wantNoGroupMessage(t, alice, bob, g)
+	if !*swept {
+		t.Fatal("the flush submitted no group item")
+	}
+}
+
+// onceAtGroupSubmit runs f before c's first group submission from now on;
+// the result reports whether it ran.
+func onceAtGroupSubmit(c *client.Client, f func()) *bool {
+	ran := new(bool)
+	client.BeforeGroupSubmit(c, func() {
+		if !*ran {
+			*ran = true
+			f()
 		}
 	})
-	wantNoGroupMessage(t, alice, bob, g)
-	if !swept {
-		t.Fatal("the flush submitted no group item")
+	return ran
+}
+
+// sweepPastRetention moves the clock past the one-day retention and sweeps.
+func sweepPastRetention(t *testing.T, clock *testClock, c *client.Client) {
+	clock.Advance(day + time.Hour)
+	if err := client.SweepNow(c); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -210,7 +210,7 @@
 //	parley:policy             the tenant policy forbids this (the message names the rule)
 //	parley:policy_forged      the relay served a tenant policy that does not verify
 //	parley:policy_rollback    the relay served an older tenant policy than the device holds
-//	parley:expired            the message's timer ran out before it was sent (a file still uploading): it was deleted, not sent
+//	parley:deleted            the message's timer ran out before it was sent (a file still uploading): it was deleted, not sent
 //	parley:invalid            an argument is malformed
 //	parley:timeout            the call's timeoutMs passed (the relay was not reached in time)
 //	parley:canceled           Cancel ended the call

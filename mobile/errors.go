@@ -64,7 +64,7 @@ var codes = []struct {
 	{client.ErrPolicyForged, "policy_forged"},
 	{client.ErrPolicyRollback, "policy_rollback"},
 	{client.ErrPolicy, "policy"},
-	{client.ErrExpired, "expired"},
+	{client.ErrExpired, "deleted"},
 	{client.ErrInvalid, "invalid"},
 	{context.DeadlineExceeded, "timeout"},
 	{context.Canceled, "canceled"},
