@@ -365,6 +365,17 @@ func (c *Client) Address() (Address, error) {
 	return publicAddress(a.self()), nil
 }
 
+// relayAs returns this device's account and the relay client to act as
+// it, or ErrNotRegistered.
+func (c *Client) relayAs() (*account, *relay.Client, error) {
+	_, a, err := c.registered()
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := c.relayClient()
+	return a, rc, err
+}
+
 // relayClient returns the client for the configured relay, building it on
 // first use from the fields, or else from what Register saved.
 func (c *Client) relayClient() (*relay.Client, error) {

@@ -185,14 +185,7 @@ func TakeBundles(ctx context.Context, c *Client, to Address, n int) error {
 }
 
 // relayAs returns c's account and relay client.
-func relayAs(c *Client) (*account, *relay.Client, error) {
-	_, a, err := c.registered()
-	if err != nil {
-		return nil, nil, err
-	}
-	rc, err := c.relayClient()
-	return a, rc, err
-}
+func relayAs(c *Client) (*account, *relay.Client, error) { return c.relayAs() }
 
 // takeBundle takes a prekey bundle of device to, as c.
 func takeBundle(ctx context.Context, c *Client, to Address) (*account, *wire.Bundle, error) {
@@ -367,4 +360,22 @@ func BeforeGroupSubmit(c *Client, f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.hooksLocked().beforeGroupSubmit = f
+}
+
+// BeforeSaveUpload makes c's uploads call f before they store a new blob
+// (created or renewed) in the upload record.
+func BeforeSaveUpload(c *Client, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooksLocked().beforeSaveUpload = f
+}
+
+// PendingUploads counts c's upload records.
+func PendingUploads(c *Client) (int, error) {
+	v, err := c.vault()
+	if err != nil {
+		return 0, err
+	}
+	recs, err := v.List(nsUploads)
+	return len(recs), err
 }

@@ -204,11 +204,7 @@ func (c *Client) rekey(ctx context.Context, oldPIN, newPIN []byte, relayOn bool,
 // uses, adds it to the credential file, and returns it as a factor that
 // enrols on its first use.
 func (c *Client) prepareRelayFactor() (*relayFactor, error) {
-	_, a, err := c.registered()
-	if err != nil {
-		return nil, err
-	}
-	rc, err := c.relayClient()
+	a, rc, err := c.relayAs()
 	if err != nil {
 		return nil, err
 	}

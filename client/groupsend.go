@@ -138,6 +138,11 @@ func loadGroupOutbox(v *vault.Vault) ([]*groupOutItem, error) {
 	if err != nil {
 		return nil, vaultErr(err)
 	}
+	return decodeGroupOutbox(recs)
+}
+
+// decodeGroupOutbox decodes the records of the group outbox.
+func decodeGroupOutbox(recs []vault.Record) ([]*groupOutItem, error) {
 	items := make([]*groupOutItem, 0, len(recs))
 	for _, r := range recs {
 		it := &groupOutItem{key: r.Key}
@@ -183,7 +188,7 @@ func (f *flusher) flushGroupItem(ctx context.Context, it *groupOutItem) error {
 			return err
 		}
 	}
-	f.c.hookBeforeGroupSubmit()
+	f.c.runHook(func(h *testHooks) func() { return h.beforeGroupSubmit })
 	return f.submitGroupItem(ctx, it)
 }
 

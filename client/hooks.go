@@ -30,14 +30,16 @@ type testHooks struct {
 	sealedBursts int
 	// beforeGroupSubmit runs before the flush submits a sealed group item.
 	beforeGroupSubmit func()
+	// beforeSaveUpload runs before an upload stores its new blob.
+	beforeSaveUpload func()
 }
 
-// hookBeforeGroupSubmit runs the test hook beforeGroupSubmit, if set.
-func (c *Client) hookBeforeGroupSubmit() {
+// runHook runs the test hook that pick returns, if one is set.
+func (c *Client) runHook(pick func(*testHooks) func()) {
 	c.mu.Lock()
 	var f func()
 	if c.hooks != nil {
-		f = c.hooks.beforeGroupSubmit
+		f = pick(c.hooks)
 	}
 	c.mu.Unlock()
 	if f != nil {

@@ -431,11 +431,7 @@ func (c *Client) oneTimeTarget() int {
 // checkPreKeys asks the relay how many one-time prekeys are left and
 // replenishes them if low.
 func (c *Client) checkPreKeys(ctx context.Context) error {
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	rc, err := c.relayClient()
+	a, rc, err := c.relayAs()
 	if err != nil {
 		return err
 	}

@@ -43,11 +43,7 @@ func (c *Client) RegisterPush(ctx context.Context, platform, token string) error
 	if !wire.ValidPushToken(token) {
 		return fmt.Errorf("%w: push token must be 1 to %d bytes of letters, digits and \"_:.-\"", ErrInvalid, MaxPushToken)
 	}
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	rc, err := c.relayClient()
+	a, rc, err := c.relayAs()
 	if err != nil {
 		return err
 	}
@@ -62,11 +58,7 @@ func (c *Client) RegisterPush(ctx context.Context, platform, token string) error
 // longer woken (the app signs out of notifications, say). Revoking a
 // device deletes its token too. Having no token is not an error.
 func (c *Client) UnregisterPush(ctx context.Context) error {
-	_, a, err := c.registered()
-	if err != nil {
-		return err
-	}
-	rc, err := c.relayClient()
+	a, rc, err := c.relayAs()
 	if err != nil {
 		return err
 	}

@@ -193,11 +193,7 @@ func (c *Client) flushConn(ctx context.Context) (*relay.Conn, func(), error) {
 
 // dial opens the device's WebSocket.
 func (c *Client) dial(ctx context.Context, opt relay.DialOptions) (*relay.Conn, error) {
-	_, a, err := c.registered()
-	if err != nil {
-		return nil, err
-	}
-	rc, err := c.relayClient()
+	a, rc, err := c.relayAs()
 	if err != nil {
 		return nil, err
 	}

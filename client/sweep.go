@@ -198,7 +198,8 @@ func (c *Client) dueExpiries(tx *vault.Tx, now time.Time) (due []doomed, next in
 // deleteMessage removes one message of a conversation and everything
 // that refers to it but its unread mark (sweepTx clears those of all at
 // once): its history record, copy index, outbox item, upload and
-// attachment records. It returns the vault files to
+// attachment records; an unfinished upload's blob is queued for deletion
+// at the relay (nsBlobDeletes). It returns the vault files to
 // remove after the commit (the attachment's plaintext). q shows statuses
 // within tx.
 func deleteMessage(tx *vault.Tx, q *shownQueue, d doomed) ([]string, error) {
@@ -211,6 +212,9 @@ func deleteMessage(tx *vault.Tx, q *shownQueue, d doomed) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := queueUploadBlobDelete(tx, d.id); err != nil {
 		return nil, err
 	}
 	dels := [][2]string{{historyNS(d.conv), d.id}, {nsCopies, d.id}, {nsAttachments, d.id}, {nsAutoDownload, d.id}, {nsUploads, d.id}}
@@ -256,16 +260,16 @@ func deleteGroupMessage(tx *vault.Tx, d doomed) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		var it groupOutItem
-		if err := json.Unmarshal(r.Value, &it); err != nil {
-			return fmt.Errorf("client: group outbox record: %w", err)
-		}
+	items, err := decodeGroupOutbox(recs)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
 		if it.Text != "" && it.ID == h.ID {
 			if it.Ready != nil {
 				return nil // sealed: it carries sender-key handouts
 			}
-			return tx.Delete(nsGroupOut, r.Key)
+			return tx.Delete(nsGroupOut, it.key)
 		}
 	}
 	return nil

@@ -41,7 +41,12 @@ func wantTimer(t *testing.T, c *client.Client, peer string, want time.Duration) 
 // timer for bob to d.
 func timedPair(t *testing.T, d time.Duration) (*testClock, *client.Client, *client.Client) {
 	t.Helper()
-	r := startRelay(t)
+	return timedPairOn(t, startRelay(t), d)
+}
+
+// timedPairOn is timedPair on relay r.
+func timedPairOn(t *testing.T, r *servertest.Relay, d time.Duration) (*testClock, *client.Client, *client.Client) {
+	t.Helper()
 	clock := &testClock{now: time.Now()}
 	alice := register(t, r, "alice", clocked(clock))
 	bob := register(t, r, "bob", clocked(clock))
@@ -255,14 +260,7 @@ func grepHome(t *testing.T, home, text string) {
 func TestRetentionDays(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tn := newTenant(t)
-	r := startRelay(t)
-	p := openPolicy(1)
-	p.RetentionDays = 2
-	r.PublishPolicy(t, tn.priv, p)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", tn.app, clocked(clock))
-	bob := register(t, r, "bob")
+	_, tn, clock, alice, bob := retentionPair(t, 2)
 	id := send(t, bob, "alice", "kept two days")
 	syncNow(t, alice)
 	sealed := sealedHistory(t, alice, "bob", id)
@@ -323,14 +321,7 @@ func TestTimerDeletesAttachments(t *testing.T) {
 func TestRetentionDeletesGroupHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tn := newTenant(t)
-	r := startRelay(t)
-	p := openPolicy(1)
-	p.RetentionDays = 1
-	r.PublishPolicy(t, tn.priv, p)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", tn.app, clocked(clock))
-	register(t, r, "bob")
+	_, _, clock, alice, _ := retentionPair(t, 1)
 	g, err := alice.CreateGroup(ctx, "team", []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
@@ -365,55 +356,144 @@ func TestTimerRunsOutDuringUpload(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := startRelay(t)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", clocked(clock))
-	register(t, r, "bob", clocked(clock))
-	if err := alice.SetTimer(ctx, "bob", time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	var submitted int
-	client.InterceptSubmits(alice, func(subs []*wire.Submit) []*wire.SubmitResult {
-		submitted += len(subs)
-		res := make([]*wire.SubmitResult, len(subs))
-		for i, s := range subs {
-			res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
-		}
-		return res
-	})
-	swept := false
-	sweep := func(done, total int64) {
-		if !swept { // the timer runs out in the middle of the upload
-			swept = true
-			clock.Advance(2 * time.Minute)
-			if err := client.SweepNow(alice); err != nil {
-				t.Error(err)
-			}
-		}
-	}
+	clock, alice, _ := timedPairOn(t, r, time.Minute)
+	submitted := countSubmits(alice)
+	sweep, calls := sweepPastTimer(t, clock, alice) // in the middle of the upload
 	data := bytes.Repeat([]byte("a voice note that outlives its timer "), 10_000)
-	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg", Progress: sweep})
-	if !swept {
+	progress := func(done, total int64) { sweep() }
+	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg", Progress: progress})
+	if *calls == 0 {
 		t.Fatal("the upload reported no progress")
 	}
 	if !errors.Is(err, client.ErrExpired) {
 		t.Errorf("SendFileFrom whose timer ran out during the upload: %v, want ErrExpired", err)
 	}
 	syncNow(t, alice) // a later flush sends nothing either
-	if submitted != 0 {
-		t.Errorf("%d envelopes of the expired file went out", submitted)
+	if *submitted != 0 {
+		t.Errorf("%d envelopes of the expired file went out", *submitted)
 	}
-	if h, err := alice.History(ctx, "bob"); err != nil || len(h) != 0 {
-		t.Errorf("alice's history: %d messages, %v; want none", len(h), err)
-	}
+	wantNoHistory(t, alice)
 	if _, err := alice.OpenAttachment(id); !errors.Is(err, client.ErrNoAttachment) {
 		t.Errorf("OpenAttachment of the expired file: %v, want ErrNoAttachment", err)
 	}
 	if n := vaultFiles(t, alice); n != 0 {
 		t.Errorf("alice still holds %d files", n)
 	}
-	if used := relayUsage(t, r); used != 0 {
-		t.Errorf("the relay still holds %d bytes of the expired file", used)
+	wantRelayEmpty(t, r)
+}
+
+// TestTimerRunsOutWhileBlobIsCreated: a file whose timer runs out while
+// its upload creates the relay blob stays deleted: the upload does not
+// write its record back, so SendFile reports ErrExpired and no later Sync
+// uploads or sends the file again.
+func TestTimerRunsOutWhileBlobIsCreated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock, alice, _ := timedPairOn(t, r, time.Minute)
+	submitted := countSubmits(alice)
+	sweep, saves := sweepPastTimer(t, clock, alice) // as the blob is created
+	client.BeforeSaveUpload(alice, sweep)
+	path := filepath.Join(t.TempDir(), "note.ogg")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("a voice note "), 10_000), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := alice.SendFile(ctx, "bob", path, client.FileOptions{}); !errors.Is(err, client.ErrExpired) {
+		t.Errorf("SendFile whose timer ran out as its blob was created: %v, want ErrExpired", err)
+	}
+	if n, err := client.PendingUploads(alice); err != nil || n != 0 {
+		t.Errorf("alice keeps %d upload records (%v), want none", n, err)
+	}
+	syncNow(t, alice)
+	syncNow(t, alice)
+	if *saves != 1 || *submitted != 0 {
+		t.Errorf("after two Syncs: the upload stored a blob %d times, %d envelopes went out; want 1 and 0", *saves, *submitted)
+	}
+	wantNoHistory(t, alice)
+	wantRelayEmpty(t, r)
+}
+
+// TestSweptUploadLeavesNoBlob: a file whose timer runs out while its
+// upload waits for the relay (which went down in the middle) leaves
+// nothing at the relay once alice is back online: the sweep queues the
+// unfinished blob for deletion and her next Sync deletes it.
+func TestSweptUploadLeavesNoBlob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	clock, alice, _ := timedPairOn(t, r, time.Minute)
+	down := false
+	stop := func(done, total int64) {
+		if !down { // the relay goes down in the middle of the upload
+			down = true
+			r.Stop(t)
+		}
+	}
+	data := bytes.Repeat([]byte("a voice note that outlives its timer "), 40_000)
+	_, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg", Progress: stop})
+	if !errors.Is(err, client.ErrQueued) {
+		t.Fatalf("SendFileFrom with the relay gone: %v, want ErrQueued", err)
+	}
+	if used := relayUsage(t, r); used == 0 {
+		t.Fatal("the relay holds nothing of the upload: nothing to test")
+	}
+	clock.Advance(2 * time.Minute)
+	if err := client.SweepNow(alice); err != nil {
+		t.Fatal(err)
+	}
+	r.Restart(t)
+	syncNow(t, alice)
+	wantRelayEmpty(t, r)
+	if n, err := client.PendingUploads(alice); err != nil || n != 0 {
+		t.Errorf("alice keeps %d upload records (%v), want none", n, err)
+	}
+	wantNoHistory(t, alice)
+}
+
+// sweepPastTimer returns a function that, at its first call, moves the
+// clock past alice's one-minute timer and sweeps her vault, and the count
+// of its calls.
+func sweepPastTimer(t *testing.T, clock *testClock, alice *client.Client) (sweep func(), calls *int) {
+	calls = new(int)
+	return func() {
+		if *calls++; *calls == 1 {
+			clock.Advance(2 * time.Minute)
+			if err := client.SweepNow(alice); err != nil {
+				t.Error(err)
+			}
+		}
+	}, calls
+}
+
+// wantRelayEmpty wants the relay to hold no blob data.
+func wantRelayEmpty(t *testing.T, r *servertest.Relay) {
+	t.Helper()
+	if used := relayUsage(t, r); used != 0 {
+		t.Errorf("the relay still holds %d bytes of the file", used)
+	}
+}
+
+// wantNoHistory wants alice's conversation with bob empty.
+func wantNoHistory(t *testing.T, alice *client.Client) {
+	t.Helper()
+	if h, err := alice.History(context.Background(), "bob"); err != nil || len(h) != 0 {
+		t.Errorf("alice's history: %d messages, %v; want none", len(h), err)
+	}
+}
+
+// countSubmits makes c's envelopes go to a relay that stores them all,
+// and counts them.
+func countSubmits(c *client.Client) *int {
+	var n int
+	client.InterceptSubmits(c, func(subs []*wire.Submit) []*wire.SubmitResult {
+		n += len(subs)
+		res := make([]*wire.SubmitResult, len(subs))
+		for i, s := range subs {
+			res[i] = &wire.SubmitResult{To: s.To, ID: s.ID}
+		}
+		return res
+	})
+	return &n
 }
 
 // TestRetentionDropsQueuedGroupMessages: a group message still waiting for
@@ -507,22 +587,28 @@ func TestRetentionBeforeGroupSealing(t *testing.T) {
 // bob, then stops the relay.
 func groupRelayDown(t *testing.T) (*servertest.Relay, *testClock, *client.Client, *client.Client, client.GroupID) {
 	t.Helper()
-	ctx := context.Background()
-	tn := newTenant(t)
-	r := startRelay(t)
-	p := openPolicy(1)
-	p.RetentionDays = 1
-	r.PublishPolicy(t, tn.priv, p)
-	clock := &testClock{now: time.Now()}
-	alice := register(t, r, "alice", tn.app, clocked(clock))
-	bob := register(t, r, "bob")
-	g, err := alice.CreateGroup(ctx, "team", []string{"bob"})
+	r, _, clock, alice, bob := retentionPair(t, 1)
+	g, err := alice.CreateGroup(context.Background(), "team", []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	syncNow(t, bob) // the welcome
 	r.Stop(t)
 	return r, clock, alice, bob, g
+}
+
+// retentionPair starts a relay whose tenant policy keeps messages for
+// days, and registers alice (of the tenant, on a test clock) and bob.
+func retentionPair(t *testing.T, days int) (*servertest.Relay, *tenant, *testClock, *client.Client, *client.Client) {
+	t.Helper()
+	tn := newTenant(t)
+	r := startRelay(t)
+	p := openPolicy(1)
+	p.RetentionDays = days
+	r.PublishPolicy(t, tn.priv, p)
+	clock := &testClock{now: time.Now()}
+	alice := register(t, r, "alice", tn.app, clocked(clock))
+	return r, tn, clock, alice, register(t, r, "bob")
 }
 
 // queueGroupText queues a message to g while the relay is down.

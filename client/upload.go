@@ -210,12 +210,16 @@ func (c *Client) resumeUploads(ctx context.Context) error {
 	return err
 }
 
-// runUploads continues every upload whose transfer does not run elsewhere
-// and returns how many finished.
+// runUploads has the relay delete the blobs of swept uploads, then
+// continues every upload whose transfer does not run elsewhere and returns
+// how many finished.
 func (c *Client) runUploads(ctx context.Context) (finished int, err error) {
 	v, err := c.vault()
 	if err != nil {
 		return 0, err
+	}
+	if err := c.deleteQueuedBlobs(ctx, v); err != nil {
+		c.log.Debug("swept uploads' blobs wait for the next round", "err", err)
 	}
 	recs, err := v.List(nsUploads)
 	if err != nil {
@@ -280,9 +284,14 @@ func (c *Client) upload(ctx context.Context, u *uploadRec, progress func(done, t
 		}
 		return progressed, err
 	})
+	if err == nil {
+		err = c.uploaded(u, sum)
+	}
 	switch {
-	case err == nil:
-		return c.uploaded(ctx, u, sum)
+	case errors.Is(err, ErrExpired):
+		if u.Up != nil {
+			c.deleteBlob(ctx, u.Up.ID) // it will not be sent
+		}
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuota), errors.Is(err, ErrFileChanged), errors.Is(err, ErrInvalid):
 		c.failUpload(u, err)
 	}
@@ -380,8 +389,20 @@ func (c *Client) blobFor(ctx context.Context, rc *relay.Client, a *account, v *v
 	return 0, c.saveUpload(v, u)
 }
 
+// saveUpload stores u's new blob; ErrExpired if the sweep deleted the
+// message (and its upload record) meanwhile, which must stay deleted.
 func (c *Client) saveUpload(v *vault.Vault, u *uploadRec) error {
-	return vaultErr(v.Update(func(tx *vault.Tx) error { return putJSON(tx, nsUploads, u.ID, u) }))
+	c.runHook(func(h *testHooks) func() { return h.beforeSaveUpload })
+	err := v.Update(func(tx *vault.Tx) error {
+		if ok, err := replaceJSON(tx, nsUploads, u.ID, u); err != nil || ok {
+			return err
+		}
+		return ErrExpired
+	})
+	if errors.Is(err, ErrExpired) {
+		return err
+	}
+	return vaultErr(err)
 }
 
 // openSource opens the plaintext: the spooled vault copy, or the path if
@@ -419,9 +440,9 @@ func uploadErr(err error) error {
 
 // uploaded turns a finished upload into an outbox message, in one
 // transaction. If the sweep deleted the message while it uploaded (its
-// timer ran out), nothing is queued: the blob is deleted at the relay and
-// the error is ErrExpired.
-func (c *Client) uploaded(ctx context.Context, u *uploadRec, sum [32]byte) error {
+// timer ran out), nothing is queued and the error is ErrExpired (upload
+// then deletes the blob at the relay).
+func (c *Client) uploaded(u *uploadRec, sum [32]byte) error {
 	v, err := c.vault()
 	if err != nil {
 		return err
@@ -431,7 +452,6 @@ func (c *Client) uploaded(ctx context.Context, u *uploadRec, sum [32]byte) error
 	copy(ptr.Key[:], u.Key)
 	err = v.Update(func(tx *vault.Tx) error { return c.queueUploaded(tx, u, &ptr) })
 	if errors.Is(err, ErrExpired) {
-		c.deleteBlob(ctx, u.Up.ID)
 		return err
 	}
 	return vaultErr(err)
@@ -440,8 +460,7 @@ func (c *Client) uploaded(ctx context.Context, u *uploadRec, sum [32]byte) error
 // queueUploaded queues the message of finished upload u, whose blob ptr
 // points to, in tx; ErrExpired if the sweep deleted the message.
 func (c *Client) queueUploaded(tx *vault.Tx, u *uploadRec, ptr *content.Attachment) error {
-	var cur uploadRec
-	if err := getJSON(tx, nsUploads, u.ID, &cur); notFound(err) {
+	if _, err := tx.Get(nsUploads, u.ID); notFound(err) {
 		return ErrExpired // the sweep deleted the message with its upload
 	} else if err != nil {
 		return err
@@ -470,11 +489,7 @@ func (c *Client) queueUploaded(tx *vault.Tx, u *uploadRec, ptr *content.Attachme
 // deleteBlob deletes the blob of an upload that will not be sent, so the
 // relay keeps it no longer; if that fails, the relay's expiry removes it.
 func (c *Client) deleteBlob(ctx context.Context, id [wire.BlobIDLen]byte) {
-	_, a, err := c.registered()
-	if err != nil {
-		return
-	}
-	rc, err := c.relayClient()
+	a, rc, err := c.relayAs()
 	if err == nil {
 		err = rc.DeleteBlob(ctx, a.auth(), id)
 	}
