@@ -320,6 +320,7 @@ func (c *Client) uploadOnce(ctx context.Context, u *uploadRec, progress func(don
 	}
 	defer src.Close()
 	ps := newPartSender(ctx, rc, u.Up, stored, u.Size, progress)
+	ps.alive = func() error { return uploadAlive(v, u.ID) }
 	if err := encryptTo(ps, u, src); err != nil {
 		return sum, ps.sent > stored, err
 	}
@@ -530,6 +531,19 @@ type partSender struct {
 	plain       int64 // plaintext size, for progress
 	progress    func(done, total int64)
 	transferred int64
+	// alive, if set, is called before each part: an error (ErrExpired)
+	// ends the upload there.
+	alive func() error
+}
+
+// uploadAlive is nil while upload id is still to be sent, and ErrExpired
+// once the sweep has deleted its message: the rest is not uploaded.
+func uploadAlive(v *vault.Vault, id string) error {
+	_, err := v.Get(nsUploads, id)
+	if notFound(err) {
+		return ErrExpired
+	}
+	return vaultErr(err)
 }
 
 // newPartSender starts sending the blob of up, of which the relay has
@@ -565,6 +579,11 @@ func (p *partSender) Write(b []byte) (int, error) {
 func (p *partSender) flush() error {
 	if len(p.buf) == 0 {
 		return nil
+	}
+	if p.alive != nil {
+		if err := p.alive(); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	st, err := p.rc.AppendBlob(p.ctx, p.up, p.sent, p.buf)
