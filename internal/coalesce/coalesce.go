@@ -35,14 +35,24 @@
 // the database file's writes as they are. It is for the same case as Wrap:
 // one connection, exclusive locking, synchronous=FULL, so that SQLite syncs
 // the WAL at every commit and no other connection looks at it; the vault
-// puts it above its XTS layer. It is not safe for the relay's store
-// (several connections, synchronous=NORMAL commits): a commit published in
+// puts it above its XTS layer. It is not safe for a database several
+// connections share with synchronous=NORMAL commits: a commit published in
 // the WAL index before its held frames are written can be read short, a
 // rolled-back spill left in a run can later be written over another
 // connection's committed frames, and a rewritten commit header can stay
 // held without a sync (stop 21 met the first; a review in stop 23
 // reproduced the others against an earlier WrapWAL that ended a run at
 // each commit frame).
+//
+// WrapSharedWAL is WrapWAL for such a database (the relay's store), under
+// conditions that close those three holes: every commit is
+// synchronous=FULL, so that its Sync writes the run before SQLite
+// publishes the commit, and, the database file reporting
+// POWERSAFE_OVERWRITE, SQLite writes nothing of the commit after that
+// Sync (it would write the tail of a padding frame); a rollback drops the
+// run instead of writing it later (DiscardOnRollback), and so does Close.
+// Between transactions a shared file holds nothing
+// (TestSharedWALRollbackDoesNotOverwrite reproduces the second hole).
 //
 // A coalescing file holds what its base holds. The vault uses both: Wrap
 // beneath its encrypting VFS, where the bytes kept are ciphertext, and
@@ -52,6 +62,7 @@
 package coalesce
 
 import (
+	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/util/vfsutil"
 	"github.com/ncruces/go-sqlite3/vfs"
 )
@@ -67,33 +78,85 @@ func Wrap(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base} }
 // adjacent writes into base's. One connection only, synchronous=FULL.
 func WrapWAL(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base, walOnly: true} }
 
+// WrapSharedWAL returns a VFS whose WAL files coalesce adjacent writes for
+// a database that several connections and processes share (the relay's
+// store: one writer, a pool of readers, an operator's tools). No other
+// connection may see a held byte, so it is safe only while:
+//   - every transaction that writes the WAL either commits with
+//     synchronous=FULL, whose Sync writes everything held before SQLite
+//     publishes the commit in the WAL index (SQLite rewrites checksums and
+//     pads before that Sync, never after it, once the file reports
+//     POWERSAFE_OVERWRITE: a WAL file that does not is not wrapped), or
+//   - rolls back, after which the bytes it held are dropped, never written:
+//     another connection may have appended its own frames where they were
+//     meant to go. Each connection that writes must call DiscardOnRollback,
+//     and Close drops what a connection closed in mid-transaction held.
+//
+// Between transactions a file therefore holds nothing.
+func WrapSharedWAL(base vfs.VFS) vfs.VFS {
+	return &coalescingVFS{VFS: base, walOnly: true, shared: true}
+}
+
+// DiscardOnRollback makes every rollback of c's transactions drop what its
+// WAL file (of WrapSharedWAL) holds unwritten: the frames of a transaction
+// that spilled pages before it rolled back.
+func DiscardOnRollback(c *sqlite3.Conn) {
+	c.RollbackHook(func() {
+		p, err := c.FileControl("main", sqlite3.FCNTL_JOURNAL_POINTER)
+		if f, ok := p.(*File); err == nil && ok && f.shared {
+			f.run = f.run[:0]
+		}
+	})
+}
+
 type coalescingVFS struct {
 	vfs.VFS
 	walOnly bool // wrap WAL files only
+	shared  bool // WrapSharedWAL
 }
 
 func (c *coalescingVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
-	return c.wrap(vfsutil.WrapOpen(c.VFS, name, flags))
+	f, flags, err := vfsutil.WrapOpen(c.VFS, name, flags)
+	if c.shared && err == nil && flags&vfs.OPEN_WAL != 0 {
+		return f, flags, nil // no database file to check: see OpenFilename
+	}
+	return c.wrap(f, flags, err)
 }
 
 func (c *coalescingVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
-	return c.wrap(vfsutil.WrapOpenFilename(c.VFS, name, flags))
+	f, flags, err := vfsutil.WrapOpenFilename(c.VFS, name, flags)
+	if c.shared && err == nil && flags&vfs.OPEN_WAL != 0 && !powersafe(name) {
+		return f, flags, nil // SQLite would pad the WAL after the sync
+	}
+	return c.wrap(f, flags, err)
+}
+
+// powersafe reports whether the database file of a WAL named name reports
+// POWERSAFE_OVERWRITE, which is what makes SQLite not pad the WAL to a
+// sector after a commit's sync (it writes the padding's tail after it).
+func powersafe(name *vfs.Filename) bool {
+	db := name.DatabaseFile()
+	return db != nil && db.DeviceCharacteristics()&vfs.IOCAP_POWERSAFE_OVERWRITE != 0
 }
 
 func (c *coalescingVFS) wrap(f vfs.File, flags vfs.OpenFlag, err error) (vfs.File, vfs.OpenFlag, error) {
 	if err != nil || c.walOnly && flags&vfs.OPEN_WAL == 0 {
 		return f, flags, err
 	}
-	return &File{File: f}, flags, nil
+	return &File{File: f, shared: c.shared}, flags, nil
 }
 
 // File is a file of a coalescing VFS. Like every SQLite file it is used
 // by one connection at a time.
 type File struct {
 	vfs.File
-	run []byte // bytes written at off and not yet passed to File
-	off int64
+	run    []byte // bytes written at off and not yet passed to File
+	off    int64
+	shared bool // of WrapSharedWAL: what Close finds held is dropped
 }
+
+// Held is how many bytes f holds unwritten.
+func (f *File) Held() int { return len(f.run) }
 
 // WriteAt extends the pending run when p continues it or lies within it;
 // otherwise it writes the run out and starts a new one with p. A run that
@@ -206,10 +269,14 @@ func (f *File) Unlock(l vfs.LockLevel) error {
 	return f.File.Unlock(l)
 }
 
-// Close writes the pending run, zeroes the buffer (above the vault's XTS
+// Close writes the pending run (drops it, for WrapSharedWAL: it belongs to
+// a transaction that did not commit), zeroes the buffer (above the vault's XTS
 // it holds plaintext pages) and closes the base file.
 func (f *File) Close() error {
-	err := f.flush()
+	var err error
+	if !f.shared {
+		err = f.flush()
+	}
 	clear(f.run[:cap(f.run)])
 	f.run = nil
 	if cerr := f.File.Close(); err == nil {

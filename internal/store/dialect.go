@@ -49,17 +49,13 @@ var sqliteDialect = dialect{
 	rebind: func(q string) string {
 		return dollarToQuestion(strings.TrimSuffix(q, forUpdate))
 	},
-	// In WAL mode with synchronous=NORMAL a commit appends to the WAL
-	// without fsync; the next synchronous=FULL commit (or checkpoint)
-	// flushes the WAL up to and including it. A crash can therefore lose
-	// only a suffix of relaxed commits, never reorder or corrupt them. The
-	// setting is per connection and may not change inside a transaction.
-	syncStmt: func(durable bool) (string, bool) {
-		if durable {
-			return "PRAGMA synchronous = FULL", false
-		}
-		return "PRAGMA synchronous = NORMAL", false
-	},
+	// Every commit is synchronous=FULL (writerPragmas), relaxed ones too:
+	// the store's VFS holds WAL writes until the commit's sync
+	// (coalesce.WrapSharedWAL), and a synchronous=NORMAL commit would
+	// publish frames not yet written. A relaxed batch then costs an
+	// fdatasync, which is off the CPU; the 2.7 pwrite calls per envelope
+	// it saves were not (BENCHMARKS.md, stop 27).
+	syncStmt:       func(bool) (string, bool) { return "", false },
 	sequentialRefs: true,
 	keepCounters:   true,
 	rawBulk:        true,

@@ -85,7 +85,8 @@ func scanEnvelope(r *sql.Rows, to addr.Address, lead ...any) (Envelope, error) {
 
 // Ack runs as relaxed writes: losing an ack in a crash only redelivers an
 // envelope that the client drops as a duplicate, so acks ride along in the
-// next durable commit instead of paying for a flush of their own.
+// next durable commit instead of paying for a flush of their own (on
+// PostgreSQL; SQLite flushes every commit, see dialect.syncStmt).
 func (s *sqlStore) Ack(ctx context.Context, to addr.Address, seqs []int64) (int, error) {
 	if err := checkAddr(to); err != nil {
 		return 0, err

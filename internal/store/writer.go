@@ -26,8 +26,9 @@ import (
 // transaction of its own so that one failure cannot cost the others.
 //
 // Durability: an op is durable (its commit must reach the disk before the
-// caller hears back) or relaxed (acks, expiry). A batch of relaxed ops only
-// commits without flushing; see dialect.syncStmt.
+// caller hears back) or relaxed (acks, expiry). On PostgreSQL a batch of
+// relaxed ops only commits without flushing; on SQLite every commit
+// flushes (see dialect.syncStmt).
 const (
 	maxBatchOps    = 256
 	maxBatchWeight = 4 * MaxBatch
