@@ -35,12 +35,36 @@ func queueUploadBlobDelete(tx *vault.Tx, id string) error {
 	if json.Unmarshal(b, &u) != nil || u.Up == nil {
 		return nil
 	}
-	return tx.Put(nsBlobDeletes, hex.EncodeToString(u.Up.ID[:]), nil)
+	return queueBlobDelete(tx, u.Up.ID)
 }
 
-// deleteQueuedBlobs asks the relay to delete each queued blob and drops
-// the records of those it deleted or no longer has. It stops at the first
-// other failure (the relay unreachable): the rest wait for the next round.
+// queueBlobDelete queues blob id for deletion at the relay.
+func queueBlobDelete(tx *vault.Tx, id [wire.BlobIDLen]byte) error {
+	return tx.Put(nsBlobDeletes, hex.EncodeToString(id[:]), nil)
+}
+
+// maxBlobDeletesPerRound bounds the deletions one upload round asks for,
+// so that a long queue (many uploads swept while offline) cannot use up
+// the device's request rate before the round's own uploads run; the rest
+// wait for the next round.
+const maxBlobDeletesPerRound = 8
+
+// flushBlobDeletes runs deleteQueuedBlobs now, for an upload that just
+// ended without being sent; what fails waits for the next round.
+func (c *Client) flushBlobDeletes(ctx context.Context) {
+	v, err := c.vault()
+	if err == nil {
+		err = c.deleteQueuedBlobs(ctx, v)
+	}
+	if err != nil {
+		c.log.Debug("an unsent upload's blob waits for the next round", "err", err)
+	}
+}
+
+// deleteQueuedBlobs asks the relay to delete queued blobs, at most
+// maxBlobDeletesPerRound, and drops the records of those it deleted or no
+// longer has. It stops at the first other failure (the relay unreachable):
+// the rest wait for the next round.
 func (c *Client) deleteQueuedBlobs(ctx context.Context, v *vault.Vault) error {
 	recs, err := v.List(nsBlobDeletes)
 	if err != nil || len(recs) == 0 {
@@ -50,7 +74,7 @@ func (c *Client) deleteQueuedBlobs(ctx context.Context, v *vault.Vault) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
+	for _, r := range recs[:min(len(recs), maxBlobDeletesPerRound)] {
 		var id [wire.BlobIDLen]byte
 		if n, err := hex.Decode(id[:], []byte(r.Key)); err == nil && n == len(id) {
 			err = rc.DeleteBlob(ctx, a.auth(), id)

@@ -422,13 +422,7 @@ func TestSweptUploadLeavesNoBlob(t *testing.T) {
 	ctx := context.Background()
 	r := startRelay(t)
 	clock, alice, _ := timedPairOn(t, r, time.Minute)
-	down := false
-	stop := func(done, total int64) {
-		if !down { // the relay goes down in the middle of the upload
-			down = true
-			r.Stop(t)
-		}
-	}
+	stop := stopRelayOnProgress(t, r)
 	data := bytes.Repeat([]byte("a voice note that outlives its timer "), 40_000)
 	_, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg", Progress: stop})
 	if !errors.Is(err, client.ErrQueued) {
@@ -675,6 +669,83 @@ func wantNoGroupMessage(t *testing.T, alice, bob *client.Client, g client.GroupI
 	for _, e := range h {
 		if e.Message != nil {
 			t.Fatalf("alice's group history still shows %q", e.Message.Text)
+		}
+	}
+}
+
+// TestSweptNewBlobFreesQuota: the blob an upload created just as the sweep
+// deleted its message is deleted at the relay even if the relay cannot be
+// reached right then: the sweep could not queue it (the record did not
+// name it yet), so saving it queues it, and the next Sync deletes it. Its
+// quota is then free: a second file of the same size fits.
+func TestSweptNewBlobFreesQuota(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t, func(s *server.Server) { s.BlobQuota = 200_000 })
+	clock, alice, _ := timedPairOn(t, r, time.Minute)
+	sweep, calls := sweepPastTimer(t, clock, alice)
+	client.BeforeSaveUpload(alice, func() {
+		if sweep(); *calls == 1 {
+			r.Stop(t) // upload() cannot delete the blob itself
+		}
+	})
+	data := bytes.Repeat([]byte("a voice note "), 10_000) // one fits the quota, two do not
+	send := func() error {
+		_, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg"})
+		return err
+	}
+	if err := send(); !errors.Is(err, client.ErrExpired) {
+		t.Fatalf("SendFileFrom whose timer ran out as its blob was created: %v, want ErrExpired", err)
+	}
+	r.Restart(t)
+	syncNow(t, alice)
+	if err := send(); err != nil {
+		t.Errorf("a second file after the swept one's blob was created: %v; want it sent (the swept blob holds its quota)", err)
+	}
+}
+
+// TestFailedUploadLeavesNoBlob: an upload that fails for good (its file
+// changed while the relay was down) leaves nothing at the relay: its
+// unfinished blob is deleted, not left until the relay's expiry.
+func TestFailedUploadLeavesNoBlob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t)
+	alice := register(t, r, "alice")
+	register(t, r, "bob")
+	path := filepath.Join(t.TempDir(), "talk.ogg")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("a long talk "), 40_000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop := stopRelayOnProgress(t, r)
+	if _, err := alice.SendFile(ctx, "bob", path, client.FileOptions{Progress: stop}); !errors.Is(err, client.ErrQueued) {
+		t.Fatalf("SendFile with the relay gone: %v, want ErrQueued", err)
+	}
+	if relayUsage(t, r) == 0 {
+		t.Fatal("the relay holds nothing of the upload: nothing to test")
+	}
+	if err := os.WriteFile(path, []byte("edited"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.Restart(t)
+	evs := syncNow(t, alice)
+	if !slices.ContainsFunc(evs, func(e client.Event) bool { return errors.Is(e.Err, client.ErrFileChanged) }) {
+		t.Errorf("Sync after the file changed: no ErrFileChanged event in %v", evs)
+	}
+	wantRelayEmpty(t, r)
+	if n, err := client.PendingUploads(alice); err != nil || n != 0 {
+		t.Errorf("alice keeps %d upload records (%v), want none", n, err)
+	}
+}
+
+// stopRelayOnProgress returns an upload progress function that stops the
+// relay at its first call: in the middle of the upload.
+func stopRelayOnProgress(t *testing.T, r *servertest.Relay) func(done, total int64) {
+	down := false
+	return func(done, total int64) {
+		if !down {
+			down = true
+			r.Stop(t)
 		}
 	}
 }

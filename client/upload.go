@@ -288,13 +288,13 @@ func (c *Client) upload(ctx context.Context, u *uploadRec, progress func(done, t
 		err = c.uploaded(u, sum)
 	}
 	switch {
-	case errors.Is(err, ErrExpired):
-		if u.Up != nil {
-			c.deleteBlob(ctx, u.Up.ID) // it will not be sent
-		}
+	case errors.Is(err, ErrExpired): // the sweep or saveUpload queued its blob
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuota), errors.Is(err, ErrFileChanged), errors.Is(err, ErrInvalid):
 		c.failUpload(u, err)
+	default:
+		return err
 	}
+	c.flushBlobDeletes(ctx) // its blob will not be sent: free the relay's space now
 	return err
 }
 
@@ -391,17 +391,22 @@ func (c *Client) blobFor(ctx context.Context, rc *relay.Client, a *account, v *v
 }
 
 // saveUpload stores u's new blob; ErrExpired if the sweep deleted the
-// message (and its upload record) meanwhile, which must stay deleted.
+// message (and its upload record) meanwhile, which must stay deleted. The
+// sweep could not queue that blob for deletion (the record did not name
+// it yet), so saveUpload queues it in the same transaction.
 func (c *Client) saveUpload(v *vault.Vault, u *uploadRec) error {
 	c.runHook(func(h *testHooks) func() { return h.beforeSaveUpload })
+	swept := false
 	err := v.Update(func(tx *vault.Tx) error {
-		if ok, err := replaceJSON(tx, nsUploads, u.ID, u); err != nil || ok {
+		ok, err := replaceJSON(tx, nsUploads, u.ID, u)
+		if err != nil || ok {
 			return err
 		}
-		return ErrExpired
+		swept = true
+		return queueBlobDelete(tx, u.Up.ID)
 	})
-	if errors.Is(err, ErrExpired) {
-		return err
+	if err == nil && swept {
+		return ErrExpired
 	}
 	return vaultErr(err)
 }
@@ -487,19 +492,8 @@ func (c *Client) queueUploaded(tx *vault.Tx, u *uploadRec, ptr *content.Attachme
 	return tx.Delete(nsUploads, u.ID)
 }
 
-// deleteBlob deletes the blob of an upload that will not be sent, so the
-// relay keeps it no longer; if that fails, the relay's expiry removes it.
-func (c *Client) deleteBlob(ctx context.Context, id [wire.BlobIDLen]byte) {
-	a, rc, err := c.relayAs()
-	if err == nil {
-		err = rc.DeleteBlob(ctx, a.auth(), id)
-	}
-	if err != nil {
-		c.log.Debug("deleting an expired upload's blob", "err", err)
-	}
-}
-
-// failUpload drops an upload that cannot succeed and marks it failed.
+// failUpload drops an upload that cannot succeed, marks it failed and
+// queues its blob, if it has one, for deletion at the relay.
 func (c *Client) failUpload(u *uploadRec, cause error) {
 	v, err := c.vault()
 	if err != nil {
@@ -508,6 +502,11 @@ func (c *Client) failUpload(u *uploadRec, cause error) {
 	var h *historyRec
 	v.Update(func(tx *vault.Tx) error {
 		h, _ = setStatus(tx, addr.UserID(u.To), u.ID, StatusFailed)
+		if u.Up != nil {
+			if err := queueBlobDelete(tx, u.Up.ID); err != nil {
+				return err
+			}
+		}
 		return tx.Delete(nsUploads, u.ID)
 	})
 	if h != nil {
