@@ -89,12 +89,26 @@ func WrapWAL(base vfs.VFS) vfs.VFS { return &coalescingVFS{VFS: base, walOnly: t
 //     POWERSAFE_OVERWRITE: a WAL file that does not is not wrapped), or
 //   - rolls back, after which the bytes it held are dropped, never written:
 //     another connection may have appended its own frames where they were
-//     meant to go. Each connection that writes must call DiscardOnRollback,
-//     and Close drops what a connection closed in mid-transaction held.
+//     meant to go. Each connection must call PrepareShared, which sets
+//     both, and Close drops what a connection closed in mid-transaction
+//     held.
 //
 // Between transactions a file therefore holds nothing.
 func WrapSharedWAL(base vfs.VFS) vfs.VFS {
 	return &coalescingVFS{VFS: base, walOnly: true, shared: true}
+}
+
+// PrepareShared readies a connection to a database whose WAL
+// WrapSharedWAL wraps: its commits are synchronous=FULL (SQLite's default
+// in WAL mode is NORMAL, whose commits publish frames that the file may
+// still hold), and its rollbacks drop what its WAL file held
+// (DiscardOnRollback). Call it on every connection as it opens, before any
+// transaction; the connection must not lower synchronous afterwards, nor
+// set a rollback hook of its own (it would replace this one). Only the
+// main database is covered: an attached one must not be on such a VFS.
+func PrepareShared(c *sqlite3.Conn) error {
+	DiscardOnRollback(c)
+	return c.Exec("PRAGMA synchronous = FULL")
 }
 
 // DiscardOnRollback makes every rollback of c's transactions drop what its

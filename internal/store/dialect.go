@@ -49,7 +49,7 @@ var sqliteDialect = dialect{
 	rebind: func(q string) string {
 		return dollarToQuestion(strings.TrimSuffix(q, forUpdate))
 	},
-	// Every commit is synchronous=FULL (writerPragmas), relaxed ones too:
+	// Every commit is synchronous=FULL (execInit), relaxed ones too:
 	// the store's VFS holds WAL writes until the commit's sync
 	// (coalesce.WrapSharedWAL), and a synchronous=NORMAL commit would
 	// publish frames not yet written. A relaxed batch then costs an

@@ -191,9 +191,10 @@ func sqliteURI(path string) (string, error) {
 // 24-byte header and the page, so a commit of n pages cost 2n pwrite(2)
 // calls; coalesced it costs one. That was 2.7 system calls per envelope
 // at the relay's peak, and about 15% of its CPU (BENCHMARKS.md, stop 27).
-// WrapSharedWAL's conditions hold: every commit is synchronous=FULL
-// (sqliteDialect.syncStmt), and every connection drops what it held when
-// a transaction rolls back (execInit).
+// WrapSharedWAL's conditions hold: every connection commits with
+// synchronous=FULL and drops what it held when a transaction rolls back
+// (coalesce.PrepareShared, in execInit), and no relaxed commit lowers it
+// (sqliteDialect.syncStmt).
 var storeVFS = sync.OnceValue(func() string {
 	const name = "parley-store"
 	vfs.Register(name, coalesce.WrapSharedWAL(vfs.Find("")))
@@ -262,8 +263,10 @@ func openSQLite(ctx context.Context, path string, opt Options) (Store, error) {
 	return s, nil
 }
 
-// execInit configures each new SQLite connection: its rollbacks drop the
-// WAL writes it held (storeVFS), and it turns on the query
+// execInit configures each new SQLite connection: its commits are
+// synchronous=FULL and its rollbacks drop the WAL writes it held
+// (coalesce.PrepareShared, for storeVFS; nothing else may set a rollback
+// hook, nor lower synchronous), and it turns on the query
 // planner stability guarantee (QPSG): without it SQLite plans a LIMIT $n
 // for the value bound when the statement was prepared and marks the
 // statement to be parsed and planned again whenever $n is bound anew, so
@@ -274,7 +277,9 @@ func execInit(pragmas string) func(*sqlite3.Conn) error {
 		if _, err := c.Config(sqlite3.DBCONFIG_ENABLE_QPSG, true); err != nil {
 			return err
 		}
-		coalesce.DiscardOnRollback(c) // see storeVFS
+		if err := coalesce.PrepareShared(c); err != nil { // see storeVFS
+			return err
+		}
 		return c.Exec(pragmas)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -73,4 +74,28 @@ func TestWriterWALIsCoalesced(t *testing.T) {
 		t.Fatal(n, err)
 	}
 	wantWALHeld("after an ack")
+}
+
+// TestStoreConnectionsCommitFull: every connection of a SQLite store, the
+// writer's and the readers', commits with synchronous=FULL, as
+// coalesce.WrapSharedWAL requires of every connection to its files: with
+// SQLite's default for WAL (NORMAL) a commit publishes frames that its
+// file may still hold unwritten.
+func TestStoreConnectionsCommitFull(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"), Options{CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s := st.(*sqlStore)
+	for name, db := range map[string]*sql.DB{"writer": s.wdbs[0], "reader": s.rdb} {
+		var level int
+		if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+			t.Fatal(err)
+		}
+		if level != 2 {
+			t.Errorf("the %s's connection has synchronous = %d, want 2 (FULL)", name, level)
+		}
+	}
 }
