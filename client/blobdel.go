@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"parley.dev/client/internal/relay"
 	"parley.dev/internal/vault"
 	"parley.dev/internal/wire"
 )
@@ -43,18 +44,22 @@ func queueBlobDelete(tx *vault.Tx, id [wire.BlobIDLen]byte) error {
 	return tx.Put(nsBlobDeletes, hex.EncodeToString(id[:]), nil)
 }
 
-// maxBlobDeletesPerRound bounds the deletions one upload round asks for,
-// so that a long queue (many uploads swept while offline) cannot use up
-// the device's request rate before the round's own uploads run; the rest
-// wait for the next round.
+// maxBlobDeletesPerRound bounds the queued deletions one upload round
+// asks for (deleteQueuedBlobs, at its start), so that a long queue (many
+// uploads swept while offline) cannot use up the device's request rate
+// before the round's own uploads run; the rest wait for the next round.
+// An upload that ends unsent asks for its own blob's deletion besides
+// (dropBlob), and a blob creation the quota refuses runs the queue once
+// more (blobFor): the queued blobs may be what fills it.
 const maxBlobDeletesPerRound = 8
 
-// flushBlobDeletes runs deleteQueuedBlobs now, for an upload that just
-// ended without being sent; what fails waits for the next round.
-func (c *Client) flushBlobDeletes(ctx context.Context) {
-	v, err := c.vault()
+// dropBlob asks the relay at once to delete blob id, queued in blobdel,
+// of an upload that ended without being sent, and drops its record; if
+// that fails, the record waits for the next round.
+func (c *Client) dropBlob(ctx context.Context, id [wire.BlobIDLen]byte) {
+	v, a, rc, err := c.blobDeleter()
 	if err == nil {
-		err = c.deleteQueuedBlobs(ctx, v)
+		err = deleteQueuedBlob(ctx, v, rc, a, hex.EncodeToString(id[:]))
 	}
 	if err != nil {
 		c.log.Debug("an unsent upload's blob waits for the next round", "err", err)
@@ -63,28 +68,47 @@ func (c *Client) flushBlobDeletes(ctx context.Context) {
 
 // deleteQueuedBlobs asks the relay to delete queued blobs, at most
 // maxBlobDeletesPerRound, and drops the records of those it deleted or no
-// longer has. It stops at the first other failure (the relay unreachable):
-// the rest wait for the next round.
-func (c *Client) deleteQueuedBlobs(ctx context.Context, v *vault.Vault) error {
+// longer has; it returns how many it dropped. It stops at the first other
+// failure (the relay unreachable): the rest wait for the next round.
+func (c *Client) deleteQueuedBlobs(ctx context.Context) (int, error) {
+	v, a, rc, err := c.blobDeleter()
+	if err != nil {
+		return 0, err
+	}
 	recs, err := v.List(nsBlobDeletes)
-	if err != nil || len(recs) == 0 {
-		return vaultErr(err)
+	if err != nil {
+		return 0, vaultErr(err)
+	}
+	n := 0
+	for _, r := range recs[:min(len(recs), maxBlobDeletesPerRound)] {
+		if err := deleteQueuedBlob(ctx, v, rc, a, r.Key); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// blobDeleter returns what deleting queued blobs takes.
+func (c *Client) blobDeleter() (*vault.Vault, *account, *relay.Client, error) {
+	v, err := c.vault()
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	a, rc, err := c.relayAs()
-	if err != nil {
-		return err
-	}
-	for _, r := range recs[:min(len(recs), maxBlobDeletesPerRound)] {
-		var id [wire.BlobIDLen]byte
-		if n, err := hex.Decode(id[:], []byte(r.Key)); err == nil && n == len(id) {
-			err = rc.DeleteBlob(ctx, a.auth(), id)
-			if err != nil && !errors.Is(err, wire.CodeNoBlob) {
-				return relayErr(err)
-			}
+	return v, a, rc, err
+}
+
+// deleteQueuedBlob has the relay delete the blob queued under key (its ID
+// in hex) and drops the record once the relay no longer has it. A key
+// that is not a blob ID is dropped.
+func deleteQueuedBlob(ctx context.Context, v *vault.Vault, rc *relay.Client, a *account, key string) error {
+	var id [wire.BlobIDLen]byte
+	if n, err := hex.Decode(id[:], []byte(key)); err == nil && n == len(id) {
+		err = rc.DeleteBlob(ctx, a.auth(), id)
+		if err != nil && !errors.Is(err, wire.CodeNoBlob) {
+			return relayErr(err)
 		}
-		if err := v.Update(func(tx *vault.Tx) error { return tx.Delete(nsBlobDeletes, r.Key) }); err != nil {
-			return vaultErr(err)
-		}
 	}
-	return nil
+	return vaultErr(v.Update(func(tx *vault.Tx) error { return tx.Delete(nsBlobDeletes, key) }))
 }

@@ -237,3 +237,33 @@ func stopRelayOnProgress(t *testing.T, r *servertest.Relay) func(done, total int
 		}
 	}
 }
+
+// TestQueuedBlobsFreeQuotaForTheNextFile: a blob queued for deletion while
+// the relay was down does not make the next file fail, even when that file
+// comes before any Sync: the blob creation the quota refuses deletes the
+// queued blobs and tries again. (Found by stop 28's review: the file was
+// marked failed for good with ErrQuota.)
+func TestQueuedBlobsFreeQuotaForTheNextFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t, func(s *server.Server) { s.BlobQuota = 200_000 })
+	clock, alice, _ := timedPairOn(t, r, time.Minute)
+	sweep, calls := sweepPastTimer(t, clock, alice)
+	client.BeforeSaveUpload(alice, func() {
+		if sweep(); *calls == 1 {
+			r.Stop(t)
+		}
+	})
+	data := bytes.Repeat([]byte("a voice note "), 10_000) // one fits the quota, two do not
+	send := func() error {
+		_, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "note.ogg"})
+		return err
+	}
+	if err := send(); !errors.Is(err, client.ErrExpired) {
+		t.Fatalf("SendFileFrom whose timer ran out as its blob was created: %v, want ErrExpired", err)
+	}
+	r.Restart(t)
+	if err := send(); err != nil {
+		t.Errorf("a second file right after the relay came back, before any Sync: %v; want it sent", err)
+	}
+}

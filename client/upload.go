@@ -216,7 +216,7 @@ func (c *Client) runUploads(ctx context.Context) (finished int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.deleteQueuedBlobs(ctx, v); err != nil {
+	if _, err := c.deleteQueuedBlobs(ctx); err != nil {
 		c.log.Debug("swept uploads' blobs wait for the next round", "err", err)
 	}
 	recs, err := v.List(nsUploads)
@@ -288,11 +288,15 @@ func (c *Client) upload(ctx context.Context, u *uploadRec, progress func(done, t
 	switch {
 	case errors.Is(err, ErrExpired): // the sweep or saveUpload queued its blob
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuota), errors.Is(err, ErrFileChanged), errors.Is(err, ErrInvalid):
-		c.failUpload(u, err)
+		if !c.failUpload(u, err) {
+			return err
+		}
 	default:
 		return err
 	}
-	c.flushBlobDeletes(ctx) // its blob will not be sent: free the relay's space now
+	if u.Up != nil {
+		c.dropBlob(ctx, u.Up.ID) // it will not be sent: free the relay's space now
+	}
 	return err
 }
 
@@ -380,12 +384,29 @@ func (c *Client) blobFor(ctx context.Context, rc *relay.Client, a *account, v *v
 		}
 		u.Up = nil // the unfinished blob expired: start again
 	}
-	up, err := rc.CreateBlob(ctx, a.auth(), uint64(stream.CiphertextSize(u.Size)))
+	size := uint64(stream.CiphertextSize(u.Size))
+	up, err := rc.CreateBlob(ctx, a.auth(), size)
+	if errors.Is(err, wire.CodeQuota) {
+		// Blobs queued for deletion may be what fills the quota (the relay
+		// was down when their uploads ended): delete them and try again.
+		if n, _ := c.deleteQueuedBlobs(ctx); n > 0 {
+			up, err = rc.CreateBlob(ctx, a.auth(), size)
+		}
+	}
 	if err != nil {
 		return 0, uploadErr(err)
 	}
 	u.Up = up
-	return 0, c.saveUpload(v, u)
+	err = c.saveUpload(v, u)
+	if err != nil && !errors.Is(err, ErrExpired) {
+		// Recorded nowhere (saveUpload queues it when swept): delete it now
+		// rather than leave it to the relay's expiry.
+		if derr := rc.DeleteBlob(ctx, a.auth(), up.ID); derr != nil {
+			c.log.Debug("deleting a blob the vault could not record", "err", derr)
+		}
+		u.Up = nil
+	}
+	return 0, err
 }
 
 // saveUpload stores u's new blob; ErrExpired if the sweep deleted the
@@ -491,14 +512,15 @@ func (c *Client) queueUploaded(tx *vault.Tx, u *uploadRec, ptr *content.Attachme
 }
 
 // failUpload drops an upload that cannot succeed, marks it failed and
-// queues its blob, if it has one, for deletion at the relay.
-func (c *Client) failUpload(u *uploadRec, cause error) {
+// queues its blob, if it has one, for deletion at the relay. It reports
+// whether it did: if the vault refused, the upload stays to be retried.
+func (c *Client) failUpload(u *uploadRec, cause error) bool {
 	v, err := c.vault()
 	if err != nil {
-		return
+		return false
 	}
 	var h *historyRec
-	v.Update(func(tx *vault.Tx) error {
+	err = v.Update(func(tx *vault.Tx) error {
 		h, _ = setStatus(tx, addr.UserID(u.To), u.ID, StatusFailed)
 		if u.Up != nil {
 			if err := queueBlobDelete(tx, u.Up.ID); err != nil {
@@ -507,8 +529,13 @@ func (c *Client) failUpload(u *uploadRec, cause error) {
 		}
 		return tx.Delete(nsUploads, u.ID)
 	})
+	if err != nil {
+		c.log.Debug("marking an upload failed", "err", err)
+		return false
+	}
 	if h != nil {
 		m := h.message(addr.UserID(u.To))
 		c.emitEvent(Event{Kind: EventError, Message: &m, Err: cause})
 	}
+	return true
 }
