@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -120,5 +121,59 @@ func BenchmarkBurstRecord(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBurstIntoFullVault writes bursts of 1,000 new 300-byte records
+// in one transaction each, into an empty vault and into one that already
+// holds 100,000, and reports the WAL bytes written per record (automatic
+// checkpoints off while it runs, so the WAL keeps every frame). Records
+// are found by an HMAC of their key, random by design, so in a large vault
+// nearly every new record lands on an index page of its own, which the WAL
+// (and later the checkpoint) writes whole: the SDK's sends into a full
+// vault cost more for this reason (BENCHMARKS.md, stop 28).
+//
+//	go test -run '^$' -bench BurstIntoFullVault -benchtime 5x ./internal/vault
+func BenchmarkBurstIntoFullVault(b *testing.B) {
+	for _, prefill := range []int{0, 100_000} {
+		b.Run(fmt.Sprintf("records=%d", prefill), func(b *testing.B) {
+			v := benchVault(b)
+			val := bytes.Repeat([]byte("r"), 300)
+			const burst = 1000
+			for base := 0; base < prefill; base += burst {
+				putBurst(b, v, "p", base, burst, val)
+			}
+			for _, q := range []string{"PRAGMA wal_checkpoint(TRUNCATE)", "PRAGMA wal_autocheckpoint=0"} {
+				if _, err := v.db.Exec(q); err != nil {
+					b.Fatal(err)
+				}
+			}
+			n := 0
+			for b.Loop() {
+				putBurst(b, v, "n", n, burst, val)
+				n += burst
+			}
+			st, err := os.Stat(filepath.Join(v.dir, dbFile+"-wal"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(st.Size())/float64(n), "wal-bytes/record")
+		})
+	}
+}
+
+// putBurst puts n records, keyed prefix+number from base, in one
+// transaction.
+func putBurst(b *testing.B, v *Vault, prefix string, base, n int, val []byte) {
+	err := v.Update(func(tx *Tx) error {
+		for i := range n {
+			if err := tx.Put("history", fmt.Sprint(prefix, base+i), val); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 }
