@@ -68,7 +68,7 @@ func benchPairs(b *testing.B, n int) (*childRelay, []benchPair) {
 		r := testclient.NewDevice(b, child.url, conf, addr.UserID(fmt.Sprintf("r%d", i)), testclient.NewIdentity(b))
 		s.Register(b, "")
 		r.Register(b, "")
-		pairs[i] = benchPair{out: s.Dial(b), in: r.Dial(b), to: r.Addr}
+		pairs[i] = benchPair{out: s.Dial(b), in: r.DialQuiet(b), to: r.Addr}
 		drain(b, pairs[i].out)
 		drain(b, pairs[i].in)
 	}
@@ -123,31 +123,42 @@ func benchID(sender, i int) addr.MessageID {
 }
 
 func sendN(b *testing.B, ws *testclient.WS, to addr.Address, n int, payload []byte) {
-	for i := range n {
-		if err := ws.Send(&wire.Submit{To: to, ID: benchID(0, i), Payload: payload}); err != nil {
+	for i := 0; i < n && !b.Failed(); i++ {
+		exchange(b, ws, &wire.Submit{To: to, ID: benchID(0, i), Payload: payload}, func(f wire.Frame) bool {
+			res, ok := f.(*wire.SubmitResult)
+			if ok && res.Code != wire.CodeOK {
+				b.Errorf("submit: %v", res.Code)
+			}
+			return ok
+		})
+	}
+}
+
+// exchange sends f and reads frames until answer accepts one.
+func exchange(b *testing.B, ws *testclient.WS, f wire.Frame, answer func(wire.Frame) bool) {
+	if err := ws.Send(f); err != nil {
+		b.Error(err)
+		return
+	}
+	for {
+		g, err := ws.Next()
+		if err != nil {
 			b.Error(err)
 			return
 		}
-		for {
-			f, err := ws.Next()
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if res, ok := f.(*wire.SubmitResult); ok {
-				if res.Code != wire.CodeOK {
-					b.Errorf("submit: %v", res.Code)
-				}
-				break
-			}
+		if answer(g) {
+			return
 		}
 	}
 }
 
 // receiveN reads deliveries and acks them in batches, as the SDK does:
-// a second goroutine sends one Ack for every delivery read since its last
-// one. It returns when n acks are confirmed.
+// a second goroutine sends one Ack (quiet, if the relay takes them) for
+// every delivery read since its last one. It returns when the acks of n
+// deliveries are confirmed: the quiet ones by an answered Ack of the last
+// Seq again, as relay.Conn.Settled does.
 func receiveN(b *testing.B, ws *testclient.WS, n int) {
+	quiet := ws.Welcome.QuietAcks
 	seqs := make(chan uint64, 4096)
 	done := make(chan struct{})
 	go func() {
@@ -167,26 +178,44 @@ func receiveN(b *testing.B, ws *testclient.WS, n int) {
 					break more
 				}
 			}
-			if err := ws.Send(&wire.Ack{Seqs: batch}); err != nil {
+			if err := ws.Send(&wire.Ack{Seqs: batch, Quiet: quiet}); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	}()
-	defer func() { close(seqs); <-done }()
-	for confirmed := 0; confirmed < n; {
+	var last uint64
+	for delivered, confirmed := 0, 0; confirmed < n; {
 		f, err := ws.Next()
 		if err != nil {
 			b.Error(err)
-			return
+			break
 		}
 		switch f := f.(type) {
 		case *wire.Deliver:
 			seqs <- f.Seq
+			last = f.Seq
+			if delivered++; quiet && delivered == n {
+				confirmed = n
+			}
 		case *wire.AckResult:
 			confirmed += len(f.Seqs)
 		}
 	}
+	close(seqs)
+	<-done
+	if quiet && last != 0 && !b.Failed() {
+		confirmLast(b, ws, last)
+	}
+}
+
+// confirmLast acks seq again with an answered Ack and waits for its
+// AckResult, which confirms every Ack the connection sent before it.
+func confirmLast(b *testing.B, ws *testclient.WS, seq uint64) {
+	exchange(b, ws, &wire.Ack{Seqs: []uint64{seq}}, func(f wire.Frame) bool {
+		_, ok := f.(*wire.AckResult)
+		return ok
+	})
 }
 
 // BenchmarkRelayLatency measures submit→SubmitResult latency in an open

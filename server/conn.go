@@ -47,7 +47,7 @@ func (r *relay) handleWebSocket(w http.ResponseWriter, req *http.Request) {
 	if werr != nil {
 		return
 	}
-	c := &conn{r: r, ws: wc, addr: dev.Address}
+	c := &conn{r: r, ws: wc, addr: dev.Address, quietAcks: req.URL.Query().Get(wire.QuietAcksQuery) == "1"}
 	displaced, werr := r.conns.add(c)
 	if werr != nil {
 		if werr.Code == wire.CodeConnLimit {
@@ -86,6 +86,9 @@ type conn struct {
 	ws    *wsconn.Conn
 	addr  addr.Address
 	unsub func()
+	// quietAcks: the client asked to be told that quiet Acks are taken
+	// (they are taken from any client).
+	quietAcks bool
 
 	mu         sync.Mutex
 	closed     bool // no new work may start
@@ -111,7 +114,7 @@ func (c *conn) start() {
 	c.unsub = unsub
 	c.ws.Write(func(b []byte) ([]byte, error) {
 		return wire.Append(b, &wire.Welcome{Address: c.addr, MaxEnvelope: uint32(r.maxEnvelope),
-			Window: uint16(r.window), MaxInFlight: uint16(r.maxInFlight)})
+			Window: uint16(r.window), MaxInFlight: uint16(r.maxInFlight), QuietAcks: c.quietAcks})
 	})
 	r.log.Debug("connected", "device", c.addr.String())
 	c.ws.Serve(c)
@@ -170,8 +173,8 @@ func (c *conn) Messages(_ *wsconn.Conn, msgs [][]byte) error {
 // batch collects the frames of one read.
 type batch struct {
 	subs []*wire.Submit
-	acks []int64
-	ack  []*wire.Ack
+	acks []int64     // every acked Seq, quiet or not
+	ack  []*wire.Ack // the Acks an AckResult answers
 }
 
 func (c *conn) handle(msgs [][]byte) error {
@@ -189,7 +192,9 @@ func (c *conn) handle(msgs [][]byte) error {
 				c.run(&b)
 			}
 		case *wire.Ack:
-			b.ack = append(b.ack, f)
+			if !f.Quiet {
+				b.ack = append(b.ack, f) // confirmed by an AckResult
+			}
 			for _, q := range f.Seqs {
 				if q <= math.MaxInt64 {
 					b.acks = append(b.acks, int64(q))
@@ -218,8 +223,9 @@ func (c *conn) run(b *batch) {
 	if len(b.subs)+len(b.ack) > 0 {
 		c.ws.WaitBuffered(maxQueued)
 	}
+	acking := len(b.acks)+len(b.ack) > 0 // a quiet Ack has no b.ack
 	switch {
-	case len(b.subs) > 0 && len(b.ack) > 0:
+	case len(b.subs) > 0 && acking:
 		acks, ack := b.acks, b.ack // not b, which then stays on handle's stack
 		var wg sync.WaitGroup
 		wg.Go(func() { c.ack(acks, ack) })
@@ -227,7 +233,7 @@ func (c *conn) run(b *batch) {
 		wg.Wait()
 	case len(b.subs) > 0:
 		c.submit(b.subs)
-	case len(b.ack) > 0:
+	case acking:
 		c.ack(b.acks, b.ack)
 	}
 	*b = batch{subs: b.subs[:0], acks: b.acks[:0], ack: b.ack[:0]}

@@ -69,7 +69,9 @@
 // durable; concurrent submissions are group-committed. Resubmitting a
 // message ID is harmless. A connected device receives its backlog, then a
 // Synced frame, then live envelopes, with at most Window unacknowledged at
-// a time; its Ack deletes them and is confirmed by an AckResult.
+// a time; its Ack deletes them and is confirmed by an AckResult. A quiet
+// Ack (the Welcome says they are taken) is not answered: a connection's
+// frames are handled in order, so a later Ack's AckResult confirms it.
 // Envelopes not delivered within MailboxTTL expire and their sender
 // receives a notice listing the expired message IDs.
 //

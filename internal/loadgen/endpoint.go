@@ -270,6 +270,7 @@ func (e *endpoint) dial(ctx context.Context, d *device, src netip.Addr) (*websoc
 	}
 	u := *e.base
 	u.Scheme, u.Path = "wss", pathWS
+	u.RawQuery = wire.QuietAcksQuery + "=1" // acks as the SDK sends them
 	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient:      e.clientFrom(src),
 		HTTPHeader:      http.Header{"Authorization": {auth}},

@@ -129,7 +129,9 @@ type rawConn struct {
 	err     error // why the reader ended
 	closed  bool  // close was called
 
-	unconfirmed atomic.Int64 // acked sequence numbers without their AckResult
+	queued      atomic.Int64  // deliveries to ack whose Ack is not yet written
+	unconfirmed atomic.Int64  // acked sequence numbers without their AckResult
+	lastQuiet   atomic.Uint64 // the last Seq quietly acked since settle
 }
 
 // ackQueue holds deliveries waiting to be acked: at least a window's
@@ -257,15 +259,18 @@ func (c *rawConn) deliver(d *wire.Deliver) {
 			c.sink.Delivered(st)
 		}
 	}
+	c.queued.Add(1)
 	select {
 	case c.toAck <- d.Seq:
 	case <-c.done:
 	}
 }
 
-// ackLoop acknowledges deliveries in batches: one Ack frame carries every
-// sequence number that arrived while the previous one was being written.
+// ackLoop acknowledges deliveries in batches, as the SDK does: one Ack
+// frame carries every sequence number that arrived while the previous one
+// was being written, quiet if the relay takes quiet Acks.
 func (c *rawConn) ackLoop() {
+	quiet := c.welcome.QuietAcks
 	batch := make([]uint64, 0, wire.MaxAckBatch)
 	for {
 		select {
@@ -283,22 +288,48 @@ func (c *rawConn) ackLoop() {
 				break more
 			}
 		}
-		b, err := wire.Marshal(&wire.Ack{Seqs: batch})
+		b, err := wire.Marshal(&wire.Ack{Seqs: batch, Quiet: quiet})
 		if err != nil {
 			return
 		}
-		c.unconfirmed.Add(int64(len(batch)))
+		if !quiet {
+			c.unconfirmed.Add(int64(len(batch)))
+		}
 		if c.ws.Write(context.Background(), websocket.MessageBinary, b) != nil {
 			return
 		}
+		if quiet {
+			c.lastQuiet.Store(batch[len(batch)-1])
+		}
+		c.queued.Add(-int64(len(batch)))
 	}
 }
 
-// settle waits until every ack is confirmed.
+// settle waits until every delivery is acked and every Ack confirmed. The
+// quiet ones are confirmed by acking their last Seq again with an Ack
+// the relay answers (see relay.Conn.Settled).
 func (c *rawConn) settle(ctx context.Context) error {
+	if err := c.await(ctx, &c.queued); err != nil {
+		return err
+	}
+	if q := c.lastQuiet.Swap(0); q != 0 {
+		b, err := wire.Marshal(&wire.Ack{Seqs: []uint64{q}})
+		if err != nil {
+			return err
+		}
+		c.unconfirmed.Add(1)
+		if err := c.ws.Write(ctx, websocket.MessageBinary, b); err != nil {
+			return err
+		}
+	}
+	return c.await(ctx, &c.unconfirmed)
+}
+
+// await polls until n is zero.
+func (c *rawConn) await(ctx context.Context, n *atomic.Int64) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for len(c.toAck) > 0 || c.unconfirmed.Load() > 0 {
+	for n.Load() > 0 {
 		select {
 		case <-t.C:
 		case <-c.done:

@@ -41,6 +41,12 @@ const AuthScheme = "Parley"
 // request headers there.
 const AuthQuery = "auth"
 
+// QuietAcksQuery is the URL query parameter ("quiet-acks=1") by which a
+// client asks, on the WebSocket upgrade, to be told in the Welcome whether
+// the relay takes quiet Acks (TypeAckQuiet). A client that does not ask
+// gets the Welcome's original layout.
+const QuietAcksQuery = "quiet-acks"
+
 // OK is an empty success frame (TypeOK).
 type OK struct{}
 

@@ -100,7 +100,8 @@ const (
 	TypeBundle Type = 0x32
 
 	// TypeWelcome: address (the connected device) | u32 max envelope |
-	// u16 delivery window | u16 most submissions in flight.
+	// u16 delivery window | u16 most submissions in flight | [u8 flags,
+	// if present: 1 (bit 0: quiet Acks taken; the others reserved)].
 	TypeWelcome Type = 0x40
 	// TypeSubmit: address (recipient) | msgid | u24-prefixed payload |
 	// [u32 TTL in seconds, nonzero, if present].
@@ -126,6 +127,9 @@ const (
 	// TypeResponse: u32 request ID | one whole frame (version, type, body):
 	// Error, OK, DeviceList, Bundle or PreKeyStatus. See Response.
 	TypeResponse Type = 0x48
+	// TypeAckQuiet: the body of TypeAck. The envelopes are deleted and
+	// no AckResult is sent.
+	TypeAckQuiet Type = 0x49
 )
 
 var typeNames = map[Type]string{
@@ -134,7 +138,7 @@ var typeNames = map[Type]string{
 	TypeRegister: "register", TypeRegistered: "registered", TypeDeviceList: "device-list",
 	TypePreKeyUpload: "prekey-upload", TypePreKeyStatus: "prekey-status", TypeBundle: "bundle",
 	TypeWelcome: "welcome", TypeSubmit: "submit", TypeSubmitResult: "submit-result",
-	TypeDeliver: "deliver", TypeAck: "ack", TypeAckResult: "ack-result", TypeSynced: "synced",
+	TypeDeliver: "deliver", TypeAck: "ack", TypeAckQuiet: "ack-quiet", TypeAckResult: "ack-result", TypeSynced: "synced",
 	TypeRequest: "request", TypeResponse: "response",
 }
 
@@ -195,6 +199,8 @@ func newMailboxFrame(t Type) Frame {
 		return new(Deliver)
 	case TypeAck:
 		return new(Ack)
+	case TypeAckQuiet:
+		return &Ack{Quiet: true}
 	case TypeAckResult:
 		return new(AckResult)
 	case TypeSynced:

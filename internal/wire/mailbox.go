@@ -15,6 +15,11 @@ type Welcome struct {
 	MaxEnvelope uint32 // largest payload the relay accepts
 	Window      uint16 // most deliveries sent before the client acks them
 	MaxInFlight uint16 // most Submits answered concurrently; more wait
+	// QuietAcks says the relay takes quiet Acks (TypeAckQuiet). It is
+	// bit 0 of an optional trailing flags byte, sent only when set, so a
+	// Welcome without it is the original layout; the other bits are
+	// reserved and must be 0.
+	QuietAcks bool
 }
 
 // Type returns TypeWelcome.
@@ -25,13 +30,24 @@ func (w *Welcome) appendBody(b *cryptobyte.Builder) {
 	b.AddUint32(w.MaxEnvelope)
 	b.AddUint16(w.Window)
 	b.AddUint16(w.MaxInFlight)
+	if w.QuietAcks {
+		b.AddUint8(welcomeQuietAcks)
+	}
 }
+
+// welcomeQuietAcks is the Welcome flag bit of QuietAcks.
+const welcomeQuietAcks = 1
 
 func (w *Welcome) parseBody(s *cryptobyte.String) error {
 	if !readAddress(s, &w.Address, false) || !s.ReadUint32(&w.MaxEnvelope) ||
 		!s.ReadUint16(&w.Window) || !s.ReadUint16(&w.MaxInFlight) {
 		return malformed("welcome")
 	}
+	var flags uint8
+	if !s.Empty() && (!s.ReadUint8(&flags) || flags != welcomeQuietAcks) {
+		return malformed("welcome: flags")
+	}
+	w.QuietAcks = flags&welcomeQuietAcks != 0
 	return nil
 }
 
@@ -160,13 +176,21 @@ func (d *Deliver) parseBody(s *cryptobyte.String) error {
 }
 
 // Ack acknowledges delivered envelopes by Seq (TypeAck): the relay deletes
-// them and answers with an AckResult.
+// them and answers with an AckResult. A quiet Ack (TypeAckQuiet, same
+// body) is answered with nothing: a relay handles one connection's frames
+// in order, so the AckResult of a later Ack confirms it too.
 type Ack struct {
-	Seqs []uint64
+	Seqs  []uint64
+	Quiet bool // sent as TypeAckQuiet
 }
 
-// Type returns TypeAck.
-func (*Ack) Type() Type { return TypeAck }
+// Type returns TypeAck, or TypeAckQuiet for a quiet Ack.
+func (a *Ack) Type() Type {
+	if a.Quiet {
+		return TypeAckQuiet
+	}
+	return TypeAck
+}
 
 func (a *Ack) appendBody(b *cryptobyte.Builder)       { addSeqs(b, a.Seqs) }
 func (a *Ack) parseBody(s *cryptobyte.String) error   { return readSeqs(s, &a.Seqs, "ack") }

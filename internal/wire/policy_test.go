@@ -39,3 +39,44 @@ func TestPolicyFrameLimits(t *testing.T) {
 		t.Fatal("numbers are part of the protocol")
 	}
 }
+
+// TestQuietAckLayout: a quiet Ack is an Ack's body under its own type, and
+// a Welcome announces it with a trailing flags byte of 1, leaving the
+// original layout unchanged without it; any other flags are refused.
+func TestQuietAckLayout(t *testing.T) {
+	loud, err := Marshal(&Ack{Seqs: []uint64{7, 9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := Marshal(&Ack{Seqs: []uint64{7, 9}, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quiet[1] != byte(TypeAckQuiet) || !bytes.Equal(quiet[2:], loud[2:]) {
+		t.Fatalf("quiet ack %x, ack %x", quiet, loud)
+	}
+	if a, err := ParseAs[*Ack](quiet); err != nil || !a.Quiet {
+		t.Fatalf("parsed quiet ack %+v, %v", a, err)
+	}
+	if a, err := ParseAs[*Ack](loud); err != nil || a.Quiet {
+		t.Fatalf("parsed ack %+v, %v", a, err)
+	}
+	w := Welcome{Address: alice1, MaxEnvelope: 1, Window: 2, MaxInFlight: 3}
+	plain, err := Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.QuietAcks = true
+	flagged, err := Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(flagged, append(bytes.Clone(plain), 1)) {
+		t.Fatalf("welcome with quiet acks %x, without %x", flagged, plain)
+	}
+	for _, bad := range [][]byte{append(bytes.Clone(plain), 0), append(bytes.Clone(plain), 3), append(bytes.Clone(flagged), 1)} {
+		if _, err := Parse(bad); !errors.Is(err, CodeMalformed) {
+			t.Errorf("%x: %v", bad, err)
+		}
+	}
+}

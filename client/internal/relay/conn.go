@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -56,6 +57,7 @@ type Conn struct {
 	groups   groupWaiters  // GroupSubmits waiting, see group.go
 	unacked  int           // sequence numbers acked but not yet confirmed
 	settled  chan struct{} // closed when unacked reaches zero
+	quiet    uint64        // the last Seq of the quiet Acks since Settled confirmed them
 	done     chan struct{} // closed when the reader ends
 	err      error         // why it ended
 
@@ -102,6 +104,7 @@ func (c *Client) dialNodes(ctx context.Context, authorization string) (*websocke
 	for tries := 1; ; tries++ {
 		u, node := c.nodes.current()
 		u.Path = pathWS
+		u.RawQuery = url.Values{wire.QuietAcksQuery: {"1"}}.Encode()
 		ws, resp, err := c.dialWS(ctx, u, authorization)
 		if err == nil {
 			return ws, nil
@@ -336,24 +339,47 @@ func (c *Conn) forget(chans []chan *wire.SubmitResult, subs []*wire.Submit) {
 }
 
 // Ack acknowledges delivered envelopes; the relay deletes them. It does
-// not wait for the confirmation (see Settled).
+// not wait for the confirmation (see Settled). Against a relay that takes
+// quiet Acks (its Welcome says so) it sends those: the relay answers
+// nothing, which saves it and this device a frame per Ack.
 func (c *Conn) Ack(ctx context.Context, seqs []uint64) error {
+	quiet := c.welcome.QuietAcks
 	for len(seqs) > 0 {
 		n := min(len(seqs), wire.MaxAckBatch)
-		c.mu.Lock()
-		c.unacked += n
-		c.mu.Unlock()
-		if err := c.write(ctx, &wire.Ack{Seqs: seqs[:n]}); err != nil {
+		if !quiet {
+			c.mu.Lock()
+			c.unacked += n
+			c.mu.Unlock()
+		}
+		if err := c.write(ctx, &wire.Ack{Seqs: seqs[:n], Quiet: quiet}); err != nil {
 			return err
+		}
+		if quiet {
+			c.mu.Lock()
+			c.quiet = seqs[n-1]
+			c.mu.Unlock()
 		}
 		seqs = seqs[n:]
 	}
 	return nil
 }
 
-// Settled waits until the relay has confirmed every Ack sent so far.
+// Settled waits until the relay has confirmed every Ack sent so far. If
+// quiet Acks were sent since the last Settled, it acks the last of their
+// Seqs again with an Ack the relay answers: the relay handles a
+// connection's frames in order, so that answer confirms every Ack before
+// it, and the repeated Seq deletes nothing (a mailbox never reuses one).
 func (c *Conn) Settled(ctx context.Context) error {
 	c.mu.Lock()
+	if q := c.quiet; q != 0 {
+		c.quiet = 0
+		c.unacked++
+		c.mu.Unlock()
+		if err := c.write(ctx, &wire.Ack{Seqs: []uint64{q}}); err != nil {
+			return err
+		}
+		c.mu.Lock()
+	}
 	if c.unacked == 0 {
 		c.mu.Unlock()
 		return nil

@@ -22,6 +22,8 @@ const browserTLS = true
 // browsers cannot set headers on a WebSocket upgrade.
 func (c *Client) dialWS(ctx context.Context, u url.URL, authorization string) (*websocket.Conn, *http.Response, error) {
 	proof := strings.TrimPrefix(authorization, wire.AuthScheme+" ")
-	u.RawQuery = url.Values{wire.AuthQuery: {proof}}.Encode()
+	q := u.Query()
+	q.Set(wire.AuthQuery, proof)
+	u.RawQuery = q.Encode()
 	return websocket.Dial(ctx, u.String(), nil)
 }

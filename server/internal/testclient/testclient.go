@@ -250,8 +250,23 @@ func (d *Device) DialRaw(ctx context.Context, auth, query string) (*websocket.Co
 	return c, resp, err
 }
 
-// Dial opens d's WebSocket and reads the Welcome frame.
+// Dial opens d's WebSocket and reads the Welcome frame, asking for no
+// optional Welcome field: the original layout.
 func (d *Device) Dial(t testing.TB) *WS {
+	t.Helper()
+	return d.DialQuery(t, "")
+}
+
+// DialQuiet opens d's WebSocket as the SDK does, asking to be told that
+// quiet Acks are taken.
+func (d *Device) DialQuiet(t testing.TB) *WS {
+	t.Helper()
+	return d.DialQuery(t, "?"+wire.QuietAcksQuery+"=1")
+}
+
+// DialQuery opens d's WebSocket with the query string given ("" or
+// "?...") and reads the Welcome frame.
+func (d *Device) DialQuery(t testing.TB, query string) *WS {
 	t.Helper()
 	auth, err := d.Authorization("GET", "/v1/ws", nil)
 	if err != nil {
@@ -259,7 +274,7 @@ func (d *Device) Dial(t testing.TB) *WS {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	c, _, err := d.DialRaw(ctx, auth, "")
+	c, _, err := d.DialRaw(ctx, auth, query)
 	if err != nil {
 		t.Fatalf("dial %s: %v", d.Addr, err)
 	}
