@@ -49,8 +49,9 @@ func queueBlobDelete(tx *vault.Tx, id [wire.BlobIDLen]byte) error {
 // uploads swept while offline) cannot use up the device's request rate
 // before the round's own uploads run; the rest wait for the next round.
 // An upload that ends unsent asks for its own blob's deletion besides
-// (dropBlob), and a blob creation the quota refuses runs the queue once
-// more (blobFor): the queued blobs may be what fills it.
+// (dropBlob), and each blob creation the quota refuses runs the queue once
+// more (createFreeingQuota): the queued blobs may be what fills it. Such a
+// refusal keeps the upload for the next round while blobs stay queued.
 const maxBlobDeletesPerRound = 8
 
 // dropBlob asks the relay at once to delete blob id, queued in blobdel,
@@ -68,25 +69,25 @@ func (c *Client) dropBlob(ctx context.Context, id [wire.BlobIDLen]byte) {
 
 // deleteQueuedBlobs asks the relay to delete queued blobs, at most
 // maxBlobDeletesPerRound, and drops the records of those it deleted or no
-// longer has; it returns how many it dropped. It stops at the first other
-// failure (the relay unreachable): the rest wait for the next round.
-func (c *Client) deleteQueuedBlobs(ctx context.Context) (int, error) {
+// longer has; it returns how many it dropped and whether any stay queued.
+// It stops at the first other failure (the relay unreachable or refusing
+// for now): the rest wait for the next round.
+func (c *Client) deleteQueuedBlobs(ctx context.Context) (n int, more bool, err error) {
 	v, a, rc, err := c.blobDeleter()
 	if err != nil {
-		return 0, err
+		return 0, true, err // whether any are queued is unknown: assume some
 	}
 	recs, err := v.List(nsBlobDeletes)
 	if err != nil {
-		return 0, vaultErr(err)
+		return 0, true, vaultErr(err)
 	}
-	n := 0
 	for _, r := range recs[:min(len(recs), maxBlobDeletesPerRound)] {
 		if err := deleteQueuedBlob(ctx, v, rc, a, r.Key); err != nil {
-			return n, err
+			return n, true, err
 		}
 		n++
 	}
-	return n, nil
+	return n, len(recs) > n, nil
 }
 
 // blobDeleter returns what deleting queued blobs takes.

@@ -379,3 +379,37 @@ func PendingUploads(c *Client) (int, error) {
 	recs, err := v.List(nsUploads)
 	return len(recs), err
 }
+
+// QueueNewBlobs has the relay create n blobs of size bytes for c's user,
+// as unfinished uploads would, and queues each for deletion, as the sweep
+// does for uploads it deletes while the relay is down.
+func QueueNewBlobs(ctx context.Context, c *Client, n int, size uint64) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	a, rc, err := c.relayAs()
+	if err != nil {
+		return err
+	}
+	for range n {
+		up, err := rc.CreateBlob(ctx, a.auth(), size)
+		if err != nil {
+			return err
+		}
+		if err := v.Update(func(tx *vault.Tx) error { return queueBlobDelete(tx, up.ID) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// QueuedBlobDeletes counts the blobs c has queued for deletion.
+func QueuedBlobDeletes(c *Client) (int, error) {
+	v, err := c.vault()
+	if err != nil {
+		return 0, err
+	}
+	recs, err := v.List(nsBlobDeletes)
+	return len(recs), err
+}

@@ -71,7 +71,9 @@ type uploadRec struct {
 //     restart too. Keep the file at path unchanged until then (else
 //     ErrFileChanged). Do not send it again: that would deliver it twice;
 //   - ErrTooLarge, ErrQuota, ErrFileChanged: the relay will not take this
-//     file; it is marked failed (StatusFailed), with an EventError;
+//     file; it is marked failed (StatusFailed), with an EventError. (The
+//     quota refuses for good only once the relay has deleted every blob
+//     this device abandoned; until then the file waits, ErrQueued);
 //   - ErrIdentityChanged, ErrUnknownUser, a *RelayError: as for Send.
 //
 // Other errors (ErrInvalid for a missing file, ErrNotRegistered ...)
@@ -216,7 +218,7 @@ func (c *Client) runUploads(ctx context.Context) (finished int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := c.deleteQueuedBlobs(ctx); err != nil {
+	if _, _, err := c.deleteQueuedBlobs(ctx); err != nil {
 		c.log.Debug("swept uploads' blobs wait for the next round", "err", err)
 	}
 	recs, err := v.List(nsUploads)
@@ -387,14 +389,12 @@ func (c *Client) blobFor(ctx context.Context, rc *relay.Client, a *account, v *v
 	size := uint64(stream.CiphertextSize(u.Size))
 	up, err := rc.CreateBlob(ctx, a.auth(), size)
 	if errors.Is(err, wire.CodeQuota) {
-		// Blobs queued for deletion may be what fills the quota (the relay
-		// was down when their uploads ended): delete them and try again.
-		if n, _ := c.deleteQueuedBlobs(ctx); n > 0 {
-			up, err = rc.CreateBlob(ctx, a.auth(), size)
-		}
+		up, err = c.createFreeingQuota(ctx, rc, a, size)
+	} else if err != nil {
+		err = uploadErr(err)
 	}
 	if err != nil {
-		return 0, uploadErr(err)
+		return 0, err
 	}
 	u.Up = up
 	err = c.saveUpload(v, u)
@@ -407,6 +407,33 @@ func (c *Client) blobFor(ctx context.Context, rc *relay.Client, a *account, v *v
 		u.Up = nil
 	}
 	return 0, err
+}
+
+// errQuotaWaits: the relay refused a blob over the quota while blobs this
+// device queued for deletion remain, which may be what fills it: the
+// upload waits for the next round, which deletes more of them.
+var errQuotaWaits = errors.New("client: the relay's attachment quota is full until it deletes this device's abandoned files")
+
+// createFreeingQuota creates a blob of size bytes after the quota refused
+// it: blobs queued for deletion may be what fills the quota (the relay
+// was down when their uploads ended), so it has the relay delete them
+// (one run, deleteQueuedBlobs) and tries again. A refusal is for good
+// (ErrQuota) only once the queue is empty; while blobs stay queued (more
+// than a run deletes, or the relay refused a deletion for now) it is
+// errQuotaWaits.
+func (c *Client) createFreeingQuota(ctx context.Context, rc *relay.Client, a *account, size uint64) (*wire.BlobUpload, error) {
+	n, more, _ := c.deleteQueuedBlobs(ctx)
+	err := error(wire.CodeQuota)
+	if n > 0 {
+		var up *wire.BlobUpload
+		if up, err = rc.CreateBlob(ctx, a.auth(), size); err == nil {
+			return up, nil
+		}
+	}
+	if errors.Is(err, wire.CodeQuota) && more {
+		return nil, errQuotaWaits
+	}
+	return nil, uploadErr(err)
 }
 
 // saveUpload stores u's new blob; ErrExpired if the sweep deleted the
