@@ -1,10 +1,12 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"parley.dev/client/internal/relay"
 	"parley.dev/internal/vault"
@@ -44,14 +46,15 @@ func queueBlobDelete(tx *vault.Tx, id [wire.BlobIDLen]byte) error {
 	return tx.Put(nsBlobDeletes, hex.EncodeToString(id[:]), nil)
 }
 
-// maxBlobDeletesPerRound bounds the queued deletions one upload round
-// asks for (deleteQueuedBlobs, at its start), so that a long queue (many
-// uploads swept while offline) cannot use up the device's request rate
-// before the round's own uploads run; the rest wait for the next round.
-// An upload that ends unsent asks for its own blob's deletion besides
+// maxBlobDeletesPerRound bounds the queued deletions a run of the queue
+// asks for (deleteQueuedBlobs, at the start of each upload round), so
+// that a long queue (many uploads swept while offline) cannot use up the
+// device's request rate before the round's own uploads run; the rest
+// wait for the next round.
+// Besides, an upload that ends unsent asks for its own blob's deletion
 // (dropBlob), and each blob creation the quota refuses runs the queue once
-// more (createFreeingQuota): the queued blobs may be what fills it. Such a
-// refusal keeps the upload for the next round while blobs stay queued.
+// more, up to 8 more deletions (createFreeingQuota): the queued blobs may
+// be what fills it.
 const maxBlobDeletesPerRound = 8
 
 // dropBlob asks the relay at once to delete blob id, queued in blobdel,
@@ -70,8 +73,12 @@ func (c *Client) dropBlob(ctx context.Context, id [wire.BlobIDLen]byte) {
 // deleteQueuedBlobs asks the relay to delete queued blobs, at most
 // maxBlobDeletesPerRound, and drops the records of those it deleted or no
 // longer has; it returns how many it dropped and whether any stay queued.
-// It stops at the first other failure (the relay unreachable or refusing
-// for now): the rest wait for the next round.
+// A deletion the relay refuses (errDeleteRefused) stays queued, and the
+// run goes on with the next, so that one blob the relay cannot delete
+// does not hold up the rest; the first such refusal is the error if
+// nothing else stops the run. It stops at the first other failure (the
+// relay unreachable or limiting this device's rate, the vault): the rest
+// wait for the next round.
 func (c *Client) deleteQueuedBlobs(ctx context.Context) (n int, more bool, err error) {
 	v, a, rc, err := c.blobDeleter()
 	if err != nil {
@@ -81,13 +88,18 @@ func (c *Client) deleteQueuedBlobs(ctx context.Context) (n int, more bool, err e
 	if err != nil {
 		return 0, true, vaultErr(err)
 	}
+	var refused error
 	for _, r := range recs[:min(len(recs), maxBlobDeletesPerRound)] {
-		if err := deleteQueuedBlob(ctx, v, rc, a, r.Key); err != nil {
+		switch err := deleteQueuedBlob(ctx, v, rc, a, r.Key); {
+		case err == nil:
+			n++
+		case errors.Is(err, errDeleteRefused):
+			refused = cmp.Or(refused, err)
+		default:
 			return n, true, err
 		}
-		n++
 	}
-	return n, len(recs) > n, nil
+	return n, len(recs) > n, refused
 }
 
 // blobDeleter returns what deleting queued blobs takes.
@@ -100,6 +112,17 @@ func (c *Client) blobDeleter() (*vault.Vault, *account, *relay.Client, error) {
 	return v, a, rc, err
 }
 
+// errDeleteRefused: the relay answered a queued blob's deletion with an
+// error other than no-blob or one that passes (its storage failed on
+// that blob): the blob stays queued, and waiting is not known to cure it.
+var errDeleteRefused = errors.New("client: the relay refused to delete a blob")
+
+// passingCode reports whether the relay refused with a code that passes
+// by itself: a rate limit, an overloaded or draining relay.
+func passingCode(c wire.Code) bool {
+	return c == wire.CodeRateLimited || c == wire.CodeUnavailable || c == wire.CodeConnLimit
+}
+
 // deleteQueuedBlob has the relay delete the blob queued under key (its ID
 // in hex) and drops the record once the relay no longer has it. A key
 // that is not a blob ID is dropped.
@@ -107,7 +130,12 @@ func deleteQueuedBlob(ctx context.Context, v *vault.Vault, rc *relay.Client, a *
 	var id [wire.BlobIDLen]byte
 	if n, err := hex.Decode(id[:], []byte(key)); err == nil && n == len(id) {
 		err = rc.DeleteBlob(ctx, a.auth(), id)
-		if err != nil && !errors.Is(err, wire.CodeNoBlob) {
+		var we *wire.Error
+		switch {
+		case err == nil, errors.Is(err, wire.CodeNoBlob):
+		case errors.As(err, &we) && !passingCode(we.Code):
+			return fmt.Errorf("%w: %w", errDeleteRefused, relayErr(err))
+		default:
 			return relayErr(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"parley.dev/client"
@@ -27,7 +28,7 @@ func TestLongDeletionQueueDoesNotFailAFile(t *testing.T) {
 	register(t, r, "bob")
 	// 12 queued blobs of 15,000 bytes: one round deletes 8 of them, after
 	// which the 60,000 bytes left and the file's 160,000 exceed the quota.
-	if err := client.QueueNewBlobs(ctx, alice, 12, 15_000); err != nil {
+	if err := client.NewRelayBlobs(ctx, alice, 12, 15_000, true); err != nil {
 		t.Fatal(err)
 	}
 	data := bytes.Repeat([]byte("a long talk "), 160_000/12)
@@ -44,5 +45,44 @@ func TestLongDeletionQueueDoesNotFailAFile(t *testing.T) {
 	}
 	if n, err := client.QueuedBlobDeletes(alice); err != nil || n != 0 {
 		t.Errorf("after the Sync: %d blobs still queued for deletion (%v), want none", n, err)
+	}
+}
+
+// TestQuotaWaitEnds: waiting for queued deletions ends. A file that stays
+// over the quota once every queued blob is deleted (another unfinished
+// upload holds the space) waits while the queue shrinks, then fails for
+// good with ErrQuota (StatusFailed, an EventError), leaving no record.
+func TestQuotaWaitEnds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startRelay(t, func(s *server.Server) { s.BlobQuota = 210_000 })
+	alice := register(t, r, "alice")
+	register(t, r, "bob")
+	// 120,000 bytes held by a blob nobody deletes, and 12 queued blobs of
+	// 7,500: the file's 100,000 fit neither after one run of the queue
+	// nor after all of it.
+	if err := client.NewRelayBlobs(ctx, alice, 1, 120_000, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.NewRelayBlobs(ctx, alice, 12, 7_500, true); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("a long talk "), 100_000/12)
+	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "talk.ogg"})
+	if !errors.Is(err, client.ErrQueued) {
+		t.Fatalf("SendFileFrom over the quota while 4 blobs stay queued for deletion: %v; want ErrQueued", err)
+	}
+	evs := syncNow(t, alice)
+	if !slices.ContainsFunc(evs, func(e client.Event) bool { return errors.Is(e.Err, client.ErrQuota) }) {
+		t.Errorf("the Sync that emptied the queue: no ErrQuota event in %v", evs)
+	}
+	if st := statusOf(t, alice, "bob", id); st != client.StatusFailed {
+		t.Errorf("the file's status once the queue is empty and the quota still refuses: %v, want StatusFailed", st)
+	}
+	if n, err := client.PendingUploads(alice); err != nil || n != 0 {
+		t.Errorf("alice keeps %d upload records (%v), want none", n, err)
+	}
+	if n, err := client.QueuedBlobDeletes(alice); err != nil || n != 0 {
+		t.Errorf("%d blobs still queued for deletion (%v), want none", n, err)
 	}
 }

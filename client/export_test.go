@@ -380,10 +380,10 @@ func PendingUploads(c *Client) (int, error) {
 	return len(recs), err
 }
 
-// QueueNewBlobs has the relay create n blobs of size bytes for c's user,
-// as unfinished uploads would, and queues each for deletion, as the sweep
-// does for uploads it deletes while the relay is down.
-func QueueNewBlobs(ctx context.Context, c *Client, n int, size uint64) error {
+// NewRelayBlobs has the relay create n blobs of size bytes for c's user,
+// as unfinished uploads would, and if queued queues each for deletion, as
+// the sweep does for uploads it deletes while the relay is down.
+func NewRelayBlobs(ctx context.Context, c *Client, n int, size uint64, queued bool) error {
 	v, err := c.vault()
 	if err != nil {
 		return err
@@ -396,6 +396,9 @@ func QueueNewBlobs(ctx context.Context, c *Client, n int, size uint64) error {
 		up, err := rc.CreateBlob(ctx, a.auth(), size)
 		if err != nil {
 			return err
+		}
+		if !queued {
+			continue
 		}
 		if err := v.Update(func(tx *vault.Tx) error { return queueBlobDelete(tx, up.ID) }); err != nil {
 			return err

@@ -71,9 +71,9 @@ type uploadRec struct {
 //     restart too. Keep the file at path unchanged until then (else
 //     ErrFileChanged). Do not send it again: that would deliver it twice;
 //   - ErrTooLarge, ErrQuota, ErrFileChanged: the relay will not take this
-//     file; it is marked failed (StatusFailed), with an EventError. (The
-//     quota refuses for good only once the relay has deleted every blob
-//     this device abandoned; until then the file waits, ErrQueued);
+//     file; it is marked failed (StatusFailed), with an EventError. (While
+//     the relay is still deleting blobs this device abandoned, which may be
+//     what fills the quota, a quota refusal waits instead: ErrQueued.);
 //   - ErrIdentityChanged, ErrUnknownUser, a *RelayError: as for Send.
 //
 // Other errors (ErrInvalid for a missing file, ErrNotRegistered ...)
@@ -417,12 +417,16 @@ var errQuotaWaits = errors.New("client: the relay's attachment quota is full unt
 // createFreeingQuota creates a blob of size bytes after the quota refused
 // it: blobs queued for deletion may be what fills the quota (the relay
 // was down when their uploads ended), so it has the relay delete them
-// (one run, deleteQueuedBlobs) and tries again. A refusal is for good
-// (ErrQuota) only once the queue is empty; while blobs stay queued (more
-// than a run deletes, or the relay refused a deletion for now) it is
-// errQuotaWaits.
+// (one run, deleteQueuedBlobs) and tries again. If the quota still
+// refuses, the upload waits for the next round (errQuotaWaits) only while
+// that can help: blobs stay queued, and this run deleted some or was
+// stopped by something that passes (the network, the rate limit). Each
+// wait thus shrinks the queue or waits out a passing failure, and a
+// refusal while the queue is empty, or stuck on blobs the relay refuses
+// to delete, fails the file for good (ErrQuota). A failure of this
+// device's vault is returned as it is: the upload stays.
 func (c *Client) createFreeingQuota(ctx context.Context, rc *relay.Client, a *account, size uint64) (*wire.BlobUpload, error) {
-	n, more, _ := c.deleteQueuedBlobs(ctx)
+	n, more, derr := c.deleteQueuedBlobs(ctx)
 	err := error(wire.CodeQuota)
 	if n > 0 {
 		var up *wire.BlobUpload
@@ -430,8 +434,14 @@ func (c *Client) createFreeingQuota(ctx context.Context, rc *relay.Client, a *ac
 			return up, nil
 		}
 	}
-	if errors.Is(err, wire.CodeQuota) && more {
+	passing := !errors.Is(derr, errDeleteRefused) && (errors.Is(derr, ErrUnreachable) || errors.Is(derr, ErrRateLimited))
+	switch {
+	case !errors.Is(err, wire.CodeQuota):
+		return nil, uploadErr(err)
+	case more && (n > 0 || passing):
 		return nil, errQuotaWaits
+	case derr != nil && !errors.Is(derr, errDeleteRefused):
+		return nil, derr
 	}
 	return nil, uploadErr(err)
 }
