@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"parley.dev/client"
+	"parley.dev/internal/wire"
 	"parley.dev/server"
 )
 
@@ -23,9 +24,7 @@ import (
 func TestLongDeletionQueueDoesNotFailAFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := startRelay(t, func(s *server.Server) { s.BlobQuota = 210_000 })
-	alice := register(t, r, "alice")
-	register(t, r, "bob")
+	alice := quotaPair(t, 210_000)
 	// 12 queued blobs of 15,000 bytes: one round deletes 8 of them, after
 	// which the 60,000 bytes left and the file's 160,000 exceed the quota.
 	if err := client.NewRelayBlobs(ctx, alice, 12, 15_000, true); err != nil {
@@ -55,9 +54,7 @@ func TestLongDeletionQueueDoesNotFailAFile(t *testing.T) {
 func TestQuotaWaitEnds(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := startRelay(t, func(s *server.Server) { s.BlobQuota = 210_000 })
-	alice := register(t, r, "alice")
-	register(t, r, "bob")
+	alice := quotaPair(t, 210_000)
 	// 120,000 bytes held by a blob nobody deletes, and 12 queued blobs of
 	// 7,500: the file's 100,000 fit neither after one run of the queue
 	// nor after all of it.
@@ -85,4 +82,84 @@ func TestQuotaWaitEnds(t *testing.T) {
 	if n, err := client.QueuedBlobDeletes(alice); err != nil || n != 0 {
 		t.Errorf("%d blobs still queued for deletion (%v), want none", n, err)
 	}
+}
+
+// TestDeletionRefusedForNowWaits: a file the quota refuses while the
+// relay refuses the queued deletion for now (a rate limit) waits
+// (ErrQueued) instead of failing, and the next Sync, the limit passed,
+// deletes the blob and sends the file.
+func TestDeletionRefusedForNowWaits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := quotaPair(t, 200_000)
+	if err := client.NewRelayBlobs(ctx, alice, 1, 150_000, true); err != nil {
+		t.Fatal(err)
+	}
+	limited := 1
+	err := client.RefuseBlobDeletes(alice, func([wire.BlobIDLen]byte) (wire.Code, bool) {
+		limited--
+		return wire.CodeRateLimited, limited >= 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("a long talk "), 100_000/12)
+	id, err := alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "talk.ogg"})
+	if !errors.Is(err, client.ErrQueued) || errors.Is(err, client.ErrQuota) {
+		t.Fatalf("SendFileFrom over the quota while the queued deletion is rate-limited: %v; want ErrQueued, not ErrQuota", err)
+	}
+	syncNow(t, alice)
+	if st := statusOf(t, alice, "bob", id); st != client.StatusSent {
+		t.Errorf("after a Sync the rate limit let through: status %v, want StatusSent", st)
+	}
+}
+
+// TestUndeletableBlobHoldsNothingUp: a queued blob the relay refuses to
+// delete (an internal error, every time) stays queued without holding up
+// the rest of the queue, so a file that the other deletions make room for
+// is sent; and a file for which no deletion can make room fails with
+// ErrQuota at once rather than waiting for ever on that blob.
+func TestUndeletableBlobHoldsNothingUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	alice := quotaPair(t, 200_000)
+	var stuck [wire.BlobIDLen]byte // all zeros: the first in the queue's order
+	if err := client.QueueBlobDelete(alice, stuck); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.NewRelayBlobs(ctx, alice, 1, 150_000, true); err != nil {
+		t.Fatal(err)
+	}
+	err := client.RefuseBlobDeletes(alice, func(id [wire.BlobIDLen]byte) (wire.Code, bool) {
+		return wire.CodeInternal, id == stuck
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("a long talk "), 100_000/12)
+	send := func() (client.MessageID, error) {
+		return alice.SendFileFrom(ctx, "bob", bytes.NewReader(data), client.FileOptions{Name: "talk.ogg"})
+	}
+	if _, err := send(); err != nil {
+		t.Fatalf("SendFileFrom, room made by deleting the second queued blob: %v; want it sent", err)
+	}
+	if n, err := client.QueuedBlobDeletes(alice); err != nil || n != 1 {
+		t.Errorf("%d blobs queued for deletion (%v), want the undeletable one", n, err)
+	}
+	id, err := send() // the first file's 100,000 bytes and this one's exceed the quota
+	if !errors.Is(err, client.ErrQuota) || errors.Is(err, client.ErrQueued) {
+		t.Fatalf("SendFileFrom over the quota with only an undeletable blob queued: %v; want ErrQuota", err)
+	}
+	if st := statusOf(t, alice, "bob", id); st != client.StatusFailed {
+		t.Errorf("its status: %v, want StatusFailed", st)
+	}
+}
+
+// quotaPair registers alice and bob at a relay with the given blob quota
+// and returns alice.
+func quotaPair(t *testing.T, quota int64) *client.Client {
+	t.Helper()
+	r := startRelay(t, func(s *server.Server) { s.BlobQuota = quota })
+	register(t, r, "bob")
+	return register(t, r, "alice")
 }

@@ -1,10 +1,15 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -416,3 +421,50 @@ func QueuedBlobDeletes(c *Client) (int, error) {
 	recs, err := v.List(nsBlobDeletes)
 	return len(recs), err
 }
+
+// QueueBlobDelete queues blob id for deletion at the relay, as the sweep
+// does.
+func QueueBlobDelete(c *Client, id [wire.BlobIDLen]byte) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	return v.Update(func(tx *vault.Tx) error { return queueBlobDelete(tx, id) })
+}
+
+// RefuseBlobDeletes has c's relay answer a blob deletion that refuse
+// picks with an error frame of the code it returns, instead of deleting
+// the blob; refuse sees each deletion's blob ID.
+func RefuseBlobDeletes(c *Client, refuse func(id [wire.BlobIDLen]byte) (wire.Code, bool)) error {
+	rc, err := c.relayClient()
+	if err != nil {
+		return err
+	}
+	rc.WrapTransport(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			var id [wire.BlobIDLen]byte
+			name, ok := strings.CutPrefix(req.URL.Path, "/v1/blobs/")
+			if req.Method != http.MethodDelete || !ok {
+				return next.RoundTrip(req)
+			}
+			if n, err := base64.RawURLEncoding.Decode(id[:], []byte(name)); err != nil || n != len(id) {
+				return next.RoundTrip(req)
+			}
+			code, refused := refuse(id)
+			if !refused {
+				return next.RoundTrip(req)
+			}
+			body, err := wire.Append(nil, &wire.Error{Code: code})
+			if err != nil {
+				return nil, err
+			}
+			return &http.Response{StatusCode: code.HTTPStatus(), Body: io.NopCloser(bytes.NewReader(body)),
+				Header: http.Header{}, Request: req}, nil
+		})
+	})
+	return nil
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

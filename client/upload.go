@@ -418,13 +418,13 @@ var errQuotaWaits = errors.New("client: the relay's attachment quota is full unt
 // it: blobs queued for deletion may be what fills the quota (the relay
 // was down when their uploads ended), so it has the relay delete them
 // (one run, deleteQueuedBlobs) and tries again. If the quota still
-// refuses, the upload waits for the next round (errQuotaWaits) only while
-// that can help: blobs stay queued, and this run deleted some or was
-// stopped by something that passes (the network, the rate limit). Each
-// wait thus shrinks the queue or waits out a passing failure, and a
-// refusal while the queue is empty, or stuck on blobs the relay refuses
-// to delete, fails the file for good (ErrQuota). A failure of this
-// device's vault is returned as it is: the upload stays.
+// refuses, the upload waits for the next round only while that can help:
+// blobs stay queued and this run deleted some (errQuotaWaits), or the run
+// was stopped by the network, the rate limit or the vault (that error).
+// Each wait thus shrinks the queue or waits out a failure that is not the
+// relay's answer on a blob, and a refusal while the queue is empty, or
+// stuck on blobs the relay refuses to delete, fails the file for good
+// (ErrQuota).
 func (c *Client) createFreeingQuota(ctx context.Context, rc *relay.Client, a *account, size uint64) (*wire.BlobUpload, error) {
 	n, more, derr := c.deleteQueuedBlobs(ctx)
 	err := error(wire.CodeQuota)
@@ -434,14 +434,13 @@ func (c *Client) createFreeingQuota(ctx context.Context, rc *relay.Client, a *ac
 			return up, nil
 		}
 	}
-	passing := !errors.Is(derr, errDeleteRefused) && (errors.Is(derr, ErrUnreachable) || errors.Is(derr, ErrRateLimited))
 	switch {
 	case !errors.Is(err, wire.CodeQuota):
 		return nil, uploadErr(err)
-	case more && (n > 0 || passing):
+	case more && n > 0:
 		return nil, errQuotaWaits
 	case derr != nil && !errors.Is(derr, errDeleteRefused):
-		return nil, derr
+		return nil, derr // the run stopped (the network, the rate limit, the vault): the upload stays
 	}
 	return nil, uploadErr(err)
 }

@@ -139,6 +139,13 @@ func New(cfg Config) (*Client, error) {
 	return &Client{nodes: nodes{urls: urls, log: log}, hc: hc, log: log}, nil
 }
 
+// WrapTransport replaces c's HTTP transport with wrap(transport). It is
+// for tests that have a relay's answers fail; call it before c is used
+// concurrently.
+func (c *Client) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
+	c.hc.Transport = wrap(c.hc.Transport)
+}
+
 // parseURL accepts only https URLs naming a host and nothing else.
 func parseURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
