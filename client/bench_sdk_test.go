@@ -56,7 +56,7 @@ func reportRate(b *testing.B, n int, d, cpu time.Duration) {
 // is that into a vault that already holds 100,000 messages, sent before
 // the timer starts: the vault's index of record IDs takes each new
 // message's entry at a random place, so a burst's commit writes more of
-// its pages the more it holds (BENCHMARKS.md, stop 24).
+// its pages the more it holds (BENCHMARKS.md, stops 24 and 31).
 func BenchmarkSendBurst(b *testing.B) {
 	b.Run("relay", func(b *testing.B) { benchSendBurst(b, false, false, 0) })
 	b.Run("sdk", func(b *testing.B) { benchSendBurst(b, true, false, 0) })

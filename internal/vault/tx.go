@@ -261,13 +261,16 @@ var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
 // a statement in about as long as it runs a small one, and a burst of
 // records pays that once.
 const (
-	qGet = "SELECT val FROM records WHERE id = ?"
+	// byID is the row with id ?1, found by the index on idPrefix (db.go).
+	byID = idPrefix + " = " + idPrefixArg + " AND id = ?1"
+	qGet = "SELECT val FROM records WHERE " + byID
 	// The writing statements take a record's row (write): ?1 id, ?2
-	// namespace tag, ?3 sealed value.
-	qPut     = "INSERT INTO records(id, ns, val) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET val = excluded.val"
-	qAdd     = "INSERT INTO records(id, ns, val) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO NOTHING"
-	qReplace = "UPDATE records SET val = ?3 WHERE id = ?1 AND ns = ?2"
-	qDelete  = "DELETE FROM records WHERE id = ?"
+	// namespace tag, ?3 sealed value. A new row gets the next rid, so
+	// new rows are appended.
+	qPut     = "INSERT INTO records(rid, id, ns, val) VALUES((SELECT rid FROM records WHERE " + byID + "), ?1, ?2, ?3) ON CONFLICT(rid) DO UPDATE SET val = excluded.val"
+	qAdd     = "INSERT INTO records(rid, id, ns, val) VALUES((SELECT rid FROM records WHERE " + byID + "), ?1, ?2, ?3) ON CONFLICT(rid) DO NOTHING"
+	qReplace = "UPDATE records SET val = ?3 WHERE " + byID + " AND ns = ?2"
+	qDelete  = "DELETE FROM records WHERE " + byID
 )
 
 // prepare prepares the frequent queries (openDB, before any transaction:

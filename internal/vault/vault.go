@@ -311,11 +311,12 @@ func (v *Vault) openDB(ctx context.Context, create bool) error {
 // verifyDB fails with ErrCorrupt unless the database has this version's
 // schema and a check record sealed under this vault's key and ID.
 func (v *Vault) verifyDB(ctx context.Context) error {
-	if err := checkSchema(ctx, v.db); err != nil {
+	version, err := checkSchema(ctx, v.db)
+	if err != nil {
 		return err
 	}
 	var chk []byte
-	err := v.db.QueryRowContext(ctx, "SELECT val FROM meta WHERE name = 'check'").Scan(&chk)
+	err = v.db.QueryRowContext(ctx, "SELECT val FROM meta WHERE name = 'check'").Scan(&chk)
 	if errors.Is(err, sql.ErrNoRows) {
 		return corrupt("database check record missing")
 	}
@@ -325,6 +326,9 @@ func (v *Vault) verifyDB(ctx context.Context) error {
 	id, err := open(v.keys.seal, chk, checkAD(v.hdr.vaultID[:]))
 	if err != nil || !bytes.Equal(id, v.hdr.vaultID[:]) {
 		return corrupt("database does not belong to this header")
+	}
+	if version == schemaV1 {
+		return migrateV1(ctx, v.db)
 	}
 	return nil
 }
