@@ -32,6 +32,10 @@ var (
 	// a wrong PIN. Restore Home from a backup, or start over (Create a new
 	// vault elsewhere and Register again).
 	ErrCorrupt = errors.New("client: the vault is damaged")
+	// ErrVaultTooNew: the vault was written by a newer version of this
+	// package, whose format this one cannot read. Nothing was changed:
+	// update the app. (It is not ErrCorrupt, which suggests starting over.)
+	ErrVaultTooNew = errors.New("client: the vault was written by a newer version")
 	// ErrInUse: another process has this home directory's vault open.
 	ErrInUse = errors.New("client: the vault is in use by another process")
 	// ErrNotOpen: the Client has not been unlocked (call Create or
@@ -180,6 +184,8 @@ func vaultErr(err error) error {
 		return ErrInUse
 	case errors.Is(err, vault.ErrClosed):
 		return ErrNotOpen
+	case errors.Is(err, vault.ErrNewerVersion):
+		return fmt.Errorf("%w: %v", ErrVaultTooNew, err)
 	case errors.Is(err, vault.ErrCorrupt):
 		detail := strings.TrimPrefix(err.Error(), vault.ErrCorrupt.Error()+": ")
 		return fmt.Errorf("%w (tampered with or truncated): %s", ErrCorrupt, detail)

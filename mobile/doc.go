@@ -176,6 +176,7 @@
 //	parley:exists             Create: a vault is there already; Unlock it
 //	parley:no_vault           Unlock: no vault there; Create one
 //	parley:corrupt            the vault's files are damaged or tampered with
+//	parley:vault_too_new      a newer version of the app wrote the vault: update (nothing was changed)
 //	parley:in_use             another process has the vault open
 //	parley:locked             the Client is locked: Unlock first
 //	parley:not_registered     Register first

@@ -69,6 +69,7 @@ var codes = []struct {
 	{context.DeadlineExceeded, "timeout"},
 	{context.Canceled, "canceled"},
 	{client.ErrUnreachable, "unreachable"},
+	{client.ErrVaultTooNew, "vault_too_new"},
 }
 
 // codeError is every error the package returns: Java and Swift see its

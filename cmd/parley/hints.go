@@ -49,6 +49,7 @@ var errorHints = []struct {
 	{client.ErrExists, []string{"use it as it is, or pass --home DIR to create another"}},
 	{client.ErrWiped, []string{"its contents are gone for good: remove the directory, then \"parley init\" and \"parley register\" again"}},
 	{client.ErrCorrupt, []string{"otherwise move it aside and start over: parley init, then parley register"}},
+	{client.ErrVaultTooNew, []string{"a newer parley wrote this vault: run that version (nothing was changed)"}},
 	{client.ErrInUse, []string{"another parley (listen or chat?) has this vault open: stop it, or use --home for another device"}},
 	{client.ErrNotRegistered, []string{"register this device first: parley register --server URL USER"}},
 	{client.ErrRegistered, []string{"this device already has an account; use another --home for another user"}},

@@ -82,12 +82,13 @@ var connPragmas = []string{
 // version 1) fitted about 90 entries in a page; one of 4 bytes fits about
 // 300, so it has a third of the pages and a burst dirties fewer of them
 // (BenchmarkBurstIntoFullVault: 3,800 bytes of WAL per record into a
-// vault of 100,000 became 2,100). Two records share a prefix with odds of
-// one in 2^32, which costs a lookup only a second comparison. The id is
+// vault of 100,000 became 2,100). A vault of 100,000 records holds about
+// one pair that shares a prefix (n^2/2^33), which costs a lookup of
+// either one more comparison. The id is
 // kept unique by the writing statements, which look it up before they
 // insert, on the vault's one connection. rid is an INTEGER PRIMARY KEY
 // so that a write can name the row it conflicts with and VACUUM
-// (Compact) keeps it; a new row takes the next rid and is appended.
+// (Compact) keeps it; a new row takes rid max+1, so it is appended.
 const schema = `
 CREATE TABLE records (
 	rid INTEGER PRIMARY KEY,
@@ -164,6 +165,9 @@ func checkSchema(ctx context.Context, db *sql.DB) (int, error) {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return 0, dbErr("reading schema version", err)
+	}
+	if v > schemaVersion {
+		return 0, fmt.Errorf("%w: database schema version %d, this build reads up to %d", ErrNewerVersion, v, schemaVersion)
 	}
 	if v != schemaVersion && v != schemaV1 {
 		return 0, corrupt("database schema version %d, want %d", v, schemaVersion)

@@ -21,6 +21,10 @@ var (
 	// ErrCorrupt: a file or record was tampered with or truncated. Nothing
 	// read from it is returned.
 	ErrCorrupt = errors.New("vault: corrupt")
+	// ErrNewerVersion: the vault's database was written by a newer
+	// version of this package, whose schema this one cannot read. Nothing
+	// was changed; open it with that version.
+	ErrNewerVersion = errors.New("vault: written by a newer version")
 	// ErrNotFound: no record with that namespace and key.
 	ErrNotFound = errors.New("vault: not found")
 	// ErrNoVault: the directory holds no vault.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -112,8 +114,8 @@ func TestRecordsSharingAnIDPrefix(t *testing.T) {
 // Delete, in transactions of random size, some rolled back, against a
 // map, over keys that include two sharing an id prefix; it checks the
 // vault against the map after each transaction, after a reopen and after
-// Compact (which must keep every rid). It fails if a write finds the
-// wrong row or none, or leaves an id on two rows.
+// Compact. It fails if a write finds the wrong row or none, or leaves an
+// id on two rows.
 func TestRecordsRandomWrites(t *testing.T) {
 	v, dir := newVault(t, Options{})
 	a, b := prefixTwins(t, v, "ns")
@@ -201,8 +203,9 @@ func TestRecordQueriesUseIDIndex(t *testing.T) {
 	v, _ := newVault(t, Options{})
 	defer v.Close()
 	id, ns := v.keys.recordID("ns", "k"), v.keys.nsTag("ns")
-	lookups := map[string][]any{qGet: {id}, qDelete: {id}}
-	for _, q := range []string{qPut, qAdd, qReplace} {
+	q2 := queriesV2
+	lookups := map[string][]any{q2.get: {id}, q2.del: {id}}
+	for _, q := range []string{q2.put, q2.add, q2.replace} {
 		lookups[q] = []any{id, ns, []byte("v")}
 	}
 	for q, args := range lookups {
@@ -299,10 +302,44 @@ func TestMigrateFromV1(t *testing.T) {
 	v.Close()
 }
 
+// TestMigrateARealV1Vault opens a vault that the code before schema
+// version 2 wrote (testdata/v1: 500 records, a third deleted, Compact,
+// 100 more; made by commit ee0e7f9 with the cheap test KDF and testPIN)
+// and checks every record, the version, and that writes work.
+func TestMigrateARealV1Vault(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "vault")
+	if err := os.CopyFS(dir, os.DirFS("testdata/v1")); err != nil {
+		t.Fatal(err)
+	}
+	v := mustOpen(t, dir, testPIN, Options{})
+	defer v.Close()
+	var version int
+	if err := v.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil || version != schemaVersion {
+		t.Fatalf("user_version = %d (%v), want %d", version, err, schemaVersion)
+	}
+	model := map[string]string{}
+	var keys []string
+	for k := range 600 {
+		key := fmt.Sprint("m", k)
+		keys = append(keys, key)
+		if k >= 500 || k%3 != 0 {
+			model[key] = fmt.Sprint("message ", k)
+		}
+	}
+	checkModel(t, v, "history", model, keys)
+	mustGet(t, v, "contacts", "alice", "trusted")
+	if added, err := addOne(v, "history", "m1", "again"); err != nil || added {
+		t.Fatalf("Add of a migrated record = %v, %v", added, err)
+	}
+	mustPut(t, v, "history", "m0", "back")
+	mustGet(t, v, "history", "m0", "back")
+}
+
 // TestInterruptedMigrationLeavesV1 fails the migration at its last
-// statement: Open fails, the database is still version 1 with every
-// record, and the next Open migrates it. It fails if the migration is
-// not one transaction.
+// statement: Open succeeds on version 1 (its statements read and write
+// the records), the database is still version 1 with nothing of the
+// migration in it, and the next Open migrates it. It fails if the
+// migration is not one transaction, or if a failed one fails Open.
 func TestInterruptedMigrationLeavesV1(t *testing.T) {
 	v, dir := newVault(t, Options{})
 	mustPut(t, v, "ns", "k", "v")
@@ -313,24 +350,73 @@ func TestInterruptedMigrationLeavesV1(t *testing.T) {
 	full := migrateV1Statements
 	n := len(full)
 	migrateV1Statements = append(slices.Clone(full[:n-1]), "INSERT INTO no_such_table VALUES(1)", full[n-1])
-	_, err := Open(context.Background(), dir, testPIN, Options{})
+	v, err := Open(context.Background(), dir, testPIN, Options{})
 	migrateV1Statements = full
-	if err == nil {
-		t.Fatal("Open succeeded with a failing migration")
+	if err != nil {
+		t.Fatalf("Open with a failing migration: %v; want the vault at version 1", err)
 	}
+	// It works on version 1: reads, writes, Add of an existing record.
+	mustGet(t, v, "ns", "k", "v")
+	mustPut(t, v, "ns", "k2", "v2")
+	if added, err := addOne(v, "ns", "k", "again"); err != nil || added {
+		t.Fatalf("Add of an existing record on version 1 = %v, %v", added, err)
+	}
+	if err := v.Delete("ns", "k2"); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
 	db, err := openDB(dir, derive(unwrapForTest(t, dir), nil, labelSQLiteXTS, xtsKeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var version, rows int
-	err = db.QueryRow("SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM records)").Scan(&version, &rows)
+	var version, rows, v2Objects int
+	err = db.QueryRow(`SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM records),
+		(SELECT count(*) FROM sqlite_schema WHERE name IN ('records_id', 'records_v1'))`).Scan(&version, &rows, &v2Objects)
 	db.Close()
-	if err != nil || version != schemaV1 || rows != 1 {
-		t.Fatalf("after a failed migration: version %d, %d records (%v); want version 1 and 1", version, rows, err)
+	if err != nil || version != schemaV1 || rows != 1 || v2Objects != 0 {
+		t.Fatalf("after a failed migration: version %d, %d records, %d objects of the migration (%v); want version 1, 1, 0",
+			version, rows, v2Objects, err)
 	}
 	v = mustOpen(t, dir, testPIN, Options{})
 	mustGet(t, v, "ns", "k", "v")
 	v.Close()
+}
+
+// TestNewerSchemaIsNotCorrupt opens a vault whose database claims a
+// newer schema version: ErrNewerVersion, not ErrCorrupt (which the app
+// would answer by offering to start over), and the file is unchanged.
+func TestNewerSchemaIsNotCorrupt(t *testing.T) {
+	v, dir := newVault(t, Options{})
+	mustPut(t, v, "ns", "k", "v")
+	if _, err := v.db.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	_, err := Open(context.Background(), dir, testPIN, Options{})
+	if !errors.Is(err, ErrNewerVersion) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open = %v; want ErrNewerVersion and not ErrCorrupt", err)
+	}
+}
+
+// TestListRefusesADuplicateKey puts a second row for a key (what only a
+// holder of the data key could write: version 1's unique index refused
+// it, version 2's writing statements never make it): List fails with
+// ErrCorrupt instead of returning the key twice.
+func TestListRefusesADuplicateKey(t *testing.T) {
+	v, _ := newVault(t, Options{})
+	defer v.Close()
+	mustPut(t, v, "ns", "k", "old")
+	sealed, err := v.UnsafeSealedForTests("ns", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, v, "ns", "k", "new")
+	_, err = v.db.Exec("INSERT INTO records(id, ns, val) VALUES(?, ?, ?)", v.keys.recordID("ns", "k"), v.keys.nsTag("ns"), sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.List("ns")
+	wantErr(t, err, ErrCorrupt)
 }
 
 // addOne is Add in an Update of its own.

@@ -17,8 +17,10 @@ import (
 // leaves version 1, which the next Open migrates again. Rows keep their
 // rowid as rid and their sealed bytes unchanged (a record's AEAD binds
 // its id, not its row). The old table's pages are overwritten as they
-// are freed (secure_delete); their images in the WAL go at the next
-// checkpoint that reuses the frames, or at once with Compact.
+// are freed (secure_delete) and stay in the file, free, until reused or
+// Compact; their images in the WAL go at the next checkpoint that reuses
+// the frames, or at once with Compact. If the migration fails, the
+// vault stays at version 1 (Vault.migrateOrStay).
 const schemaV1 = 1
 
 // migrateV1Statements rebuild a version 1 database as this version.

@@ -35,7 +35,7 @@ func (v *Vault) UnsafeSealedForTests(ns, key string) ([]byte, error) {
 	}
 	var sealed []byte
 	err := v.Update(func(tx *Tx) error {
-		return tx.queryRow(qGet, tx.indexMAC().recordID(ns, key)).Scan(&sealed)
+		return tx.queryRow(tx.v.q.get, tx.indexMAC().recordID(ns, key)).Scan(&sealed)
 	})
 	return sealed, err
 }

@@ -100,7 +100,7 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 	}
 	id := tx.indexMAC().recordID(ns, key)
 	var sealed []byte
-	err := tx.queryRow(qGet, id).Scan(&sealed)
+	err := tx.queryRow(tx.v.q.get, id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -113,7 +113,7 @@ func (tx *Tx) Get(ns, key string) ([]byte, error) {
 
 // Put stores val as the record (ns, key), replacing any previous value.
 func (tx *Tx) Put(ns, key string, val []byte) error {
-	_, err := tx.write(qPut, ns, key, val)
+	_, err := tx.write(tx.v.q.put, ns, key, val)
 	return err
 }
 
@@ -123,7 +123,7 @@ func (tx *Tx) Put(ns, key string, val []byte) error {
 // ID a duplicate repeats). An existing record is left as it is, unread:
 // one that would fail authentication counts as existing.
 func (tx *Tx) Add(ns, key string, val []byte) (added bool, err error) {
-	return tx.write(qAdd, ns, key, val)
+	return tx.write(tx.v.q.add, ns, key, val)
 }
 
 // Replace stores val as the record (ns, key) if that record exists, and
@@ -132,7 +132,7 @@ func (tx *Tx) Add(ns, key string, val []byte) (added bool, err error) {
 // outgoing message the disappearing-message sweep removed while it was
 // being sent), in one statement instead of a lookup and a Put.
 func (tx *Tx) Replace(ns, key string, val []byte) (replaced bool, err error) {
-	return tx.write(qReplace, ns, key, val)
+	return tx.write(tx.v.q.replace, ns, key, val)
 }
 
 // write seals val as the record (ns, key) and runs query, one of the
@@ -160,13 +160,13 @@ func (tx *Tx) Delete(ns, key string) error {
 	if err := tx.check(ns, key); err != nil {
 		return err
 	}
-	err := tx.exec(qDelete, tx.indexMAC().recordID(ns, key))
+	err := tx.exec(tx.v.q.del, tx.indexMAC().recordID(ns, key))
 	return dbErr("deleting record", err)
 }
 
 // List decrypts every record of namespace ns and returns them sorted by
 // key. It fails with ErrCorrupt, returning nothing, if any fails
-// authentication. It reads the whole namespace, so keep namespaces to a
+// authentication or two have one key. It reads the whole namespace, so keep namespaces to a
 // size that fits in memory (for example one per conversation).
 func (tx *Tx) List(ns string) ([]Record, error) {
 	if err := tx.check(ns, ""); err != nil {
@@ -193,6 +193,11 @@ func (tx *Tx) List(ns string) ([]Record, error) {
 		return nil, dbErr("listing records", err)
 	}
 	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Key, b.Key) })
+	for i := 1; i < len(out); i++ {
+		if out[i].Key == out[i-1].Key {
+			return nil, corrupt("two records with one key in a namespace")
+		}
+	}
 	return out, nil
 }
 
@@ -257,27 +262,11 @@ func (v *Vault) Update(fn func(*Tx) error) error {
 // errTxDone is returned by a Tx used after its Update returned.
 var errTxDone = fmt.Errorf("%w: transaction finished", ErrClosed)
 
-// Queries run often enough to be prepared once per Vault: SQLite parses
-// a statement in about as long as it runs a small one, and a burst of
-// records pays that once.
-const (
-	// byID is the row with id ?1, found by the index on idPrefix (db.go).
-	byID = idPrefix + " = " + idPrefixArg + " AND id = ?1"
-	qGet = "SELECT val FROM records WHERE " + byID
-	// The writing statements take a record's row (write): ?1 id, ?2
-	// namespace tag, ?3 sealed value. A new row gets the next rid, so
-	// new rows are appended.
-	qPut     = "INSERT INTO records(rid, id, ns, val) VALUES((SELECT rid FROM records WHERE " + byID + "), ?1, ?2, ?3) ON CONFLICT(rid) DO UPDATE SET val = excluded.val"
-	qAdd     = "INSERT INTO records(rid, id, ns, val) VALUES((SELECT rid FROM records WHERE " + byID + "), ?1, ?2, ?3) ON CONFLICT(rid) DO NOTHING"
-	qReplace = "UPDATE records SET val = ?3 WHERE " + byID + " AND ns = ?2"
-	qDelete  = "DELETE FROM records WHERE " + byID
-)
-
 // prepare prepares the frequent queries (openDB, before any transaction:
 // the pool's one connection is then free).
 func (v *Vault) prepare(ctx context.Context) error {
 	v.stmts = make(map[string]*sql.Stmt)
-	for _, q := range []string{qGet, qPut, qAdd, qReplace, qDelete} {
+	for _, q := range v.q.all() {
 		st, err := v.db.PrepareContext(ctx, q)
 		if err != nil {
 			return dbErr("preparing statements", err)

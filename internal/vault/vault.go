@@ -119,6 +119,7 @@ type Vault struct {
 	dataKey *secret
 
 	stmts map[string]*sql.Stmt // prepared in openDB (tx.go)
+	q     *recordQueries       // the schema version's statements (queries.go)
 
 	hdrMu sync.Mutex // serializes ChangePIN
 	hdr   *header
@@ -278,6 +279,7 @@ func unlock(ctx context.Context, g *guard, pin []byte, h *header, fs []Factor, a
 func (v *Vault) openDB(ctx context.Context, create bool) error {
 	dk := v.dataKey.bytes()
 	v.keys = newRecordKeys(dk)
+	v.q = &queriesV2
 	xk := derive(dk, nil, labelSQLiteXTS, xtsKeySize)
 	if create {
 		if err := createPrivate(filepath.Join(v.dir, dbFile)); err != nil {
@@ -328,9 +330,22 @@ func (v *Vault) verifyDB(ctx context.Context) error {
 		return corrupt("database does not belong to this header")
 	}
 	if version == schemaV1 {
-		return migrateV1(ctx, v.db)
+		v.migrateOrStay(ctx)
 	}
 	return nil
+}
+
+// migrateOrStay migrates a version 1 database, or, if that fails, keeps
+// it at version 1 (the migration is one transaction) and uses version 1's
+// statements until a later Open migrates it: a vault that opened before
+// the upgrade opens after it, with whatever records it could read (a
+// damaged page fails the migration, which reads every page, but only
+// the records on that page), and a full disk does not lock the user out.
+func (v *Vault) migrateOrStay(ctx context.Context) {
+	if err := migrateV1(ctx, v.db); err != nil {
+		v.q = &queriesV1
+		v.opt.Logger.Warn("vault: schema migration failed; staying on version 1", "err", err)
+	}
 }
 
 // ChangePIN re-wraps the data key under newPIN (with the same factors);
