@@ -376,12 +376,15 @@ func BeforeSaveUpload(c *Client, f func()) {
 }
 
 // PendingUploads counts c's upload records.
-func PendingUploads(c *Client) (int, error) {
+func PendingUploads(c *Client) (int, error) { return countRecords(c, nsUploads) }
+
+// countRecords counts the records of c's vault namespace ns.
+func countRecords(c *Client, ns string) (int, error) {
 	v, err := c.vault()
 	if err != nil {
 		return 0, err
 	}
-	recs, err := v.List(nsUploads)
+	recs, err := v.List(ns)
 	return len(recs), err
 }
 
@@ -413,14 +416,7 @@ func NewRelayBlobs(ctx context.Context, c *Client, n int, size uint64, queued bo
 }
 
 // QueuedBlobDeletes counts the blobs c has queued for deletion.
-func QueuedBlobDeletes(c *Client) (int, error) {
-	v, err := c.vault()
-	if err != nil {
-		return 0, err
-	}
-	recs, err := v.List(nsBlobDeletes)
-	return len(recs), err
-}
+func QueuedBlobDeletes(c *Client) (int, error) { return countRecords(c, nsBlobDeletes) }
 
 // QueueBlobDelete queues blob id for deletion at the relay, as the sweep
 // does.

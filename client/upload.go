@@ -73,7 +73,7 @@ type uploadRec struct {
 //   - ErrTooLarge, ErrQuota, ErrFileChanged: the relay will not take this
 //     file; it is marked failed (StatusFailed), with an EventError. (While
 //     the relay is still deleting blobs this device abandoned, which may be
-//     what fills the quota, a quota refusal waits instead: ErrQueued.);
+//     what fills the quota, a quota refusal waits instead: ErrQueued);
 //   - ErrIdentityChanged, ErrUnknownUser, a *RelayError: as for Send.
 //
 // Other errors (ErrInvalid for a missing file, ErrNotRegistered ...)

@@ -84,11 +84,11 @@ var connPragmas = []string{
 // (BenchmarkBurstIntoFullVault: 3,800 bytes of WAL per record into a
 // vault of 100,000 became 2,100). A vault of 100,000 records holds about
 // one pair that shares a prefix (n^2/2^33), which costs a lookup of
-// either one more comparison. The id is
-// kept unique by the writing statements, which look it up before they
-// insert, on the vault's one connection. rid is an INTEGER PRIMARY KEY
-// so that a write can name the row it conflicts with and VACUUM
-// (Compact) keeps it; a new row takes rid max+1, so it is appended.
+// either one more comparison. The id is kept unique by the writing
+// statements, which look it up before they insert, on the vault's one
+// connection. rid is an INTEGER PRIMARY KEY so that a write can name the
+// row it conflicts with and VACUUM (Compact) keeps it; a new row takes
+// rid max+1, so it is appended.
 const schema = `
 CREATE TABLE records (
 	rid INTEGER PRIMARY KEY,
@@ -108,14 +108,17 @@ const (
 	idPrefixArg = "substr(?1, 1, 4)"
 )
 
-// metaSchema is the rest of a new database.
+// metaSchema is the rest of a new database's tables.
 const metaSchema = `
 CREATE TABLE meta (
 	name TEXT PRIMARY KEY,
 	val  BLOB NOT NULL
 );
-PRAGMA user_version = 2;
 `
+
+// setSchemaVersion marks a database as this version's (createSchema,
+// migrate.go).
+var setSchemaVersion = fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)
 
 // openDB opens (creating if needed) dir's database with the given XTS
 // key. The pool holds one connection: a vault is one user's store, and
@@ -155,7 +158,7 @@ func openDBVFS(dir string, xtsKey []byte, vfsName string) (*sql.DB, error) {
 
 // createSchema creates the tables in a new database.
 func createSchema(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, schema+metaSchema)
+	_, err := db.ExecContext(ctx, schema+metaSchema+setSchemaVersion)
 	return dbErr("creating schema", err)
 }
 

@@ -30,7 +30,7 @@ var migrateV1Statements = []string{
 	schema,
 	"INSERT INTO records(rid, id, ns, val) SELECT rowid, id, ns, val FROM records_v1 ORDER BY rowid",
 	"DROP TABLE records_v1",
-	"PRAGMA user_version = 2",
+	setSchemaVersion,
 }
 
 // migrateV1 upgrades a version 1 database to this version.

@@ -166,8 +166,9 @@ func (tx *Tx) Delete(ns, key string) error {
 
 // List decrypts every record of namespace ns and returns them sorted by
 // key. It fails with ErrCorrupt, returning nothing, if any fails
-// authentication or two have one key. It reads the whole namespace, so keep namespaces to a
-// size that fits in memory (for example one per conversation).
+// authentication or two have one key. It reads the whole namespace, so
+// keep namespaces to a size that fits in memory (for example one per
+// conversation).
 func (tx *Tx) List(ns string) ([]Record, error) {
 	if err := tx.check(ns, ""); err != nil {
 		return nil, err

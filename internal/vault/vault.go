@@ -304,35 +304,37 @@ func (v *Vault) openDB(ctx context.Context, create bool) error {
 		_, err := db.ExecContext(ctx, "INSERT INTO meta(name, val) VALUES('check', ?)", chk)
 		return dbErr("writing check record", err)
 	}
-	if err := v.verifyDB(ctx); err != nil {
-		return err
-	}
-	return v.prepare(ctx)
-}
-
-// verifyDB fails with ErrCorrupt unless the database has this version's
-// schema and a check record sealed under this vault's key and ID.
-func (v *Vault) verifyDB(ctx context.Context) error {
-	version, err := checkSchema(ctx, v.db)
+	version, err := v.verifyDB(ctx)
 	if err != nil {
 		return err
-	}
-	var chk []byte
-	err = v.db.QueryRowContext(ctx, "SELECT val FROM meta WHERE name = 'check'").Scan(&chk)
-	if errors.Is(err, sql.ErrNoRows) {
-		return corrupt("database check record missing")
-	}
-	if err != nil {
-		return dbErr("reading check record", err)
-	}
-	id, err := open(v.keys.seal, chk, checkAD(v.hdr.vaultID[:]))
-	if err != nil || !bytes.Equal(id, v.hdr.vaultID[:]) {
-		return corrupt("database does not belong to this header")
 	}
 	if version == schemaV1 {
 		v.migrateOrStay(ctx)
 	}
-	return nil
+	return v.prepare(ctx)
+}
+
+// verifyDB returns the database's schema version (checkSchema), failing
+// with ErrCorrupt unless the database holds a check record sealed under
+// this vault's key and ID.
+func (v *Vault) verifyDB(ctx context.Context) (version int, err error) {
+	version, err = checkSchema(ctx, v.db)
+	if err != nil {
+		return 0, err
+	}
+	var chk []byte
+	err = v.db.QueryRowContext(ctx, "SELECT val FROM meta WHERE name = 'check'").Scan(&chk)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, corrupt("database check record missing")
+	}
+	if err != nil {
+		return 0, dbErr("reading check record", err)
+	}
+	id, err := open(v.keys.seal, chk, checkAD(v.hdr.vaultID[:]))
+	if err != nil || !bytes.Equal(id, v.hdr.vaultID[:]) {
+		return 0, corrupt("database does not belong to this header")
+	}
+	return version, nil
 }
 
 // migrateOrStay migrates a version 1 database, or, if that fails, keeps
