@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -200,6 +202,55 @@ func TestPins(t *testing.T) {
 	if _, err := wrong.Register(ctx, "wrong", client.RegisterOptions{}); !errors.Is(err, client.ErrUntrusted) {
 		t.Fatalf("Register with pins that match nothing: %v, want ErrUntrusted", err)
 	}
+}
+
+// TestVaultFromANewerVersion: a vault whose database a newer build
+// wrote is ErrVaultTooNew, not ErrCorrupt (which tells the app to start
+// over), and the failed Unlock changes none of its files (it may leave
+// vault.lock, the empty file whose flock serializes unlock attempts).
+func TestVaultFromANewerVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := &client.Client{Home: filepath.Join(t.TempDir(), "home")}
+	if err := c.Create(ctx, testPIN); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.StampVaultFromTheFuture(c); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	before := readFiles(t, c.Home)
+	err := (&client.Client{Home: c.Home}).Unlock(ctx, testPIN)
+	if !errors.Is(err, client.ErrVaultTooNew) || errors.Is(err, client.ErrCorrupt) {
+		t.Fatalf("Unlock of a newer vault: %v, want ErrVaultTooNew and not ErrCorrupt", err)
+	}
+	after := readFiles(t, c.Home)
+	if lock, ok := after["vault.lock"]; ok && len(lock) == 0 {
+		delete(after, "vault.lock")
+	}
+	if !maps.EqualFunc(before, after, bytes.Equal) {
+		t.Errorf("the failed Unlock changed the vault's files: %v before, %v after", slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after)))
+	}
+}
+
+// readFiles returns the contents of the regular files in dir, by name.
+func readFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[e.Name()] = b
+		}
+	}
+	return out
 }
 
 // TestCorruptVault: a tampered or truncated vault file is ErrCorrupt,

@@ -316,6 +316,16 @@ func VaultFilesHold(c *Client, b []byte) (bool, error) {
 	return v.UnsafeFilesHoldForTests(b)
 }
 
+// StampVaultFromTheFuture marks c's vault database as written by a
+// newer build: a schema version above this one's.
+func StampVaultFromTheFuture(c *Client) error {
+	v, err := c.vault()
+	if err != nil {
+		return err
+	}
+	return v.UnsafeSetSchemaVersionForTests(1 << 20)
+}
+
 // MarkUnreadLegacy writes the unread mark of message id of conversation
 // conv as vaults did before marks were kept per batch: one record each.
 func MarkUnreadLegacy(c *Client, id MessageID, conv string) error {

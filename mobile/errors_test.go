@@ -2,6 +2,7 @@ package mobile
 
 import (
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -45,6 +46,7 @@ func TestCodeIsTheMostSpecific(t *testing.T) {
 	for err, want := range map[error]string{
 		client.ErrRelayLocked:                                   "relay_locked", // also ErrWiped
 		client.ErrRelayNeeded:                                   "relay_needed", // also ErrUnreachable
+		fmt.Errorf("%w: schema 3", client.ErrVaultTooNew):       "vault_too_new",
 		errors.Join(client.ErrQueued, client.ErrUnreachable):    "queued",
 		&client.PINError{Err: client.ErrWrongPIN, Remaining: 3}: "wrong_pin",
 		&client.RelayError{Code: "mailbox-full"}:                "relay",

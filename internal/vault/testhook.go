@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,6 +39,17 @@ func (v *Vault) UnsafeSealedForTests(ns, key string) ([]byte, error) {
 		return tx.queryRow(tx.v.q.get, tx.indexMAC().recordID(ns, key)).Scan(&sealed)
 	})
 	return sealed, err
+}
+
+// UnsafeSetSchemaVersionForTests stamps the database with schema version
+// n, as a newer (or older) build of this package would have left it. It
+// panics outside a test binary.
+func (v *Vault) UnsafeSetSchemaVersionForTests(n int) error {
+	if !testing.Testing() {
+		panic("vault: UnsafeSetSchemaVersionForTests called outside a test binary")
+	}
+	_, err := v.db.Exec(fmt.Sprintf("PRAGMA user_version = %d", n))
+	return err
 }
 
 // UnsafeFilesHoldForTests reports whether the decrypted pages of the
