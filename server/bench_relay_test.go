@@ -2,11 +2,8 @@ package server_test
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"parley.dev/internal/addr"
-	"parley.dev/internal/keys"
 	"parley.dev/internal/wire"
 	"parley.dev/server/internal/testclient"
 )
@@ -105,7 +99,7 @@ func cpuNs() int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-// share is sender i's part of n envelopes split among senders.
+// share is part i of n (envelopes, connections) split in parts.
 func share(n, senders, i int) int {
 	s := n / senders
 	if i < n%senders {
@@ -303,162 +297,6 @@ func trimZero(b []byte) []byte {
 		}
 	}
 	return b
-}
-
-// BenchmarkIdleConnections measures the relay process's memory per idle
-// authenticated TLS 1.3 WebSocket: Go heap+stack in use after a GC (of
-// which go-unused: free slots in spans in use, fragmentation), the Go
-// runtime's own memory outside the heap, and resident set size, before
-// and after PARLEY_BENCH_CONNS (default 1,000) connections, and
-// goroutines per connection. The connections belong to
-// devices of 4 each (the default per-device cap), and come from source
-// addresses spread over 127.0.0.2-127.0.0.17, so that tens of thousands
-// do not exhaust one address's ephemeral ports. Go raises the soft
-// open-file limit to the hard one at start; the hard limit bounds how
-// many connections one process can hold (20,000 on the machine these
-// figures come from, so 19,000 is the most measured there).
-//
-//	PARLEY_BENCH_CONNS=19000 go test -run='^$' -bench=IdleConnections -benchtime=1x -timeout=30m ./server
-func BenchmarkIdleConnections(b *testing.B) {
-	conns := 1000
-	if s := os.Getenv("PARLEY_BENCH_CONNS"); s != "" {
-		conns, _ = strconv.Atoi(s)
-	}
-	for range b.N {
-		dir := b.TempDir()
-		child := startChild(b, dir)
-		devices := registerMany(b, child.url, caTLS(b, dir), (conns+3)/4)
-		devices[0].HTTP.CloseIdleConnections()
-		before := child.settled(b)
-		dialIdle(b, devices, conns)
-		after := child.settled(b)
-		child.heapProfile(b)
-		b.ReportMetric(float64(after.goBytes-before.goBytes)/float64(conns), "go-B/conn")
-		b.ReportMetric(float64(after.rss-before.rss)/float64(conns), "rss-B/conn")
-		b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(conns), "goroutines/conn")
-		b.ReportMetric(float64(after.heapUnused-before.heapUnused)/float64(conns), "go-unused-B/conn")
-		b.ReportMetric(float64(after.runtimeSys-before.runtimeSys)/float64(conns), "runtime-B/conn")
-	}
-}
-
-// benchWorkers is how many connections or registrations the idle
-// benchmark makes at once.
-const benchWorkers = 8
-
-// registerMany registers n devices, wire.MaxDevices per user.
-func registerMany(b *testing.B, url string, conf *tls.Config, n int) []*testclient.Device {
-	const perUser = wire.MaxDevices
-	devices := make([]*testclient.Device, n)
-	ids := make([]*keys.Identity, (n+perUser-1)/perUser)
-	for i := range ids {
-		ids[i] = testclient.NewIdentity(b)
-	}
-	hc := &http.Client{Timeout: testclient.Timeout, Transport: &http.Transport{TLSClientConfig: conf, MaxIdleConnsPerHost: benchWorkers}}
-	register := func(i int) {
-		d := testclient.NewDevice(b, url, conf, addr.UserID(fmt.Sprintf("idle%d", i/perUser)), ids[i/perUser])
-		d.HTTP = hc // one pool of keep-alive connections, closed before measuring
-		if r, err := d.RegisterRaw(""); err != nil || r.Err() != nil {
-			b.Errorf("register %d: %v %v", i, err, r.Err())
-			return
-		}
-		devices[i] = d
-	}
-	for i := 0; i < n; i += perUser { // each user's first device creates it
-		register(i)
-	}
-	var wg sync.WaitGroup
-	for w := range benchWorkers {
-		wg.Go(func() {
-			for i := w; i < n; i += benchWorkers {
-				if i%perUser != 0 {
-					register(i)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
-	return devices
-}
-
-// dialIdle opens n WebSockets, 4 per device, several at a time, and reads
-// each one's backlog (none) up to Synced. The connections stay open until
-// the benchmark ends.
-func dialIdle(b *testing.B, devices []*testclient.Device, n int) {
-	const sources = 16
-	transports := make([]*http.Client, sources)
-	for i := range transports {
-		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}}
-		transports[i] = &http.Client{Timeout: testclient.Timeout, Transport: &http.Transport{
-			TLSClientConfig: devices[0].TLS.Clone(), DialContext: dialer.DialContext,
-			MaxIdleConnsPerHost: benchWorkers, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
-	}
-	var (
-		mu   sync.Mutex
-		open []*websocket.Conn
-	)
-	b.Cleanup(func() {
-		for _, c := range open {
-			c.CloseNow()
-		}
-	})
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range benchWorkers {
-		wg.Go(func() {
-			for i := range next {
-				d := *devices[i/4]
-				d.HTTP = transports[i%sources]
-				ws, err := dialOne(&d)
-				if err != nil {
-					b.Errorf("connection %d: %v", i, err)
-					continue
-				}
-				mu.Lock()
-				open = append(open, ws.Conn)
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
-	for _, hc := range transports { // the challenges' keep-alive connections
-		hc.CloseIdleConnections()
-	}
-}
-
-// dialOne dials like Device.Dial, without registering a cleanup per
-// connection, and reads up to Synced.
-func dialOne(d *testclient.Device) (*testclient.WS, error) {
-	auth, err := d.Authorization("GET", "/v1/ws", nil)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testclient.Timeout)
-	defer cancel()
-	c, _, err := d.DialRaw(ctx, auth, "")
-	if err != nil {
-		return nil, err
-	}
-	ws := &testclient.WS{Conn: c}
-	for {
-		f, err := ws.NextCtx(ctx)
-		if err != nil {
-			c.CloseNow()
-			return nil, err
-		}
-		if _, ok := f.(*wire.Synced); ok {
-			return ws, nil
-		}
-	}
 }
 
 // profile makes the child relay write a CPU profile of the rest of the

@@ -62,6 +62,8 @@ func runChildRelay(dir string) {
 	}
 	generous := server.Rate{Burst: 1 << 20, Per: time.Second}
 	s := &server.Server{DataDir: dir, TLSConfig: conf, ChallengeRate: generous, RegisterRate: generous, BundleRate: generous, DeviceRate: generous}
+	// A node of a cluster: DataDir holds only the development CA.
+	s.StoreDSN, s.NATSURL, s.NATSPrefix = os.Getenv(childStoreEnv), os.Getenv(childNATSEnv), os.Getenv(childPrefixEnv)
 	if k := os.Getenv(childToken); k != "" {
 		s.Registration = server.RegisterToken
 		s.TokenKey, _ = hex.DecodeString(k)

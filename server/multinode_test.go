@@ -30,7 +30,7 @@ import (
 // under CI=true, where they fail.
 
 // needServer skips t (or fails it under CI=true) with err.
-func needServer(t *testing.T, what string, err error) {
+func needServer(t testing.TB, what string, err error) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s is required under CI=true: %v", what, err)
@@ -40,7 +40,7 @@ func needServer(t *testing.T, what string, err error) {
 
 // pgSchema makes a fresh schema in PARLEY_TEST_POSTGRES and returns a
 // DSN selecting it; the schema is dropped when t ends.
-func pgSchema(t *testing.T) string {
+func pgSchema(t testing.TB) string {
 	t.Helper()
 	base := cmp.Or(os.Getenv("PARLEY_TEST_POSTGRES"), "postgres://127.0.0.1:5432/test")
 	admin, err := sql.Open("pgx", base)
